@@ -1,0 +1,69 @@
+// The cache API (v2.14): GET/DELETE /v2/cache, PUT/DELETE /v2/cache/{image_id}.
+import type { Identity } from "../auth/identity.ts";
+import { enforce, type PolicyRules } from "../auth/policy.ts";
+import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
+import { isImageId } from "../images/image.ts";
+import type { ImageSource } from "../images/source.ts";
+import { badRequest, imageNotFound } from "./errors.ts";
+import { empty, json } from "./responses.ts";
+
+export interface CacheApiDeps {
+  cache: ImageCache;
+  source: ImageSource;
+  policy: PolicyRules;
+}
+
+export function cacheApi({ cache, source, policy }: CacheApiDeps) {
+  return {
+    list(who: Identity): Response {
+      enforce(policy, "cache_list", who);
+      return json(cache.listing());
+    },
+
+    async queue(id: string, who: Identity, request: Request): Promise<Response> {
+      await refuseBody(request);
+      const image = isImageId(id) ? await source.find(id, who) : undefined;
+      if (!image) throw imageNotFound(id);
+      enforce(policy, "cache_image", who);
+      if (image.status !== "active") {
+        throw badRequest("Only images with status active can be targeted for queueing");
+      }
+      await cache.enqueue(id);
+      return empty(202);
+    },
+
+    async remove(id: string, who: Identity): Promise<Response> {
+      if (!isImageId(id)) throw imageNotFound(id);
+      const image = await source.find(id, who);
+      // A caller who cannot see the image learns nothing about whether it is cached.
+      if (!image && !who.isAdmin) throw imageNotFound(id);
+      enforce(policy, "cache_delete", who);
+      const removed = await cache.remove(id);
+      if (!removed && !image) throw imageNotFound(id);
+      return empty(204);
+    },
+
+    async clear(who: Identity, request: Request): Promise<Response> {
+      enforce(policy, "cache_delete", who);
+      await cache.clear(clearTarget(request.headers.get("x-image-cache-clear-target")));
+      return empty(204);
+    },
+  };
+}
+
+function clearTarget(header: string | null): ClearTarget {
+  const target = (header ?? "").trim().toLowerCase();
+  if (target === "") return "both";
+  if (target === "cache" || target === "queue") return target;
+  throw badRequest("If provided 'x-image-cache-clear-target' must be 'cache', 'queue' or empty string.");
+}
+
+/** PUT /v2/cache/{id} takes no body; Glance answers one with a 500, we with a 400. */
+async function refuseBody(request: Request): Promise<void> {
+  if (!request.body) return;
+  const reader = request.body.getReader();
+  const first = await reader.read();
+  await reader.cancel().catch(() => {});
+  if (first.done || first.value.byteLength === 0) return;
+  throw badRequest("This request does not take a body.");
+}

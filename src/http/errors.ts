@@ -1,0 +1,104 @@
+// Glance-format HTTP errors: the status line, message and body shape webob renders, chosen by Accept.
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  410: "Gone",
+  413: "Request Entity Too Large",
+  415: "Unsupported Media Type",
+  416: "Requested Range Not Satisfiable",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+export const badRequest = (msg: string) => new HttpError(400, msg);
+export const forbidden = (msg: string) => new HttpError(403, msg);
+export const notFound = (msg = "The resource could not be found.") => new HttpError(404, msg);
+export const conflict = (msg: string) => new HttpError(409, msg);
+export const imageNotFound = (id: string) => notFound(`Image ${id} not found.`);
+export const notAuthorized = (action: string) =>
+  forbidden(`You are not authorized to complete ${action} action.`);
+
+export const UNAUTHORIZED_MESSAGE =
+  "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.";
+
+type Flavor = "text/html" | "application/json" | "text/plain";
+
+/** webob offers text/html then application/json; no Accept header at all means plain text. */
+export function negotiate(accept: string | null): Flavor {
+  if (!accept) return "text/plain";
+  const ranges = accept.split(",").map((part) => {
+    const [type, ...params] = part.trim().toLowerCase().split(";");
+    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const q = qParam ? Number(qParam.slice(2)) : 1;
+    return { type: type.trim(), q: Number.isFinite(q) ? q : 0 };
+  });
+  let best: Flavor = "text/plain";
+  let bestQ = 0;
+  for (const offer of ["text/html", "application/json"] as const) {
+    const q = qualityOf(offer, ranges);
+    if (q > bestQ) [best, bestQ] = [offer, q];
+  }
+  return best;
+}
+
+function qualityOf(offer: string, ranges: { type: string; q: number }[]): number {
+  const [major] = offer.split("/");
+  const exact = ranges.find((r) => r.type === offer);
+  if (exact) return exact.q;
+  const wild = ranges.find((r) => r.type === `${major}/*`);
+  if (wild) return wild.q;
+  return ranges.find((r) => r.type === "*/*")?.q ?? 0;
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+export function errorResponse(
+  status: number,
+  message: string,
+  accept: string | null,
+  extraHeaders: Record<string, string> = {},
+): Response {
+  const statusLine = `${status} ${TITLES[status] ?? "Error"}`;
+  const flavor = negotiate(accept);
+  let body: string;
+  if (flavor === "application/json") {
+    body = JSON.stringify({
+      message: `${message}<br /><br />\n\n\n`,
+      code: statusLine,
+      title: TITLES[status] ?? "Error",
+    });
+  } else if (flavor === "text/html") {
+    body = `<html>\n <head>\n  <title>${statusLine}</title>\n </head>\n <body>\n  <h1>${statusLine}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`;
+  } else {
+    body = `${statusLine}\n\n${message}\n\n   `;
+  }
+  const contentType = flavor === "application/json" ? flavor : `${flavor}; charset=UTF-8`;
+  return new Response(body, { status, headers: { "Content-Type": contentType, ...extraHeaders } });
+}
+
+export function renderError(err: unknown, request: Request): Response {
+  const accept = request.headers.get("accept");
+  if (err instanceof HttpError) return errorResponse(err.status, err.message, accept, err.headers);
+  console.error("internal error:", err);
+  return errorResponse(
+    500,
+    "The server has either erred or is incapable of performing the requested operation.",
+    accept,
+  );
+}

@@ -1,0 +1,22 @@
+// Small response builders with the headers Glance sends.
+
+const EMPTY_HEADERS = { "Content-Type": "text/html; charset=UTF-8", "Content-Length": "0" };
+
+/** 202/204 from Glance: an empty text/html body. */
+export const empty = (status: number, headers: Record<string, string> = {}) =>
+  new Response(null, { status, headers: { ...EMPTY_HEADERS, ...headers } });
+
+export const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+
+export const methodNotAllowed = (allow: string) => () => empty(405, { Allow: allow });
+
+/** Route params arrive percent-encoded; Glance routes on the decoded path. */
+export function param(request: Request & { params?: Record<string, string> }, name: string): string {
+  const raw = request.params?.[name] ?? "";
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

@@ -1,0 +1,23 @@
+// GET / and GET /versions: the API versions we speak, with v2.14 (the cache API) that glanceclient looks for.
+
+const VERSIONS: [string, string][] = [
+  ["v2.16", "CURRENT"],
+  ["v2.15", "SUPPORTED"],
+  ["v2.14", "SUPPORTED"],
+  ["v2.9", "SUPPORTED"],
+  ["v2.7", "SUPPORTED"],
+  ["v2.6", "SUPPORTED"],
+  ["v2.5", "SUPPORTED"],
+  ["v2.4", "SUPPORTED"],
+  ["v2.3", "SUPPORTED"],
+  ["v2.2", "SUPPORTED"],
+  ["v2.1", "SUPPORTED"],
+  ["v2.0", "SUPPORTED"],
+];
+
+export function versionsDocument(request: Request) {
+  const href = `${new URL(request.url).origin}/v2/`;
+  return {
+    versions: VERSIONS.map(([id, status]) => ({ id, status, links: [{ rel: "self", href }] })),
+  };
+}

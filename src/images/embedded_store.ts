@@ -1,0 +1,133 @@
+// The embedded image store: image records as JSON files and image data as plain files under one directory.
+import { randomUUID } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Identity } from "../auth/identity.ts";
+import { fileSink, fileStream } from "../streams/files.ts";
+import { hashingTransform } from "../streams/hashing.ts";
+import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
+import type { ByteRange, ImageSource } from "./source.ts";
+
+export class EmbeddedStore implements ImageSource {
+  private constructor(
+    private readonly dir: string,
+    private readonly images: Map<string, Image>,
+  ) {}
+
+  static async open(dir: string): Promise<EmbeddedStore> {
+    await mkdir(dir, { recursive: true });
+    const images = new Map<string, Image>();
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith(".json") || !isImageId(name.slice(0, -5))) continue;
+      const image = JSON.parse(await readFile(join(dir, name), "utf8")) as Image;
+      // An upload cut short by a crash never completed: the image is back to waiting for data.
+      if (image.status === "saving") image.status = "queued";
+      images.set(image.id, image);
+    }
+    return new EmbeddedStore(dir, images);
+  }
+
+  async find(id: string, who: Identity | null): Promise<Image | undefined> {
+    const image = this.images.get(id);
+    if (!image || (who && !canSee(image, who))) return undefined;
+    return image;
+  }
+
+  async read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    return fileStream(this.dataPath(image.id), range?.start, range?.end);
+  }
+
+  all(): Image[] {
+    return [...this.images.values()];
+  }
+
+  async create(fields: Partial<Image> & { owner: string | null }): Promise<Image> {
+    const now = glanceTime();
+    const image: Image = {
+      id: fields.id ?? randomUUID(),
+      name: null,
+      status: "queued",
+      visibility: "shared",
+      size: null,
+      virtual_size: null,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      disk_format: null,
+      container_format: null,
+      min_ram: 0,
+      min_disk: 0,
+      protected: false,
+      os_hidden: false,
+      tags: [],
+      properties: {},
+      ...fields,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.save(image);
+    return image;
+  }
+
+  async save(image: Image): Promise<void> {
+    image.updated_at = glanceTime();
+    const path = this.metaPath(image.id);
+    await writeFile(`${path}.tmp`, JSON.stringify(image));
+    await rename(`${path}.tmp`, path);
+    this.images.set(image.id, image);
+  }
+
+  async delete(id: string): Promise<void> {
+    this.images.delete(id);
+    await rm(this.metaPath(id), { force: true });
+    await rm(this.dataPath(id), { force: true });
+    await rm(`${this.dataPath(id)}.upload`, { force: true });
+  }
+
+  /** Streams the body to disk while hashing it, then makes the image active. */
+  async upload(image: Image, body: ReadableStream<Uint8Array>): Promise<Image> {
+    const tmp = `${this.dataPath(image.id)}.upload`;
+    image.status = "saving";
+    await this.save(image);
+    const fh = await open(tmp, "w");
+    const { stream, digests } = hashingTransform(["md5", "sha512"]);
+    try {
+      await body.pipeThrough(stream).pipeTo(fileSink(fh));
+      await fh.sync();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      if (this.images.has(image.id)) {
+        image.status = "queued";
+        await this.save(image);
+      }
+      throw err;
+    }
+    await fh.close();
+    if (!this.images.has(image.id)) {
+      await rm(tmp, { force: true }); // deleted while uploading
+      return image;
+    }
+    await rename(tmp, this.dataPath(image.id));
+    Object.assign(image, {
+      status: "active",
+      size: digests.size,
+      virtual_size: image.disk_format === "raw" ? digests.size : null,
+      checksum: digests.hex("md5"),
+      os_hash_algo: "sha512",
+      os_hash_value: digests.hex("sha512"),
+    });
+    await this.save(image);
+    return image;
+  }
+
+  private metaPath(id: string): string {
+    if (!isImageId(id)) throw new Error(`refusing a path for id ${JSON.stringify(id)}`);
+    return join(this.dir, `${id}.json`);
+  }
+
+  private dataPath(id: string): string {
+    if (!isImageId(id)) throw new Error(`refusing a path for id ${JSON.stringify(id)}`);
+    return join(this.dir, `${id}.data`);
+  }
+}

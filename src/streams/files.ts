@@ -1,0 +1,54 @@
+// WHATWG streams over files: a ranged, pull-driven reader and a backpressured writer sink.
+import { type FileHandle, open } from "node:fs/promises";
+
+export const CHUNK_SIZE = 1 << 20;
+
+/** Reads [start, end] (inclusive) of an open file, one chunk per pull; closes the handle when done. */
+export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): ReadableStream<Uint8Array> {
+  let pos = start;
+  const close = () => fh.close().catch(() => {});
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const want = Math.min(CHUNK_SIZE, end + 1 - pos);
+        if (want <= 0) {
+          await close();
+          controller.close();
+          return;
+        }
+        const buf = new Uint8Array(want);
+        const { bytesRead } = await fh.read(buf, 0, want, pos);
+        if (bytesRead === 0) {
+          await close();
+          controller.close();
+          return;
+        }
+        pos += bytesRead;
+        controller.enqueue(bytesRead === want ? buf : buf.subarray(0, bytesRead));
+      },
+      cancel: close,
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+export async function fileStream(path: string, start = 0, end = Infinity): Promise<ReadableStream<Uint8Array>> {
+  return fileHandleStream(await open(path, "r"), start, end);
+}
+
+/** A sink that writes each chunk before accepting the next: the source is read only as fast as the disk takes it. */
+export function fileSink(fh: FileHandle, onWritten?: (bytes: number) => void): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>(
+    {
+      async write(chunk) {
+        let off = 0;
+        while (off < chunk.byteLength) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+          off += bytesWritten;
+        }
+        onWritten?.(chunk.byteLength);
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
