@@ -84,9 +84,11 @@ export class Fill {
               controller.error(this.error);
               return;
             }
-            if (pos < this.written) {
+            // The last byte waits for verification: a client never sees a complete body that failed it.
+            const readable = this.state === "done" ? this.written : this.written - 1;
+            if (pos < readable) {
               if (!this.fh) throw new Error(`fill of ${this.id} closed under a reader`);
-              const want = Math.min(CHUNK_SIZE, this.written - pos);
+              const want = Math.min(CHUNK_SIZE, readable - pos);
               const buf = new Uint8Array(want);
               const { bytesRead } = await this.fh.read(buf, 0, want, pos);
               pos += bytesRead;

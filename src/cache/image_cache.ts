@@ -23,8 +23,18 @@ export interface Served {
   from: "cache" | "fill" | "source";
 }
 
+/** Counters for tests, benchmarks and operators. */
+export interface CacheStats {
+  sourceReads: number;
+  fillsStarted: number;
+  fillsFailed: number;
+}
+
 export class ImageCache {
+  readonly stats: CacheStats = { sourceReads: 0, fillsStarted: 0, fillsFailed: 0 };
   private readonly fills = new Map<string, Fill>();
+  private closing = false;
+  private readonly source: ImageSource;
   private readonly workers: Promise<void>[] = [];
   private readonly log: (msg: string) => void;
 
@@ -32,10 +42,17 @@ export class ImageCache {
     readonly layout: CacheLayout,
     readonly index: CacheIndex,
     readonly queue: FillQueue,
-    private readonly source: ImageSource,
+    source: ImageSource,
     log: ((msg: string) => void) | undefined,
   ) {
     this.log = log ?? ((msg) => console.log(`[cache] ${msg}`));
+    this.source = {
+      find: (id, who) => source.find(id, who),
+      read: (image, range) => {
+        this.stats.sourceReads++;
+        return source.read(image, range);
+      },
+    };
   }
 
   static async open(opts: CacheOptions): Promise<ImageCache> {
@@ -117,7 +134,9 @@ export class ImageCache {
     return [...this.fills.values()];
   }
 
+  /** Stops the workers and fills; queued ids stay on disk for the next start. */
   async close(): Promise<void> {
+    this.closing = true;
     this.queue.close();
     for (const fill of this.fills.values()) fill.abort("shutting down");
     await Promise.all(this.workers);
@@ -129,9 +148,11 @@ export class ImageCache {
     let fill = this.fills.get(image.id);
     if (fill?.state === "running") return fill;
     fill = new Fill(image, { layout: this.layout, source: this.source, index: this.index, log: this.log });
+    this.stats.fillsStarted++;
     this.fills.set(image.id, fill);
     const self = fill;
     void fill.finished.then(() => {
+      if (self.state === "failed") this.stats.fillsFailed++;
       if (this.fills.get(image.id) === self) this.fills.delete(image.id);
     });
     return fill;
@@ -151,7 +172,7 @@ export class ImageCache {
       } catch (err) {
         this.log(`queued fill of ${id} failed: ${err instanceof Error ? err.message : err}`);
       } finally {
-        await this.queue.remove(id);
+        if (!this.closing) await this.queue.remove(id);
       }
     }
   }
