@@ -1,0 +1,100 @@
+// Bench helpers: start the cache node as its own process (Node or Deno), read its memory, drive it over HTTP.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { once } from "node:events";
+import { promisify } from "node:util";
+
+export type Runtime = "node" | "deno";
+const ROOT = new URL("..", import.meta.url).pathname;
+
+export function denoBinary(): string {
+  for (const p of ["node_modules/@deno/linux-x64-glibc/deno", "node_modules/deno/deno"]) {
+    if (existsSync(join(ROOT, p))) return join(ROOT, p);
+  }
+  throw new Error("deno binary not found: npm install");
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const port = (srv.address() as { port: number }).port;
+  srv.close();
+  return port;
+}
+
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startServer(runtime: Runtime, dataDir: string, extra: string[] = []): Promise<ServerProcess> {
+  const port = await freePort();
+  const args = ["--port", String(port), "--data-dir", dataDir, "--auth", "noauth", ...extra];
+  const child =
+    runtime === "node"
+      ? spawn(process.execPath, ["--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
+      : spawn(denoBinary(), ["run", "-A", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/versions`)).ok) break;
+    } catch {}
+    if (i > 300) throw new Error(`${runtime} server did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    async stop() {
+      child.kill("SIGTERM");
+      await Promise.race([once(child, "exit"), new Promise((r) => setTimeout(r, 5000))]);
+      child.kill("SIGKILL");
+    },
+  };
+}
+
+/** Peak resident set size since the last reset, in MB (Linux VmHWM). */
+export function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Resets VmHWM to the current RSS, so the next peak belongs to the phase being measured. */
+export function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+}
+
+export async function randomFile(path: string, size: number): Promise<void> {
+  if (existsSync(path)) return;
+  const out = createWriteStream(path);
+  for (let left = size; left > 0; ) {
+    const n = Math.min(left, 1 << 20);
+    if (!out.write(randomBytes(n))) await once(out, "drain");
+    left -= n;
+  }
+  out.end();
+  await once(out, "finish");
+}
+
+/** Creates an image and uploads `file` with curl (streamed, never in this process's memory). */
+export async function uploadImage(url: string, file: string): Promise<string> {
+  const res = await fetch(`${url}/v2/images`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ name: file, disk_format: "raw", container_format: "bare" }),
+  });
+  const { id } = (await res.json()) as { id: string };
+  await promisify(execFile)("curl", ["-sf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", file, `${url}/v2/images/${id}/file`]);
+  return id;
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export { createReadStream };
