@@ -2,11 +2,12 @@
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type App, type AppOptions, createApp } from "./src/app.ts";
-import { ConfigError, parseConfig, USAGE } from "./src/config.ts";
+import { ConfigError, parseConfig, type ServeConfig, USAGE } from "./src/config.ts";
 import { runtimeServe } from "./src/runtime/server.ts";
 
 export type { App, AppOptions };
 export type { Authenticator, Identity } from "./src/auth/identity.ts";
+export type { ImageSource } from "./src/images/source.ts";
 
 /**
  * The cache node as a fetch handler: `const node = await createCacheNode({ dataDir })`, then
@@ -16,30 +17,62 @@ export async function createCacheNode(opts: AppOptions): Promise<App> {
   return createApp(opts);
 }
 
-async function main(): Promise<void> {
-  let config;
+function appOptions(config: ServeConfig): AppOptions {
+  return {
+    dataDir: config.dataDir,
+    auth: config.auth,
+    cacheConcurrency: config.cacheConcurrency,
+    maxSize: config.maxSize,
+    stallTime: config.stallTime,
+  };
+}
+
+async function serve(config: ServeConfig): Promise<void> {
+  const node = await createApp(appOptions(config));
+  const listening = await (await runtimeServe())(node.fetch, { host: config.host, port: config.port });
+  console.log(`glance cache node listening on http://${config.host}:${listening.port} (data in ${config.dataDir}, auth ${config.auth})`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: no new connections; waiting up to ${config.shutdownTimeout} s for downloads in progress`);
+    await listening.close(config.shutdownTimeout * 1000);
+    await node.close(); // queued images stay queued for the next start
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** prune and clean, on a node that is not running (the lock says so). */
+async function maintain(command: "prune" | "clean", config: ServeConfig): Promise<void> {
+  const node = await createApp({ ...appOptions(config), cacheConcurrency: 0 });
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
+    const done = command === "prune" ? await node.cache.prune() : await node.cache.clean();
+    console.log(`${command}: ${done.length ? done.join("\n") : "nothing to do"}`);
+  } finally {
+    await node.close();
+  }
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`error: ${err.message}\n\n${USAGE}`);
     process.exit(2);
   }
-  if (config === "help") {
-    console.log(USAGE);
-    return;
+  if (parsed === "help") return console.log(USAGE);
+  const { command, config } = parsed;
+  try {
+    if (command === "serve") await serve(config);
+    else await maintain(command, config);
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
   }
-  const node = await createApp({ dataDir: config.dataDir, auth: config.auth, cacheConcurrency: config.cacheConcurrency });
-  const serve = await runtimeServe();
-  const listening = await serve(node.fetch, { host: config.host, port: config.port });
-  console.log(`glance cache node listening on http://${config.host}:${listening.port} (data in ${config.dataDir}, auth ${config.auth})`);
-  const stop = async () => {
-    await listening.close();
-    await node.close();
-    process.exit(0);
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
 }
 
 const isMain =

@@ -5,6 +5,7 @@ import { headerAuth, noAuth } from "./auth/modes.ts";
 import { DEFAULT_POLICY, type PolicyRules } from "./auth/policy.ts";
 import { ImageCache } from "./cache/image_cache.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
+import type { ImageSource } from "./images/source.ts";
 import { cacheApi } from "./http/cache_routes.ts";
 import { notFound, renderError } from "./http/errors.ts";
 import { imagesApi } from "./http/image_routes.ts";
@@ -17,8 +18,14 @@ export interface AppOptions {
   dataDir: string;
   auth?: "noauth" | "headers" | Authenticator;
   policy?: Partial<PolicyRules>;
-  /** Queued images filled at once. */
+  /** Queued images filled at once; 0 runs no worker (the prune and clean commands). */
   cacheConcurrency?: number;
+  /** Glance's image_cache_max_size, bytes. */
+  maxSize?: number;
+  /** Glance's image_cache_stall_time, seconds. */
+  stallTime?: number;
+  /** Where the cache reads images from, given the embedded store (fault injection in tests; an upstream later). */
+  cacheSource?: (store: ImageSource) => ImageSource;
   log?: (msg: string) => void;
 }
 
@@ -35,8 +42,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const store = await EmbeddedStore.open(join(opts.dataDir, "images"));
   const cache = await ImageCache.open({
     dir: join(opts.dataDir, "cache"),
-    source: store,
+    source: opts.cacheSource ? opts.cacheSource(store) : store,
     concurrency: opts.cacheConcurrency,
+    maxSize: opts.maxSize,
+    stallTime: opts.stallTime,
     log: opts.log,
   });
   const auth = typeof opts.auth === "object" ? opts.auth : opts.auth === "headers" ? headerAuth() : noAuth();

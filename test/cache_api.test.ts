@@ -11,12 +11,12 @@ t.after.each(async (ctx) => {
   await ctx.node.close();
 });
 
-t("empty listing has Glance's two keys", async ({ node }) => {
+t("empty listing has Glance's two keys, and fills in progress", async ({ node }) => {
   const res = await node.req("/v2/cache");
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "application/json");
   assert.match(res.headers.get("x-openstack-request-id") ?? "", /^req-[0-9a-f-]{36}$/);
-  assert.deepEqual(await res.json(), { cached_images: [], queued_images: [] });
+  assert.deepEqual(await res.json(), { cached_images: [], queued_images: [], caching_images: {} });
 });
 
 t("PUT queues and caches; the listing has Glance's shapes", async ({ node }) => {
@@ -65,7 +65,7 @@ t("DELETE /v2/cache/{id} removes a cached or queued image; 404 for an unknown on
   await node.req(`/v2/cache/${id}`, { method: "PUT" });
   await waitCached(node, id);
   assert.equal((await node.req(`/v2/cache/${id}`, { method: "DELETE" })).status, 204);
-  assert.deepEqual(await listing(node), { cached_images: [], queued_images: [] });
+  assert.deepEqual(await listing(node), { cached_images: [], queued_images: [], caching_images: {} });
   // an image that exists but is neither cached nor queued: 204 as Glance
   assert.equal((await node.req(`/v2/cache/${id}`, { method: "DELETE" })).status, 204);
   const unknown = "00000000-0000-0000-0000-000000000000";

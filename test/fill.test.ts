@@ -151,7 +151,7 @@ t("deleting an image while it is filling cancels the fill and leaves nothing", a
   await waitFor("fill started", async () => node.app.cache.filling().length > 0);
   assert.equal((await node.req(`/v2/images/${id}`, { method: "DELETE" })).status, 204);
   await waitFor("fill over", async () => node.app.cache.filling().length === 0);
-  assert.deepEqual(await listing(node), { cached_images: [], queued_images: [] });
+  assert.deepEqual(await listing(node), { cached_images: [], queued_images: [], caching_images: {} });
   assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
   assert.deepEqual(await readdir(cacheDir(node, "queue")), []);
 });

@@ -26,12 +26,14 @@ export class CacheIndex {
   private entries = new Map<string, CacheEntry>();
   private fd = -1;
   private records = 0;
+  private total = 0;
 
   private constructor(private readonly file: string) {}
 
   static open(file: string): CacheIndex {
     const index = new CacheIndex(file);
     index.replay();
+    for (const e of index.entries.values()) index.total += e.size;
     index.compact();
     return index;
   }
@@ -48,14 +50,19 @@ export class CacheIndex {
     return [...this.entries.values()].sort((a, b) => (a.image_id < b.image_id ? -1 : 1));
   }
 
+  /** Bytes of all committed entries. */
   get totalSize(): number {
-    let total = 0;
-    for (const e of this.entries.values()) total += e.size;
-    return total;
+    return this.total;
+  }
+
+  /** Least recently used first. */
+  byLastAccess(): CacheEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.last_accessed - b.last_accessed);
   }
 
   /** Durable: a committed file must never lose its row to a crash. */
   put(entry: CacheEntry): void {
+    this.total += entry.size - (this.entries.get(entry.image_id)?.size ?? 0);
     this.entries.set(entry.image_id, entry);
     this.append({ op: "put", ...entry }, true);
   }
@@ -69,7 +76,10 @@ export class CacheIndex {
   }
 
   remove(id: string): boolean {
-    if (!this.entries.delete(id)) return false;
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    this.entries.delete(id);
+    this.total -= entry.size;
     this.append({ op: "del", id }, true);
     return true;
   }
@@ -78,6 +88,7 @@ export class CacheIndex {
   clear(): string[] {
     const ids = [...this.entries.keys()];
     this.entries.clear();
+    this.total = 0;
     this.compact();
     return ids;
   }

@@ -14,7 +14,10 @@ export interface FillDeps {
   log: (msg: string) => void;
 }
 
+/** The bytes did not match the image's size or checksum. */
 export class ChecksumMismatch extends Error {}
+/** Our own disk failed us (full, I/O error): the source is fine, readers can go on from it. */
+export class LocalIOError extends Error {}
 
 type State = "running" | "done" | "failed";
 
@@ -27,6 +30,7 @@ export class Fill {
   written = 0;
   state: State = "running";
   error: Error | undefined;
+  committed = false;
   /** Resolves when the fill is over, whatever the outcome. */
   readonly finished: Promise<void>;
 
@@ -48,10 +52,6 @@ export class Fill {
     return this.image.id;
   }
 
-  get expectedSize(): number | null {
-    return this.image.size;
-  }
-
   /** Stop: readers see an error, nothing is kept. */
   abort(reason = "cancelled"): void {
     this.aborter.abort(new Error(reason));
@@ -67,6 +67,7 @@ export class Fill {
   reader(): ReadableStream<Uint8Array> {
     this.readers++;
     let pos = 0;
+    let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
     let released = false;
     const release = () => {
       if (released) return;
@@ -78,35 +79,59 @@ export class Fill {
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
-          for (;;) {
-            if (this.state === "failed") {
-              release();
-              controller.error(this.error);
-              return;
+          try {
+            if (fallback) return await this.pullFrom(fallback, controller, release);
+            for (;;) {
+              if (this.state === "failed") {
+                if (!(this.error instanceof LocalIOError)) throw this.error;
+                // Our disk failed, not the source: go on from the source where the file left off.
+                this.deps.log(`reader of ${this.id} continues from the source at byte ${pos}`);
+                const end = (this.image.size ?? Infinity) - 1;
+                fallback = (await this.deps.source.read(this.image, { start: pos, end })).getReader();
+                return await this.pullFrom(fallback, controller, release);
+              }
+              // The last byte waits for verification: a client never sees a complete body that failed it.
+              const readable = this.state === "done" ? this.written : this.written - 1;
+              if (pos < readable) {
+                if (!this.fh) throw new Error(`fill of ${this.id} closed under a reader`);
+                const want = Math.min(CHUNK_SIZE, readable - pos);
+                const buf = new Uint8Array(want);
+                const { bytesRead } = await this.fh.read(buf, 0, want, pos);
+                pos += bytesRead;
+                controller.enqueue(bytesRead === want ? buf : buf.subarray(0, bytesRead));
+                return;
+              }
+              if (this.state === "done") {
+                release();
+                controller.close();
+                return;
+              }
+              await this.changed;
             }
-            // The last byte waits for verification: a client never sees a complete body that failed it.
-            const readable = this.state === "done" ? this.written : this.written - 1;
-            if (pos < readable) {
-              if (!this.fh) throw new Error(`fill of ${this.id} closed under a reader`);
-              const want = Math.min(CHUNK_SIZE, readable - pos);
-              const buf = new Uint8Array(want);
-              const { bytesRead } = await this.fh.read(buf, 0, want, pos);
-              pos += bytesRead;
-              controller.enqueue(bytesRead === want ? buf : buf.subarray(0, bytesRead));
-              return;
-            }
-            if (this.state === "done") {
-              release();
-              controller.close();
-              return;
-            }
-            await this.changed;
+          } catch (err) {
+            release();
+            controller.error(err);
           }
         },
-        cancel: release,
+        cancel: async () => {
+          release();
+          await fallback?.cancel().catch(() => {});
+        },
       },
       { highWaterMark: 0 },
     );
+  }
+
+  private async pullFrom(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    release: () => void,
+  ): Promise<void> {
+    const { done, value } = await reader.read();
+    if (done) {
+      release();
+      controller.close();
+    } else controller.enqueue(value);
   }
 
   private nextChange(): Promise<void> {
@@ -128,9 +153,12 @@ export class Fill {
         await rm(path, { force: true });
         log(`fill of ${id} finished but was cancelled: not kept`);
       } else {
-        await rename(path, layout.committed(id));
+        await rename(path, layout.committed(id)).catch((err) => {
+          throw new LocalIOError(`commit: ${err.message}`);
+        });
         const now = Date.now() / 1000;
         index.put({ image_id: id, size: this.written, hits: 0, last_accessed: now, last_modified: now, checksum: this.image.checksum });
+        this.committed = true;
         log(`cached ${id} (${this.written} bytes)`);
       }
       this.state = "done";
@@ -152,15 +180,25 @@ export class Fill {
 
   private async copy(path: string): Promise<void> {
     const expected = expectedDigest(this.image);
-    this.fh = await open(path, "w+");
+    this.fh = await open(path, "w+").catch((err) => {
+      throw new LocalIOError(`open: ${err.message}`);
+    });
     const source = await this.deps.source.read(this.image);
     const { stream, digests } = hashingTransform(expected ? [expected.algo] : []);
-    const sink = fileSink(this.fh, (n) => {
+    const fh = this.fh;
+    const sink = fileSink({
+      write: (chunk: Uint8Array, off: number, len: number) =>
+        fh.write(chunk, off, len).catch((err) => {
+          throw new LocalIOError(`write: ${err.message}`);
+        }),
+    }, (n) => {
       this.written += n;
       this.wake();
     });
     await source.pipeThrough(stream).pipeTo(sink, { signal: this.aborter.signal });
-    await this.fh.sync();
+    await fh.sync().catch((err) => {
+      throw new LocalIOError(`fsync: ${err.message}`);
+    });
     if (this.image.size !== null && digests.size !== this.image.size) {
       throw new ChecksumMismatch(`size ${digests.size} != expected ${this.image.size}`);
     }

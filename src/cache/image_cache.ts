@@ -1,51 +1,61 @@
 // The image cache: what is cached, what is queued, the workers that fill it, and how downloads are served from it.
-import { open, readdir, rm } from "node:fs/promises";
-import { isImageId, type Image } from "../images/image.ts";
+import { open, rm } from "node:fs/promises";
+import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { fileHandleStream } from "../streams/files.ts";
 import { CacheIndex } from "./cache_index.ts";
 import { Fill } from "./fill.ts";
 import { FillQueue } from "./fill_queue.ts";
 import { CacheLayout } from "./layout.ts";
+import { acquireLock, cleanDirs, reconcile } from "./upkeep.ts";
 
 export interface CacheOptions {
   dir: string;
   source: ImageSource;
-  /** How many queued images are filled at once (Glance: one, in queue order). */
+  /** How many queued images are filled at once (Glance: one, in queue order); 0 runs no worker. */
   concurrency?: number;
+  /** Glance's image_cache_max_size, bytes (default 10 GiB). */
+  maxSize?: number;
+  /** Glance's image_cache_stall_time, seconds (default 86400). */
+  stallTime?: number;
   log?: (msg: string) => void;
 }
 
 export type ClearTarget = "cache" | "queue" | "both";
-
-export interface Served {
-  body: ReadableStream<Uint8Array>;
-  from: "cache" | "fill" | "source";
-}
 
 /** Counters for tests, benchmarks and operators. */
 export interface CacheStats {
   sourceReads: number;
   fillsStarted: number;
   fillsFailed: number;
+  evictions: number;
 }
 
+export const DEFAULT_MAX_SIZE = 10 * 1024 ** 3;
+export const DEFAULT_STALL_TIME = 86400;
+
 export class ImageCache {
-  readonly stats: CacheStats = { sourceReads: 0, fillsStarted: 0, fillsFailed: 0 };
+  readonly stats: CacheStats = { sourceReads: 0, fillsStarted: 0, fillsFailed: 0, evictions: 0 };
+  readonly maxSize: number;
+  readonly stallTime: number;
   private readonly fills = new Map<string, Fill>();
-  private closing = false;
-  private readonly source: ImageSource;
   private readonly workers: Promise<void>[] = [];
+  private readonly source: ImageSource;
   private readonly log: (msg: string) => void;
+  private closing = false;
+  private cleaner: ReturnType<typeof setInterval> | undefined;
+  private releaseLock: () => Promise<void> = async () => {};
 
   private constructor(
     readonly layout: CacheLayout,
     readonly index: CacheIndex,
     readonly queue: FillQueue,
-    source: ImageSource,
-    log: ((msg: string) => void) | undefined,
+    opts: CacheOptions,
   ) {
-    this.log = log ?? ((msg) => console.log(`[cache] ${msg}`));
+    this.log = opts.log ?? ((msg) => console.log(`[cache] ${msg}`));
+    this.maxSize = opts.maxSize ?? DEFAULT_MAX_SIZE;
+    this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
+    const source = opts.source;
     this.source = {
       find: (id, who) => source.find(id, who),
       read: (image, range) => {
@@ -58,16 +68,24 @@ export class ImageCache {
   static async open(opts: CacheOptions): Promise<ImageCache> {
     const layout = new CacheLayout(opts.dir);
     await layout.create();
+    const releaseLock = await acquireLock(layout);
     const index = CacheIndex.open(layout.indexFile);
     const queue = new FillQueue(layout);
-    const cache = new ImageCache(layout, index, queue, opts.source, opts.log);
-    await cache.reconcile();
+    const cache = new ImageCache(layout, index, queue, opts);
+    cache.releaseLock = releaseLock;
+    await reconcile(layout, index, cache.log);
     await queue.load();
-    for (let i = 0; i < Math.max(1, opts.concurrency ?? 1); i++) cache.workers.push(cache.work());
+    await cache.prune();
+    const concurrency = opts.concurrency ?? 1;
+    for (let i = 0; i < concurrency; i++) cache.workers.push(cache.work());
+    if (concurrency > 0) {
+      const every = Math.min(cache.stallTime, 600) * 1000;
+      cache.cleaner = setInterval(() => void cache.clean().catch((e) => cache.log(`clean: ${e}`)), every);
+    }
     return cache;
   }
 
-  /** GET /v2/cache */
+  /** GET /v2/cache: Glance's two keys, plus the fills in progress keyed by image id. */
   listing() {
     return {
       cached_images: this.index.list().map(({ image_id, hits, last_accessed, last_modified, size }) => ({
@@ -77,7 +95,10 @@ export class ImageCache {
         last_modified,
         size,
       })),
-      queued_images: this.queue.list(),
+      queued_images: this.queue.list().filter((id) => !this.fills.has(id)),
+      caching_images: Object.fromEntries(
+        this.filling().map((f) => [f.id, { bytes_written: f.written, expected_size: f.image.size, started_at: f.startedAt }]),
+      ),
     };
   }
 
@@ -87,13 +108,13 @@ export class ImageCache {
     await this.queue.add(id);
   }
 
-  /** DELETE /v2/cache/{id}: false when the id was neither cached nor queued. */
+  /** DELETE /v2/cache/{id}: false when the id was neither cached, queued nor being filled. */
   async remove(id: string): Promise<boolean> {
     const queued = await this.queue.remove(id);
-    this.fills.get(id)?.cancel();
-    const cached = this.index.remove(id);
-    if (cached) await rm(this.layout.committed(id), { force: true });
-    return queued || cached;
+    const fill = this.fills.get(id);
+    fill?.cancel();
+    const cached = await this.evict(id);
+    return queued || cached || fill !== undefined;
   }
 
   async clear(target: ClearTarget): Promise<void> {
@@ -110,26 +131,42 @@ export class ImageCache {
   async forget(id: string): Promise<void> {
     this.fills.get(id)?.abort("image deleted or deactivated");
     await this.queue.remove(id);
-    if (this.index.remove(id)) await rm(this.layout.committed(id), { force: true });
+    await this.evict(id);
   }
 
   /**
    * A download: from the committed file (a hit), else from the fill in progress, else a new fill
    * that this and later readers tail. Ranges are cut from the committed file, else from the source.
    */
-  async serve(image: Image, range?: ByteRange): Promise<Served> {
+  async serve(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     const hit = await this.openCommitted(image.id);
     if (hit) {
       if (!range) this.index.hit(image.id);
-      return { body: fileHandleStream(hit, range?.start, range?.end), from: "cache" };
+      return fileHandleStream(hit, range?.start, range?.end);
     }
-    if (range || image.status !== "active") {
-      return { body: await this.source.read(image, range), from: "source" };
-    }
-    return { body: this.startFill(image).reader(), from: "fill" };
+    if (range || !this.cacheable(image)) return this.source.read(image, range);
+    return this.startFill(image).reader();
   }
 
-  /** Fills in progress, for listings and tests. */
+  /** Evicts least recently used entries until the cache is within its size. Open downloads keep their file. */
+  async prune(): Promise<string[]> {
+    const evicted: string[] = [];
+    for (const entry of this.index.byLastAccess()) {
+      if (this.index.totalSize <= this.maxSize) break;
+      await this.evict(entry.image_id);
+      evicted.push(entry.image_id);
+    }
+    this.stats.evictions += evicted.length;
+    if (evicted.length) this.log(`pruned ${evicted.length} image(s) to stay within ${this.maxSize} bytes`);
+    return evicted;
+  }
+
+  /** Removes invalid files and incomplete ones stalled longer than the stall time (no running fill owns them). */
+  async clean(): Promise<string[]> {
+    return cleanDirs(this.layout, this.stallTime, (id) => this.fills.has(id), this.log);
+  }
+
+  /** Fills in progress. */
   filling(): Fill[] {
     return [...this.fills.values()];
   }
@@ -137,23 +174,35 @@ export class ImageCache {
   /** Stops the workers and fills; queued ids stay on disk for the next start. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.cleaner);
     this.queue.close();
     for (const fill of this.fills.values()) fill.abort("shutting down");
     await Promise.all(this.workers);
     await Promise.all([...this.fills.values()].map((f) => f.finished));
     this.index.close();
+    await this.releaseLock();
+  }
+
+  private cacheable(image: Image): boolean {
+    return image.status === "active" && image.size !== null && image.size <= this.maxSize;
+  }
+
+  private async evict(id: string): Promise<boolean> {
+    if (!this.index.remove(id)) return false;
+    await rm(this.layout.committed(id), { force: true });
+    return true;
   }
 
   private startFill(image: Image): Fill {
-    let fill = this.fills.get(image.id);
-    if (fill?.state === "running") return fill;
-    fill = new Fill(image, { layout: this.layout, source: this.source, index: this.index, log: this.log });
+    const running = this.fills.get(image.id);
+    if (running?.state === "running") return running;
+    const fill = new Fill(image, { layout: this.layout, source: this.source, index: this.index, log: this.log });
     this.stats.fillsStarted++;
     this.fills.set(image.id, fill);
-    const self = fill;
-    void fill.finished.then(() => {
-      if (self.state === "failed") this.stats.fillsFailed++;
-      if (this.fills.get(image.id) === self) this.fills.delete(image.id);
+    void fill.finished.then(async () => {
+      if (this.fills.get(image.id) === fill) this.fills.delete(image.id);
+      if (fill.state === "failed") this.stats.fillsFailed++;
+      if (fill.committed) await this.prune();
     });
     return fill;
   }
@@ -180,30 +229,11 @@ export class ImageCache {
   private async fillQueued(id: string): Promise<void> {
     if (this.index.has(id)) return;
     const image = await this.source.find(id, null);
-    if (!image || image.status !== "active") {
-      this.log(`not caching ${id}: ${image ? `status ${image.status}` : "no such image"}`);
+    if (!image || !this.cacheable(image)) {
+      const why = !image ? "no such image" : image.status !== "active" ? `status ${image.status}` : `larger than the cache (${image.size} bytes)`;
+      this.log(`not caching ${id}: ${why}`);
       return;
     }
     await this.startFill(image).finished;
-  }
-
-  /** At start no fill runs: leftovers are dropped, and rows and files are made to agree. */
-  private async reconcile(): Promise<void> {
-    for (const name of await readdir(this.layout.incompleteDir)) {
-      await rm(`${this.layout.incompleteDir}/${name}`, { force: true, recursive: true });
-    }
-    const files = new Set((await readdir(this.layout.root)).filter(isImageId));
-    for (const entry of this.index.list()) {
-      if (!files.has(entry.image_id)) {
-        this.log(`index row without file: ${entry.image_id}; dropped`);
-        this.index.remove(entry.image_id);
-      }
-    }
-    for (const id of files) {
-      if (!this.index.has(id)) {
-        this.log(`cached file without index row: ${id}; removed`);
-        await rm(this.layout.committed(id), { force: true });
-      }
-    }
   }
 }

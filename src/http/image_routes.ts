@@ -94,7 +94,8 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       for (const op of ops as { op?: string; path?: string; value?: unknown }[]) {
         const key = typeof op?.path === "string" ? op.path.replace(/^\//, "") : "";
         if (!key || key.includes("/")) throw badRequest(`Invalid JSON pointer for this resource: '${op?.path}'`);
-        if (READ_ONLY.has(key)) throw forbidden(`Attribute '${key}' is read-only.`);
+        // id may be chosen at create, never changed: Glance lists it among the read-only properties of a PATCH
+        if (READ_ONLY.has(key) || key === "id") throw forbidden(`Attribute '${key}' is read-only.`);
         if (op.op === "add" || op.op === "replace") applyField(next, key, op.value, who);
         else if (op.op === "remove") removeField(next, key);
         else throw badRequest(`Operation objects must contain exactly one member named "add", "remove", or "replace".`);
@@ -135,9 +136,9 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
       if (image.checksum) headers["Content-MD5"] = image.checksum;
       const range = parseRange(request.headers.get("range"), image.size);
-      const served = await cache.serve(image, range);
-      if (!range) return new Response(served.body, { headers: { ...headers, "Content-Length": String(image.size) } });
-      return new Response(served.body, {
+      const body = await cache.serve(image, range);
+      if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
+      return new Response(body, {
         status: 206,
         headers: {
           ...headers,

@@ -17,6 +17,8 @@ export const serve: Serve = async (fetch, { host, port }) => {
   const server = Deno.serve({ hostname: host, port, onListen: () => {} }, fetch);
   return {
     port: server.addr.port,
-    close: () => server.shutdown(),
+    // shutdown() stops accepting and waits for responses in flight; past the grace we stop waiting.
+    close: (graceMs = 0) =>
+      Promise.race([server.shutdown(), new Promise<void>((resolve) => setTimeout(resolve, graceMs))]),
   };
 };

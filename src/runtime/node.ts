@@ -10,10 +10,15 @@ export const serve: Serve = (fetch, { host, port }) =>
     server.listen(port, host, () => {
       resolve({
         port: (server.address() as AddressInfo).port,
-        close: () =>
+        close: (graceMs = 0) =>
           new Promise<void>((done) => {
-            server.close(() => done());
-            (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+            const http = server as unknown as { closeIdleConnections(): void; closeAllConnections(): void };
+            const timer = setTimeout(() => http.closeAllConnections(), graceMs);
+            server.close(() => {
+              clearTimeout(timer);
+              done();
+            });
+            http.closeIdleConnections();
           }),
       });
     });

@@ -2,7 +2,8 @@
 export interface Listening {
   /** The port actually bound (useful with port 0). */
   port: number;
-  close(): Promise<void>;
+  /** Stops accepting; waits up to graceMs for requests in progress, then cuts them. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export type Serve = (

@@ -37,7 +37,12 @@ export async function fileStream(path: string, start = 0, end = Infinity): Promi
 }
 
 /** A sink that writes each chunk before accepting the next: the source is read only as fast as the disk takes it. */
-export function fileSink(fh: FileHandle, onWritten?: (bytes: number) => void): WritableStream<Uint8Array> {
+/** Anything that writes like a FileHandle (a FileHandle, or one wrapped to label its errors). */
+export interface ChunkWriter {
+  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+}
+
+export function fileSink(fh: ChunkWriter, onWritten?: (bytes: number) => void): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
