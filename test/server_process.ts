@@ -1,5 +1,6 @@
-// Bench helpers: start the cache node as its own process (Node or Deno), read its memory, drive it over HTTP.
+// The cache node in a process of its own (Node or Deno), for tests that kill it and benchmarks that weigh it.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import process from "node:process";
 import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
@@ -8,13 +9,21 @@ import { once } from "node:events";
 import { promisify } from "node:util";
 
 export type Runtime = "node" | "deno";
+/** The runtime running this file: tests start servers on the same one. */
+export const CURRENT_RUNTIME: Runtime = "Deno" in globalThis ? "deno" : "node";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 export function denoBinary(): string {
+  if (CURRENT_RUNTIME === "deno") return process.execPath;
   for (const p of ["node_modules/@deno/linux-x64-glibc/deno", "node_modules/deno/deno"]) {
     if (existsSync(join(ROOT, p))) return join(ROOT, p);
   }
   throw new Error("deno binary not found: npm install");
+}
+
+/** Node itself, also when this file runs under Deno. */
+export function nodeBinary(): string {
+  return CURRENT_RUNTIME === "node" ? process.execPath : "node";
 }
 
 export async function freePort(): Promise<number> {
@@ -30,32 +39,46 @@ export interface ServerProcess {
   url: string;
   pid: number;
   child: ChildProcess;
+  exited: Promise<unknown[]>;
+  /** SIGTERM, then SIGKILL after 5 s. */
   stop(): Promise<void>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
 }
 
-export async function startServer(runtime: Runtime, dataDir: string, extra: string[] = []): Promise<ServerProcess> {
-  const port = await freePort();
+export async function startServer(runtime: Runtime, dataDir: string, extra: string[] = [], port?: number): Promise<ServerProcess> {
+  port ??= await freePort();
   const args = ["--port", String(port), "--data-dir", dataDir, "--auth", "noauth", ...extra];
   const child =
     runtime === "node"
-      ? spawn(process.execPath, ["--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
+      ? spawn(nodeBinary(), ["--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
       : spawn(denoBinary(), ["run", "-A", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  const exited = once(child, "exit");
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
-      if ((await fetch(`${url}/versions`)).ok) break;
+      const res = await fetch(`${url}/versions`);
+      await res.body?.cancel();
+      if (res.ok) break;
     } catch {}
-    if (i > 300) throw new Error(`${runtime} server did not start`);
+    if (i > 300 || child.exitCode !== null) throw new Error(`${runtime} server did not start`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
     url,
     pid: child.pid!,
     child,
+    exited,
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
-      await Promise.race([once(child, "exit"), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       child.kill("SIGKILL");
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await exited;
     },
   };
 }
