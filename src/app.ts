@@ -9,6 +9,7 @@ import type { ImageSource } from "./images/source.ts";
 import { cacheApi } from "./http/cache_routes.ts";
 import { notFound, renderError } from "./http/errors.ts";
 import { imagesApi } from "./http/image_routes.ts";
+import { metricsRegistry } from "./http/metrics.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
@@ -52,6 +53,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const policy = { ...DEFAULT_POLICY, ...opts.policy };
   const cacheRoutes = cacheApi({ cache, source: store, policy });
   const images = imagesApi(store, cache);
+  const metrics = metricsRegistry(cache);
 
   const authenticate = async (request: Req) => {
     if (new URL(request.url).pathname.startsWith("/v2")) request.identity = await auth.authenticate(request);
@@ -71,6 +73,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   router
     .get("/", versions(300))
     .get("/versions", versions(200))
+    .get("/metrics", async () => new Response(await metrics.metrics(), { headers: { "Content-Type": metrics.contentType } }))
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
     .delete("/v2/cache", (r) => cacheRoutes.clear(r.identity, r))
     .all("/v2/cache", methodNotAllowed("GET, DELETE"))

@@ -190,4 +190,17 @@ t("GET /versions lists v2.14 and needs no identity; GET / answers 300", async ({
   assert.equal((await fetch(`${node.url}/`)).status, 300);
 });
 
+t("GET /metrics counts fills, source reads and cache bytes", async ({ node }) => {
+  const id = await createImage(node, bytes(4096));
+  await node.req(`/v2/cache/${id}`, { method: "PUT" });
+  await waitCached(node, id);
+  const res = await fetch(`${node.url}/metrics`);
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /^glance_cache_fills_started_total 1$/m);
+  assert.match(text, /^glance_cache_source_reads_total 1$/m);
+  assert.match(text, /^glance_cache_size_bytes 4096$/m);
+  assert.match(text, /^glance_cache_images 1$/m);
+});
+
 t.run();

@@ -1,5 +1,6 @@
 // The index of committed cache entries: an in-memory map backed by an append-only journal that survives restarts.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { isImageId } from "../images/image.ts";
 
 export interface CacheEntry {
@@ -48,6 +49,10 @@ export class CacheIndex {
 
   list(): CacheEntry[] {
     return [...this.entries.values()].sort((a, b) => (a.image_id < b.image_id ? -1 : 1));
+  }
+
+  get count(): number {
+    return this.entries.size;
   }
 
   /** Bytes of all committed entries. */
@@ -138,8 +143,23 @@ export class CacheIndex {
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, this.file);
+    syncDir(dirname(this.file));
     this.close();
     this.fd = openSync(this.file, "a");
     this.records = this.entries.size;
+  }
+}
+
+/** Makes a rename durable; a runtime that cannot open directories only loses that guarantee. */
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // best effort
   }
 }

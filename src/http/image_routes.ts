@@ -56,11 +56,13 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       if (visibility && visibility !== "all" && !VISIBILITIES.includes(visibility as Visibility)) {
         throw badRequest(`Invalid visibility value: ${visibility}`);
       }
-      const limit = Math.min(Number(q.get("limit") ?? 25) || 25, 1000);
+      const limit = Number(q.get("limit") ?? 25);
+      if (!Number.isInteger(limit) || limit < 0) throw badRequest("limit param must be a positive integer");
       let images = store
         .all()
         .filter((i) => canSee(i, who))
         .filter((i) => listedFor(i, who, visibility))
+        .filter((i) => i.os_hidden === (q.get("os_hidden") === "true"))
         .filter((i) => !q.has("status") || i.status === q.get("status"))
         .filter((i) => !q.has("name") || i.name === q.get("name"))
         .filter((i) => !q.has("owner") || i.owner === q.get("owner"))
@@ -71,12 +73,12 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
         if (at < 0) throw badRequest(`marker not found: ${marker}`);
         images = images.slice(at + 1);
       }
-      const page = images.slice(0, limit);
+      const page = images.slice(0, Math.min(limit, 1000));
       const doc: Record<string, unknown> = { images: page.map(imageView), first: "/v2/images", schema: "/v2/schemas/images" };
-      if (images.length > limit) {
+      if (images.length > page.length && page.length > 0) {
         const next = new URLSearchParams(q);
         next.set("marker", page[page.length - 1].id);
-        next.set("limit", String(limit));
+        next.set("limit", String(page.length));
         doc.next = `/v2/images?${next}`;
       }
       return json(doc);
@@ -88,6 +90,10 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
 
     async update(id: string, request: Request, who: Identity): Promise<Response> {
       const image = await owned(id, who, "modify");
+      const type = (request.headers.get("content-type") ?? "").split(";")[0].trim();
+      if (!/^application\/openstack-images-v2\.[01]-json-patch$/.test(type)) {
+        throw new HttpError(415, `Content type ${type || "None"} is not supported`);
+      }
       const ops = await readJson(request);
       if (!Array.isArray(ops)) throw badRequest("Request body must be a JSON array of operation objects.");
       const next: Image = structuredClone(image);
