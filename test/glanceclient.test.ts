@@ -191,7 +191,7 @@ t("image-create --file, cache-queue, cache-list, image-download, cache-delete", 
  * fill is cancelled, so images queued after it stay queued. Returns the restore function.
  */
 async function holdWorker(node: Running, blocker: string): Promise<() => void> {
-  const store = node.app.store;
+  const store = node.app.store!;
   const original = store.read;
   let reading: () => void = () => {};
   const started = new Promise<void>((r) => (reading = r));

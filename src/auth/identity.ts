@@ -5,6 +5,8 @@ export interface Identity {
   projectId: string | null;
   roles: string[];
   isAdmin: boolean;
+  /** The caller's Keystone token, passed on to an upstream Glance so that it decides visibility. */
+  token?: string;
 }
 
 /** Resolves a request to an identity, or throws an HttpError (401). One per auth mode. */
@@ -12,7 +14,7 @@ export interface Authenticator {
   authenticate(request: Request): Promise<Identity>;
 }
 
-export function makeIdentity(userId: string, projectId: string | null, roles: string[]): Identity {
+export function makeIdentity(userId: string, projectId: string | null, roles: string[], token?: string): Identity {
   const normalized = roles.map((r) => r.trim().toLowerCase()).filter(Boolean);
-  return { userId, projectId, roles: normalized, isAdmin: normalized.includes("admin") };
+  return { userId, projectId, roles: normalized, isAdmin: normalized.includes("admin"), token };
 }

@@ -20,14 +20,14 @@ export function headerAuth(): Authenticator {
       const h = request.headers;
       if (h.get("x-identity-status")?.toLowerCase() === "confirmed") {
         const project = h.get("x-project-id") ?? h.get("x-tenant-id");
-        return makeIdentity(h.get("x-user-id") ?? "", project, (h.get("x-roles") ?? "").split(","));
+        return makeIdentity(h.get("x-user-id") ?? "", project, (h.get("x-roles") ?? "").split(","), h.get("x-auth-token") ?? undefined);
       }
       const token = h.get("x-auth-token");
       if (token) {
         const parts = safeDecode(token).split(":");
         if (parts.length === 3 && parts.every(Boolean)) {
           const [user, project, roles] = parts;
-          return makeIdentity(user, project.toLowerCase() === "none" ? null : project, roles.split(","));
+          return makeIdentity(user, project.toLowerCase() === "none" ? null : project, roles.split(","), token);
         }
       }
       throw new HttpError(401, UNAUTHORIZED_MESSAGE);

@@ -1,6 +1,6 @@
 // The cache API (v2.14): GET/DELETE /v2/cache, PUT/DELETE /v2/cache/{image_id}.
 import type { Identity } from "../auth/identity.ts";
-import { enforce, type PolicyRules } from "../auth/policy.ts";
+import type { Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
@@ -10,13 +10,13 @@ import { empty, json } from "./responses.ts";
 export interface CacheApiDeps {
   cache: ImageCache;
   source: ImageSource;
-  policy: PolicyRules;
+  policy: Policy;
 }
 
 export function cacheApi({ cache, source, policy }: CacheApiDeps) {
   return {
     list(who: Identity): Response {
-      enforce(policy, "cache_list", who);
+      policy.enforce("cache_list", who);
       return json(cache.listing());
     },
 
@@ -24,7 +24,7 @@ export function cacheApi({ cache, source, policy }: CacheApiDeps) {
       await refuseBody(request);
       const image = isImageId(id) ? await source.find(id, who) : undefined;
       if (!image) throw imageNotFound(id);
-      enforce(policy, "cache_image", who);
+      policy.enforce("cache_image", who);
       if (image.status !== "active") {
         throw badRequest("Only images with status active can be targeted for queueing");
       }
@@ -37,14 +37,14 @@ export function cacheApi({ cache, source, policy }: CacheApiDeps) {
       const image = await source.find(id, who);
       // A caller who cannot see the image learns nothing about whether it is cached.
       if (!image && !who.isAdmin) throw imageNotFound(id);
-      enforce(policy, "cache_delete", who);
+      policy.enforce("cache_delete", who);
       const removed = await cache.remove(id);
       if (!removed && !image) throw imageNotFound(id);
       return empty(204);
     },
 
     async clear(who: Identity, request: Request): Promise<Response> {
-      enforce(policy, "cache_delete", who);
+      policy.enforce("cache_delete", who);
       await cache.clear(clearTarget(request.headers.get("x-image-cache-clear-target")));
       return empty(204);
     },

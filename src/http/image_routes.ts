@@ -3,7 +3,7 @@ import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
 import { canSee, type Image, imageView, isImageId, isOwnerOrAdmin, VISIBILITIES, type Visibility } from "../images/image.ts";
-import type { ByteRange } from "../images/source.ts";
+import { downloadImage } from "./download.ts";
 import { badRequest, conflict, forbidden, HttpError, imageNotFound } from "./errors.ts";
 import { empty, json } from "./responses.ts";
 
@@ -131,28 +131,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       return empty(204);
     },
 
-    async download(id: string, request: Request, who: Identity): Promise<Response> {
-      const image = await visible(id, who);
-      if (image.status === "deactivated" && !who.isAdmin) {
-        throw forbidden("The requested image has been deactivated. Image data download is forbidden.");
-      }
-      if (image.size === null || (image.status !== "active" && image.status !== "deactivated")) {
-        return new Response(null, { status: 204, headers: { "Content-Length": "0" } });
-      }
-      const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
-      if (image.checksum) headers["Content-MD5"] = image.checksum;
-      const range = parseRange(request.headers.get("range"), image.size);
-      const body = await cache.serve(image, range);
-      if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
-      return new Response(body, {
-        status: 206,
-        headers: {
-          ...headers,
-          "Content-Range": `bytes ${range.start}-${range.end}/${image.size}`,
-          "Content-Length": String(range.end - range.start + 1),
-        },
-      });
-    },
+    download: (id: string, request: Request, who: Identity) => downloadImage(store, cache, id, request, who),
 
     async deactivate(id: string, who: Identity): Promise<Response> {
       const image = await visible(id, who);
@@ -260,25 +239,4 @@ async function readJsonObject(request: Request): Promise<Record<string, unknown>
   const body = await readJson(request);
   if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("Request body must be a JSON object.");
   return body as Record<string, unknown>;
-}
-
-/** One range of `bytes=a-b`, `a-` or `-n`; several ranges are answered with the whole body. */
-export function parseRange(header: string | null, size: number): ByteRange | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === "") {
-    start = Math.max(0, size - Number(m[2]));
-    end = size - 1;
-    if (Number(m[2]) === 0) start = size;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  }
-  if (start >= size || start > end) {
-    throw new HttpError(416, "Requested range not satisfiable", { "Content-Range": `bytes */${size}` });
-  }
-  return { start, end };
 }

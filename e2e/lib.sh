@@ -1,0 +1,59 @@
+# Shared settings of the e2e harness (sourced by setup.sh, start.sh, stop.sh,
+# token.sh, smoke.sh).  Everything is overridable from the environment.
+#
+#   E2E_BASE            state dir (configs, DBs, keys, image store, logs, pids)   /tmp/gcn-e2e
+#   E2E_KEYSTONE_PORT   Keystone v3 on 127.0.0.1                                  15000
+#   E2E_GLANCE_PORT     glance-api on 127.0.0.1                                   19393
+#   E2E_ADMIN_PASSWORD / E2E_SERVICE_PASSWORD / E2E_DEMO_PASSWORD / E2E_GLANCE_PASSWORD
+#   E2E_DEBUG           true: debug logging in keystone and glance                false
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BASE="${E2E_BASE:-/tmp/gcn-e2e}"
+HOST=127.0.0.1
+KEYSTONE_PORT="${E2E_KEYSTONE_PORT:-15000}"
+GLANCE_PORT="${E2E_GLANCE_PORT:-19393}"
+KEYSTONE_URL="http://$HOST:$KEYSTONE_PORT/v3"
+KEYSTONE_ROOT="http://$HOST:$KEYSTONE_PORT"
+GLANCE_URL="http://$HOST:$GLANCE_PORT"
+DEBUG="${E2E_DEBUG:-false}"
+
+DOMAIN=Default
+REGION=RegionOne
+ADMIN_USER=admin
+ADMIN_PROJECT=admin
+ADMIN_PASSWORD="${E2E_ADMIN_PASSWORD:-gcn-e2e-admin-pw}"
+SERVICE_USER=gcn-service
+SERVICE_PROJECT=service
+SERVICE_PASSWORD="${E2E_SERVICE_PASSWORD:-gcn-e2e-service-pw}"
+DEMO_USER=demo
+DEMO_PROJECT=demo
+DEMO_PASSWORD="${E2E_DEMO_PASSWORD:-gcn-e2e-demo-pw}"
+# keystonemiddleware's own service user inside glance-api
+GLANCE_USER=glance
+GLANCE_PASSWORD="${E2E_GLANCE_PASSWORD:-gcn-e2e-glance-pw}"
+
+# Debian's interpreter: the first python3 on PATH may be a pyenv one
+# without the OpenStack libraries.
+PY=/usr/bin/python3
+
+KS_DIR="$BASE/keystone"
+GL_DIR="$BASE/glance"
+LOG_DIR="$BASE/log"
+RUN_DIR="$BASE/run"
+KEYSTONE_PIDFILE="$RUN_DIR/keystone.pid"
+GLANCE_PIDFILE="$RUN_DIR/glance-api.pid"
+
+# A clean environment for the OpenStack processes: no pyenv/virtualenv
+# leaking in, no OS_* variables confusing the clients.
+clean_env() {
+  env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV \
+      $(env | sed -n 's/^\(OS_[A-Za-z0-9_]*\)=.*/-u \1/p') \
+      PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+
+pid_alive() {  # pid_alive PIDFILE -> 0 if the recorded process runs
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+log() { echo "$(basename "$0"): $*"; }
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }

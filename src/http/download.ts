@@ -1,0 +1,62 @@
+// GET /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
+import type { Identity } from "../auth/identity.ts";
+import type { ImageCache } from "../cache/image_cache.ts";
+import { isImageId } from "../images/image.ts";
+import type { ByteRange, ImageSource } from "../images/source.ts";
+import { forbidden, HttpError, imageNotFound } from "./errors.ts";
+
+/** The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served. */
+export async function downloadImage(
+  source: ImageSource,
+  cache: ImageCache,
+  id: string,
+  request: Request,
+  who: Identity,
+): Promise<Response> {
+  const image = isImageId(id) ? await source.find(id, who) : undefined;
+  if (!image) {
+    if (isImageId(id) && who.isAdmin) await cache.forget(id); // gone at the source: so is our copy
+    throw imageNotFound(id);
+  }
+  if (image.status === "deactivated") {
+    await cache.forget(id);
+    if (!who.isAdmin) throw forbidden("The requested image has been deactivated. Image data download is forbidden.");
+  }
+  if (image.size === null || (image.status !== "active" && image.status !== "deactivated")) {
+    return new Response(null, { status: 204, headers: { "Content-Length": "0" } });
+  }
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  if (image.checksum) headers["Content-MD5"] = image.checksum;
+  const range = parseRange(request.headers.get("range"), image.size);
+  const body = await cache.serve(image, range);
+  if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
+  return new Response(body, {
+    status: 206,
+    headers: {
+      ...headers,
+      "Content-Range": `bytes ${range.start}-${range.end}/${image.size}`,
+      "Content-Length": String(range.end - range.start + 1),
+    },
+  });
+}
+
+/** One range of `bytes=a-b`, `a-` or `-n`; several ranges are answered with the whole body. */
+export function parseRange(header: string | null, size: number): ByteRange | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+    if (Number(m[2]) === 0) start = size;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) {
+    throw new HttpError(416, "Requested range not satisfiable", { "Content-Range": `bytes */${size}` });
+  }
+  return { start, end };
+}
