@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { type App, type AppOptions, createApp } from "./src/app.ts";
 import { ConfigError, parseConfig, type ServeConfig, USAGE } from "./src/config.ts";
 import { runtimeServe } from "./src/runtime/server.ts";
+import { Policy } from "./src/auth/policy.ts";
 
 export type { App, AppOptions };
 export type { Authenticator, Identity } from "./src/auth/identity.ts";
@@ -17,10 +18,14 @@ export async function createCacheNode(opts: AppOptions): Promise<App> {
   return createApp(opts);
 }
 
-function appOptions(config: ServeConfig): AppOptions {
+async function appOptions(config: ServeConfig): Promise<AppOptions> {
   return {
     dataDir: config.dataDir,
+    cacheDir: config.cacheDir,
     auth: config.auth,
+    keystone: config.keystone,
+    upstream: config.upstreamUrl ? { url: config.upstreamUrl, metadataCacheTime: config.metadataCacheTime } : undefined,
+    policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined,
     cacheConcurrency: config.cacheConcurrency,
     maxSize: config.maxSize,
     stallTime: config.stallTime,
@@ -28,9 +33,10 @@ function appOptions(config: ServeConfig): AppOptions {
 }
 
 async function serve(config: ServeConfig): Promise<void> {
-  const node = await createApp(appOptions(config));
+  const node = await createApp(await appOptions(config));
   const listening = await (await runtimeServe())(node.fetch, { host: config.host, port: config.port });
-  console.log(`glance cache node listening on http://${config.host}:${listening.port} (data in ${config.dataDir}, auth ${config.auth})`);
+  const source = config.upstreamUrl ? `in front of ${config.upstreamUrl}` : `embedded store in ${config.dataDir}`;
+  console.log(`glance cache node listening on http://${config.host}:${listening.port} (${source}, auth ${config.auth})`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -46,7 +52,7 @@ async function serve(config: ServeConfig): Promise<void> {
 
 /** prune and clean, on a node that is not running (the lock says so). */
 async function maintain(command: "prune" | "clean", config: ServeConfig): Promise<void> {
-  const node = await createApp({ ...appOptions(config), cacheConcurrency: 0 });
+  const node = await createApp({ ...(await appOptions(config)), cacheConcurrency: 0 });
   try {
     const done = command === "prune" ? await node.cache.prune() : await node.cache.clean();
     console.log(`${command}: ${done.length ? done.join("\n") : "nothing to do"}`);

@@ -44,12 +44,12 @@ KEYSTONE_PIDFILE="$RUN_DIR/keystone.pid"
 GLANCE_PIDFILE="$RUN_DIR/glance-api.pid"
 
 # A clean environment for the OpenStack processes: no pyenv/virtualenv
-# leaking in, no OS_* variables confusing the clients.
-clean_env() {
-  env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV \
-      $(env | sed -n 's/^\(OS_[A-Za-z0-9_]*\)=.*/-u \1/p') \
-      PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
-}
+# leaking in, no OS_* variables confusing the clients.  An argv prefix (env
+# execs the command, so "setsid $CLEAN_ENV cmd &" keeps cmd's pid in $!).
+CLEAN_ENV=(env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV
+           $(env | sed -n 's/^\(OS_[A-Za-z0-9_]*\)=.*/-u \1/p')
+           PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+clean_env() { "${CLEAN_ENV[@]}" "$@"; }
 
 pid_alive() {  # pid_alive PIDFILE -> 0 if the recorded process runs
   [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null

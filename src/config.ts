@@ -1,102 +1,227 @@
-// Command-line flags and their environment variables, parsed with node:util's parseArgs.
+// Configuration: glance-api.conf-style INI file (the ini package), overridden by environment variables, overridden by flags.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { parse as parseIni } from "ini";
+import type { KeystoneOptions } from "./auth/keystone.ts";
+
+export type AuthMode = "noauth" | "headers" | "keystone";
+export type Command = "serve" | "prune" | "clean";
 
 export interface ServeConfig {
   host: string;
   port: number;
   dataDir: string;
-  auth: "noauth" | "headers";
+  cacheDir: string | undefined;
+  auth: AuthMode;
   forceNoauth: boolean;
   cacheConcurrency: number;
   maxSize: number;
   stallTime: number;
   shutdownTimeout: number;
+  upstreamUrl: string | undefined;
+  metadataCacheTime: number;
+  policyFile: string | undefined;
+  keystone: KeystoneOptions | undefined;
 }
 
-const FLAGS = {
-  host: { type: "string", env: "GLANCE_CACHE_HOST", default: "127.0.0.1" },
-  port: { type: "string", env: "GLANCE_CACHE_PORT", default: "9292" },
-  "data-dir": { type: "string", env: "GLANCE_CACHE_DATA_DIR", default: "./data" },
-  auth: { type: "string", env: "GLANCE_CACHE_AUTH", default: "noauth" },
-  "force-noauth": { type: "boolean", env: "GLANCE_CACHE_FORCE_NOAUTH", default: false },
-  "cache-concurrency": { type: "string", env: "GLANCE_CACHE_CONCURRENCY", default: "1" },
-  "image-cache-max-size": { type: "string", env: "GLANCE_CACHE_MAX_SIZE", default: String(10 * 1024 ** 3) },
-  "image-cache-stall-time": { type: "string", env: "GLANCE_CACHE_STALL_TIME", default: "86400" },
-  "shutdown-timeout": { type: "string", env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT", default: "30" },
-  help: { type: "boolean", env: "", default: false },
-} as const;
+type Kind = "string" | "count" | "bool";
+interface Option {
+  kind: Kind;
+  env?: string;
+  /** [section, key] in the config file */
+  ini?: [string, string];
+  default?: string;
+  help: string;
+}
 
-export const USAGE = `Usage: mod.ts [options]   (every option also reads the environment variable shown)
-  --host HOST               address to listen on           GLANCE_CACHE_HOST      (127.0.0.1)
-  --port PORT               port to listen on              GLANCE_CACHE_PORT      (9292)
-  --data-dir DIR            image store and cache          GLANCE_CACHE_DATA_DIR  (./data)
-  --auth noauth|headers     identity mode                  GLANCE_CACHE_AUTH      (noauth)
-  --force-noauth            allow noauth off loopback      GLANCE_CACHE_FORCE_NOAUTH
-  --cache-concurrency N     queued images filled at once   GLANCE_CACHE_CONCURRENCY (1)
-  --image-cache-max-size B  cache size cap in bytes        GLANCE_CACHE_MAX_SIZE  (10737418240)
-  --image-cache-stall-time S  incomplete files older than this are cleaned  GLANCE_CACHE_STALL_TIME (86400)
-  --shutdown-timeout S      on SIGTERM/SIGINT, wait this long for downloads  GLANCE_CACHE_SHUTDOWN_TIMEOUT (30)
+/** Every option: a flag (--name), maybe an environment variable, maybe a config-file key. */
+const OPTIONS: Record<string, Option> = {
+  "config-file": { kind: "string", env: "GLANCE_CACHE_CONFIG_FILE", help: "glance-api.conf-style INI file" },
+  host: { kind: "string", env: "GLANCE_CACHE_HOST", ini: ["DEFAULT", "bind_host"], default: "127.0.0.1", help: "address to listen on" },
+  port: { kind: "count", env: "GLANCE_CACHE_PORT", ini: ["DEFAULT", "bind_port"], default: "9292", help: "port to listen on" },
+  "data-dir": { kind: "string", env: "GLANCE_CACHE_DATA_DIR", ini: ["glance_cache_node", "data_dir"], default: "./data", help: "embedded image store (and the cache, unless --cache-dir)" },
+  "cache-dir": { kind: "string", env: "GLANCE_CACHE_DIR", ini: ["DEFAULT", "image_cache_dir"], help: "the image cache (default DATA_DIR/cache)" },
+  auth: { kind: "string", env: "GLANCE_CACHE_AUTH", ini: ["DEFAULT", "auth_strategy"], default: "noauth", help: "noauth | headers | keystone" },
+  "force-noauth": { kind: "bool", env: "GLANCE_CACHE_FORCE_NOAUTH", ini: ["glance_cache_node", "force_noauth"], default: "false", help: "allow noauth off loopback" },
+  "cache-concurrency": { kind: "count", env: "GLANCE_CACHE_CONCURRENCY", ini: ["glance_cache_node", "cache_concurrency"], default: "1", help: "queued images filled at once" },
+  "image-cache-max-size": { kind: "count", env: "GLANCE_CACHE_MAX_SIZE", ini: ["DEFAULT", "image_cache_max_size"], default: String(10 * 1024 ** 3), help: "cache size cap, bytes" },
+  "image-cache-stall-time": { kind: "count", env: "GLANCE_CACHE_STALL_TIME", ini: ["DEFAULT", "image_cache_stall_time"], default: "86400", help: "incomplete files older than this (s) are cleaned" },
+  "shutdown-timeout": { kind: "count", env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT", ini: ["glance_cache_node", "shutdown_timeout"], default: "30", help: "on SIGTERM/SIGINT, wait this long (s) for downloads" },
+  "upstream-url": { kind: "string", env: "GLANCE_CACHE_UPSTREAM_URL", ini: ["glance_cache_node", "upstream_url"], help: "an existing Glance to cache for (default: the embedded store)" },
+  "metadata-cache-time": { kind: "count", env: "GLANCE_CACHE_METADATA_CACHE_TIME", ini: ["glance_cache_node", "metadata_cache_time"], default: "5", help: "seconds upstream image metadata is reused" },
+  "policy-file": { kind: "string", env: "GLANCE_CACHE_POLICY_FILE", ini: ["oslo_policy", "policy_file"], help: "policy.yaml with cache_list, cache_image, cache_delete" },
+  help: { kind: "bool", help: "this text" },
+};
 
-Commands (the node must not be running on the same --data-dir; it prunes and cleans by itself):
-  prune                     evict least recently used images until the cache is within its size
-  clean                     remove invalid files and stalled incomplete ones`;
-
-export type Command = "serve" | "prune" | "clean";
+/** [keystone_authtoken] keys, as keystonemiddleware names them. */
+const KEYSTONE_KEYS = ["auth_url", "www_authenticate_uri", "username", "password", "project_name", "user_domain_name", "project_domain_name", "token_cache_time", "auth_type"];
+/** Keys of glance-api.conf that mean nothing for this node but are harmless to find there. */
+const TOLERATED: Record<string, string[]> = {
+  DEFAULT: ["debug", "verbose", "use_stderr", "log_file", "log_dir", "image_cache_driver", "image_cache_sqlite_db"],
+  paste_deploy: ["flavor", "config_file"],
+};
 
 export class ConfigError extends Error {}
+
+export const USAGE = `Usage: mod.ts [serve|prune|clean] [options]
+Options (flag, environment variable, config-file key; flags win over the environment, which wins over the file):
+${Object.entries(OPTIONS)
+  .map(([name, o]) => `  --${name.padEnd(22)} ${o.help}${o.default ? ` (${o.default})` : ""}\n      ${o.env ?? ""}${o.ini ? `  [${o.ini[0]}] ${o.ini[1]}` : ""}`)
+  .join("\n")}
+Config file only: [keystone_authtoken] ${KEYSTONE_KEYS.join(", ")}
+Commands (the node must not be running on the same cache; it prunes and cleans by itself):
+  prune   evict least recently used images until the cache is within its size
+  clean   remove invalid files and stalled incomplete ones`;
 
 export function parseConfig(
   argv: string[],
   env: Record<string, string | undefined>,
 ): { command: Command; config: ServeConfig } | "help" {
-  const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type }]),
-  ) as Record<keyof typeof FLAGS, { type: "string" | "boolean" }>;
+  const flagSpec = Object.fromEntries(
+    Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.kind === "bool" ? "boolean" : "string" }]),
+  ) as Record<string, { type: "string" | "boolean" }>;
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true }));
+    ({ values, positionals } = parseArgs({ args: argv, options: flagSpec, strict: true, allowPositionals: true }));
   } catch (err) {
     throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
+  if (values.help) return "help";
   const command = (positionals[0] ?? "serve") as Command;
   if (!["serve", "prune", "clean"].includes(command) || positionals.length > 1) {
     throw new ConfigError(`unknown command: ${positionals.join(" ")}`);
   }
-  if (values.help) return "help";
-  const get = (name: keyof typeof FLAGS): string => {
-    const f = FLAGS[name];
-    const v = values[name] ?? (f.env ? env[f.env] : undefined) ?? f.default;
-    return String(v);
+
+  const configFile = (values["config-file"] as string | undefined) ?? env.GLANCE_CACHE_CONFIG_FILE;
+  const file = configFile ? readConfigFile(configFile) : {};
+  const raw = (name: string): string | undefined => {
+    const o = OPTIONS[name];
+    const flag = values[name];
+    if (flag !== undefined) return String(flag);
+    if (o.env && env[o.env] !== undefined) return env[o.env];
+    if (o.ini) {
+      const v = file[o.ini[0]]?.[o.ini[1]];
+      if (v !== undefined) return v;
+    }
+    return o.default;
   };
-  const port = Number(get("port"));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: not a port: ${get("port")}`);
-  const auth = get("auth");
-  if (auth !== "noauth" && auth !== "headers") throw new ConfigError(`--auth: must be noauth or headers, not ${auth}`);
-  const concurrency = Number(get("cache-concurrency"));
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new ConfigError(`--cache-concurrency: not a positive integer: ${get("cache-concurrency")}`);
-  }
-  const count = (name: keyof typeof FLAGS) => {
-    const n = Number(get(name));
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--${name}: not a non-negative integer: ${get(name)}`);
+  const str = (name: string) => raw(name) || undefined;
+  const count = (name: string): number => {
+    const v = raw(name) ?? "";
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`${describe(name)}: not a non-negative integer: ${JSON.stringify(v)}`);
     return n;
   };
+  const bool = (name: string): boolean => {
+    const v = (raw(name) ?? "false").toLowerCase();
+    if (["true", "1", "yes", "on"].includes(v)) return true;
+    if (["false", "0", "no", "off", ""].includes(v)) return false;
+    throw new ConfigError(`${describe(name)}: not a boolean: ${JSON.stringify(v)}`);
+  };
+
+  const auth = raw("auth") as AuthMode;
+  if (!["noauth", "headers", "keystone"].includes(auth)) throw new ConfigError(`${describe("auth")}: must be noauth, headers or keystone, not ${JSON.stringify(auth)}`);
+  const port = count("port");
+  if (port > 65535) throw new ConfigError(`${describe("port")}: not a port: ${port}`);
+  const concurrency = count("cache-concurrency");
+  if (concurrency < 1) throw new ConfigError(`${describe("cache-concurrency")}: must be at least 1`);
+  const upstreamUrl = str("upstream-url");
+  if (upstreamUrl && !/^https?:\/\/[^/]+/.test(upstreamUrl)) throw new ConfigError(`${describe("upstream-url")}: not an http(s) URL: ${upstreamUrl}`);
+
   const config: ServeConfig = {
-    host: get("host"),
+    host: raw("host")!,
     port,
-    dataDir: get("data-dir"),
+    dataDir: raw("data-dir")!,
+    cacheDir: str("cache-dir"),
     auth,
-    forceNoauth: ["true", "1", "yes"].includes(get("force-noauth").toLowerCase()),
+    forceNoauth: bool("force-noauth"),
     cacheConcurrency: concurrency,
     maxSize: count("image-cache-max-size"),
     stallTime: count("image-cache-stall-time"),
     shutdownTimeout: count("shutdown-timeout"),
+    upstreamUrl,
+    metadataCacheTime: count("metadata-cache-time"),
+    policyFile: str("policy-file"),
+    keystone: keystoneOptions(file.keystone_authtoken),
   };
   if (config.auth === "noauth" && !isLoopback(config.host) && !config.forceNoauth) {
-    throw new ConfigError(`--auth noauth makes every caller an admin: refusing to listen on ${config.host} (use --force-noauth)`);
+    throw new ConfigError(`auth noauth makes every caller an admin: refusing to listen on ${config.host} (set --force-noauth)`);
+  }
+  if (config.auth === "keystone" && !config.keystone) throw new ConfigError("auth keystone needs a [keystone_authtoken] section in the config file");
+  const workers = file.DEFAULT?.workers;
+  if (workers !== undefined && !/^[01]$/.test(workers.trim())) {
+    throw new ConfigError(`[DEFAULT] workers = ${workers}: this node serves from one process with asynchronous I/O; run one node per cache directory (workers 0 or 1)`);
   }
   return { command, config };
+}
+
+function describe(name: string): string {
+  const o = OPTIONS[name];
+  return `--${name}${o.ini ? ` ([${o.ini[0]}] ${o.ini[1]})` : ""}`;
+}
+
+type IniDoc = Record<string, Record<string, string>>;
+
+/** Reads the file and refuses options it does not know, naming each. */
+function readConfigFile(path: string): IniDoc {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+  }
+  const doc: IniDoc = {};
+  const problems: string[] = [];
+  const parsed = parseIni(text) as Record<string, unknown>;
+  for (const [section, body] of Object.entries(parsed)) {
+    if (typeof body !== "object" || body === null) {
+      problems.push(`"${section}" is outside any [section]`);
+      continue;
+    }
+    doc[section] = {};
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      if (typeof value === "object") {
+        problems.push(`[${section}] ${key}: not a plain value`);
+        continue;
+      }
+      doc[section][key] = String(value);
+      if (!knownKey(section, key)) problems.push(`[${section}] ${key}: unknown option`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`config file ${path}:\n  ${problems.join("\n  ")}`);
+  return doc;
+}
+
+function knownKey(section: string, key: string): boolean {
+  if (section === "keystone_authtoken") return KEYSTONE_KEYS.includes(key);
+  if (section === "DEFAULT" && key === "workers") return true;
+  if (TOLERATED[section]?.includes(key)) return true;
+  return Object.values(OPTIONS).some((o) => o.ini?.[0] === section && o.ini[1] === key);
+}
+
+function keystoneOptions(section: Record<string, string> | undefined): KeystoneOptions | undefined {
+  if (!section) return undefined;
+  const need = (k: string) => {
+    const v = section[k];
+    if (!v) throw new ConfigError(`[keystone_authtoken] ${k} is required`);
+    return v;
+  };
+  if (section.auth_type && section.auth_type !== "password") {
+    throw new ConfigError(`[keystone_authtoken] auth_type = ${section.auth_type}: only password is supported`);
+  }
+  const cacheTime = section.token_cache_time ?? "60";
+  if (!/^\d+$/.test(cacheTime)) throw new ConfigError(`[keystone_authtoken] token_cache_time: not a number of seconds: ${cacheTime}`);
+  return {
+    authUrl: need("auth_url"),
+    wwwAuthenticateUri: section.www_authenticate_uri,
+    username: need("username"),
+    password: need("password"),
+    projectName: need("project_name"),
+    userDomainName: section.user_domain_name ?? "Default",
+    projectDomainName: section.project_domain_name ?? "Default",
+    tokenCacheTime: Number(cacheTime),
+  };
 }
 
 export function isLoopback(host: string): boolean {

@@ -1,0 +1,138 @@
+// Configuration: glance-api.conf-style files, environment and flags, and policy.yaml rules.
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { suite } from "uvu";
+import { makeIdentity } from "../src/auth/identity.ts";
+import { Policy } from "../src/auth/policy.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
+import { tempDir } from "./helpers.ts";
+
+const t = suite("config");
+
+async function confFile(text: string): Promise<string> {
+  const path = join(await tempDir(), "glance-api.conf");
+  await writeFile(path, text);
+  return path;
+}
+
+const parse = (argv: string[], env: Record<string, string> = {}) => {
+  const r = parseConfig(argv, env);
+  assert.ok(r !== "help");
+  return r;
+};
+
+const FULL = `
+[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = 9393
+image_cache_dir = /var/lib/glance/image-cache
+image_cache_max_size = 1073741824
+image_cache_stall_time = 3600
+workers = 1
+debug = true
+auth_strategy = keystone
+
+[keystone_authtoken]
+auth_url = http://127.0.0.1:5000/v3
+www_authenticate_uri = http://keystone.example:5000
+username = glance-cache
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+token_cache_time = 30
+auth_type = password
+
+[glance_cache_node]
+upstream_url = http://127.0.0.1:9292
+metadata_cache_time = 2
+
+[oslo_policy]
+policy_file = /etc/glance/policy.yaml
+`;
+
+t("a glance-api.conf-style file sets Glance's options and ours", async () => {
+  const { command, config } = parse(["--config-file", await confFile(FULL)]);
+  assert.equal(command, "serve");
+  assert.equal(config.port, 9393);
+  assert.equal(config.cacheDir, "/var/lib/glance/image-cache");
+  assert.equal(config.maxSize, 1073741824);
+  assert.equal(config.stallTime, 3600);
+  assert.equal(config.auth, "keystone");
+  assert.equal(config.upstreamUrl, "http://127.0.0.1:9292");
+  assert.equal(config.metadataCacheTime, 2);
+  assert.equal(config.policyFile, "/etc/glance/policy.yaml");
+  assert.deepEqual(config.keystone, {
+    authUrl: "http://127.0.0.1:5000/v3",
+    wwwAuthenticateUri: "http://keystone.example:5000",
+    username: "glance-cache",
+    password: "secret",
+    projectName: "service",
+    userDomainName: "Default",
+    projectDomainName: "Default",
+    tokenCacheTime: 30,
+  });
+});
+
+t("flags win over the environment, which wins over the file", async () => {
+  const file = await confFile("[DEFAULT]\nbind_port = 1111\nimage_cache_max_size = 5\n");
+  const { config } = parse(["--config-file", file, "--port", "3333"], { GLANCE_CACHE_PORT: "2222", GLANCE_CACHE_MAX_SIZE: "7" });
+  assert.equal(config.port, 3333);
+  assert.equal(config.maxSize, 7);
+  assert.equal(parse([], { GLANCE_CACHE_CONFIG_FILE: file }).config.port, 1111);
+});
+
+t("unknown options are named, not ignored", async () => {
+  const file = await confFile("[DEFAULT]\nbind_port = 9292\nimage_cache_max_sise = 5\n[keystone_authtoken]\nuser_name = x\n[bogus]\na = 1\n");
+  assert.throws(() => parse(["--config-file", file]), (err: Error) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /\[DEFAULT\] image_cache_max_sise: unknown option/);
+    assert.match(err.message, /\[keystone_authtoken\] user_name: unknown option/);
+    assert.match(err.message, /\[bogus\] a: unknown option/);
+    return true;
+  });
+});
+
+t("malformed values are reported with the option's name", async () => {
+  const cases: [string, RegExp][] = [
+    ["[DEFAULT]\nbind_port = abc\n", /bind_port.*not a non-negative integer/],
+    ["[DEFAULT]\nbind_port = 70000\n", /not a port/],
+    ["[DEFAULT]\nimage_cache_max_size = 10G\n", /image_cache_max_size/],
+    ["[DEFAULT]\nworkers = 4\n", /workers = 4/],
+    ["[DEFAULT]\nauth_strategy = magic\n", /must be noauth, headers or keystone/],
+    ["[DEFAULT]\nauth_strategy = keystone\n", /needs a \[keystone_authtoken\] section/],
+    ["[keystone_authtoken]\nauth_url = http://x\n", /username is required/],
+    ["[glance_cache_node]\nupstream_url = ftp://x\n", /not an http\(s\) URL/],
+  ];
+  for (const [text, expected] of cases) {
+    const file = await confFile(text);
+    assert.throws(() => parse(["--config-file", file]), expected, text);
+  }
+  assert.throws(() => parse(["--config-file", "/nonexistent/glance-api.conf"]), /config file \/nonexistent/);
+  assert.throws(() => parse(["--bogus-flag"]), ConfigError);
+  assert.throws(() => parse(["--host", "0.0.0.0"]), /refusing to listen on 0.0.0.0/);
+  assert.equal(parse(["--host", "0.0.0.0", "--force-noauth"]).config.forceNoauth, true);
+});
+
+t("commands", () => {
+  assert.equal(parse(["prune"]).command, "prune");
+  assert.equal(parse(["clean", "--data-dir", "/x"]).command, "clean");
+  assert.throws(() => parse(["explode"]), /unknown command/);
+});
+
+t("policy.yaml: Glance's cache rules in oslo.policy's syntax; other rules left to upstream", async () => {
+  const path = join(await tempDir(), "policy.yaml");
+  await writeFile(path, '"cache_list": "role:admin or role:cache_reader"\n"cache_image": ""\n"get_image": "rule:default"\n');
+  const policy = await Policy.fromFile(path);
+  const reader = makeIdentity("u", "p", ["cache_reader"]);
+  const member = makeIdentity("u", "p", ["member"]);
+  policy.enforce("cache_list", reader);
+  assert.throws(() => policy.enforce("cache_list", member), /cache_list/);
+  policy.enforce("cache_image", member);
+  assert.throws(() => policy.enforce("cache_delete", reader), /cache_delete/); // default role:admin
+  await writeFile(path, '"cache_delete": "rule:something_complicated"\n');
+  await assert.rejects(Policy.fromFile(path), /unsupported policy check rule/);
+});
+
+t.run();
