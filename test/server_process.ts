@@ -1,7 +1,7 @@
 // The cache node in a process of its own (Node or Deno), for tests that kill it and benchmarks that weigh it.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import process from "node:process";
-import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -49,10 +49,12 @@ export interface ServerProcess {
 export async function startServer(runtime: Runtime, dataDir: string, extra: string[] = [], port?: number): Promise<ServerProcess> {
   port ??= await freePort();
   const args = ["--port", String(port), "--data-dir", dataDir, "--auth", "noauth", ...extra];
+  // The server's log goes next to its data directory, for a post-mortem.
+  const log = openSync(`${dataDir.replace(/\/+$/, "")}.log`, "a");
   const child =
     runtime === "node"
-      ? spawn(nodeBinary(), ["--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
-      : spawn(denoBinary(), ["run", "-A", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+      ? spawn(nodeBinary(), ["--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] })
+      : spawn(denoBinary(), ["run", "-A", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] });
   const exited = once(child, "exit");
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {

@@ -21,9 +21,12 @@ export class LocalIOError extends Error {}
 
 type State = "running" | "done" | "failed";
 
+/** Readers of a fill come in crowds (every cold download of an image): a smaller chunk keeps each light. */
+const READER_CHUNK = CHUNK_SIZE / 4;
+
 /**
- * Readers tail the file as it grows through one shared handle (positional reads), so any number of
- * concurrent downloads cost one read of the source and no memory beyond a chunk each.
+ * Readers tail the file as it grows, each through its own handle, so any number of concurrent
+ * downloads cost one read of the source and no memory beyond a chunk each.
  */
 export class Fill {
   readonly startedAt = Date.now() / 1000;
@@ -67,17 +70,23 @@ export class Fill {
   reader(): ReadableStream<Uint8Array> {
     this.readers++;
     let pos = 0;
+    let fh: FileHandle | undefined;
     let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
     let released = false;
-    const release = () => {
+    const release = async () => {
       if (released) return;
       released = true;
+      await fh?.close().catch(() => {});
       this.readers--;
       if (this.readers === 0 && this.discard && this.state === "running") this.abort();
-      void this.closeIfIdle();
+      await this.removeIfDiscarded();
     };
     return new ReadableStream<Uint8Array>(
       {
+        // Each reader has its own handle: positional reads on a shared one are not atomic on every runtime.
+        start: async () => {
+          fh = await this.openForReading().catch(() => undefined);
+        },
         pull: async (controller) => {
           try {
             if (fallback) return await this.pullFrom(fallback, controller, release);
@@ -93,28 +102,30 @@ export class Fill {
               // The last byte waits for verification: a client never sees a complete body that failed it.
               const readable = this.state === "done" ? this.written : this.written - 1;
               if (pos < readable) {
-                if (!this.fh) throw new Error(`fill of ${this.id} closed under a reader`);
-                const want = Math.min(CHUNK_SIZE, readable - pos);
+                if (!fh) throw new Error(`cannot read the file of fill ${this.id}`);
+                const want = Math.min(READER_CHUNK, readable - pos);
                 const buf = new Uint8Array(want);
-                const { bytesRead } = await this.fh.read(buf, 0, want, pos);
+                const { bytesRead } = await fh.read(buf, 0, want, pos);
+                if (bytesRead === 0) throw new Error(`file of fill ${this.id} ended early`);
                 pos += bytesRead;
                 controller.enqueue(bytesRead === want ? buf : buf.subarray(0, bytesRead));
                 return;
               }
               if (this.state === "done") {
-                release();
+                await release();
                 controller.close();
                 return;
               }
               await this.changed;
             }
           } catch (err) {
-            release();
+            this.deps.log(`a download of ${this.id} stopped at byte ${pos}: ${err instanceof Error ? err.message : err}`);
+            await release();
             controller.error(err);
           }
         },
         cancel: async () => {
-          release();
+          await release();
           await fallback?.cancel().catch(() => {});
         },
       },
@@ -122,14 +133,27 @@ export class Fill {
     );
   }
 
+  /** The file appears when the fill starts writing, and is renamed when committed: follow it. */
+  private async openForReading(): Promise<FileHandle> {
+    const { layout } = this.deps;
+    for (let settledTries = 0; ; ) {
+      try {
+        return await open(this.committed ? layout.committed(this.id) : layout.incomplete(this.id), "r");
+      } catch (err) {
+        if (this.state === "running") await this.changed;
+        else if (!this.committed || ++settledTries > 2) throw err;
+      }
+    }
+  }
+
   private async pullFrom(
     reader: ReadableStreamDefaultReader<Uint8Array>,
     controller: ReadableStreamDefaultController<Uint8Array>,
-    release: () => void,
+    release: () => Promise<void>,
   ): Promise<void> {
     const { done, value } = await reader.read();
     if (done) {
-      release();
+      await release();
       controller.close();
     } else controller.enqueue(value);
   }
@@ -150,7 +174,6 @@ export class Fill {
     try {
       await this.copy(path);
       if (this.discard) {
-        await rm(path, { force: true });
         log(`fill of ${id} finished but was cancelled: not kept`);
       } else {
         await rename(path, layout.committed(id)).catch((err) => {
@@ -173,14 +196,15 @@ export class Fill {
         log(`fill of ${id} failed: ${this.error.message}`);
       }
     } finally {
+      await this.fh?.close().catch(() => {});
       this.wake();
-      await this.closeIfIdle();
+      await this.removeIfDiscarded();
     }
   }
 
   private async copy(path: string): Promise<void> {
     const expected = expectedDigest(this.image);
-    this.fh = await open(path, "w+").catch((err) => {
+    this.fh = await open(path, "w").catch((err) => {
       throw new LocalIOError(`open: ${err.message}`);
     });
     const source = await this.deps.source.read(this.image);
@@ -207,11 +231,11 @@ export class Fill {
     }
   }
 
-  private async closeIfIdle(): Promise<void> {
-    if (this.state === "running" || this.readers > 0 || !this.fh) return;
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh.close().catch(() => {});
+  /** A cancelled fill's file goes once its last reader has finished with it. */
+  private async removeIfDiscarded(): Promise<void> {
+    if (this.state === "done" && this.discard && this.readers === 0) {
+      await rm(this.deps.layout.incomplete(this.id), { force: true });
+    }
   }
 }
 
