@@ -51,8 +51,25 @@ CLEAN_ENV=(env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV
            PATH=/usr/sbin:/usr/bin:/sbin:/bin)
 clean_env() { "${CLEAN_ENV[@]}" "$@"; }
 
-pid_alive() {  # pid_alive PIDFILE -> 0 if the recorded process runs
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+# pid_alive PIDFILE DIR -> 0 if the recorded process runs AND is ours: its
+# working directory is DIR (start.sh starts keystone in $KS_DIR and glance-api
+# in $GL_DIR), so a stale pid file whose pid was reused by an unrelated
+# process is never taken for ours (nor signalled by stop.sh).
+pid_alive() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$2" ]
+}
+
+children_of() {  # children_of PID: its direct children, from /proc (procps may be absent)
+  local parent=$1 f st fields
+  for f in /proc/[0-9]*/stat; do
+    st=$(cat "$f" 2>/dev/null) || continue
+    fields=(${st##*) })                 # after "pid (comm) ": state ppid ...; comm may hold spaces
+    [ "${fields[1]:-}" = "$parent" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
+  done
+  return 0
 }
 
 log() { echo "$(basename "$0"): $*"; }

@@ -15,8 +15,8 @@ set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 if [ "${1:-}" = "--reset" ]; then
-  pid_alive "$KEYSTONE_PIDFILE" && die "keystone is running (pid $(cat "$KEYSTONE_PIDFILE")); run stop.sh first"
-  pid_alive "$GLANCE_PIDFILE" && die "glance-api is running (pid $(cat "$GLANCE_PIDFILE")); run stop.sh first"
+  pid_alive "$KEYSTONE_PIDFILE" "$KS_DIR" && die "keystone is running (pid $(cat "$KEYSTONE_PIDFILE")); run stop.sh first"
+  pid_alive "$GLANCE_PIDFILE" "$GL_DIR" && die "glance-api is running (pid $(cat "$GLANCE_PIDFILE")); run stop.sh first"
   case "$BASE" in /|/tmp|/root|/home|"") die "refusing to wipe E2E_BASE=$BASE" ;; esac
   rm -rf "$BASE"
 fi

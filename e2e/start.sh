@@ -38,9 +38,11 @@ wait_http() {
 # service uses) serving /usr/bin/keystone-wsgi-public: master + 1 worker
 # process with 8 threads.  --http-socket speaks HTTP/1.1 but closes the
 # connection after every response without saying so; keep-alive clients
-# (requests, undici) then hit ECONNRESET when they reuse the socket, so every
-# response carries "Connection: close".
-if pid_alive "$KEYSTONE_PIDFILE"; then
+# (python-requests: keystonemiddleware, keystoneauth) then fail with
+# ConnectionError when they reuse the socket, so every response carries
+# "Connection: close".
+KS_STARTED=
+if pid_alive "$KEYSTONE_PIDFILE" "$KS_DIR"; then
   log "keystone already running, pid $(cat "$KEYSTONE_PIDFILE")"
 else
   port_busy "$KEYSTONE_PORT" && die "something already answers on port $KEYSTONE_PORT (not ours: no live pid file)"
@@ -54,7 +56,29 @@ else
       --buffer-size 65535 --listen 100 --procname-prefix gcn-e2e- \
       >>"$LOG_DIR/keystone.stdout" 2>&1 < /dev/null &
   echo $! > "$KEYSTONE_PIDFILE"
-  cd "$BASE"
+  KS_STARTED=1
+fi
+
+# ----------------------------- Glance ---------------------------------------
+# Started at the same time as keystone (its keystonemiddleware only talks to
+# keystone on the first authenticated request).  glance-api's own eventlet
+# server: a parent + workers=1 forked child.
+GL_STARTED=
+if pid_alive "$GLANCE_PIDFILE" "$GL_DIR"; then
+  log "glance-api already running, pid $(cat "$GLANCE_PIDFILE")"
+else
+  port_busy "$GLANCE_PORT" && die "something already answers on port $GLANCE_PORT (not ours: no live pid file)"
+  cd "$GL_DIR"    # never start from a dir containing a 'cmd' package etc.
+  : > "$LOG_DIR/glance-api.stdout"
+  setsid "${CLEAN_ENV[@]}" $PY /usr/bin/glance-api \
+      --config-file "$GL_DIR/glance-api.conf" --config-dir "$GL_DIR/conf.d" \
+      >>"$LOG_DIR/glance-api.stdout" 2>&1 < /dev/null &
+  echo $! > "$GLANCE_PIDFILE"
+  GL_STARTED=1
+fi
+cd "$BASE"
+
+if [ -n "$KS_STARTED" ]; then
   wait_http keystone "$KEYSTONE_PIDFILE" "$KEYSTONE_URL" 120 "$LOG_DIR/keystone.stdout"
   log "keystone up on $KEYSTONE_URL, pid $(cat "$KEYSTONE_PIDFILE") ($(elapsed))"
 fi
@@ -67,19 +91,7 @@ clean_env KEYSTONE_URL="$KEYSTONE_URL" GLANCE_URL="$GLANCE_URL" REGION="$REGION"
   GLANCE_USER="$GLANCE_USER" GLANCE_PASSWORD="$GLANCE_PASSWORD" \
   $PY "$E2E_DIR/keystone_seed.py" || die "seeding keystone failed (see $LOG_DIR/keystone.log)"
 
-# ----------------------------- Glance ---------------------------------------
-if pid_alive "$GLANCE_PIDFILE"; then
-  log "glance-api already running, pid $(cat "$GLANCE_PIDFILE")"
-else
-  port_busy "$GLANCE_PORT" && die "something already answers on port $GLANCE_PORT (not ours: no live pid file)"
-  cd "$GL_DIR"    # never start from a dir containing a 'cmd' package etc.
-  : > "$LOG_DIR/glance-api.stdout"
-  # glance-api's own eventlet server: a parent + workers=1 forked child.
-  setsid "${CLEAN_ENV[@]}" $PY /usr/bin/glance-api \
-      --config-file "$GL_DIR/glance-api.conf" --config-dir "$GL_DIR/conf.d" \
-      >>"$LOG_DIR/glance-api.stdout" 2>&1 < /dev/null &
-  echo $! > "$GLANCE_PIDFILE"
-  cd "$BASE"
+if [ -n "$GL_STARTED" ]; then
   wait_http glance-api "$GLANCE_PIDFILE" "$GLANCE_URL/versions" 120 "$LOG_DIR/glance-api.stdout"
   log "glance-api up on $GLANCE_URL, pid $(cat "$GLANCE_PIDFILE") ($(elapsed))"
 fi
