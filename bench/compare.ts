@@ -329,7 +329,7 @@ http {
     const out: NginxRefs = { version, big_MBps: [], conc_MBps: [] };
     for (let i = 0; i < RUNS; i++) out.big_MBps.push(await download(`${base}/random-${BIG}.bin`, {}, bytesOf(BIG)));
     for (let i = 0; i < RUNS; i++) out.conc_MBps.push(await downloadMany(CONCURRENCY, `${base}/random-${CONC}.bin`, {}, bytesOf(CONC)));
-    log(`nginx: ${BIG} ${med(out.big_MBps).toFixed(0)} MB/s, ${CONCURRENCY}x ${CONC} ${med(out.conc_MBps).toFixed(0)} MB/s aggregate`);
+    log(`nginx: ${BIG} ${med(out.big_MBps).toFixed(0)} MB/s, ${CONCURRENCY}× ${CONC} ${med(out.conc_MBps).toFixed(0)} MB/s aggregate`);
     return out;
   } finally {
     await stop();

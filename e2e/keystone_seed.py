@@ -19,6 +19,7 @@ REGION pointing at GLANCE_URL.  Every HTTP request uses its own connection
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -134,6 +135,10 @@ def main():
             call("PATCH", f"/endpoints/{ep['id']}", {"endpoint": {"url": E["GLANCE_URL"]}}, admin)
             changes.append(f"endpoint image/{iface} url")
 
+    if any(c.startswith("password of") for c in changes):
+        # A password change revokes the user's tokens with second resolution:
+        # tokens issued in the same second would be refused on validation.
+        time.sleep(1.5)
     for name, password, project, _ in users:
         if not password_token(name, password, project):
             sys.exit(f"keystone_seed: {name} cannot get a token for project {project}")

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2209
 # Shared settings of the e2e harness (sourced by setup.sh, start.sh, stop.sh,
 # token.sh, smoke.sh).  Everything is overridable from the environment.
 #
@@ -9,11 +10,13 @@
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BASE="${E2E_BASE:-/tmp/gcn-e2e}"
+case "$BASE" in /*) ;; *) BASE="$PWD/$BASE" ;; esac
+BASE="${BASE%/}"
 HOST=127.0.0.1
 KEYSTONE_PORT="${E2E_KEYSTONE_PORT:-15000}"
 GLANCE_PORT="${E2E_GLANCE_PORT:-19393}"
-KEYSTONE_URL="http://$HOST:$KEYSTONE_PORT/v3"
-KEYSTONE_ROOT="http://$HOST:$KEYSTONE_PORT"
+KEYSTONE_ROOT_URL="http://$HOST:$KEYSTONE_PORT"
+KEYSTONE_URL="$KEYSTONE_ROOT_URL/v3"                  # the v3 API: what OS_AUTH_URL / auth_url hold
 GLANCE_URL="http://$HOST:$GLANCE_PORT"
 DEBUG="${E2E_DEBUG:-false}"
 
@@ -46,6 +49,7 @@ GLANCE_PIDFILE="$RUN_DIR/glance-api.pid"
 # A clean environment for the OpenStack processes: no pyenv/virtualenv
 # leaking in, no OS_* variables confusing the clients.  An argv prefix (env
 # execs the command, so "setsid $CLEAN_ENV cmd &" keeps cmd's pid in $!).
+# shellcheck disable=SC2207  # OS_* names never contain blanks
 CLEAN_ENV=(env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV
            $(env | sed -n 's/^\(OS_[A-Za-z0-9_]*\)=.*/-u \1/p')
            PATH=/usr/sbin:/usr/bin:/sbin:/bin)
@@ -59,14 +63,15 @@ pid_alive() {
   local pid
   [ -f "$1" ] || return 1
   pid=$(cat "$1" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$2" ]
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+    && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(readlink -f "$2")" ]
 }
 
 children_of() {  # children_of PID: its direct children, from /proc (procps may be absent)
   local parent=$1 f st fields
   for f in /proc/[0-9]*/stat; do
     st=$(cat "$f" 2>/dev/null) || continue
-    fields=(${st##*) })                 # after "pid (comm) ": state ppid ...; comm may hold spaces
+    read -r -a fields <<< "${st##*) }"  # after "pid (comm) ": state ppid ...; comm may hold spaces
     [ "${fields[1]:-}" = "$parent" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
   done
   return 0

@@ -12,6 +12,11 @@ elapsed() { local us=$(( ${EPOCHREALTIME/./} - T0 )); printf '%d.%d s' $((us / 1
 
 "$E2E_DIR/setup.sh"
 
+# On any failure after this point, stop both services (a failed start leaves
+# nothing running; logs stay in $LOG_DIR).
+STARTED_OK=
+trap '[ -n "$STARTED_OK" ] || { echo "start.sh: failed; stopping the services (logs in $LOG_DIR)" >&2; "$E2E_DIR/stop.sh" >&2; }' EXIT
+
 port_busy() { curl -s -o /dev/null --max-time 2 "http://$HOST:$1/"; }
 
 # wait_http NAME PIDFILE URL SECONDS LOG: wait for a 200 from URL while the
@@ -35,12 +40,19 @@ wait_http() {
 
 # ----------------------------- Keystone -------------------------------------
 # uWSGI (Debian's uwsgi-core + python3 plugin, as Debian's own keystone
-# service uses) serving /usr/bin/keystone-wsgi-public: master + 1 worker
-# process with 8 threads.  --http-socket speaks HTTP/1.1 but closes the
-# connection after every response without saying so; keep-alive clients
-# (python-requests: keystonemiddleware, keystoneauth) then fail with
-# ConnectionError when they reuse the socket, so every response carries
-# "Connection: close".
+# service uses) serving /usr/bin/keystone-wsgi-public: a master and ONE
+# worker process with ONE thread, on purpose:
+#  * threads deadlock: oslo.log 5.0.1 (Debian 12) sees eventlet imported and
+#    swaps logging's locks for eventlet green locks (oslo.log bug 1983863);
+#    two native threads logging at once (every password auth logs a warning)
+#    then hang the worker for good;
+#  * one process keeps keystone's in-process cache (keystone.conf [cache])
+#    coherent: it invalidates its own entries on every write.
+# --http-socket answers HTTP/1.1 but closes the connection after every
+# response without saying so: keep-alive clients (python-requests in
+# keystonemiddleware/keystoneauth) then fail with ConnectionError when they
+# reuse the socket.  Hence "Connection: close" on every response; it also
+# keeps a keep-alive client from holding the single worker.
 KS_STARTED=
 if pid_alive "$KEYSTONE_PIDFILE" "$KS_DIR"; then
   log "keystone already running, pid $(cat "$KEYSTONE_PIDFILE")"
@@ -52,8 +64,8 @@ else
     /usr/bin/uwsgi_python3 \
       --http-socket "$HOST:$KEYSTONE_PORT" --add-header 'Connection: close' \
       --wsgi-file /usr/bin/keystone-wsgi-public --need-app \
-      --master --processes 1 --threads 8 --die-on-term --no-orphans \
-      --buffer-size 65535 --listen 100 --procname-prefix gcn-e2e- \
+      --master --processes 1 --enable-threads --die-on-term --no-orphans \
+      --buffer-size 65535 --listen 100 --harakiri 120 --procname-prefix gcn-e2e- \
       >>"$LOG_DIR/keystone.stdout" 2>&1 < /dev/null &
   echo $! > "$KEYSTONE_PIDFILE"
   KS_STARTED=1
@@ -98,30 +110,20 @@ fi
 
 # ----------------------------- env file -------------------------------------
 umask 077
-cat > "$BASE/env.tmp" <<EOF
-# written by $E2E_DIR/start.sh; shell-sourceable
-E2E_BASE=$BASE
-KEYSTONE_URL=$KEYSTONE_URL
-OS_AUTH_URL=$KEYSTONE_URL
-GLANCE_URL=$GLANCE_URL
-REGION=$REGION
-DOMAIN=$DOMAIN
-USER_DOMAIN_NAME=$DOMAIN
-PROJECT_DOMAIN_NAME=$DOMAIN
-ADMIN_USER=$ADMIN_USER
-ADMIN_PASSWORD=$ADMIN_PASSWORD
-ADMIN_PROJECT=$ADMIN_PROJECT
-SERVICE_USER=$SERVICE_USER
-SERVICE_PASSWORD=$SERVICE_PASSWORD
-SERVICE_PROJECT=$SERVICE_PROJECT
-DEMO_USER=$DEMO_USER
-DEMO_PASSWORD=$DEMO_PASSWORD
-DEMO_PROJECT=$DEMO_PROJECT
-GLANCE_SERVICE_USER=$GLANCE_USER
-GLANCE_SERVICE_PASSWORD=$GLANCE_PASSWORD
-KEYSTONE_PID=$(cat "$KEYSTONE_PIDFILE")
-GLANCE_PID=$(cat "$GLANCE_PIDFILE")
-EOF
+{
+  echo "# written by $E2E_DIR/start.sh; shell-sourceable (set -a; . $BASE/env; set +a)"
+  for kv in E2E_BASE="$BASE" \
+      KEYSTONE_URL="$KEYSTONE_URL" KEYSTONE_ROOT_URL="$KEYSTONE_ROOT_URL" GLANCE_URL="$GLANCE_URL" \
+      REGION="$REGION" DOMAIN="$DOMAIN" DOMAIN_ID=default \
+      USER_DOMAIN_NAME="$DOMAIN" PROJECT_DOMAIN_NAME="$DOMAIN" \
+      ADMIN_USER="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASSWORD" ADMIN_PROJECT="$ADMIN_PROJECT" \
+      SERVICE_USER="$SERVICE_USER" SERVICE_PASSWORD="$SERVICE_PASSWORD" SERVICE_PROJECT="$SERVICE_PROJECT" \
+      DEMO_USER="$DEMO_USER" DEMO_PASSWORD="$DEMO_PASSWORD" DEMO_PROJECT="$DEMO_PROJECT" \
+      GLANCE_SERVICE_USER="$GLANCE_USER" GLANCE_SERVICE_PASSWORD="$GLANCE_PASSWORD" \
+      KEYSTONE_PID="$(cat "$KEYSTONE_PIDFILE")" GLANCE_PID="$(cat "$GLANCE_PIDFILE")"; do
+    printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
+  done
+} > "$BASE/env.tmp"
 mv "$BASE/env.tmp" "$BASE/env"
 
 # ----------------------------- end-to-end check -----------------------------
@@ -136,4 +138,5 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "X-Auth-Token: no
        "$GLANCE_URL/v2/images?limit=1" || true)
 [ "$code" = 401 ] || die "GET /v2/images with a bogus token answered $code, expected 401"
 
+STARTED_OK=1
 log "ready in $(elapsed): keystone $KEYSTONE_URL (pid $(cat "$KEYSTONE_PIDFILE")), glance $GLANCE_URL (pid $(cat "$GLANCE_PIDFILE")); env in $BASE/env"

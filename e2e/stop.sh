@@ -23,12 +23,12 @@ stop_one() {  # stop_one NAME PIDFILE DIR
   # children (uwsgi worker, glance-api worker) normally exit with the parent
   for c in $children; do
     for ((i = 0; i < 50; i++)); do kill -0 "$c" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$c" 2>/dev/null && [ "$(readlink "/proc/$c/cwd" 2>/dev/null)" = "$dir" ]; then
+    if kill -0 "$c" 2>/dev/null && [ "$(readlink "/proc/$c/cwd" 2>/dev/null)" = "$(readlink -f "$dir")" ]; then
       kill -KILL "$c" 2>/dev/null || true
     fi
   done
   rm -f "$pidfile"
-  log "$name: stopped pid $pid${children:+ (children: $(echo $children))}"
+  log "$name: stopped pid $pid${children:+ (children: ${children//$'\n'/ })}"
 }
 
 stop_one glance-api "$GLANCE_PIDFILE" "$GL_DIR"

@@ -2,8 +2,8 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { CHUNK_SIZE, fileSink } from "../streams/files.ts";
-import { hashingTransform } from "../streams/hashing.ts";
+import { CHUNK_SIZE, writeAll } from "../streams/files.ts";
+import { ThreadedHasher } from "../streams/hasher.ts";
 import type { CacheIndex } from "./cache_index.ts";
 import type { CacheLayout } from "./layout.ts";
 
@@ -207,27 +207,41 @@ export class Fill {
     this.fh = await open(path, "w").catch((err) => {
       throw new LocalIOError(`open: ${err.message}`);
     });
-    const source = await this.deps.source.read(this.image);
-    const { stream, digests } = hashingTransform(expected ? [expected.algo] : []);
     const fh = this.fh;
-    const sink = fileSink({
-      write: (chunk: Uint8Array, off: number, len: number) =>
-        fh.write(chunk, off, len).catch((err) => {
-          throw new LocalIOError(`write: ${err.message}`);
+    const source = await this.deps.source.read(this.image);
+    // Hashing runs on another thread while this one moves bytes: a fill costs about the slower of the two.
+    const hasher = new ThreadedHasher(expected ? [expected.algo] : []);
+    try {
+      const sink = new WritableStream<Uint8Array>(
+        {
+          write: async (chunk) => {
+            const hashed = hasher.update(chunk);
+            await writeAll(fh, chunk).catch((err) => {
+              throw new LocalIOError(`write: ${err.message}`);
+            });
+            this.written += chunk.byteLength;
+            this.wake();
+            await hashed;
+          },
+        },
+        { highWaterMark: 1 },
+      );
+      await source.pipeTo(sink, { signal: this.aborter.signal });
+      const [digests] = await Promise.all([
+        hasher.digest(),
+        fh.sync().catch((err) => {
+          throw new LocalIOError(`fsync: ${err.message}`);
         }),
-    }, (n) => {
-      this.written += n;
-      this.wake();
-    });
-    await source.pipeThrough(stream).pipeTo(sink, { signal: this.aborter.signal });
-    await fh.sync().catch((err) => {
-      throw new LocalIOError(`fsync: ${err.message}`);
-    });
-    if (this.image.size !== null && digests.size !== this.image.size) {
-      throw new ChecksumMismatch(`size ${digests.size} != expected ${this.image.size}`);
-    }
-    if (expected && digests.hex(expected.algo) !== expected.hex) {
-      throw new ChecksumMismatch(`${expected.algo} ${digests.hex(expected.algo)} != expected ${expected.hex}`);
+      ]);
+      if (this.image.size !== null && hasher.size !== this.image.size) {
+        throw new ChecksumMismatch(`size ${hasher.size} != expected ${this.image.size}`);
+      }
+      if (expected && digests[expected.algo] !== expected.hex) {
+        throw new ChecksumMismatch(`${expected.algo} ${digests[expected.algo]} != expected ${expected.hex}`);
+      }
+    } catch (err) {
+      hasher.drop();
+      throw err;
     }
   }
 

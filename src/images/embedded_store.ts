@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/p
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
 import { fileSink, fileStream } from "../streams/files.ts";
-import { hashingTransform } from "../streams/hashing.ts";
+import { ThreadedHasher } from "../streams/hasher.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
@@ -90,11 +90,13 @@ export class EmbeddedStore implements ImageSource {
     image.status = "saving";
     await this.save(image);
     const fh = await open(tmp, "w");
-    const { stream, digests } = hashingTransform(["md5", "sha512"]);
+    const hasher = new ThreadedHasher(["md5", "sha512"]);
+    let digests: Record<string, string>;
     try {
-      await body.pipeThrough(stream).pipeTo(fileSink(fh));
-      await fh.sync();
+      await body.pipeTo(fileSink(fh, (chunk) => hasher.update(chunk)));
+      [digests] = await Promise.all([hasher.digest(), fh.sync()]);
     } catch (err) {
+      hasher.drop();
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
       if (this.images.has(image.id)) {
@@ -111,11 +113,11 @@ export class EmbeddedStore implements ImageSource {
     await rename(tmp, this.dataPath(image.id));
     Object.assign(image, {
       status: "active",
-      size: digests.size,
-      virtual_size: image.disk_format === "raw" ? digests.size : null,
-      checksum: digests.hex("md5"),
+      size: hasher.size,
+      virtual_size: image.disk_format === "raw" ? hasher.size : null,
+      checksum: digests.md5,
       os_hash_algo: "sha512",
-      os_hash_value: digests.hex("sha512"),
+      os_hash_value: digests.sha512,
     });
     await this.save(image);
     return image;

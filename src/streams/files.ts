@@ -36,22 +36,28 @@ export async function fileStream(path: string, start = 0, end = Infinity): Promi
   return fileHandleStream(await open(path, "r"), start, end);
 }
 
-/** A sink that writes each chunk before accepting the next: the source is read only as fast as the disk takes it. */
-/** Anything that writes like a FileHandle (a FileHandle, or one wrapped to label its errors). */
+/** Anything that writes like a FileHandle. */
 export interface ChunkWriter {
   write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
 }
 
-export function fileSink(fh: ChunkWriter, onWritten?: (bytes: number) => void): WritableStream<Uint8Array> {
+/** Writes the whole chunk (a write may be short). Local I/O errors are labelled as such. */
+export async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    off += bytesWritten;
+  }
+}
+
+/** A sink that writes each chunk before accepting the next: the source is read only as fast as the disk takes it. */
+export function fileSink(fh: ChunkWriter, onChunk?: (chunk: Uint8Array) => Promise<void> | void): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
-        let off = 0;
-        while (off < chunk.byteLength) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
-          off += bytesWritten;
-        }
-        onWritten?.(chunk.byteLength);
+        const pending = onChunk?.(chunk);
+        await writeAll(fh, chunk);
+        await pending;
       },
     },
     { highWaterMark: 1 },
