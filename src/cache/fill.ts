@@ -2,8 +2,8 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { CHUNK_SIZE, writeAll } from "../streams/files.ts";
-import { ThreadedHasher } from "../streams/hasher.ts";
+import { CHUNK_SIZE, uninitialized, writeAll } from "../streams/files.ts";
+import { Hasher } from "../streams/hasher.ts";
 import type { CacheIndex } from "./cache_index.ts";
 import type { CacheLayout } from "./layout.ts";
 
@@ -104,7 +104,7 @@ export class Fill {
               if (pos < readable) {
                 if (!fh) throw new Error(`cannot read the file of fill ${this.id}`);
                 const want = Math.min(READER_CHUNK, readable - pos);
-                const buf = new Uint8Array(want);
+                const buf = uninitialized(want);
                 const { bytesRead } = await fh.read(buf, 0, want, pos);
                 if (bytesRead === 0) throw new Error(`file of fill ${this.id} ended early`);
                 pos += bytesRead;
@@ -209,39 +209,32 @@ export class Fill {
     });
     const fh = this.fh;
     const source = await this.deps.source.read(this.image);
-    // Hashing runs on another thread while this one moves bytes: a fill costs about the slower of the two.
-    const hasher = new ThreadedHasher(expected ? [expected.algo] : []);
-    try {
-      const sink = new WritableStream<Uint8Array>(
-        {
-          write: async (chunk) => {
-            const hashed = hasher.update(chunk);
-            await writeAll(fh, chunk).catch((err) => {
-              throw new LocalIOError(`write: ${err.message}`);
-            });
-            this.written += chunk.byteLength;
-            this.wake();
-            await hashed;
-          },
+    const hasher = new Hasher(expected ? [expected.algo] : []);
+    const sink = new WritableStream<Uint8Array>(
+      {
+        write: async (chunk) => {
+          // Hash while the write is in flight.
+          const written = writeAll(fh, chunk).catch((err) => {
+            throw new LocalIOError(`write: ${err.message}`);
+          });
+          hasher.update(chunk);
+          await written;
+          this.written += chunk.byteLength;
+          this.wake();
         },
-        { highWaterMark: 1 },
-      );
-      await source.pipeTo(sink, { signal: this.aborter.signal });
-      const [digests] = await Promise.all([
-        hasher.digest(),
-        fh.sync().catch((err) => {
-          throw new LocalIOError(`fsync: ${err.message}`);
-        }),
-      ]);
-      if (this.image.size !== null && hasher.size !== this.image.size) {
-        throw new ChecksumMismatch(`size ${hasher.size} != expected ${this.image.size}`);
-      }
-      if (expected && digests[expected.algo] !== expected.hex) {
-        throw new ChecksumMismatch(`${expected.algo} ${digests[expected.algo]} != expected ${expected.hex}`);
-      }
-    } catch (err) {
-      hasher.drop();
-      throw err;
+      },
+      { highWaterMark: 1 },
+    );
+    await source.pipeTo(sink, { signal: this.aborter.signal });
+    await fh.sync().catch((err) => {
+      throw new LocalIOError(`fsync: ${err.message}`);
+    });
+    const digests = hasher.digest();
+    if (this.image.size !== null && hasher.size !== this.image.size) {
+      throw new ChecksumMismatch(`size ${hasher.size} != expected ${this.image.size}`);
+    }
+    if (expected && digests[expected.algo] !== expected.hex) {
+      throw new ChecksumMismatch(`${expected.algo} ${digests[expected.algo]} != expected ${expected.hex}`);
     }
   }
 

@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/p
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
 import { fileSink, fileStream } from "../streams/files.ts";
-import { ThreadedHasher } from "../streams/hasher.ts";
+import { Hasher } from "../streams/hasher.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
@@ -90,13 +90,11 @@ export class EmbeddedStore implements ImageSource {
     image.status = "saving";
     await this.save(image);
     const fh = await open(tmp, "w");
-    const hasher = new ThreadedHasher(["md5", "sha512"]);
-    let digests: Record<string, string>;
+    const hasher = new Hasher(["md5", "sha512"]);
     try {
       await body.pipeTo(fileSink(fh, (chunk) => hasher.update(chunk)));
-      [digests] = await Promise.all([hasher.digest(), fh.sync()]);
+      await fh.sync();
     } catch (err) {
-      hasher.drop();
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
       if (this.images.has(image.id)) {
@@ -111,6 +109,7 @@ export class EmbeddedStore implements ImageSource {
       return image;
     }
     await rename(tmp, this.dataPath(image.id));
+    const digests = hasher.digest();
     Object.assign(image, {
       status: "active",
       size: hasher.size,

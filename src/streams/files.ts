@@ -1,4 +1,5 @@
 // WHATWG streams over files: a ranged, pull-driven reader and a backpressured writer sink.
+import { Buffer } from "node:buffer";
 import { type FileHandle, open } from "node:fs/promises";
 
 export const CHUNK_SIZE = 1 << 20;
@@ -16,7 +17,7 @@ export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): Rea
           controller.close();
           return;
         }
-        const buf = new Uint8Array(want);
+        const buf = uninitialized(want);
         const { bytesRead } = await fh.read(buf, 0, want, pos);
         if (bytesRead === 0) {
           await close();
@@ -28,8 +29,14 @@ export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): Rea
       },
       cancel: close,
     },
-    { highWaterMark: 0 },
+    // One chunk read ahead: the next disk read overlaps the socket write of the current chunk.
+    { highWaterMark: 1 },
   );
+}
+
+/** A buffer the next read overwrites entirely: no point zero-filling it first. */
+export function uninitialized(size: number): Uint8Array {
+  return Buffer.allocUnsafeSlow(size);
 }
 
 export async function fileStream(path: string, start = 0, end = Infinity): Promise<ReadableStream<Uint8Array>> {
@@ -51,13 +58,13 @@ export async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void
 }
 
 /** A sink that writes each chunk before accepting the next: the source is read only as fast as the disk takes it. */
-export function fileSink(fh: ChunkWriter, onChunk?: (chunk: Uint8Array) => Promise<void> | void): WritableStream<Uint8Array> {
+export function fileSink(fh: ChunkWriter, onChunk?: (chunk: Uint8Array) => void): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
-        const pending = onChunk?.(chunk);
-        await writeAll(fh, chunk);
-        await pending;
+        const written = writeAll(fh, chunk);
+        onChunk?.(chunk); // while the write is in flight
+        await written;
       },
     },
     { highWaterMark: 1 },
