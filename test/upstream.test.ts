@@ -1,7 +1,11 @@
 // In front of another Glance-speaking server (here: a second node with the embedded store): pass-through, cache, forget.
 import assert from "node:assert/strict";
 import { suite } from "uvu";
-import { bytes, md5, type Running, start, waitCached } from "./helpers.ts";
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { bytes, md5, type Running, start, tempDir, waitCached } from "./helpers.ts";
 
 const t = suite<{ upstream: Running; node: Running; reads: (id: string) => number }>("upstream", {} as never);
 t.before.each(async (ctx) => {
@@ -25,13 +29,15 @@ async function uploadThroughNode(node: Running, data: Uint8Array): Promise<strin
   assert.equal(res.status, 201);
   assert.match(res.headers.get("location") ?? "", new RegExp(`^${node.url}/v2/images/`), "Location points at the node");
   const { id } = (await res.json()) as { id: string };
-  const up = await node.req(`/v2/images/${id}/file`, {
-    method: "PUT",
-    headers: { "Content-Type": "application/octet-stream" },
-    body: new Blob([data as unknown as ArrayBuffer]).stream(),
-    duplex: "half",
-  } as RequestInit);
-  assert.equal(up.status, 204);
+  // curl, as operators' scripts do: it streams the file and sends Expect: 100-continue, which must end at the node.
+  const file = join(await tempDir(), "image.raw");
+  await writeFile(file, data);
+  const { stdout } = await promisify(execFile)("curl", [
+    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-T", file,
+    "-H", "Content-Type: application/octet-stream", "-H", "X-Identity-Status: Confirmed", "-H", "X-Roles: admin",
+    "-H", "X-Tenant-Id: adminproj", "-H", "X-User-Id: adminuser", `${node.url}/v2/images/${id}/file`,
+  ]);
+  assert.equal(stdout, "204");
   return id;
 }
 

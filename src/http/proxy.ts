@@ -2,7 +2,7 @@
 
 const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-  "transfer-encoding", "upgrade", "host", "content-length",
+  "transfer-encoding", "upgrade", "host", "content-length", "expect",
 ]);
 
 export function passThrough(upstreamUrl: string): (request: Request) => Promise<Response> {
