@@ -11,15 +11,17 @@ runtimes=()
 [ "$which_runtimes" != deno ] && runtimes+=(node)
 [ "$which_runtimes" != node ] && runtimes+=(deno)
 
+# a file that hangs is stopped and counted as failed, so a run always ends with its summary line
+FILE_TIMEOUT=${FILE_TIMEOUT:-600}
 passed=0
 failed=0
 for rt in "${runtimes[@]}"; do
   for f in "${files[@]}"; do
     echo "=== $rt $f"
     if [ "$rt" = node ]; then
-      out=$(NO_COLOR=1 node --import tsx "$f" 2>&1); rc=$?
+      out=$(NO_COLOR=1 timeout "$FILE_TIMEOUT" node --import tsx "$f" 2>&1); rc=$?
     else
-      out=$(NO_COLOR=1 npx --no-install deno run -A "$f" 2>&1); rc=$?
+      out=$(NO_COLOR=1 timeout "$FILE_TIMEOUT" npx --no-install deno run -A "$f" 2>&1); rc=$?
     fi
     printf '%s\n' "$out"
     # uvu's summary: "Total: N" and "Passed: N"
