@@ -1,7 +1,7 @@
 // Crashes and shutdowns of a real server process: SIGKILL mid-fill at several points, then SIGTERM with downloads in flight.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { bytes, md5, tempDir } from "./helpers.ts";
@@ -84,6 +84,7 @@ for (const [name, reached] of KILL_POINTS) {
       assert.equal(await downloadMd5(s, id), DIGEST);
     } finally {
       await s.kill();
+      await removeAll(dir);
     }
   });
 }
@@ -103,6 +104,7 @@ t("SIGKILL with a queue: the queued images are filled after restart without a ne
     for (const id of ids) assert.equal(await downloadMd5(s, id), DIGEST);
   } finally {
     await s.kill();
+    await removeAll(dir);
   }
 });
 
@@ -148,7 +150,14 @@ t("SIGTERM: stops accepting, lets a download in flight finish, keeps the queue",
     assert.deepEqual(await readdir(join(dir, "cache", "incomplete")), []);
   } finally {
     await s.kill();
+    await removeAll(dir);
   }
 });
+
+/** The data directory and the server's log beside it. */
+async function removeAll(dir: string) {
+  await rm(dir, { recursive: true, force: true });
+  await rm(`${dir}.log`, { force: true });
+}
 
 t.run();

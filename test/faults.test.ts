@@ -1,7 +1,7 @@
 // Disk faults for real: the cache directory on a tiny tmpfs fills up in the middle of a fill.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { suite } from "uvu";
@@ -20,7 +20,13 @@ async function smallCacheDisk(size: string): Promise<{ dir: string; unmount: () 
   } catch (err) {
     throw new Error(`cannot mount a tmpfs for the disk-full test (run as root): ${err}`);
   }
-  return { dir, unmount: () => run("umount", ["-l", cache]).then(() => {}) };
+  return {
+    dir,
+    unmount: async () => {
+      await run("umount", ["-l", cache]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 t("disk full during a fill: downloads are served whole from the source, nothing partial stays, the error is logged and counted", async () => {
