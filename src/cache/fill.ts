@@ -2,7 +2,7 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { CHUNK_SIZE, uninitialized, writeAll } from "../streams/files.ts";
+import { CHUNK_SIZE, fileSink, uninitialized } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import type { CacheIndex } from "./cache_index.ts";
 import type { CacheLayout } from "./layout.ts";
@@ -210,21 +210,20 @@ export class Fill {
     const fh = this.fh;
     const source = await this.deps.source.read(this.image);
     const hasher = new Hasher(expected ? [expected.algo] : []);
-    const sink = new WritableStream<Uint8Array>(
-      {
-        write: async (chunk) => {
-          // Hash while the write is in flight.
-          const written = writeAll(fh, chunk).catch((err) => {
-            throw new LocalIOError(`write: ${err.message}`);
-          });
-          hasher.update(chunk);
-          await written;
-          this.written += chunk.byteLength;
-          this.wake();
-        },
+    // Our own disk's errors are labelled: readers then go on from the source.
+    const disk = {
+      write: (b: Uint8Array, off: number, len: number) =>
+        fh.write(b, off, len).catch((err) => {
+          throw new LocalIOError(`write: ${err.message}`);
+        }),
+    };
+    const sink = fileSink(disk, {
+      hash: (chunk) => hasher.update(chunk),
+      written: (n) => {
+        this.written += n;
+        this.wake();
       },
-      { highWaterMark: 1 },
-    );
+    });
     await source.pipeTo(sink, { signal: this.aborter.signal });
     await fh.sync().catch((err) => {
       throw new LocalIOError(`fsync: ${err.message}`);

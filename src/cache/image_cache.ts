@@ -95,11 +95,16 @@ export class ImageCache {
         last_modified,
         size,
       })),
-      queued_images: this.queue.list().filter((id) => !this.fills.has(id)),
+      queued_images: this.waiting(),
       caching_images: Object.fromEntries(
         this.filling().map((f) => [f.id, { bytes_written: f.written, expected_size: f.image.size, started_at: f.startedAt }]),
       ),
     };
+  }
+
+  /** Queued ids not yet being filled, in queue order. */
+  waiting(): string[] {
+    return this.queue.list().filter((id) => !this.fills.has(id));
   }
 
   /** PUT /v2/cache/{id}: queued at most once; a cached or already filling image starts nothing. */

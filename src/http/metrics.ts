@@ -30,7 +30,7 @@ export function metricsRegistry(cache: ImageCache): Registry {
   gauge("glance_cache_size_bytes", "Bytes of committed cache entries", () => cache.index.totalSize);
   gauge("glance_cache_max_size_bytes", "image_cache_max_size", () => cache.maxSize);
   gauge("glance_cache_images", "Committed cache entries", () => cache.index.count);
-  gauge("glance_cache_queued_images", "Images waiting in the queue", () => cache.listing().queued_images.length);
+  gauge("glance_cache_queued_images", "Images waiting in the queue", () => cache.waiting().length);
   gauge("glance_cache_filling_images", "Fills in progress", () => cache.filling().length);
   return registry;
 }

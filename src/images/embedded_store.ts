@@ -92,7 +92,7 @@ export class EmbeddedStore implements ImageSource {
     const fh = await open(tmp, "w");
     const hasher = new Hasher(["md5", "sha512"]);
     try {
-      await body.pipeTo(fileSink(fh, (chunk) => hasher.update(chunk)));
+      await body.pipeTo(fileSink(fh, { hash: (chunk) => hasher.update(chunk) }));
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => {});

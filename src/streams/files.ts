@@ -49,7 +49,7 @@ export interface ChunkWriter {
 }
 
 /** Writes the whole chunk (a write may be short). Local I/O errors are labelled as such. */
-export async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void> {
+async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void> {
   let off = 0;
   while (off < chunk.byteLength) {
     const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
@@ -57,14 +57,21 @@ export async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void
   }
 }
 
-/** A sink that writes each chunk before accepting the next: the source is read only as fast as the disk takes it. */
-export function fileSink(fh: ChunkWriter, onChunk?: (chunk: Uint8Array) => void): WritableStream<Uint8Array> {
+/**
+ * A sink that writes each chunk before accepting the next: the source is read only as fast as the
+ * disk takes it. `hash` sees each chunk while its write is in flight; `written` after it landed.
+ */
+export function fileSink(
+  fh: ChunkWriter,
+  on: { hash?: (chunk: Uint8Array) => void; written?: (bytes: number) => void } = {},
+): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
         const written = writeAll(fh, chunk);
-        onChunk?.(chunk); // while the write is in flight
+        on.hash?.(chunk);
         await written;
+        on.written?.(chunk.byteLength);
       },
     },
     { highWaterMark: 1 },
