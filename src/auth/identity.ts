@@ -9,7 +9,7 @@ export interface Identity {
   token?: string;
 }
 
-/** Resolves a request to an identity, or throws an HttpError (401). One per auth mode. */
+/** Resolves a request to an identity, or throws an unauthenticated DomainError (401). One per auth mode. */
 export interface Authenticator {
   authenticate(request: Request): Promise<Identity>;
 }

@@ -1,5 +1,5 @@
 // Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly).
-import { HttpError, UNAUTHORIZED_MESSAGE } from "../http/errors.ts";
+import { unauthenticated } from "../errors.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 
 export interface KeystoneOptions {
@@ -99,14 +99,12 @@ export class KeystoneClient {
 
 /** auth_strategy = keystone: every /v2 call needs a valid X-Auth-Token. */
 export function keystoneAuth(client: KeystoneClient): Authenticator {
-  const challenge = {
-    "WWW-Authenticate": `Keystone uri="${client.opts.wwwAuthenticateUri ?? client.opts.authUrl}"`,
-  };
+  const challenge = `Keystone uri="${client.opts.wwwAuthenticateUri ?? client.opts.authUrl}"`;
   return {
     async authenticate(request) {
       const token = request.headers.get("x-auth-token");
       const identity = token ? await client.validate(token) : undefined;
-      if (!identity) throw new HttpError(401, UNAUTHORIZED_MESSAGE, challenge);
+      if (!identity) throw unauthenticated(challenge);
       return identity;
     },
   };

@@ -1,5 +1,5 @@
 // The built-in auth modes: noauth (everyone is an admin of one project) and trusted Keystone-style headers.
-import { HttpError, UNAUTHORIZED_MESSAGE } from "../http/errors.ts";
+import { unauthenticated } from "../errors.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 
 export const NOAUTH_PROJECT = "admin";
@@ -30,7 +30,7 @@ export function headerAuth(): Authenticator {
           return makeIdentity(user, project.toLowerCase() === "none" ? null : project, roles.split(","), token);
         }
       }
-      throw new HttpError(401, UNAUTHORIZED_MESSAGE);
+      throw unauthenticated();
     },
   };
 }

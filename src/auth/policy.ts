@@ -1,7 +1,7 @@
 // Policy rules by Glance's names (cache_list, cache_image, cache_delete), in oslo.policy's simple syntax.
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
-import { notAuthorized } from "../http/errors.ts";
+import { notAuthorized } from "../errors.ts";
 import type { Identity } from "./identity.ts";
 
 export type CacheRule = "cache_list" | "cache_image" | "cache_delete";

@@ -4,7 +4,8 @@ import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { fileHandleStream } from "../streams/files.ts";
 import { CacheIndex } from "./cache_index.ts";
-import { Fill } from "./fill.ts";
+import { CacheEvents, type EvictReason } from "./events.ts";
+import { expectedDigest, Fill } from "./fill.ts";
 import { FillQueue } from "./fill_queue.ts";
 import { CacheLayout } from "./layout.ts";
 import { acquireLock, cleanDirs, reconcile } from "./upkeep.ts";
@@ -38,6 +39,8 @@ export class ImageCache {
   readonly stats: CacheStats = { sourceReads: 0, fillsStarted: 0, fillsFailed: 0, evictions: 0 };
   readonly maxSize: number;
   readonly stallTime: number;
+  /** State changes, for logs, metrics and the fleet: `cache.events.on(listener)`. */
+  readonly events: CacheEvents;
   private readonly fills = new Map<string, Fill>();
   private readonly workers: Promise<void>[] = [];
   private readonly source: ImageSource;
@@ -53,6 +56,7 @@ export class ImageCache {
     opts: CacheOptions,
   ) {
     this.log = opts.log ?? ((msg) => console.log(`[cache] ${msg}`));
+    this.events = new CacheEvents(this.log);
     this.maxSize = opts.maxSize ?? DEFAULT_MAX_SIZE;
     this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
     const source = opts.source;
@@ -110,33 +114,39 @@ export class ImageCache {
   /** PUT /v2/cache/{id}: queued at most once; a cached or already filling image starts nothing. */
   async enqueue(id: string): Promise<void> {
     if (this.index.has(id) || this.queue.has(id) || this.fills.has(id)) return;
-    await this.queue.add(id);
+    if (await this.queue.add(id)) this.events.emit({ type: "queued", id });
   }
 
   /** DELETE /v2/cache/{id}: false when the id was neither cached, queued nor being filled. */
   async remove(id: string): Promise<boolean> {
-    const queued = await this.queue.remove(id);
+    const queued = await this.unqueue(id);
     const fill = this.fills.get(id);
     fill?.cancel();
-    const cached = await this.evict(id);
+    const cached = await this.evict(id, "deleted");
     return queued || cached || fill !== undefined;
   }
 
   async clear(target: ClearTarget): Promise<void> {
     if (target !== "cache") {
-      for (const id of await this.queue.clear()) this.fills.get(id)?.cancel();
+      for (const id of await this.queue.clear()) {
+        this.fills.get(id)?.cancel();
+        this.events.emit({ type: "unqueued", id });
+      }
     }
     if (target !== "queue") {
       for (const fill of this.fills.values()) fill.cancel();
-      for (const id of this.index.clear()) await rm(this.layout.committed(id), { force: true });
+      for (const id of this.index.clear()) {
+        await rm(this.layout.committed(id), { force: true });
+        this.events.emit({ type: "evicted", id, reason: "cleared" });
+      }
     }
   }
 
   /** The image is gone or deactivated at its source: drop every trace of it, stopping a fill in progress. */
   async forget(id: string): Promise<void> {
     this.fills.get(id)?.abort("image deleted or deactivated");
-    await this.queue.remove(id);
-    await this.evict(id);
+    await this.unqueue(id);
+    await this.evict(id, "forgotten");
   }
 
   /**
@@ -146,11 +156,14 @@ export class ImageCache {
   async serve(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     const hit = await this.openCommitted(image.id);
     if (hit) {
-      if (!range) this.index.hit(image.id);
+      if (!range) {
+        this.index.hit(image.id);
+        this.events.emit({ type: "hit", id: image.id });
+      }
       return fileHandleStream(hit, range?.start, range?.end);
     }
     if (range || !this.cacheable(image)) return this.source.read(image, range);
-    return this.startFill(image).reader();
+    return this.startFill(image, "download").reader();
   }
 
   /** Evicts least recently used entries until the cache is within its size. Open downloads keep their file. */
@@ -158,7 +171,7 @@ export class ImageCache {
     const evicted: string[] = [];
     for (const entry of this.index.byLastAccess()) {
       if (this.index.totalSize <= this.maxSize) break;
-      await this.evict(entry.image_id);
+      await this.evict(entry.image_id, "pruned");
       evicted.push(entry.image_id);
     }
     this.stats.evictions += evicted.length;
@@ -192,21 +205,38 @@ export class ImageCache {
     return image.status === "active" && image.size !== null && image.size <= this.maxSize;
   }
 
-  private async evict(id: string): Promise<boolean> {
+  private async evict(id: string, reason: EvictReason): Promise<boolean> {
     if (!this.index.remove(id)) return false;
     await rm(this.layout.committed(id), { force: true });
+    this.events.emit({ type: "evicted", id, reason });
     return true;
   }
 
-  private startFill(image: Image): Fill {
+  private async unqueue(id: string): Promise<boolean> {
+    const was = await this.queue.remove(id);
+    if (was) this.events.emit({ type: "unqueued", id });
+    return was;
+  }
+
+  private startFill(image: Image, trigger: "queue" | "download"): Fill {
     const running = this.fills.get(image.id);
     if (running?.state === "running") return running;
     const fill = new Fill(image, { layout: this.layout, source: this.source, index: this.index, log: this.log });
     this.stats.fillsStarted++;
     this.fills.set(image.id, fill);
+    this.events.emit({ type: "fill_started", id: image.id, expectedSize: image.size, trigger });
     void fill.finished.then(async () => {
       if (this.fills.get(image.id) === fill) this.fills.delete(image.id);
       if (fill.state === "failed") this.stats.fillsFailed++;
+      this.events.emit({
+        type: "fill_finished",
+        id: image.id,
+        outcome: fill.committed ? "cached" : fill.state === "failed" ? "failed" : "discarded",
+        bytes: fill.written,
+        seconds: Date.now() / 1000 - fill.startedAt,
+        verifiedWith: expectedDigest(image)?.algo ?? null,
+        error: fill.error?.message,
+      });
       if (fill.committed) await this.prune();
     });
     return fill;
@@ -226,7 +256,7 @@ export class ImageCache {
       } catch (err) {
         this.log(`queued fill of ${id} failed: ${err instanceof Error ? err.message : err}`);
       } finally {
-        if (!this.closing) await this.queue.remove(id);
+        if (!this.closing) await this.unqueue(id);
       }
     }
   }
@@ -239,6 +269,6 @@ export class ImageCache {
       this.log(`not caching ${id}: ${why}`);
       return;
     }
-    await this.startFill(image).finished;
+    await this.startFill(image, "queue").finished;
   }
 }

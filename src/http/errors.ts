@@ -1,4 +1,19 @@
 // Glance-format HTTP errors: the status line, message and body shape webob renders, chosen by Accept.
+import { DomainError, type ErrorKind } from "../errors.ts";
+
+export { badInput as badRequest, conflict, forbidden, imageNotFound, notAuthorized, notFound, UNAUTHORIZED_MESSAGE } from "../errors.ts";
+
+/** How each domain error reaches the client. */
+const STATUS_OF: Record<ErrorKind, number> = {
+  bad_input: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  upstream_failed: 502,
+  unavailable: 503,
+};
 
 export class HttpError extends Error {
   constructor(
@@ -22,19 +37,10 @@ const TITLES: Record<number, string> = {
   415: "Unsupported Media Type",
   416: "Requested Range Not Satisfiable",
   500: "Internal Server Error",
+  502: "Bad Gateway",
   503: "Service Unavailable",
 };
 
-export const badRequest = (msg: string) => new HttpError(400, msg);
-export const forbidden = (msg: string) => new HttpError(403, msg);
-export const notFound = (msg = "The resource could not be found.") => new HttpError(404, msg);
-export const conflict = (msg: string) => new HttpError(409, msg);
-export const imageNotFound = (id: string) => notFound(`Image ${id} not found.`);
-export const notAuthorized = (action: string) =>
-  forbidden(`You are not authorized to complete ${action} action.`);
-
-export const UNAUTHORIZED_MESSAGE =
-  "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.";
 
 type Flavor = "text/html" | "application/json" | "text/plain";
 
@@ -95,6 +101,10 @@ export function errorResponse(
 export function renderError(err: unknown, request: Request): Response {
   const accept = request.headers.get("accept");
   if (err instanceof HttpError) return errorResponse(err.status, err.message, accept, err.headers);
+  if (err instanceof DomainError) {
+    const headers: Record<string, string> = err.challenge ? { "WWW-Authenticate": err.challenge } : {};
+    return errorResponse(STATUS_OF[err.kind], err.message, accept, headers);
+  }
   console.error("internal error:", err);
   return errorResponse(
     500,

@@ -1,6 +1,6 @@
 // Images from an existing Glance: metadata as the caller may see it, data read with the node's own service token.
 import type { Identity } from "../auth/identity.ts";
-import { HttpError } from "../http/errors.ts";
+import { type DomainError, upstreamFailed } from "../errors.ts";
 import type { Image } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
@@ -71,8 +71,8 @@ export class UpstreamGlance implements ImageSource {
   }
 }
 
-function upstreamError(status: number, what: string): HttpError {
-  return new HttpError(502, `The upstream image service answered ${status} to ${what}.`);
+function upstreamError(status: number, what: string): DomainError {
+  return upstreamFailed(`The upstream image service answered ${status} to ${what}.`);
 }
 
 function toImage(doc: Record<string, unknown>): Image {
