@@ -7,15 +7,17 @@ import { runtimeServe } from "./src/runtime/server.ts";
 import { Policy } from "./src/auth/policy.ts";
 
 export type { App, AppOptions };
-export type { Authenticator, Identity } from "./src/auth/identity.ts";
+export type { Authenticator, ConnInfo, Identity } from "./src/auth/identity.ts";
+export { runtimeServe } from "./src/runtime/server.ts";
 export type { ImageSource } from "./src/images/source.ts";
 
 /**
- * The cache node as a fetch handler: `const node = await createCacheNode({ dataDir })`, then
- * mount `node.fetch` in any server (Node, Deno, Hono, ...) and `await node.close()` at the end.
+ * The cache node as a fetch handler: `const node = await createCacheNode({ dataDir })`, then serve
+ * `node.fetch(request, { remoteAddr })` in any server (Node, Deno, Hono, ...) and `await node.close()` at the end.
+ * The defaults are the CLI's: data in ./data, noauth for loopback peers only.
  */
-export async function createCacheNode(opts: AppOptions): Promise<App> {
-  return createApp(opts);
+export async function createCacheNode(opts: Partial<AppOptions> = {}): Promise<App> {
+  return createApp({ dataDir: "./data", ...opts });
 }
 
 async function appOptions(config: ServeConfig): Promise<AppOptions> {
@@ -23,6 +25,12 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     dataDir: config.dataDir,
     cacheDir: config.cacheDir,
     auth: config.auth,
+    forceNoauth: config.forceNoauth,
+    trustedProxies: config.trustedProxies?.map((c) => c.text),
+    insecureTestTokens: config.insecureTestTokens,
+    publicMetrics: config.publicMetrics,
+    maxRequestBodySize: config.maxRequestBodySize,
+    imageSizeCap: config.imageSizeCap,
     keystone: config.keystone,
     upstream: config.upstreamUrl ? { url: config.upstreamUrl, metadataCacheTime: config.metadataCacheTime } : undefined,
     policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined,

@@ -1,7 +1,8 @@
 // Builds the fetch handler: the image source, the cache, auth and every route, wired together.
 import { join } from "node:path";
 import { Router } from "itty-router";
-import type { Authenticator, Identity } from "./auth/identity.ts";
+import { LOOPBACK, parseCidrList } from "./auth/addresses.ts";
+import type { Authenticator, ConnInfo, Identity } from "./auth/identity.ts";
 import { KeystoneClient, type KeystoneOptions, keystoneAuth } from "./auth/keystone.ts";
 import { headerAuth, noAuth } from "./auth/modes.ts";
 import { Policy, type PolicyRules } from "./auth/policy.ts";
@@ -13,6 +14,7 @@ import { imagesApi } from "./http/image_routes.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
 import { metricsRegistry } from "./http/metrics.ts";
 import { passThrough } from "./http/proxy.ts";
+import { isStrictPath } from "./http/paths.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
@@ -24,7 +26,23 @@ export interface AppOptions {
   dataDir: string;
   /** Glance's image_cache_dir. */
   cacheDir?: string;
+  /**
+   * noauth (the default): every caller is an admin, so only loopback peers are served unless forceNoauth.
+   * headers: identity headers believed from trustedProxies only. keystone: X-Auth-Token validated.
+   */
   auth?: "noauth" | "headers" | "keystone" | Authenticator;
+  /** noauth serves peers off loopback too (and callers whose address the server did not pass). */
+  forceNoauth?: boolean;
+  /** auth headers: CIDR ranges ("10.0.0.0/8", "fd00::/8") whose identity headers are believed; default loopback. */
+  trustedProxies?: string[];
+  /** auth headers: X-Auth-Token "user:project:role[,role]" is taken as that identity. Tests only. */
+  insecureTestTokens?: boolean;
+  /** GET /metrics without authentication (default: an authenticated caller allowed by cache_list). */
+  publicMetrics?: boolean;
+  /** Largest JSON request body, bytes (oslo.middleware's max_request_body_size; default 64 KiB). */
+  maxRequestBodySize?: number;
+  /** Largest image upload into the embedded store, bytes (Glance's image_size_cap; default 1 TiB). */
+  imageSizeCap?: number;
   /** [keystone_authtoken]: validates tokens (auth "keystone") and gives the node its own identity upstream. */
   keystone?: KeystoneOptions;
   /** In front of an existing Glance instead of the embedded store. */
@@ -43,7 +61,8 @@ export interface AppOptions {
 }
 
 export interface App {
-  fetch: (request: Request) => Promise<Response>;
+  /** The handler: pass the peer's address as info.remoteAddr (see README, "Embed the handler"). */
+  fetch: (request: Request, info?: ConnInfo) => Promise<Response>;
   close: () => Promise<void>;
   cache: ImageCache;
   /** The embedded store; undefined in front of an upstream Glance. */
@@ -51,6 +70,11 @@ export interface App {
 }
 
 type Req = Request & { params: Record<string, string>; identity: Identity };
+
+/** Paths anyone may GET without authenticating; every other path authenticates first. */
+const PUBLIC_PATHS = ["/", "/versions", "/healthcheck"];
+const DEFAULT_MAX_REQUEST_BODY_SIZE = 64 * 1024;
+const DEFAULT_IMAGE_SIZE_CAP = 1099511627776;
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
@@ -71,13 +95,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
     stallTime: opts.stallTime,
     log: opts.log,
   });
-  const auth = authenticator(opts.auth, keystone);
+  const auth = authenticator(opts, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
   const cacheRoutes = cacheApi({ cache, source, policy });
   const metrics = metricsRegistry(cache);
+  const publicPaths = new Set(opts.publicMetrics ? [...PUBLIC_PATHS, "/metrics"] : PUBLIC_PATHS);
 
-  const authenticate = async (request: Req) => {
-    if (new URL(request.url).pathname.startsWith("/v2")) request.identity = await auth.authenticate(request);
+  const authenticate = async (request: Req, conn: ConnInfo = {}) => {
+    // Glance answers a path it does not route with 404, never as the neighbouring route the URL parser makes of it.
+    if (!isStrictPath(request, conn.rawPath)) throw notFound();
+    if (!publicPaths.has(new URL(request.url).pathname)) request.identity = await auth.authenticate(request, conn);
   };
   const withRequestId = (response: Response, request: Req) => {
     if (request.identity && !response.headers.has("x-openstack-request-id")) {
@@ -96,7 +123,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   router
     .get("/", versions(300))
     .get("/versions", versions(200))
-    .get("/metrics", async () => new Response(await metrics.metrics(), { headers: { "Content-Type": metrics.contentType } }))
+    .get("/metrics", async (r) => {
+      if (!opts.publicMetrics) policy.enforce("cache_list", r.identity);
+      return new Response(await metrics.metrics(), { headers: { "Content-Type": metrics.contentType } });
+    })
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
     .delete("/v2/cache", (r) => cacheRoutes.clear(r.identity, r))
     .all("/v2/cache", methodNotAllowed("GET, DELETE"))
@@ -121,7 +151,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
       .post("/v2/images/:id/actions/deactivate", thenForget)
       .all("/v2/*", proxy);
   } else {
-    const images = imagesApi(store!, cache);
+    const images = imagesApi(store!, cache, {
+      maxRequestBodySize: opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE,
+      imageSizeCap: opts.imageSizeCap ?? DEFAULT_IMAGE_SIZE_CAP,
+    });
     router
       .get("/v2/images", (r) => images.list(r, r.identity))
       .post("/v2/images", (r) => images.create(r, r.identity))
@@ -143,21 +176,26 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
 
   return {
-    fetch: (request: Request) => router.fetch(request as Req),
+    fetch: (request: Request, info: ConnInfo = {}) => router.fetch(request as Req, info),
     close: () => cache.close(),
     cache,
     store,
   };
 }
 
-function authenticator(mode: AppOptions["auth"], keystone: KeystoneClient | undefined): Authenticator {
+function authenticator(opts: AppOptions, keystone: KeystoneClient | undefined): Authenticator {
+  const mode = opts.auth ?? "noauth";
   if (typeof mode === "object") return mode;
-  if (mode === "headers") return headerAuth();
+  if (mode === "headers") {
+    const trustedProxies = opts.trustedProxies ? parseCidrList(opts.trustedProxies.join(",")) : LOOPBACK;
+    return headerAuth({ trustedProxies, insecureTestTokens: opts.insecureTestTokens });
+  }
   if (mode === "keystone") {
     if (!keystone) throw new Error("auth keystone needs [keystone_authtoken] settings");
     return keystoneAuth(keystone);
   }
-  return noAuth();
+  if (mode !== "noauth") throw new Error(`unknown auth mode: ${String(mode)}`);
+  return noAuth({ force: opts.forceNoauth });
 }
 
 function imagesSchema() {

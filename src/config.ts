@@ -1,8 +1,11 @@
-// Configuration: glance-api.conf-style INI file (the ini package), overridden by environment variables, overridden by flags.
+// Configuration: a glance-api.conf in oslo.config's dialect, overridden by environment variables, overridden by flags.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parse as parseIni } from "ini";
+import { type Cidr, isLoopback, parseCidrList } from "./auth/addresses.ts";
 import type { KeystoneOptions } from "./auth/keystone.ts";
+import { type ConfigDoc, ConfigFileError, parseOsloConfig } from "./config_file.ts";
+
+export { isLoopback };
 
 export type AuthMode = "noauth" | "headers" | "keystone";
 export type Command = "serve" | "prune" | "clean";
@@ -14,6 +17,12 @@ export interface ServeConfig {
   cacheDir: string | undefined;
   auth: AuthMode;
   forceNoauth: boolean;
+  /** Peers whose identity headers are believed (auth headers); default loopback, required off loopback. */
+  trustedProxies: Cidr[] | undefined;
+  insecureTestTokens: boolean;
+  publicMetrics: boolean;
+  maxRequestBodySize: number;
+  imageSizeCap: number;
   cacheConcurrency: number;
   maxSize: number;
   stallTime: number;
@@ -43,6 +52,11 @@ const OPTIONS: Record<string, Option> = {
   "cache-dir": { kind: "string", env: "GLANCE_CACHE_DIR", ini: ["DEFAULT", "image_cache_dir"], help: "the image cache (default DATA_DIR/cache)" },
   auth: { kind: "string", env: "GLANCE_CACHE_AUTH", ini: ["DEFAULT", "auth_strategy"], default: "noauth", help: "noauth | headers | keystone" },
   "force-noauth": { kind: "bool", env: "GLANCE_CACHE_FORCE_NOAUTH", ini: ["glance_cache_node", "force_noauth"], default: "false", help: "allow noauth off loopback" },
+  "trusted-proxies": { kind: "string", env: "GLANCE_CACHE_TRUSTED_PROXIES", ini: ["glance_cache_node", "trusted_proxies"], help: "auth headers: CIDR list of proxies whose identity headers are believed (default loopback; required off loopback)" },
+  "insecure-test-tokens": { kind: "bool", env: "GLANCE_CACHE_INSECURE_TEST_TOKENS", ini: ["glance_cache_node", "insecure_test_tokens"], default: "false", help: "auth headers: take X-Auth-Token user:project:role[,role] as that identity (tests only)" },
+  "public-metrics": { kind: "bool", env: "GLANCE_CACHE_PUBLIC_METRICS", ini: ["glance_cache_node", "public_metrics"], default: "false", help: "serve /metrics without authentication (otherwise policy cache_list)" },
+  "max-request-body-size": { kind: "count", env: "GLANCE_CACHE_MAX_REQUEST_BODY_SIZE", ini: ["oslo_middleware", "max_request_body_size"], default: "65536", help: "largest JSON request body, bytes" },
+  "image-size-cap": { kind: "count", env: "GLANCE_CACHE_IMAGE_SIZE_CAP", ini: ["DEFAULT", "image_size_cap"], default: "1099511627776", help: "largest image upload into the embedded store, bytes" },
   "cache-concurrency": { kind: "count", env: "GLANCE_CACHE_CONCURRENCY", ini: ["glance_cache_node", "cache_concurrency"], default: "1", help: "queued images filled at once" },
   "image-cache-max-size": { kind: "count", env: "GLANCE_CACHE_MAX_SIZE", ini: ["DEFAULT", "image_cache_max_size"], default: String(10 * 1024 ** 3), help: "cache size cap, bytes" },
   "image-cache-stall-time": { kind: "count", env: "GLANCE_CACHE_STALL_TIME", ini: ["DEFAULT", "image_cache_stall_time"], default: "86400", help: "incomplete files older than this (s) are cleaned" },
@@ -120,6 +134,16 @@ export function parseConfig(
     throw new ConfigError(`${describe(name)}: not a boolean: ${JSON.stringify(v)}`);
   };
 
+  const cidrs = (name: string): Cidr[] | undefined => {
+    const v = str(name);
+    if (v === undefined) return undefined;
+    try {
+      return parseCidrList(v);
+    } catch (err) {
+      throw new ConfigError(`${describe(name)}: ${(err as Error).message}`);
+    }
+  };
+
   const auth = raw("auth") as AuthMode;
   if (!["noauth", "headers", "keystone"].includes(auth)) throw new ConfigError(`${describe("auth")}: must be noauth, headers or keystone, not ${JSON.stringify(auth)}`);
   const port = count("port");
@@ -136,6 +160,11 @@ export function parseConfig(
     cacheDir: str("cache-dir"),
     auth,
     forceNoauth: bool("force-noauth"),
+    trustedProxies: cidrs("trusted-proxies"),
+    insecureTestTokens: bool("insecure-test-tokens"),
+    publicMetrics: bool("public-metrics"),
+    maxRequestBodySize: count("max-request-body-size"),
+    imageSizeCap: count("image-size-cap"),
     cacheConcurrency: concurrency,
     maxSize: count("image-cache-max-size"),
     stallTime: count("image-cache-stall-time"),
@@ -149,6 +178,9 @@ export function parseConfig(
     throw new ConfigError(`auth noauth makes every caller an admin: refusing to listen on ${config.host} (set --force-noauth)`);
   }
   if (config.auth === "keystone" && !config.keystone) throw new ConfigError("auth keystone needs a [keystone_authtoken] section in the config file");
+  if (config.auth === "headers" && !isLoopback(config.host) && !config.trustedProxies?.length) {
+    throw new ConfigError(`auth headers believes identity headers only from trusted proxies: refusing to listen on ${config.host} without ${describe("trusted-proxies")}`);
+  }
   const workers = file.DEFAULT?.workers;
   if (workers !== undefined && !/^[01]$/.test(workers.trim())) {
     throw new ConfigError(`[DEFAULT] workers = ${workers}: this node serves from one process with asynchronous I/O; run one node per cache directory (workers 0 or 1)`);
@@ -161,31 +193,24 @@ function describe(name: string): string {
   return `--${name}${o.ini ? ` ([${o.ini[0]}] ${o.ini[1]})` : ""}`;
 }
 
-type IniDoc = Record<string, Record<string, string>>;
-
 /** Reads the file and refuses options it does not know, naming each. */
-function readConfigFile(path: string): IniDoc {
+function readConfigFile(path: string): ConfigDoc {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
     throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
   }
-  const doc: IniDoc = {};
+  let doc: ConfigDoc;
+  try {
+    doc = parseOsloConfig(text);
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw new ConfigError(`config file ${path}: ${err.message}`);
+    throw err;
+  }
   const problems: string[] = [];
-  const parsed = parseIni(text) as Record<string, unknown>;
-  for (const [section, body] of Object.entries(parsed)) {
-    if (typeof body !== "object" || body === null) {
-      problems.push(`"${section}" is outside any [section]`);
-      continue;
-    }
-    doc[section] = {};
-    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      if (typeof value === "object") {
-        problems.push(`[${section}] ${key}: not a plain value`);
-        continue;
-      }
-      doc[section][key] = String(value);
+  for (const [section, body] of Object.entries(doc)) {
+    for (const key of Object.keys(body)) {
       if (!knownKey(section, key)) problems.push(`[${section}] ${key}: unknown option`);
     }
   }
@@ -222,8 +247,4 @@ function keystoneOptions(section: Record<string, string> | undefined): KeystoneO
     projectDomainName: section.project_domain_name ?? "Default",
     tokenCacheTime: Number(cacheTime),
   };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }

@@ -127,7 +127,7 @@ const EMPTY = { cached: [], queued: [] };
 
 const t = suite<{ node: Running; work: string }>("glanceclient CLI", {} as never);
 t.before.each(async (ctx) => {
-  ctx.node = await start();
+  ctx.node = await start({ insecureTestTokens: true });
   ctx.work = await mkdtemp(join(tmpdir(), "gcn-glance-files-"));
 });
 t.after.each(async (ctx) => {

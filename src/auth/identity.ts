@@ -9,9 +9,19 @@ export interface Identity {
   token?: string;
 }
 
-/** Resolves a request to an identity, or throws an unauthenticated DomainError (401). One per auth mode. */
+/**
+ * Where a request came from, as the runtime adapter saw the connection (the fetch handler's second argument).
+ * remoteAddr: the peer's IP address; absent means unknown, and an unknown peer is never trusted.
+ * rawPath: the request target as received, before the runtime resolved dot segments (for strict routing).
+ */
+export interface ConnInfo {
+  remoteAddr?: string;
+  rawPath?: string;
+}
+
+/** Resolves a request to an identity, or throws an unauthenticated/forbidden DomainError. One per auth mode. */
 export interface Authenticator {
-  authenticate(request: Request): Promise<Identity>;
+  authenticate(request: Request, conn: ConnInfo): Promise<Identity>;
 }
 
 export function makeIdentity(userId: string, projectId: string | null, roles: string[], token?: string): Identity {

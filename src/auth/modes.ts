@@ -1,29 +1,52 @@
-// The built-in auth modes: noauth (everyone is an admin of one project) and trusted Keystone-style headers.
-import { unauthenticated } from "../errors.ts";
+// The built-in auth modes: noauth (loopback callers are admins of one project) and identity headers from trusted proxies.
+import { forbidden, unauthenticated } from "../errors.ts";
+import { type Cidr, LOOPBACK, peerIn } from "./addresses.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 
 export const NOAUTH_PROJECT = "admin";
 
-export function noAuth(): Authenticator {
+/**
+ * Every caller is an admin: so only callers on this host (loopback peers), unless force is set. A peer the
+ * runtime did not report is refused too: an embedder that does not pass the peer address gets no admin.
+ */
+export function noAuth(opts: { force?: boolean } = {}): Authenticator {
   const admin: Identity = makeIdentity("admin", NOAUTH_PROJECT, ["admin"]);
-  return { authenticate: async () => admin };
+  return {
+    async authenticate(_request, conn) {
+      if (opts.force || peerIn(conn.remoteAddr, LOOPBACK)) return admin;
+      throw forbidden("This node runs without authentication (auth_strategy noauth) and serves loopback clients only.");
+    },
+  };
+}
+
+/** Headers keystonemiddleware sets; a client that sends any of them itself is trying to be someone. */
+const IDENTITY_HEADER = /^x-(identity-status|roles|role|user(-id|-name|-domain-id|-domain-name)?|tenant(-id|-name)?|project(-id|-name|-domain-id|-domain-name)?|domain-(id|name)|service-.*|is-admin-project|system-scope)$/;
+
+export interface HeaderAuthOptions {
+  /** Peers whose identity headers are believed (default: loopback). */
+  trustedProxies?: Cidr[];
+  /** Take an X-Auth-Token of the form "user:project:role[,role]" as that identity (Glance's functional tests do). */
+  insecureTestTokens?: boolean;
 }
 
 /**
- * Trusts what keystonemiddleware (or a trusted proxy) forwards. A token of the form
- * "user:project:role[,role]" is accepted too, as Glance's functional-test auth does, so the
- * glance CLI can talk to us with --os-auth-token.
+ * Believes what keystonemiddleware in a trusted proxy forwards: identity headers from a trusted peer, and
+ * only when that proxy says X-Identity-Status: Confirmed. Identity headers from anyone else are a 401.
  */
-export function headerAuth(): Authenticator {
+export function headerAuth(opts: HeaderAuthOptions = {}): Authenticator {
+  const trusted = opts.trustedProxies ?? LOOPBACK;
   return {
-    async authenticate(request) {
+    async authenticate(request, conn) {
       const h = request.headers;
-      if (h.get("x-identity-status")?.toLowerCase() === "confirmed") {
+      if (!peerIn(conn.remoteAddr, trusted)) throw unauthenticated();
+      if (h.get("x-identity-status")?.trim().toLowerCase() === "confirmed") {
         const project = h.get("x-project-id") ?? h.get("x-tenant-id");
-        return makeIdentity(h.get("x-user-id") ?? "", project, (h.get("x-roles") ?? "").split(","), h.get("x-auth-token") ?? undefined);
+        const user = h.get("x-user-id");
+        if (!user) throw unauthenticated();
+        return makeIdentity(user, project, (h.get("x-roles") ?? "").split(","), h.get("x-auth-token") ?? undefined);
       }
       const token = h.get("x-auth-token");
-      if (token) {
+      if (opts.insecureTestTokens && token && !hasIdentityHeaders(h)) {
         const parts = safeDecode(token).split(":");
         if (parts.length === 3 && parts.every(Boolean)) {
           const [user, project, roles] = parts;
@@ -33,6 +56,11 @@ export function headerAuth(): Authenticator {
       throw unauthenticated();
     },
   };
+}
+
+function hasIdentityHeaders(h: Headers): boolean {
+  for (const name of h.keys()) if (IDENTITY_HEADER.test(name)) return true;
+  return false;
 }
 
 function safeDecode(s: string): string {

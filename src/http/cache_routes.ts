@@ -4,7 +4,7 @@ import type { Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { badRequest, imageNotFound } from "./errors.ts";
+import { badInput as badRequest, imageNotFound } from "../errors.ts";
 import { empty, json } from "./responses.ts";
 
 export interface CacheApiDeps {

@@ -3,7 +3,8 @@ import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
-import { forbidden, HttpError, imageNotFound } from "./errors.ts";
+import { forbidden, imageNotFound } from "../errors.ts";
+import { HttpError } from "./errors.ts";
 
 /** The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served. */
 export async function downloadImage(

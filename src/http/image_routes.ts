@@ -3,8 +3,10 @@ import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
 import { canSee, type Image, imageView, isImageId, isOwnerOrAdmin, VISIBILITIES, type Visibility } from "../images/image.ts";
+import { badInput as badRequest, conflict, forbidden, imageNotFound, tooLarge } from "../errors.ts";
 import { downloadImage } from "./download.ts";
-import { badRequest, conflict, forbidden, HttpError, imageNotFound } from "./errors.ts";
+import { HttpError } from "./errors.ts";
+import { readLimitedJson } from "./request_body.ts";
 import { empty, json } from "./responses.ts";
 
 const DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"];
@@ -13,9 +15,25 @@ const READ_ONLY = new Set([
   "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "created_at",
   "updated_at", "direct_url", "self", "file", "schema", "locations", "stores",
 ]);
+/** Glance: ImageSizeLimitExceeded rendered by the upload controller. */
+const IMAGE_TOO_LARGE = "The incoming image is too large: The provided image is too large.";
 const CORE = new Set(["name", "visibility", "owner", "disk_format", "container_format", "min_ram", "min_disk", "protected", "os_hidden", "tags", "id"]);
 
-export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
+export interface ImageLimits {
+  /** Largest JSON body of a create or update, bytes. */
+  maxRequestBodySize: number;
+  /** Largest image data, bytes (Glance's image_size_cap). */
+  imageSizeCap: number;
+}
+
+export function imagesApi(store: EmbeddedStore, cache: ImageCache, limits: ImageLimits) {
+  const readJson = (request: Request) => readLimitedJson(request, limits.maxRequestBodySize);
+  const readJsonObject = async (request: Request): Promise<Record<string, unknown>> => {
+    const body = await readJson(request);
+    if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("Request body must be a JSON object.");
+    return body as Record<string, unknown>;
+  };
+
   async function visible(id: string, who: Identity): Promise<Image> {
     const image = isImageId(id) ? await store.find(id, who) : undefined;
     if (!image) throw imageNotFound(id);
@@ -102,6 +120,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
         if (!key || key.includes("/")) throw badRequest(`Invalid JSON pointer for this resource: '${op?.path}'`);
         // id may be chosen at create, never changed: Glance lists it among the read-only properties of a PATCH
         if (READ_ONLY.has(key) || key === "id") throw forbidden(`Attribute '${key}' is read-only.`);
+        if (key === "owner" && !who.isAdmin) throw forbidden("Owner can't be updated by non admin.");
         if (op.op === "add" || op.op === "replace") applyField(next, key, op.value, who);
         else if (op.op === "remove") removeField(next, key);
         else throw badRequest(`Operation objects must contain exactly one member named "add", "remove", or "replace".`);
@@ -127,7 +146,11 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       }
       if (image.status !== "queued") throw conflict(`Image status transition from ${image.status} to saving is not allowed`);
       if (!request.body) throw badRequest("Image data is missing.");
-      await store.upload(image, request.body);
+      if (Number(request.headers.get("content-length") ?? "0") > limits.imageSizeCap) {
+        await request.body.cancel().catch(() => {});
+        throw tooLarge(IMAGE_TOO_LARGE);
+      }
+      await store.upload(image, request.body, { sizeCap: limits.imageSizeCap, tooLarge: () => tooLarge(IMAGE_TOO_LARGE) });
       return empty(204);
     },
 
@@ -222,21 +245,6 @@ function applyField(image: Image, key: string, value: unknown, who: Identity): v
 
 function removeField(image: Image, key: string): void {
   if (CORE.has(key)) throw forbidden(`Attribute '${key}' cannot be removed.`);
-  if (!(key in image.properties)) throw new HttpError(409, `Property ${key} does not exist.`);
+  if (!(key in image.properties)) throw conflict(`Property ${key} does not exist.`);
   delete image.properties[key];
-}
-
-async function readJson(request: Request): Promise<unknown> {
-  const text = await request.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badRequest("Malformed JSON in request body.");
-  }
-}
-
-async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
-  const body = await readJson(request);
-  if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("Request body must be a JSON object.");
-  return body as Record<string, unknown>;
 }

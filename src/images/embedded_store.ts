@@ -84,15 +84,22 @@ export class EmbeddedStore implements ImageSource {
     await rm(`${this.dataPath(id)}.upload`, { force: true });
   }
 
-  /** Streams the body to disk while hashing it, then makes the image active. */
-  async upload(image: Image, body: ReadableStream<Uint8Array>): Promise<Image> {
+  /**
+   * Streams the body to disk while hashing it, then makes the image active. Past sizeCap bytes the upload
+   * fails with limit.tooLarge() and leaves nothing behind: the image is queued again.
+   */
+  async upload(
+    image: Image,
+    body: ReadableStream<Uint8Array>,
+    limit: { sizeCap: number; tooLarge: () => Error } = { sizeCap: Infinity, tooLarge: () => new Error("too large") },
+  ): Promise<Image> {
     const tmp = `${this.dataPath(image.id)}.upload`;
     image.status = "saving";
     await this.save(image);
     const fh = await open(tmp, "w");
     const hasher = new Hasher(["md5", "sha512"]);
     try {
-      await body.pipeTo(fileSink(fh, { hash: (chunk) => hasher.update(chunk) }));
+      await body.pipeThrough(sizeCapped(limit.sizeCap, limit.tooLarge)).pipeTo(fileSink(fh, { hash: (chunk) => hasher.update(chunk) }));
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => {});
@@ -131,4 +138,16 @@ export class EmbeddedStore implements ImageSource {
     if (!isImageId(id)) throw new Error(`refusing a path for id ${JSON.stringify(id)}`);
     return join(this.dir, `${id}.data`);
   }
+}
+
+/** Passes chunks through until more than cap bytes have gone by, then errors the stream. */
+function sizeCapped(cap: number, tooLarge: () => Error): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > cap) controller.error(tooLarge());
+      else controller.enqueue(chunk);
+    },
+  });
 }

@@ -1,4 +1,4 @@
-// The Deno adapter: serves the fetch handler with Deno.serve.
+// The Deno adapter: serves the fetch handler with Deno.serve, passing on the peer address.
 import type { Serve } from "./server.ts";
 
 interface DenoServer {
@@ -6,15 +6,22 @@ interface DenoServer {
   shutdown(): Promise<void>;
   addr: { port: number };
 }
+/** Deno's ServeHandlerInfo: remoteAddr is a NetAddr (tcp) or a UnixAddr (no hostname). */
+interface DenoServeInfo {
+  remoteAddr: { hostname?: string };
+}
 declare const Deno: {
   serve(
     opts: { hostname: string; port: number; onListen?: (addr: { port: number }) => void },
-    handler: (request: Request) => Promise<Response>,
+    handler: (request: Request, info: DenoServeInfo) => Promise<Response>,
   ): DenoServer;
 };
 
 export const serve: Serve = async (fetch, { host, port }) => {
-  const server = Deno.serve({ hostname: host, port, onListen: () => {} }, fetch);
+  // Deno hands the handler the request target as received (dot segments included), so no rawPath is needed.
+  const server = Deno.serve({ hostname: host, port, onListen: () => {} }, (request, info) =>
+    fetch(request, { remoteAddr: info.remoteAddr.hostname }),
+  );
   return {
     port: server.addr.port,
     // shutdown() stops accepting and waits for responses in flight; past the grace we stop waiting.

@@ -1,11 +1,17 @@
-// The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure).
-import { createAdaptorServer } from "@hono/node-server";
+// The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the peer address.
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { Serve } from "./server.ts";
 
 export const serve: Serve = (fetch, { host, port }) =>
   new Promise((resolve, reject) => {
-    const server = createAdaptorServer({ fetch, overrideGlobalObjects: false });
+    const server = createAdaptorServer({
+      // @hono/node-server's second argument is { incoming, outgoing }; its Request URL has dot segments
+      // resolved already, so the target as received goes along as rawPath.
+      fetch: (request: Request, env: HttpBindings | Http2Bindings) =>
+        fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url }),
+      overrideGlobalObjects: false,
+    });
     server.once("error", reject);
     server.listen(port, host, () => {
       resolve({

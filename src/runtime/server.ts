@@ -1,4 +1,11 @@
-// What a runtime adapter provides: listen with a fetch handler, and stop.
+// What a runtime adapter provides: listen with a fetch handler (given the peer address), and stop.
+import type { ConnInfo } from "../auth/identity.ts";
+
+export type { ConnInfo };
+
+/** The handler every adapter serves: the request, and where it came from. */
+export type FetchHandler = (request: Request, info?: ConnInfo) => Promise<Response>;
+
 export interface Listening {
   /** The port actually bound (useful with port 0). */
   port: number;
@@ -6,10 +13,7 @@ export interface Listening {
   close(graceMs?: number): Promise<void>;
 }
 
-export type Serve = (
-  fetch: (request: Request) => Promise<Response>,
-  opts: { host: string; port: number },
-) => Promise<Listening>;
+export type Serve = (fetch: FetchHandler, opts: { host: string; port: number }) => Promise<Listening>;
 
 /** Picks the adapter of the runtime we are on. */
 export async function runtimeServe(): Promise<Serve> {

@@ -1,0 +1,65 @@
+// oslo.config's file dialect (its iniparser), not generic INI: what glance-api.conf means to Glance.
+//
+// - a comment is a whole line starting with # or ; (so `password = abc#123` keeps `#123`);
+// - `key = value` or `key: value`, whichever separator comes first; surrounding whitespace and one pair of
+//   matching quotes are stripped;
+// - a line starting with whitespace continues the previous value (joined with a newline); a blank line ends it;
+// - `[a.b]` is the section named "a.b" (no nesting) and `key[]` is a key named "key[]" (no arrays);
+// - a key given twice: the last value wins.
+
+export type ConfigDoc = Record<string, Record<string, string>>;
+
+export class ConfigFileError extends Error {}
+
+export function parseOsloConfig(text: string): ConfigDoc {
+  const doc: ConfigDoc = {};
+  let section: string | undefined;
+  let key: string | undefined;
+  let value: string[] = [];
+  let lineno = 0;
+  const fail = (msg: string, line: string): never => {
+    throw new ConfigFileError(`line ${lineno}: ${msg}: ${JSON.stringify(line)}`);
+  };
+  const flush = () => {
+    if (key === undefined) return;
+    doc[section!][key] = value.join("\n");
+    key = undefined;
+    value = [];
+  };
+  for (const rawLine of text.split(/\r?\n/)) {
+    lineno++;
+    const line = rawLine.replace(/\s+$/, "");
+    if (!line) {
+      flush();
+      continue;
+    }
+    if (line[0] === " " || line[0] === "\t") {
+      if (key === undefined) fail("a continuation line without a value to continue", line);
+      value.push(line.trimStart());
+      continue;
+    }
+    flush();
+    if (line[0] === "[") {
+      if (!line.endsWith("]")) fail("a section header without its closing bracket", line);
+      if (line.length <= 2) fail("a section header without a name", line);
+      section = line.slice(1, -1);
+      doc[section] ??= {};
+    } else if (line[0] === "#" || line[0] === ";") {
+      continue;
+    } else {
+      const colon = line.indexOf(":");
+      const equal = line.indexOf("=");
+      if (colon < 0 && equal < 0) fail("neither a section, a comment nor key = value", line);
+      const at = colon < 0 || (equal >= 0 && equal < colon) ? equal : colon;
+      const k = line.slice(0, at).trim();
+      if (!k) fail("a value without a key", line);
+      if (section === undefined) fail("an option outside any [section]", line);
+      let v = line.slice(at + 1).trim();
+      if (v.length > 0 && v[0] === v[v.length - 1] && (v[0] === '"' || v[0] === "'")) v = v.slice(1, -1);
+      key = k;
+      value = [v];
+    }
+  }
+  flush();
+  return doc;
+}

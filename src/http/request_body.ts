@@ -1,0 +1,44 @@
+// Request bodies read whole (JSON documents), never more than a configured number of bytes.
+import { badInput, tooLarge } from "../errors.ts";
+
+/** oslo.middleware's sizelimit message. */
+const TOO_LARGE = "Request is too large.";
+
+/** The body as text, refusing (413) past max bytes, whether or not the client announced its length. */
+export async function readLimitedText(request: Request, max: number): Promise<string> {
+  const announced = Number(request.headers.get("content-length") ?? "0");
+  if (announced > max) {
+    await request.body?.cancel().catch(() => {});
+    throw tooLarge(TOO_LARGE);
+  }
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(TOO_LARGE);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+export async function readLimitedJson(request: Request, max: number): Promise<unknown> {
+  const text = await readLimitedText(request, max);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badInput("Malformed JSON in request body.");
+  }
+}
