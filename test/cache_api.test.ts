@@ -194,7 +194,8 @@ t("GET /metrics counts fills, source reads and cache bytes", async ({ node }) =>
   const id = await createImage(node, bytes(4096));
   await node.req(`/v2/cache/${id}`, { method: "PUT" });
   await waitCached(node, id);
-  const res = await fetch(`${node.url}/metrics`);
+  assert.equal((await fetch(`${node.url}/metrics`)).status, 401); // not public unless public_metrics
+  const res = await node.req("/metrics");
   assert.equal(res.status, 200);
   const text = await res.text();
   assert.match(text, /^glance_cache_fills_started_total 1$/m);

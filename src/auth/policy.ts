@@ -1,69 +1,263 @@
-// Policy rules by Glance's names (cache_list, cache_image, cache_delete), in oslo.policy's simple syntax.
+// Policy rules by Glance's names (cache_list, cache_image, cache_delete) in oslo.policy's rule language.
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { notAuthorized } from "../errors.ts";
+import type { Image } from "../images/image.ts";
 import type { Identity } from "./identity.ts";
 
 export type CacheRule = "cache_list" | "cache_image" | "cache_delete";
 export const CACHE_RULES: CacheRule[] = ["cache_list", "cache_image", "cache_delete"];
 
-/** Rules as written: "" or "@" (anyone), "!" (no one), "role:X", "project_id:X", "is_admin:True", joined with "or". */
-export type PolicyRules = Record<CacheRule, string>;
+/**
+ * Rules as oslo.policy writes them: "" or "@" (anyone), "!" (no one), role:X, rule:NAME, generic checks
+ * (project_id:%(project_id)s, is_admin:True, 'public':%(visibility)s), combined with and, or, not and
+ * parentheses; or the old list-of-lists form ([["a", "b"], ["c"]] = (a and b) or c).
+ */
+export type RuleText = string | string[][];
+export type PolicyRules = Record<CacheRule, string> & Record<string, RuleText>;
 
+/** Glance's defaults for the rules the node enforces, and the base rules they may refer to. */
 export const DEFAULT_POLICY: PolicyRules = {
+  default: "",
+  context_is_admin: "role:admin",
+  manage_image_cache: "role:admin",
   cache_list: "role:admin",
   cache_image: "role:admin",
   cache_delete: "role:admin",
 };
 
-type Check = (who: Identity) => boolean;
+/** What a check sees: the caller (oslo's creds) and the object acted on (oslo's target). */
+type Creds = Record<string, unknown>;
+type Target = Record<string, unknown>;
+type Check = (target: Target, creds: Creds, rules: Map<string, Check>) => boolean;
 
 export class PolicyError extends Error {}
 
-export function compileRule(rule: string): Check {
-  const text = rule.trim();
-  if (text === "" || text === "@") return () => true;
-  if (text === "!") return () => false;
-  const alternatives = text.split(/\s+or\s+/).map((alt): Check => {
-    const m = /^\(?\s*([a-z_]+):(.+?)\s*\)?$/.exec(alt.trim());
-    if (!m) throw new PolicyError(`unsupported policy rule: ${JSON.stringify(rule)}`);
-    const [, kind, value] = m;
-    if (kind === "role") return (who) => who.roles.includes(value.toLowerCase());
-    if (kind === "project_id") return (who) => who.projectId === value;
-    if (kind === "is_admin") return (who) => who.isAdmin === (value.toLowerCase() === "true");
-    throw new PolicyError(`unsupported policy check ${kind}: in ${JSON.stringify(rule)}`);
+const always: Check = () => true;
+const never: Check = () => false;
+
+/** Python's `"%(key)s" % target`; undefined when a key is missing (the check then fails, as in oslo). */
+function substitute(text: string, target: Target): string | undefined {
+  let missing = false;
+  const out = text.replace(/%\(([^)]*)\)s/g, (_, key: string) => {
+    if (!(key in target)) {
+      missing = true;
+      return "";
+    }
+    return pyStr(target[key]);
   });
-  return (who) => alternatives.some((check) => check(who));
+  return missing ? undefined : out;
+}
+
+function pyStr(v: unknown): string {
+  if (v === true) return "True";
+  if (v === false) return "False";
+  if (v === null || v === undefined) return "None";
+  return String(v);
+}
+
+/** ast.literal_eval of a check's left side, for the forms policy files use: 'str', "str", True, False, None, numbers. */
+function literal(kind: string): string | undefined {
+  if (/^'[^']*'$/.test(kind) || /^"[^"]*"$/.test(kind)) return kind.slice(1, -1);
+  if (kind === "True" || kind === "False" || kind === "None") return kind;
+  if (/^-?\d+$/.test(kind)) return String(Number(kind));
+  return undefined;
+}
+
+/** oslo.policy's GenericCheck: match (after substitution) against a literal or a value in creds (dotted path). */
+function genericCheck(kind: string, match: string): Check {
+  const lit = literal(kind);
+  const path = kind.split(".");
+  return (target, creds) => {
+    const m = substitute(match, target);
+    if (m === undefined) return false;
+    if (lit !== undefined) return m === lit;
+    return findIn(creds, path, m);
+  };
+}
+
+function findIn(value: unknown, path: string[], match: string): boolean {
+  if (path.length === 0) return match === pyStr(value);
+  if (value === null || typeof value !== "object" || !(path[0] in value)) return false;
+  const next = (value as Record<string, unknown>)[path[0]];
+  if (Array.isArray(next)) return next.some((v) => findIn(v, path.slice(1), match));
+  return findIn(next, path.slice(1), match);
+}
+
+/** One check token: "@", "!", role:X, rule:NAME or a generic kind:match. */
+function parseCheck(token: string, refs: Set<string>): Check {
+  if (token === "@") return always;
+  if (token === "!") return never;
+  const colon = token.indexOf(":");
+  if (colon <= 0) throw new PolicyError(`not a check: ${JSON.stringify(token)}`);
+  const kind = token.slice(0, colon);
+  const match = token.slice(colon + 1);
+  if (kind === "rule") {
+    refs.add(match);
+    return (target, creds, rules) => rules.get(match)!(target, creds, rules);
+  }
+  if (kind === "role") {
+    return (target, creds) => {
+      const m = substitute(match, target);
+      return m !== undefined && (creds.roles as string[]).includes(m.toLowerCase());
+    };
+  }
+  if (kind === "http" || kind === "https") throw new PolicyError(`${kind}: checks (a remote policy server) are not supported`);
+  return genericCheck(kind, match);
+}
+
+type Token = { type: "(" | ")" | "and" | "or" | "not" } | { type: "check"; text: string };
+
+/** oslo.policy's tokenizer: words split on whitespace, parentheses peeled off their ends. */
+function tokenize(rule: string): Token[] {
+  const tokens: Token[] = [];
+  for (const word of rule.split(/\s+/).filter(Boolean)) {
+    let w = word;
+    while (w.startsWith("(")) {
+      tokens.push({ type: "(" });
+      w = w.slice(1);
+    }
+    let trailing = 0;
+    while (w.endsWith(")")) {
+      trailing++;
+      w = w.slice(0, -1);
+    }
+    if (w) {
+      const lower = w.toLowerCase();
+      if (lower === "and" || lower === "or" || lower === "not") tokens.push({ type: lower });
+      else if (/^(['"]).*\1$/s.test(w) && !w.includes(":")) throw new PolicyError(`a bare string is not a check: ${w}`);
+      else tokens.push({ type: "check", text: w });
+    }
+    for (let i = 0; i < trailing; i++) tokens.push({ type: ")" });
+  }
+  return tokens;
+}
+
+/** expr := and ("or" and)*; and := not ("and" not)*; not := "not" not | "(" expr ")" | check. */
+function parseExpression(rule: string, refs: Set<string>): Check {
+  const tokens = tokenize(rule);
+  if (tokens.length === 0) return always;
+  let at = 0;
+  const peek = () => tokens[at]?.type;
+  const orExpr = (): Check => {
+    const parts = [andExpr()];
+    while (peek() === "or") {
+      at++;
+      parts.push(andExpr());
+    }
+    return parts.length === 1 ? parts[0] : (t, c, r) => parts.some((p) => p(t, c, r));
+  };
+  const andExpr = (): Check => {
+    const parts = [notExpr()];
+    while (peek() === "and") {
+      at++;
+      parts.push(notExpr());
+    }
+    return parts.length === 1 ? parts[0] : (t, c, r) => parts.every((p) => p(t, c, r));
+  };
+  const notExpr = (): Check => {
+    const token = tokens[at++];
+    if (!token) throw new PolicyError("ends where a check was expected");
+    if (token.type === "not") {
+      const inner = notExpr();
+      return (t, c, r) => !inner(t, c, r);
+    }
+    if (token.type === "(") {
+      const inner = orExpr();
+      if (tokens[at++]?.type !== ")") throw new PolicyError("a parenthesis is not closed");
+      return inner;
+    }
+    if (token.type === "check") return parseCheck(token.text, refs);
+    throw new PolicyError(`unexpected "${token.type}"`);
+  };
+  const check = orExpr();
+  if (at < tokens.length) throw new PolicyError(`unexpected "${tokens[at].type === "check" ? (tokens[at] as { text: string }).text : tokens[at].type}"`);
+  return check;
+}
+
+/** The old list-of-lists form: any inner list all of whose checks pass; [] passes. */
+function parseList(rule: unknown[], refs: Set<string>): Check {
+  if (rule.length === 0) return always;
+  const alternatives = rule.map((inner) => {
+    if (!Array.isArray(inner) || !inner.every((c) => typeof c === "string")) throw new PolicyError("a list rule must be a list of lists of checks");
+    const checks = inner.map((c: string) => parseCheck(c.trim(), refs));
+    return (t: Target, c: Creds, r: Map<string, Check>) => checks.every((ch) => ch(t, c, r));
+  });
+  return (t, c, r) => alternatives.some((a) => a(t, c, r));
+}
+
+export function compileRule(rule: unknown, refs = new Set<string>()): Check {
+  if (typeof rule === "string") return parseExpression(rule, refs);
+  if (Array.isArray(rule)) return parseList(rule, refs);
+  throw new PolicyError("a rule must be a string");
+}
+
+/** What oslo.policy sees of a Glance image as the target: its attributes, with project_id as the owner. */
+export function imageTarget(image: Image): Target {
+  const { properties, ...core } = image;
+  return { ...properties, ...core, project_id: image.owner };
 }
 
 export class Policy {
-  private readonly checks: Record<CacheRule, Check>;
-
-  constructor(rules: Partial<PolicyRules> = {}) {
-    const merged = { ...DEFAULT_POLICY, ...rules };
-    this.checks = Object.fromEntries(CACHE_RULES.map((r) => [r, compileRule(merged[r])])) as Record<CacheRule, Check>;
-  }
-
-  enforce(rule: CacheRule, who: Identity): void {
-    if (!this.checks[rule](who)) throw notAuthorized(rule);
-  }
+  private readonly checks = new Map<string, Check>();
 
   /**
-   * Reads a policy.yaml (or JSON) file. Glance's other rules may be present (they are upstream's
-   * business) and are left alone; a cache rule that cannot be understood is an error.
+   * Compiles every rule the node enforces and every rule those refer to (rule:NAME). A rule that cannot be
+   * understood, a reference to a rule that does not exist, or a cycle is a PolicyError naming the rule.
+   * Other rules in the set (Glance's rules for the image API) are upstream's business and left alone.
    */
+  constructor(rules: Partial<Record<string, RuleText>> = {}) {
+    const merged: Record<string, unknown> = { ...DEFAULT_POLICY, ...rules };
+    const visiting: string[] = [];
+    const compile = (name: string, from?: string) => {
+      if (this.checks.has(name)) return;
+      if (visiting.includes(name)) {
+        throw new PolicyError(`rule ${JSON.stringify(name)} refers to itself: ${[...visiting.slice(visiting.indexOf(name)), name].join(" -> ")}`);
+      }
+      if (!(name in merged)) throw new PolicyError(`rule ${JSON.stringify(from)} refers to rule:${name}, which is not defined`);
+      const refs = new Set<string>();
+      let check: Check;
+      try {
+        check = compileRule(merged[name], refs);
+      } catch (err) {
+        if (!(err instanceof PolicyError)) throw err;
+        throw new PolicyError(`rule ${JSON.stringify(name)} (${JSON.stringify(merged[name])}): ${err.message}`);
+      }
+      visiting.push(name);
+      for (const ref of refs) compile(ref, name);
+      visiting.pop();
+      this.checks.set(name, check);
+    };
+    for (const name of [...CACHE_RULES, "context_is_admin"]) compile(name);
+  }
+
+  /** oslo's creds for an identity; is_admin is what context_is_admin says of the caller, as in Glance. */
+  private creds(who: Identity): Creds {
+    const base: Creds = {
+      user_id: who.userId,
+      project_id: who.projectId,
+      tenant: who.projectId,
+      roles: who.roles,
+      is_admin: who.isAdmin,
+    };
+    base.is_admin = this.checks.get("context_is_admin")!(base, base, this.checks);
+    return base;
+  }
+
+  allows(rule: CacheRule, who: Identity, target: Target = {}): boolean {
+    return this.checks.get(rule)!(target, this.creds(who), this.checks);
+  }
+
+  enforce(rule: CacheRule, who: Identity, target: Target = {}): void {
+    if (!this.allows(rule, who, target)) throw notAuthorized(rule);
+  }
+
+  /** Reads a policy.yaml (or policy.json) file: a mapping of rule names to rules. */
   static async fromFile(path: string): Promise<Policy> {
     const doc = parseYaml(await readFile(path, "utf8")) ?? {};
     if (typeof doc !== "object" || Array.isArray(doc)) throw new PolicyError(`${path}: not a mapping of rule names to rules`);
-    const rules: Partial<PolicyRules> = {};
-    for (const name of CACHE_RULES) {
-      const value = (doc as Record<string, unknown>)[name];
-      if (value === undefined) continue;
-      if (typeof value !== "string") throw new PolicyError(`${path}: ${name} must be a string`);
-      rules[name] = value;
-    }
     try {
-      return new Policy(rules);
+      return new Policy(doc as Record<string, RuleText>);
     } catch (err) {
       throw new PolicyError(`${path}: ${(err as Error).message}`);
     }

@@ -1,6 +1,6 @@
 // The cache API (v2.14): GET/DELETE /v2/cache, PUT/DELETE /v2/cache/{image_id}.
 import type { Identity } from "../auth/identity.ts";
-import type { Policy } from "../auth/policy.ts";
+import { imageTarget, type Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
@@ -24,7 +24,7 @@ export function cacheApi({ cache, source, policy }: CacheApiDeps) {
       await refuseBody(request);
       const image = isImageId(id) ? await source.find(id, who) : undefined;
       if (!image) throw imageNotFound(id);
-      policy.enforce("cache_image", who);
+      policy.enforce("cache_image", who, imageTarget(image));
       if (image.status !== "active") {
         throw badRequest("Only images with status active can be targeted for queueing");
       }
@@ -37,7 +37,7 @@ export function cacheApi({ cache, source, policy }: CacheApiDeps) {
       const image = await source.find(id, who);
       // A caller who cannot see the image learns nothing about whether it is cached.
       if (!image && !who.isAdmin) throw imageNotFound(id);
-      policy.enforce("cache_delete", who);
+      policy.enforce("cache_delete", who, image ? imageTarget(image) : {});
       const removed = await cache.remove(id);
       if (!removed && !image) throw imageNotFound(id);
       return empty(204);
