@@ -9,12 +9,14 @@ import { Policy, type PolicyRules } from "./auth/policy.ts";
 import { ImageCache } from "./cache/image_cache.ts";
 import { cacheApi } from "./http/cache_routes.ts";
 import { downloadImage } from "./http/download.ts";
-import { notFound, renderError } from "./http/errors.ts";
+import { notFound } from "./errors.ts";
+import { renderError } from "./http/errors.ts";
 import { imagesApi } from "./http/image_routes.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
 import { metricsRegistry } from "./http/metrics.ts";
 import { passThrough } from "./http/proxy.ts";
 import { isStrictPath } from "./http/paths.ts";
+import { limitJsonBodies } from "./http/request_body.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
@@ -136,7 +138,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .get("/v2/images/:id/file", (r) => downloadImage(source, cache, param(r, "id"), r, r.identity));
 
   if (upstream) {
-    const proxy = passThrough(opts.upstream!.url);
+    const proxy = limitJsonBodies(passThrough(opts.upstream!.url), opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE);
     // Changes that end an image's life at the source also end its cached copy.
     const thenForget = async (r: Req) => {
       const res = await proxy(r);

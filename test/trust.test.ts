@@ -145,6 +145,23 @@ t("over real HTTP the adapter passes the peer: loopback noauth works, the handle
   }
 });
 
+t("in front of an upstream Glance, JSON bodies over the limit are refused before they go upstream", async () => {
+  const upstream = await start({ auth: "noauth" });
+  const node = await start({ auth: "headers", upstream: { url: upstream.url, metadataCacheTime: 0 }, maxRequestBodySize: 4096 });
+  try {
+    const big = JSON.stringify({ name: "big", description: "y".repeat(5000) });
+    const res = await node.req("/v2/images", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: big });
+    assert.match(await glanceError(res, 413), /Request is too large/);
+    assert.equal(upstream.app.store!.all().length, 0);
+    const ok = await node.req("/v2/images", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "small" }) });
+    assert.equal(ok.status, 201);
+    assert.equal(upstream.app.store!.all().length, 1);
+  } finally {
+    await node.close();
+    await upstream.close();
+  }
+});
+
 const ts = suite<{ node: Running }>("trust: images", {} as never);
 ts.before(async (ctx) => {
   ctx.node = await start({ maxRequestBodySize: 4096, imageSizeCap: 100_000 });

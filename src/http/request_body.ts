@@ -42,3 +42,18 @@ export async function readLimitedJson(request: Request, max: number): Promise<un
     throw badInput("Malformed JSON in request body.");
   }
 }
+
+/**
+ * Wraps a pass-through so that JSON bodies going upstream are capped like ours. They are buffered (small by
+ * definition); image data (application/octet-stream) still streams.
+ */
+export function limitJsonBodies(
+  handler: (request: Request) => Promise<Response>,
+  max: number,
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    if (!request.body || !/json/i.test(request.headers.get("content-type") ?? "")) return handler(request);
+    const text = await readLimitedText(request, max);
+    return handler(new Request(request.url, { method: request.method, headers: request.headers, body: text }));
+  };
+}
