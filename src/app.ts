@@ -15,7 +15,7 @@ import { imagesApi } from "./http/image_routes.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
 import { metricsRegistry } from "./http/metrics.ts";
 import { passThrough } from "./http/proxy.ts";
-import { isStrictPath } from "./http/paths.ts";
+import { routingRequest } from "./http/paths.ts";
 import { limitJsonBodies } from "./http/request_body.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
@@ -104,8 +104,6 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const publicPaths = new Set(opts.publicMetrics ? [...PUBLIC_PATHS, "/metrics"] : PUBLIC_PATHS);
 
   const authenticate = async (request: Req, conn: ConnInfo = {}) => {
-    // Glance answers a path it does not route with 404, never as the neighbouring route the URL parser makes of it.
-    if (!isStrictPath(request, conn.rawPath)) throw notFound();
     if (!publicPaths.has(new URL(request.url).pathname)) request.identity = await auth.authenticate(request, conn);
   };
   const withRequestId = (response: Response, request: Req) => {
@@ -178,7 +176,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
 
   return {
-    fetch: (request: Request, info: ConnInfo = {}) => router.fetch(request as Req, info),
+    fetch: async (request: Request, info: ConnInfo = {}) => {
+      // Glance answers a path it does not route with 404, never as the neighbouring route the URL parser makes of it.
+      const routed = routingRequest(request, info.rawPath);
+      return routed ? router.fetch(routed as Req, info) : renderError(notFound(), request);
+    },
     close: () => cache.close(),
     cache,
     store,

@@ -1,4 +1,5 @@
 // Small response builders with the headers Glance sends.
+import { unmarkDotSegment } from "./paths.ts";
 
 const EMPTY_HEADERS = { "Content-Type": "text/html; charset=UTF-8", "Content-Length": "0" };
 
@@ -11,11 +12,11 @@ export const json = (body: unknown, status = 200, headers: Record<string, string
 
 export const methodNotAllowed = (allow: string) => () => empty(405, { Allow: allow });
 
-/** Route params arrive percent-encoded; Glance routes on the decoded path. */
+/** Route params arrive percent-encoded; Glance routes on the decoded path (dot segments included). */
 export function param(request: Request & { params?: Record<string, string> }, name: string): string {
   const raw = request.params?.[name] ?? "";
   try {
-    return decodeURIComponent(raw);
+    return unmarkDotSegment(decodeURIComponent(raw));
   } catch {
     return raw;
   }
