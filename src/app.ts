@@ -13,6 +13,7 @@ import { imagesApi } from "./http/image_routes.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
 import { metricsRegistry } from "./http/metrics.ts";
 import { passThrough } from "./http/proxy.ts";
+import { NODE_STATUS_PATH, statusApi } from "./http/status_page.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
@@ -75,6 +76,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
   const cacheRoutes = cacheApi({ cache, source, policy });
   const metrics = metricsRegistry(cache);
+  const status = statusApi({ cache, policy, upstreamUrl: opts.upstream?.url });
 
   const authenticate = async (request: Req) => {
     if (new URL(request.url).pathname.startsWith("/v2")) request.identity = await auth.authenticate(request);
@@ -97,6 +99,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .get("/", versions(300))
     .get("/versions", versions(200))
     .get("/metrics", async () => new Response(await metrics.metrics(), { headers: { "Content-Type": metrics.contentType } }))
+    .get("/status", () => status.page())
+    .get(NODE_STATUS_PATH, (r) => status.node(r.identity))
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
     .delete("/v2/cache", (r) => cacheRoutes.clear(r.identity, r))
     .all("/v2/cache", methodNotAllowed("GET, DELETE"))
