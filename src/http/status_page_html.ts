@@ -8,7 +8,8 @@ body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sa
 header { display:flex; flex-wrap:wrap; gap:12px; align-items:center; justify-content:space-between; padding:12px 20px; background:var(--card); border-bottom:1px solid var(--line); }
 h1 { font-size:18px; margin:0; }
 h2 { font-size:15px; margin:0 0 10px; }
-main { padding:16px 20px; display:grid; gap:16px; max-width:1200px; }
+main, #content { display:grid; gap:16px; }
+main { padding:16px 20px; max-width:1200px; }
 section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
 form { display:flex; gap:8px; align-items:center; margin:0; }
 input { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:5px; background:var(--bg); color:var(--fg); }
