@@ -156,7 +156,7 @@ t("errors exit non-zero with one line on stderr", async () => {
     const unknown = "6e2f3d11-7b4b-4c8e-9a55-1c0c2a0d4f10";
     const q = await cli(node, ["queue", unknown]);
     assert.equal(q.code, 1);
-    assert.equal(q.stderr, `error: PUT /v2/cache/${unknown}: 404 Image ${unknown} not found.\n`);
+    assert.equal(q.stderr, `error: PUT ${node.url}/v2/cache/${unknown}: 404 Image ${unknown} not found.\n`);
 
     const d = await cli(node, ["delete", unknown]);
     assert.equal(d.code, 1);
@@ -165,7 +165,7 @@ t("errors exit non-zero with one line on stderr", async () => {
     const id = await createImage(node, bytes(1000));
     const forbidden = await cli(node, ["list"], MEMBER_TOKEN);
     assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /^error: GET \/v2\/cache: 403 /);
+    assert.match(forbidden.stderr, /^error: GET http:\/\/127\.0\.0\.1:\d+\/v2\/cache: 403 /);
     const noToken = await cli(node, ["queue", id], "");
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /401/);

@@ -79,7 +79,7 @@ export class CacheClient {
       throw new CliError(`${this.conn.imageUrl} cannot be reached: ${causeOf(err)}`);
     }
     if (res.ok || allowed.includes(res.status)) return res;
-    throw new CliError(`${method} ${path}: ${res.status} ${await errorMessage(res)}`.trim());
+    throw new CliError(`${method} ${this.conn.imageUrl}${path}: ${res.status} ${await errorMessage(res)}`.trim());
   }
 }
 
