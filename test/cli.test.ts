@@ -85,7 +85,7 @@ t("queue --wait in a pipe: a line per tenth of progress, then cached, exit 0", a
     const run = spawnCli(["queue", "--wait", "--interval", "0.1", id], { OS_IMAGE_URL: node.url, OS_AUTH_TOKEN: ADMIN_TOKEN });
     try {
       // Held after its first chunk: the CLI has seen the fill in progress.
-      await waitFor("a progress line", async () => new RegExp(`^${id} caching \\d+% [\\d.]+ [KM]iB/32\\.0 MiB`, "m").test(run.stdout()), 60_000);
+      await waitFor("a progress line", async () => new RegExp(`^${id} caching \\d+% [\\d.]+ (B|KiB|MiB)/32\\.0 MiB`, "m").test(run.stdout()), 60_000);
       gate.allow(16 * MiB);
       await waitFor("half way", async () => new RegExp(`^${id} caching [4-9]\\d% `, "m").test(run.stdout()), 60_000);
       gate.open();
@@ -95,7 +95,7 @@ t("queue --wait in a pipe: a line per tenth of progress, then cached, exit 0", a
       run.child.kill();
     }
     const lines = run.stdout().trim().split("\n");
-    assert.equal(lines.at(-1), `${id} cached 32.0 MiB`);
+    assert.match(lines.at(-1)!, new RegExp(`^${id} cached 32\\.0 MiB in [\\d.]+s, average [\\d.]+ [KMG]iB/s$`));
     assert.ok(lines.every((l) => l.startsWith(`${id} `)), run.stdout());
     assert.equal(run.stderr(), "");
     assert.ok((await listing(node)).cached_images.some((c) => c.image_id === id));
@@ -266,7 +266,7 @@ t("queue --wait on a terminal draws a live bar (bytes, rate, ETA) that ends cach
     await term.open(160, 20);
     await term.type(`cd ${shellQuote(ROOT)} && export OS_IMAGE_URL=${node.url} OS_AUTH_TOKEN=${ADMIN_TOKEN}`);
     await term.type(`${commandLine(["queue", "--wait", "--interval", "0.1", id])}; echo "EXIT=$?"`);
-    const bar = (s: string) => new RegExp(`^${id} ([█░]{24}) +(\\d+)% \\| ([\\d.]+ [KM]iB)/32\\.0 MiB \\| ([^|]+) \\| ETA ([^|]+) \\| (\\w+)`, "m").exec(s);
+    const bar = (s: string) => new RegExp(`^${id} ([█░]{24}) +(\\d+)% \\| ([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| ([^|]+) \\| ETA ([^|]+) \\| (\\w+)`, "m").exec(s);
     const held = bar(await term.until("the bar", (s) => bar(s)?.[6] === "caching"))!;
     assert.ok(Number(held[2]) < 100);
     assert.match(held[1], /░$/);
@@ -278,6 +278,7 @@ t("queue --wait on a terminal draws a live bar (bytes, rate, ETA) that ends cach
     assert.match(screen, /^EXIT=0$/m);
     const done = bar(screen)!;
     assert.deepEqual([done[1], done[2], done[3], done[6]], ["█".repeat(24), "100", "32.0 MiB", "cached"]);
+    assert.match(screen, /\| cached \(in [\d.]+s, average [\d.]+ [KMG]iB\/s\)/);
     assert.equal(screen.split("\n").filter((l) => l.startsWith(id)).length, 1, "one bar, redrawn in place");
   } finally {
     gate.open();

@@ -1,7 +1,7 @@
 // The CLI's commands: status, list, queue [--wait], delete, clear, watch. Each returns its exit status.
 import type { CacheClient, CacheListing, ClearTarget } from "./client.ts";
 import { CliError } from "./errors.ts";
-import { formatBytes, formatDuration, formatTime, table } from "./format.ts";
+import { formatBytes, formatDuration, formatRate, formatTime, table } from "./format.ts";
 import { lineView, type ProgressView, RateMeter, type Row, terminalView } from "./progress.ts";
 
 export interface Io {
@@ -73,6 +73,8 @@ export function listText(listing: CacheListing): string {
 export async function queue(client: CacheClient, io: Io, ids: string[], wait: boolean, intervalMs: number): Promise<number> {
   let failed = 0;
   const pending: string[] = [];
+  // Known before queueing, so that --wait can tell "already cached" from a fill that was quick.
+  const before = wait ? new Set((await client.listing()).cached_images.map((c) => c.image_id)) : new Set<string>();
   for (const id of ids) {
     try {
       await client.queue(id);
@@ -83,13 +85,14 @@ export async function queue(client: CacheClient, io: Io, ids: string[], wait: bo
       io.stderr.write(`error: ${(err as Error).message}\n`);
     }
   }
-  if (wait && pending.length) failed += await waitForFills(client, io, pending, intervalMs);
+  if (wait && pending.length) failed += await waitForFills(client, io, pending, before, intervalMs);
   return failed ? 1 : 0;
 }
 
 /** Polls the listing until every image is cached or has left the queue without being cached (a failure). */
-async function waitForFills(client: CacheClient, io: Io, ids: string[], intervalMs: number): Promise<number> {
+async function waitForFills(client: CacheClient, io: Io, ids: string[], cachedBefore: Set<string>, intervalMs: number): Promise<number> {
   const meter = new RateMeter();
+  const queuedAt = Date.now();
   const rows = new Map<string, Row>(ids.map((id) => [id, { id, state: "queued", bytes: 0, total: null, rate: 0 }]));
   const view = progressView(io);
   let interrupted = false;
@@ -98,7 +101,10 @@ async function waitForFills(client: CacheClient, io: Io, ids: string[], interval
     for (;;) {
       const listing = await client.listing();
       for (const row of rows.values()) {
-        if (row.state === "queued" || row.state === "caching") Object.assign(row, rowOf(row.id, listing, meter) ?? gone());
+        if (row.state !== "queued" && row.state !== "caching") continue;
+        const now: Row = { ...row, ...(rowOf(row.id, listing, meter) ?? gone()) };
+        if (now.state === "cached") now.note = cachedBefore.has(row.id) ? "already cached" : fillSummary(now.bytes, Date.now() - queuedAt);
+        rows.set(row.id, now);
       }
       view.update([...rows.values()]);
       if ([...rows.values()].every((r) => r.state === "cached" || r.state === "failed")) break;
@@ -119,6 +125,10 @@ async function waitForFills(client: CacheClient, io: Io, ids: string[], interval
     io.stderr.write(`error: ${r.id} was not cached: ${r.note}\n`);
   }
   return failed;
+}
+
+function fillSummary(bytes: number, ms: number): string {
+  return `in ${formatDuration(ms / 1000)}, average ${formatRate(bytes / Math.max(ms / 1000, 0.001))}`;
 }
 
 const gone = (): Partial<Row> => ({ state: "failed", rate: 0, note: "it left the queue without being cached (see the node's log)" });

@@ -14,6 +14,7 @@ export function formatBytes(n: number | null | undefined): string {
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  if (seconds < 10) return `${seconds.toFixed(1)}s`;
   const s = Math.round(seconds);
   const d = Math.floor(s / 86400);
   const h = Math.floor(s / 3600) % 24;
