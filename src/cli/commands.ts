@@ -7,7 +7,7 @@ import { lineView, type ProgressView, RateMeter, type Row, terminalView } from "
 export interface Io {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
-  /** Resolves when the user interrupts (Ctrl-C); long waits end on it. */
+  /** Resolves when the user interrupts (Ctrl-C); reading it says the command ends cleanly on Ctrl-C. */
   interrupted: Promise<void>;
 }
 
