@@ -26,6 +26,7 @@ t("GET /status is a self-contained page that holds no data, with a strict CSP", 
     const csp = res.headers.get("content-security-policy") ?? "";
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/=]+'/);
+    assert.match(csp, /style-src 'sha256-[A-Za-z0-9+/=]+'/);
     assert.match(csp, /connect-src 'self'/);
     const html = await res.text();
     assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//, "no external assets");

@@ -6,7 +6,7 @@ import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import { json } from "./responses.ts";
-import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT } from "./status_page_html.ts";
+import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from "./status_page_html.ts";
 
 export const NODE_STATUS_PATH = "/v2/x-cache-node/status";
 
@@ -19,14 +19,14 @@ export interface StatusDeps {
 
 const VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
 
-// The page runs only its own inline script and talks only to this origin; a token typed into it cannot leave it.
-const SCRIPT_HASH = createHash("sha256").update(STATUS_PAGE_SCRIPT).digest("base64");
+// The page runs only its own inline script and style and talks only to this origin: a token typed into it cannot leave it.
+const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text).digest("base64")}'`;
 const PAGE_HEADERS = {
   "Content-Type": "text/html; charset=UTF-8",
   "Content-Security-Policy": [
     "default-src 'none'",
-    `script-src 'sha256-${SCRIPT_HASH}'`,
-    "style-src 'unsafe-inline'",
+    `script-src ${sha256(STATUS_PAGE_SCRIPT)}`,
+    `style-src ${sha256(STATUS_PAGE_STYLE)}`,
     "connect-src 'self'",
     "img-src data:",
     "base-uri 'none'",

@@ -1,6 +1,7 @@
 // The status page itself: one HTML document with inline CSS and script, no external assets.
 
-const STYLE = `
+/** The page's styles; exported, as the script is, to be named in the Content-Security-Policy by hash. */
+export const STATUS_PAGE_STYLE = `
 :root { color-scheme: light dark; --fg:#1d2733; --muted:#5b6b7c; --bg:#f5f7fa; --card:#fff; --line:#dde3ea; --accent:#2c7be5; --ok:#2f9e44; --bad:#d6336c; }
 @media (prefers-color-scheme: dark) { :root { --fg:#e4e9ef; --muted:#93a3b5; --bg:#10161d; --card:#18212b; --line:#2a3644; } }
 * { box-sizing: border-box; }
@@ -246,7 +247,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>Glance cache node</title>
-<style>${STYLE}</style>
+<style>${STATUS_PAGE_STYLE}</style>
 </head>
 <body>
 <header>
