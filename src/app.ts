@@ -17,6 +17,7 @@ import { metricsRegistry } from "./http/metrics.ts";
 import { passThrough } from "./http/proxy.ts";
 import { routingRequest } from "./http/paths.ts";
 import { limitJsonBodies } from "./http/request_body.ts";
+import { NODE_STATUS_PATH, statusApi } from "./http/status_page.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
@@ -74,7 +75,7 @@ export interface App {
 type Req = Request & { params: Record<string, string>; identity: Identity };
 
 /** Paths anyone may GET without authenticating; every other path authenticates first. */
-const PUBLIC_PATHS = ["/", "/versions", "/healthcheck"];
+const PUBLIC_PATHS = ["/", "/versions", "/healthcheck", "/status"];
 const DEFAULT_MAX_REQUEST_BODY_SIZE = 64 * 1024;
 const DEFAULT_IMAGE_SIZE_CAP = 1099511627776;
 
@@ -102,6 +103,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const cacheRoutes = cacheApi({ cache, source, policy });
   const metrics = metricsRegistry(cache);
   const publicPaths = new Set(opts.publicMetrics ? [...PUBLIC_PATHS, "/metrics"] : PUBLIC_PATHS);
+  const status = statusApi({ cache, policy, upstreamUrl: opts.upstream?.url });
 
   const authenticate = async (request: Req, conn: ConnInfo = {}) => {
     if (!publicPaths.has(new URL(request.url).pathname)) request.identity = await auth.authenticate(request, conn);
@@ -127,6 +129,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       if (!opts.publicMetrics) policy.enforce("cache_list", r.identity);
       return new Response(await metrics.metrics(), { headers: { "Content-Type": metrics.contentType } });
     })
+    .get("/status", () => status.page())
+    .get(NODE_STATUS_PATH, (r) => status.node(r.identity))
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
     .delete("/v2/cache", (r) => cacheRoutes.clear(r.identity, r))
     .all("/v2/cache", methodNotAllowed("GET, DELETE"))

@@ -1,0 +1,115 @@
+// Where the CLI talks to and with which token: flags, else OS_* variables, else a Keystone password login.
+import { CliError } from "./errors.ts";
+
+export interface AuthFlags {
+  osImageUrl?: string;
+  osAuthToken?: string;
+  osAuthUrl?: string;
+  osUsername?: string;
+  osPassword?: string;
+  osProjectName?: string;
+  osUserDomainName?: string;
+  osProjectDomainName?: string;
+  osRegionName?: string;
+  osInterface?: string;
+}
+
+export interface Connection {
+  /** The node's root URL, without a trailing /v2. */
+  imageUrl: string;
+  token: string | undefined;
+}
+
+/** What glanceclient would use when nothing names a node: the node started by `npm start` on this host. */
+export const DEFAULT_IMAGE_URL = "http://127.0.0.1:9292";
+
+export async function connect(flags: AuthFlags, env: Record<string, string | undefined>): Promise<Connection> {
+  const pick = (flag: string | undefined, name: string) => flag ?? (env[name] || undefined);
+  const imageUrl = pick(flags.osImageUrl, "OS_IMAGE_URL");
+  const token = pick(flags.osAuthToken, "OS_AUTH_TOKEN") ?? pick(undefined, "OS_TOKEN");
+  const authUrl = pick(flags.osAuthUrl, "OS_AUTH_URL");
+  if (token || !authUrl) return { imageUrl: rootOf(imageUrl ?? DEFAULT_IMAGE_URL), token };
+
+  const login = await passwordLogin(authUrl, {
+    username: required(pick(flags.osUsername, "OS_USERNAME"), "--os-username or OS_USERNAME"),
+    password: required(pick(flags.osPassword, "OS_PASSWORD"), "--os-password or OS_PASSWORD"),
+    projectName: required(pick(flags.osProjectName, "OS_PROJECT_NAME"), "--os-project-name or OS_PROJECT_NAME"),
+    userDomain: pick(flags.osUserDomainName, "OS_USER_DOMAIN_NAME") ?? "Default",
+    projectDomain: pick(flags.osProjectDomainName, "OS_PROJECT_DOMAIN_NAME") ?? "Default",
+  });
+  const endpoint =
+    imageUrl ?? imageEndpoint(login.catalog, pick(flags.osInterface, "OS_INTERFACE") ?? "public", pick(flags.osRegionName, "OS_REGION_NAME"));
+  return { imageUrl: rootOf(endpoint), token: login.token };
+}
+
+interface Credentials {
+  username: string;
+  password: string;
+  projectName: string;
+  userDomain: string;
+  projectDomain: string;
+}
+
+interface CatalogEntry {
+  type: string;
+  endpoints: { interface: string; region?: string; region_id?: string; url: string }[];
+}
+
+/** POST /v3/auth/tokens with a password, scoped to a project: the token and the service catalog. */
+async function passwordLogin(authUrl: string, c: Credentials): Promise<{ token: string; catalog: CatalogEntry[] }> {
+  const base = authUrl.replace(/\/+$/, "");
+  const url = `${/\/v3$/.test(base) ? base : `${base}/v3`}/auth/tokens`;
+  const body = {
+    auth: {
+      identity: { methods: ["password"], password: { user: { name: c.username, domain: { name: c.userDomain }, password: c.password } } },
+      scope: { project: { name: c.projectName, domain: { name: c.projectDomain } } },
+    },
+  };
+  let res: Response;
+  try {
+    res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    throw new CliError(`Keystone at ${authUrl} cannot be reached: ${causeOf(err)}`);
+  }
+  const text = await res.text();
+  const token = res.headers.get("x-subject-token");
+  if (res.status !== 201 || !token) {
+    let why = text.slice(0, 200);
+    try {
+      why = JSON.parse(text).error?.message ?? why;
+    } catch { /* not JSON */ }
+    throw new CliError(`Keystone login as ${c.username} failed: ${res.status} ${why}`.trim());
+  }
+  return { token, catalog: (JSON.parse(text).token?.catalog ?? []) as CatalogEntry[] };
+}
+
+function imageEndpoint(catalog: CatalogEntry[], iface: string, region: string | undefined): string {
+  const wanted = iface.replace(/URL$/, "");
+  for (const service of catalog) {
+    if (service.type !== "image") continue;
+    const hit = service.endpoints.find(
+      (e) => e.interface === wanted && (!region || e.region === region || e.region_id === region),
+    );
+    if (hit) return hit.url;
+  }
+  throw new CliError(`the service catalog has no ${wanted} image endpoint${region ? ` in ${region}` : ""}; give --os-image-url`);
+}
+
+function rootOf(url: string): string {
+  try {
+    new URL(url);
+  } catch {
+    throw new CliError(`not a URL: ${url}`);
+  }
+  return url.replace(/\/+$/, "").replace(/\/v2(\.\d+)?$/, "");
+}
+
+function required(v: string | undefined, what: string): string {
+  if (!v) throw new CliError(`a Keystone login needs ${what}`);
+  return v;
+}
+
+export function causeOf(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,308 @@
+// The status page itself: one HTML document with inline CSS and script, no external assets.
+
+/** The page's styles; exported, as the script is, to be named in the Content-Security-Policy by hash. */
+export const STATUS_PAGE_STYLE = `
+:root { color-scheme: light dark; --fg:#1d2733; --muted:#5b6b7c; --bg:#f5f7fa; --card:#fff; --line:#dde3ea; --accent:#2c7be5; --ok:#2f9e44; --bad:#d6336c; }
+@media (prefers-color-scheme: dark) { :root { --fg:#e4e9ef; --muted:#93a3b5; --bg:#10161d; --card:#18212b; --line:#2a3644; } }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
+header { display:flex; flex-wrap:wrap; gap:12px; align-items:center; justify-content:space-between; padding:12px 20px; background:var(--card); border-bottom:1px solid var(--line); }
+h1 { font-size:18px; margin:0; }
+h2 { font-size:15px; margin:0 0 10px; }
+main, #content { display:grid; gap:16px; }
+main { padding:16px 20px; max-width:1200px; }
+section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
+form { display:flex; gap:8px; align-items:center; margin:0; }
+input { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:5px; background:var(--bg); color:var(--fg); }
+input[name=image] { width:22em; font-family:ui-monospace, monospace; }
+button { font:inherit; padding:5px 12px; border:1px solid var(--accent); border-radius:5px; background:var(--accent); color:#fff; cursor:pointer; }
+button.quiet { background:transparent; color:var(--accent); }
+button.danger { background:transparent; border-color:var(--bad); color:var(--bad); padding:2px 8px; }
+dl { display:grid; grid-template-columns:repeat(auto-fit, minmax(170px, 1fr)); gap:10px 20px; margin:0; }
+dt { color:var(--muted); font-size:12px; }
+dd { margin:0; font-weight:600; }
+table { width:100%; border-collapse:collapse; }
+th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
+th { color:var(--muted); font-weight:600; font-size:12px; }
+th[data-key] { cursor:pointer; user-select:none; }
+th[aria-sort=ascending]::after { content:" \\25B2"; }
+th[aria-sort=descending]::after { content:" \\25BC"; }
+td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
+code { font-family:ui-monospace, monospace; font-size:13px; }
+.bar { position:relative; height:18px; min-width:260px; border-radius:9px; background:var(--line); overflow:hidden; }
+.bar > div { height:100%; background:var(--accent); transition:width .3s; }
+.bar.done > div { background:var(--ok); }
+.bar.failed > div { background:var(--bad); }
+.bar > span { position:absolute; inset:0; text-align:center; font-size:12px; line-height:18px; font-weight:600; }
+.meter { height:8px; border-radius:4px; background:var(--line); overflow:hidden; margin-top:4px; }
+.meter > div { height:100%; background:var(--accent); }
+.empty { color:var(--muted); }
+#message { min-height:1.4em; color:var(--muted); }
+#message.error { color:var(--bad); }
+[hidden] { display:none !important; }
+`;
+
+/** The page's behaviour; exported so the server can name it in its Content-Security-Policy by hash. */
+export const STATUS_PAGE_SCRIPT = `
+"use strict";
+const KEY = "glance-cache-token";
+const $ = (id) => document.getElementById(id);
+const state = { sort: { key: "last_accessed", dir: -1 }, cached: [], samples: {}, finished: {}, timer: 0 };
+
+function token() { return sessionStorage.getItem(KEY) || ""; }
+
+async function api(method, path) {
+  const headers = { Accept: "application/json" };
+  if (token()) headers["X-Auth-Token"] = token();
+  const res = await fetch(path, { method, headers, cache: "no-store" });
+  if (!res.ok) {
+    let msg = res.status + " " + res.statusText;
+    try { msg = (await res.json()).message.replace(/<br \\/>[\\s\\S]*$/, "").trim() || msg; } catch {}
+    throw new Error(msg);
+  }
+  return res.status === 200 ? res.json() : null;
+}
+
+function say(text, isError) {
+  $("message").textContent = text;
+  $("message").className = isError ? "error" : "";
+}
+
+function bytes(n) {
+  if (n == null) return "?";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
+function duration(s) {
+  if (!isFinite(s)) return "?";
+  s = Math.round(s);
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+  if (d) return d + "d " + h + "h";
+  if (h) return h + "h " + m + "m";
+  if (m) return m + "m " + (s % 60) + "s";
+  return s + "s";
+}
+
+function when(epoch) { return new Date(epoch * 1000).toLocaleString(); }
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function bar(fraction, label, kind) {
+  const pct = Math.max(0, Math.min(1, fraction)) * 100;
+  const inner = el("div");
+  inner.style.width = pct.toFixed(1) + "%";
+  return el("div", { class: "bar " + (kind || ""), role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": pct.toFixed(1) }, inner, el("span", {}, label));
+}
+
+function deleteButton(id) {
+  return el("button", { class: "danger", "data-delete": id, onclick: () => act("DELETE", id, "removed " + id) }, "Delete");
+}
+
+async function act(method, id, done) {
+  try {
+    await api(method, "/v2/cache/" + encodeURIComponent(id));
+    say(done);
+  } catch (err) {
+    say(method === "PUT" ? "queue " + id + ": " + err.message : "delete " + id + ": " + err.message, true);
+  }
+  refresh();
+}
+
+function renderNode(node) {
+  $("version").textContent = node.version;
+  $("uptime").textContent = duration(node.uptime);
+  $("source").textContent = node.source.type === "upstream" ? "Glance at " + node.source.url : "embedded store";
+  $("size").textContent = bytes(node.cache.size) + " of " + bytes(node.cache.max_size);
+  $("size-meter").style.width = Math.min(100, (100 * node.cache.size) / node.cache.max_size).toFixed(1) + "%";
+  $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
+  $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
+  $("fleet").hidden = !node.fleet;
+  if (node.fleet) $("fleet-body").textContent = JSON.stringify(node.fleet, null, 2);
+}
+
+function renderFills(caching, cachedIds) {
+  const now = Date.now() / 1000;
+  const rows = [];
+  for (const [id, p] of Object.entries(caching)) {
+    const prev = state.samples[id];
+    let rate = prev ? prev.rate : 0;
+    if (prev && now > prev.at) {
+      const instant = (p.bytes_written - prev.bytes) / (now - prev.at);
+      rate = prev.rate ? 0.7 * prev.rate + 0.3 * instant : instant;
+    }
+    state.samples[id] = { bytes: p.bytes_written, at: now, rate, expected: p.expected_size };
+    const frac = p.expected_size ? p.bytes_written / p.expected_size : 0;
+    const eta = rate > 0 && p.expected_size ? (p.expected_size - p.bytes_written) / rate : Infinity;
+    rows.push(el("tr", { "data-fill": id, "data-state": "filling" },
+      el("td", {}, el("code", {}, id)),
+      el("td", {}, bar(frac, (frac * 100).toFixed(0) + "%")),
+      el("td", { class: "num" }, bytes(p.bytes_written) + " / " + bytes(p.expected_size)),
+      el("td", { class: "num" }, rate > 0 ? bytes(rate) + "/s" : "–"),
+      el("td", { class: "num" }, rate > 0 ? duration(eta) : "–"),
+      el("td", {}, deleteButton(id))));
+  }
+  // A fill that just ended stays a minute with its outcome, so its bar visibly reaches the end.
+  for (const id of Object.keys(state.samples)) {
+    if (caching[id]) continue;
+    const s = state.samples[id];
+    delete state.samples[id];
+    state.finished[id] = { ok: cachedIds.has(id), at: now, expected: s.expected };
+  }
+  for (const [id, f] of Object.entries(state.finished)) {
+    if (now - f.at > 60 || caching[id]) { delete state.finished[id]; continue; }
+    rows.push(el("tr", { "data-fill": id, "data-state": f.ok ? "done" : "failed" },
+      el("td", {}, el("code", {}, id)),
+      el("td", {}, bar(f.ok ? 1 : 0, f.ok ? "done" : "failed", f.ok ? "done" : "failed")),
+      el("td", { class: "num" }, f.ok ? bytes(f.expected) : ""),
+      el("td", {}, ""), el("td", {}, ""), el("td", {}, "")));
+  }
+  $("fills").replaceChildren(...rows);
+  $("fills-empty").hidden = rows.length > 0;
+}
+
+function renderQueue(queued) {
+  $("queue").replaceChildren(...queued.map((id, i) => el("tr", { "data-queued": id },
+    el("td", { class: "num" }, i + 1), el("td", {}, el("code", {}, id)), el("td", {}, deleteButton(id)))));
+  $("queue-empty").hidden = queued.length > 0;
+}
+
+function renderCached() {
+  const { key, dir } = state.sort;
+  const rows = [...state.cached].sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0));
+  $("cached").replaceChildren(...rows.map((c) => el("tr", { "data-cached": c.image_id },
+    el("td", {}, el("code", {}, c.image_id)),
+    el("td", { class: "num", title: c.size + " bytes" }, bytes(c.size)),
+    el("td", { class: "num" }, c.hits),
+    el("td", {}, when(c.last_accessed)),
+    el("td", {}, when(c.last_modified)),
+    el("td", {}, deleteButton(c.image_id)))));
+  $("cached-empty").hidden = rows.length > 0;
+  for (const th of document.querySelectorAll("#cached-table th[data-key]")) {
+    th.setAttribute("aria-sort", th.dataset.key === key ? (dir > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+async function refresh() {
+  clearTimeout(state.timer);
+  try {
+    const [node, list] = await Promise.all([api("GET", "/v2/x-cache-node/status"), api("GET", "/v2/cache")]);
+    renderNode(node);
+    state.cached = list.cached_images;
+    renderFills(list.caching_images || {}, new Set(list.cached_images.map((c) => c.image_id)));
+    renderQueue(list.queued_images);
+    renderCached();
+    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    $("content").hidden = false;
+    if ($("message").className === "error" && /^(401|403)|authenticat|not authorized/i.test($("message").textContent)) say("");
+  } catch (err) {
+    say(err.message, true);
+  }
+  const busy = Object.keys(state.samples).length > 0;
+  state.timer = setTimeout(refresh, busy ? 500 : 2000);
+}
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sessionStorage.setItem(KEY, $("token").value.trim());
+  $("token").value = "";
+  say("token set for this tab");
+  refresh();
+});
+$("logout").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY);
+  $("content").hidden = true;
+  say("token forgotten");
+});
+$("queue-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const id = $("image").value.trim();
+  if (!id) return;
+  $("image").value = "";
+  act("PUT", id, "queued " + id);
+});
+for (const th of document.querySelectorAll("#cached-table th[data-key]")) {
+  th.addEventListener("click", () => {
+    const key = th.dataset.key;
+    state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : key === "image_id" ? 1 : -1 };
+    renderCached();
+  });
+}
+refresh();
+`;
+
+export const STATUS_PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Glance cache node</title>
+<style>${STATUS_PAGE_STYLE}</style>
+</head>
+<body>
+<header>
+  <h1>Glance cache node</h1>
+  <form id="login" autocomplete="off">
+    <label for="token">Token</label>
+    <input id="token" type="password" placeholder="X-Auth-Token (kept in this tab only)">
+    <button type="submit">Use</button>
+    <button type="button" id="logout" class="quiet">Forget</button>
+  </form>
+</header>
+<main>
+  <div id="message" role="status"></div>
+  <div id="content" hidden>
+    <section id="node">
+      <h2>Node <small id="updated" class="empty"></small></h2>
+      <dl>
+        <div><dt>Version</dt><dd id="version"></dd></div>
+        <div><dt>Uptime</dt><dd id="uptime"></dd></div>
+        <div><dt>Source</dt><dd id="source"></dd></div>
+        <div><dt>Cache size</dt><dd id="size"></dd><div class="meter"><div id="size-meter"></div></div></div>
+        <div><dt>Disk</dt><dd id="disk"></dd></div>
+        <div><dt>Images</dt><dd id="counts"></dd></div>
+      </dl>
+    </section>
+    <section>
+      <h2>Fills in progress</h2>
+      <form id="queue-form" autocomplete="off">
+        <input id="image" name="image" placeholder="image id" aria-label="image id">
+        <button type="submit">Queue</button>
+      </form>
+      <table><thead><tr><th>Image</th><th>Progress</th><th class="num">Bytes</th><th class="num">Rate</th><th class="num">ETA</th><th></th></tr></thead>
+      <tbody id="fills"></tbody></table>
+      <p id="fills-empty" class="empty">Nothing is being cached.</p>
+    </section>
+    <section>
+      <h2>Queue</h2>
+      <table><tbody id="queue"></tbody></table>
+      <p id="queue-empty" class="empty">The queue is empty.</p>
+    </section>
+    <section>
+      <h2>Cached images</h2>
+      <table id="cached-table"><thead><tr>
+        <th data-key="image_id">Image</th><th data-key="size" class="num">Size</th><th data-key="hits" class="num">Hits</th>
+        <th data-key="last_accessed">Last access</th><th data-key="last_modified">Cached</th><th></th>
+      </tr></thead><tbody id="cached"></tbody></table>
+      <p id="cached-empty" class="empty">No image is cached.</p>
+    </section>
+    <section id="fleet" hidden>
+      <h2>Fleet</h2>
+      <pre id="fleet-body"></pre>
+    </section>
+  </div>
+</main>
+<script>${STATUS_PAGE_SCRIPT}</script>
+</body>
+</html>
+`;
