@@ -1,0 +1,76 @@
+// The rest of an image from its source after our disk failed mid-fill, verified like any fill before its last byte goes out.
+import type { FileHandle } from "node:fs/promises";
+import type { Image } from "../images/image.ts";
+import type { ImageSource } from "../images/source.ts";
+import { CHUNK_SIZE, uninitialized } from "../streams/files.ts";
+import { Hasher } from "../streams/hasher.ts";
+import { type Digest, expectedDigest } from "./verify.ts";
+
+/**
+ * A reader that already sent `pos` bytes read from `fh` goes on from the source at byte `pos`. The
+ * prefix is hashed again from the reader's own handle (still readable after the fill removed the
+ * file), then each byte from the source; the source must send exactly the range asked for, and the
+ * last byte is held back until size and digest match: a client never gets a wrong complete body.
+ */
+export function verifiedTail(
+  image: Image,
+  fh: FileHandle | undefined,
+  pos: number,
+  source: ImageSource,
+): ReadableStream<Uint8Array> {
+  const size = image.size;
+  if (size === null) throw new Error(`image ${image.id} has no size: cannot go on from the source`);
+  const expected: Digest | undefined = expectedDigest(image);
+  const hasher = new Hasher(expected ? [expected.runtimeAlgo] : []);
+  const want = size - pos;
+  let got = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array>;
+  let held: Uint8Array | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      start: async () => {
+        await hashPrefix(hasher, fh, pos, image.id);
+        reader = (await source.read(image, { start: pos, end: size - 1 })).getReader();
+      },
+      pull: async (controller) => {
+        const { done, value } = await reader.read();
+        if (done) {
+          if (got !== want) throw new Error(`the source sent ${got} bytes of the ${want} asked for`);
+          const digests = hasher.digest();
+          if (hasher.size !== size) throw new Error(`size ${hasher.size} != expected ${size}`);
+          if (expected && digests[expected.runtimeAlgo] !== expected.hex) {
+            throw new Error(`${expected.algo} of the image read from the source does not match`);
+          }
+          if (held) controller.enqueue(held);
+          controller.close();
+          return;
+        }
+        got += value.byteLength;
+        if (got > want) {
+          await reader.cancel().catch(() => {});
+          throw new Error(`the source sent more than the ${want} bytes asked for`);
+        }
+        hasher.update(value);
+        if (got < want) return controller.enqueue(value);
+        held = value.subarray(value.byteLength - 1);
+        if (value.byteLength > 1) controller.enqueue(value.subarray(0, value.byteLength - 1));
+      },
+      cancel: async (why) => {
+        await reader?.cancel(why).catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+async function hashPrefix(hasher: Hasher, fh: FileHandle | undefined, pos: number, id: string): Promise<void> {
+  if (pos === 0) return;
+  if (!fh) throw new Error(`cannot re-read the ${pos} bytes of ${id} already sent`);
+  const buf = uninitialized(Math.min(CHUNK_SIZE, pos));
+  for (let at = 0; at < pos; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.byteLength, pos - at), at);
+    if (bytesRead === 0) throw new Error(`the file of ${id} ended at byte ${at} of the ${pos} already sent`);
+    hasher.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
