@@ -12,6 +12,8 @@ import { type Digest, expectedDigest } from "./verify.ts";
 export interface FillHooks {
   /** After the final fsync, before the checksum and the commit. */
   afterFsync?: (fill: Fill) => Promise<void>;
+  /** Before each write to the fill's file; a rejection counts as a failure of our disk (LocalIOError). */
+  beforeWrite?: (fill: Fill) => Promise<void>;
 }
 
 export interface FillDeps {
@@ -223,9 +225,10 @@ export class Fill {
     const fh = this.fh;
     const source = await this.deps.source.read(this.image);
     // Our own disk's errors are labelled: readers then go on from the source.
+    const beforeWrite = this.deps.hooks?.beforeWrite;
     const disk = {
       write: (b: Uint8Array, off: number, len: number) =>
-        fh.write(b, off, len).catch((err) => {
+        (beforeWrite ? beforeWrite(this).then(() => fh.write(b, off, len)) : fh.write(b, off, len)).catch((err) => {
           throw new LocalIOError(`write: ${err.message}`);
         }),
     };

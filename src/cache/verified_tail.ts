@@ -26,35 +26,39 @@ export function verifiedTail(
   let got = 0;
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   let held: Uint8Array | undefined;
+  const pull = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> => {
+    const { done, value } = await reader.read();
+    if (done) {
+      if (got !== want) throw new Error(`the source sent ${got} bytes of the ${want} asked for`);
+      const digests = hasher.digest();
+      if (hasher.size !== size) throw new Error(`size ${hasher.size} != expected ${size}`);
+      if (expected && digests[expected.runtimeAlgo] !== expected.hex) {
+        throw new Error(`${expected.algo} of the image read from the source does not match`);
+      }
+      if (held) controller.enqueue(held);
+      controller.close();
+      return;
+    }
+    if (value.byteLength === 0) return pull(controller);
+    got += value.byteLength;
+    if (got > want) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`the source sent more than the ${want} bytes asked for`);
+    }
+    hasher.update(value);
+    if (got < want) return controller.enqueue(value);
+    held = value.subarray(value.byteLength - 1);
+    if (value.byteLength > 1) controller.enqueue(value.subarray(0, value.byteLength - 1));
+    // a pull that enqueues nothing is not called again: go on to the end (and the check) now
+    else return pull(controller);
+  };
   return new ReadableStream<Uint8Array>(
     {
       start: async () => {
         await hashPrefix(hasher, fh, pos, image.id);
         reader = (await source.read(image, { start: pos, end: size - 1 })).getReader();
       },
-      pull: async (controller) => {
-        const { done, value } = await reader.read();
-        if (done) {
-          if (got !== want) throw new Error(`the source sent ${got} bytes of the ${want} asked for`);
-          const digests = hasher.digest();
-          if (hasher.size !== size) throw new Error(`size ${hasher.size} != expected ${size}`);
-          if (expected && digests[expected.runtimeAlgo] !== expected.hex) {
-            throw new Error(`${expected.algo} of the image read from the source does not match`);
-          }
-          if (held) controller.enqueue(held);
-          controller.close();
-          return;
-        }
-        got += value.byteLength;
-        if (got > want) {
-          await reader.cancel().catch(() => {});
-          throw new Error(`the source sent more than the ${want} bytes asked for`);
-        }
-        hasher.update(value);
-        if (got < want) return controller.enqueue(value);
-        held = value.subarray(value.byteLength - 1);
-        if (value.byteLength > 1) controller.enqueue(value.subarray(0, value.byteLength - 1));
-      },
+      pull,
       cancel: async (why) => {
         await reader?.cancel(why).catch(() => {});
       },
