@@ -39,8 +39,11 @@ t("an image larger than the cap is served but not cached", async () => {
     const data = bytes(100_000);
     const id = await createImage(node, data);
     assert.equal(md5(await download(node, id)), md5(data));
+    // the worker takes it off the queue without filling it: wait for that, then count
+    const unqueued = new Promise<void>((resolve) => node.app.cache.events.on((e) => e.type === "unqueued" && e.id === id && resolve()));
     assert.equal((await put(node, id)).status, 202);
-    await new Promise((r) => setTimeout(r, 100));
+    await unqueued;
+    assert.equal(node.app.cache.stats.fillsStarted, 0);
     assert.deepEqual((await listing(node)).cached_images, []);
     assert.deepEqual((await listing(node)).queued_images, []);
   } finally {
