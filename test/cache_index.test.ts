@@ -209,4 +209,30 @@ t("100,000 entries: open, list and hits", async ({ file }) => {
   assert.equal(lines(file).length, N - 1);
 });
 
+t("the journal is written without blocking the event loop; put() resolves once durable", async ({ file }) => {
+  const index = CacheIndex.open(file);
+  let turned = false;
+  setImmediate(() => (turned = true));
+  const durable = index.put(entry(randomUUID(), 1));
+  assert.equal(turned, false);
+  await durable; // open, write and fsync take turns of the loop: the immediate ran meanwhile
+  assert.equal(turned, true);
+  assert.equal(lines(file).length, 1);
+  await index.close();
+});
+
+t("hits and removals made while a compaction runs are kept exactly once", async ({ file }) => {
+  const keys = ids(10);
+  let index = CacheIndex.open(file);
+  keys.forEach((id, i) => void index.put(entry(id, i)));
+  const HITS = 3000; // crosses the compaction threshold twice, with records queued behind each
+  for (let n = 0; n < HITS; n++) index.hit(keys[n % 10], T0 + n);
+  index.remove(keys[9]);
+  await index.close();
+  index = CacheIndex.open(file);
+  assert.equal(index.list().length, 9);
+  for (const id of keys.slice(0, 9)) assert.equal(index.get(id)?.hits, HITS / 10, id);
+  await index.close();
+});
+
 t.run();

@@ -240,6 +240,42 @@ t("Range on an uncached image is served from the source and fills nothing", asyn
   }
 });
 
+t("the cache-directory lock: held by a live process it refuses; a dead holder or a recycled PID is taken over", async () => {
+  const { CacheLayout } = await import("../src/cache/layout.ts");
+  const { acquireLock } = await import("../src/cache/upkeep.ts");
+  const { readFile, mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const process = (await import("node:process")).default;
+  const dir = await mkdtemp(join(tmpdir(), "gcn-lock-"));
+  try {
+    const layout = new CacheLayout(dir);
+    await layout.create();
+    const lock = join(dir, "lock");
+    const stat = await readFile(`/proc/${process.ppid}/stat`, "utf8");
+    const parentStart = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    // a live process with its own start time holds it
+    await writeFile(lock, `${process.ppid} ${parentStart}`);
+    await assert.rejects(acquireLock(layout), /in use by process/);
+    // the same PID, but started at another time: the PID was recycled, the lock is stale
+    await writeFile(lock, `${process.ppid} 1`);
+    let release = await acquireLock(layout);
+    assert.match(await readFile(lock, "utf8"), new RegExp(`^${process.pid} \\d+$`));
+    await release();
+    assert.ok(!existsSync(lock));
+    // a process that is gone
+    await writeFile(lock, "2147483646 12345");
+    release = await acquireLock(layout);
+    await release();
+    // created exclusively: a lock file that appears is never overwritten while its holder lives
+    await writeFile(lock, `${process.ppid} ${parentStart}`);
+    await assert.rejects(acquireLock(layout), /in use/);
+    assert.equal(await readFile(lock, "utf8"), `${process.ppid} ${parentStart}`);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("lock")), ["lock"], "no temporary lock files left");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 /** Holds the source's stream after its first chunk until open() is called. */
 class Gate {
   private release!: () => void;
