@@ -94,12 +94,16 @@ t("prune() and clean() on demand", async () => {
     const fresh = "22222222-2222-2222-2222-222222222222";
     await writeFile(join(cacheDir(node, "incomplete"), stale), "x");
     await writeFile(join(cacheDir(node, "incomplete"), fresh), "x");
+    const staleFill = `${stale}.0123456789ab`; // a fill's own file name, left by a crash
+    const freshFill = `${fresh}.0123456789ab`;
+    for (const name of [staleFill, freshFill]) await writeFile(join(cacheDir(node, "incomplete"), name), "x");
     const old = new Date(Date.now() - 2 * 86400 * 1000);
     await utimes(join(cacheDir(node, "incomplete"), stale), old, old);
+    await utimes(join(cacheDir(node, "incomplete"), staleFill), old, old);
     await writeFile(join(cacheDir(node, "invalid"), fresh), "x");
     const removed = await node.app.cache.clean();
-    assert.deepEqual(removed.sort(), [`incomplete/${stale}`, `invalid/${fresh}`]);
-    assert.deepEqual(await readdir(cacheDir(node, "incomplete")), [fresh]);
+    assert.deepEqual(removed.sort(), [`incomplete/${stale}`, `incomplete/${staleFill}`, `invalid/${fresh}`]);
+    assert.deepEqual((await readdir(cacheDir(node, "incomplete"))).sort(), [fresh, freshFill]);
   } finally {
     await node.close();
   }
