@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import type { CacheEvent } from "../src/cache/events.ts";
@@ -347,6 +347,24 @@ t("an os_hash_algo this runtime lacks: size and md5 checksum verified instead, a
     const badOver = finished(node, bad);
     await assert.rejects((await node.req(`/v2/images/${bad}/file`)).arrayBuffer());
     assert.equal((await badOver).outcome, "failed");
+  } finally {
+    await node.close();
+  }
+});
+
+t("a download served straight from the source is verified too: a corrupted image is an aborted transfer", async () => {
+  const node = await start({ maxSize: 1 << 20 }); // larger than the cap: never cached, always from the source
+  try {
+    const data = bytes(2 << 20);
+    const id = await createImage(node, data);
+    assert.equal(md5(new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer())), md5(data));
+    const corrupted = data.slice();
+    corrupted[data.length - 1] ^= 1; // even the very last byte
+    await writeFile(join(node.dir, "images", `${id}.data`), corrupted);
+    const res = await node.req(`/v2/images/${id}/file`);
+    assert.equal(res.status, 200);
+    await assert.rejects(res.arrayBuffer());
+    assert.equal(node.app.cache.stats.fillsStarted, 0);
   } finally {
     await node.close();
   }

@@ -11,6 +11,7 @@ import { FillBudget } from "./fill_budget.ts";
 import { FillQueue } from "./fill_queue.ts";
 import { ImageStates } from "./image_state.ts";
 import { CacheLayout } from "./layout.ts";
+import { verifiedRead } from "./verified_tail.ts";
 import { acquireLock, cleanDirs, reconcile } from "./upkeep.ts";
 
 export interface CacheOptions {
@@ -193,14 +194,15 @@ export class ImageCache {
       }
       return fileHandleStream(hit, range?.start, range?.end);
     }
-    if (range || !this.cacheable(image)) return this.source.read(image, range);
+    if (range) return this.source.read(image, range);
+    if (!this.cacheable(image)) return this.fromSource(image);
     const state = this.states.of(image.id);
     const current = this.states.fill(image.id);
     if ((state === "filling" || state === "verifying") && current) return current.reader();
     if (state === "cached" || this.closing || !this.budget.tryTake(image.size!)) {
       this.stats.uncachedDownloads++;
       this.log(`download of ${image.id} served from the source without caching (${state === "cached" ? "committed meanwhile" : "no fill slot or room free"})`);
-      return this.source.read(image);
+      return this.fromSource(image);
     }
     return this.startFill(image, "download").reader();
   }
@@ -244,6 +246,11 @@ export class ImageCache {
     await Promise.all([...this.running].map((f) => f.finished));
     await this.index.close();
     await this.releaseLock();
+  }
+
+  /** A whole image not cached: verified like a fill (last byte held back), unless it has no size to check. */
+  private fromSource(image: Image): Promise<ReadableStream<Uint8Array>> {
+    return image.size === null ? this.source.read(image) : verifiedRead(image, this.source);
   }
 
   private cacheable(image: Image): boolean {

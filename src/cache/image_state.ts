@@ -61,11 +61,6 @@ export class ImageStates {
     this.live.set(id, { state: to, fill: to === "queued" ? undefined : fill ?? this.live.get(id)?.fill });
   }
 
-  /** Ids in a state, in the order they entered it the last time (Map order). */
-  ids(state: ImageState): string[] {
-    return [...this.live].filter(([, l]) => l.state === state).map(([id]) => id);
-  }
-
   /** The current fills still copying or verifying (not the discarding ones). */
   fills(): Fill[] {
     return [...this.live.values()].filter((l) => l.fill && (l.state === "filling" || l.state === "verifying")).map((l) => l.fill!);
