@@ -371,7 +371,7 @@ export class ImageCache {
         verifiedWith: fill.expected?.algo ?? null,
         error: fill.error?.message,
       });
-      if (fill.committed) await this.prune();
+      if (fill.committed && !this.closing) await this.prune();
     });
     return fill;
   }
