@@ -114,6 +114,29 @@ t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no fi
   }
 });
 
+t("DELETE during the commit's rename waits for it, then wins: the renamed file is removed, nothing listed", async () => {
+  const renamed = new Gate();
+  const node = await start({ cacheHooks: { afterRename: () => renamed.pass() } });
+  try {
+    const id = await createImage(node, bytes(1 << 20));
+    const over = finished(node, id);
+    await put(node, id);
+    await renamed.entered;
+    assert.ok(existsSync(cacheDir(node, id)), "renamed into place, not yet recorded");
+    const deleting = del(node, id);
+    await waitFor("the DELETE has moved the image to discarding", async () => node.app.cache.states.of(id) === "discarding");
+    renamed.open();
+    assert.equal((await deleting).status, 204);
+    assert.ok(!existsSync(cacheDir(node, id)), "the commit removed its file");
+    assert.deepEqual((await listing(node)).cached_images, []);
+    assert.equal((await over).outcome, "discarded");
+    assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
+  } finally {
+    renamed.open();
+    await node.close();
+  }
+});
+
 t("deleting the image during the final fsync wins: nothing cached, no file", async () => {
   const fsync = new Gate();
   const node = await start({ cacheHooks: { afterFsync: () => fsync.pass() } });

@@ -12,6 +12,8 @@ import { type Digest, expectedDigest } from "./verify.ts";
 export interface FillHooks {
   /** After the final fsync, before the checksum and the commit. */
   afterFsync?: (fill: Fill) => Promise<void>;
+  /** During the commit, after the rename into place and before the guard is checked again. */
+  afterRename?: (fill: Fill) => Promise<void>;
   /** Before each write to the fill's file; a rejection counts as a failure of our disk (LocalIOError). */
   beforeWrite?: (fill: Fill) => Promise<void>;
 }

@@ -322,6 +322,7 @@ export class ImageCache {
       await rename(fill.path, this.layout.committed(id)).catch((err) => {
         throw new LocalIOError(`commit: ${err.message}`);
       });
+      await this.hooks?.afterRename?.(fill);
       if (!this.states.is(id, "verifying", fill)) {
         await rm(this.layout.committed(id), { force: true });
         return false;
