@@ -260,6 +260,29 @@ t("download fills share cache_concurrency: with the slot taken a cold download r
   }
 });
 
+t("30 cold downloads at once: never more fills in progress than cache_concurrency, every body right", async () => {
+  const node = await start({ cacheConcurrency: 2 });
+  try {
+    const images = await Promise.all(Array.from({ length: 30 }, async () => {
+      const data = bytes(256 << 10);
+      return { data, id: await createImage(node, data) };
+    }));
+    let now = 0;
+    let most = 0;
+    node.app.cache.events.on((e) => {
+      if (e.type === "fill_started") most = Math.max(most, ++now);
+      if (e.type === "fill_finished") now--;
+    });
+    const bodies = await Promise.all(images.map(({ id }) => node.req(`/v2/images/${id}/file`).then(async (r) => new Uint8Array(await r.arrayBuffer()))));
+    bodies.forEach((b, i) => assert.equal(md5(b), md5(images[i].data)));
+    assert.ok(most >= 1 && most <= 2, `${most} fills at once`);
+    const { fillsStarted, uncachedDownloads } = node.app.cache.stats;
+    assert.equal(fillsStarted + uncachedDownloads, 30);
+  } finally {
+    await node.close();
+  }
+});
+
 t("a download fill reserves its size: one that does not fit beside the fills in progress reads the source", async () => {
   const gate = new Gate();
   let held: string | undefined;
