@@ -37,6 +37,7 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     cacheConcurrency: config.cacheConcurrency,
     maxSize: config.maxSize,
     stallTime: config.stallTime,
+    maxQueue: config.maxQueue,
   };
 }
 

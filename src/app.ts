@@ -6,6 +6,7 @@ import type { Authenticator, ConnInfo, Identity } from "./auth/identity.ts";
 import { KeystoneClient, type KeystoneOptions, keystoneAuth } from "./auth/keystone.ts";
 import { headerAuth, noAuth } from "./auth/modes.ts";
 import { Policy, type PolicyRules } from "./auth/policy.ts";
+import type { FillHooks } from "./cache/fill.ts";
 import { ImageCache } from "./cache/image_cache.ts";
 import { cacheApi } from "./http/cache_routes.ts";
 import { downloadImage } from "./http/download.ts";
@@ -52,14 +53,18 @@ export interface AppOptions {
   upstream?: { url: string; metadataCacheTime?: number };
   /** Rules for cache_list, cache_image, cache_delete (default role:admin), or a Policy read from policy.yaml. */
   policy?: Partial<PolicyRules> | Policy;
-  /** Queued images filled at once; 0 runs no worker (the prune and clean commands). */
+  /** Fills at once, queued or started by downloads (one shared bound); 0 fills nothing (the prune and clean commands). */
   cacheConcurrency?: number;
+  /** How many images may wait in the cache queue (default 1000); a PUT beyond gets 409. */
+  maxQueue?: number;
   /** Glance's image_cache_max_size, bytes. */
   maxSize?: number;
   /** Glance's image_cache_stall_time, seconds. */
   stallTime?: number;
   /** Where the cache reads images from, given the configured source (fault injection in tests). */
   cacheSource?: (source: ImageSource) => ImageSource;
+  /** Test hooks that hold a fill at a point of its life (races driven deterministically). */
+  cacheHooks?: FillHooks;
   log?: (msg: string) => void;
 }
 
@@ -96,6 +101,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     concurrency: opts.cacheConcurrency,
     maxSize: opts.maxSize,
     stallTime: opts.stallTime,
+    maxQueue: opts.maxQueue,
+    hooks: opts.cacheHooks,
     log: opts.log,
   });
   const auth = authenticator(opts, keystone);

@@ -26,6 +26,7 @@ export interface ServeConfig {
   cacheConcurrency: number;
   maxSize: number;
   stallTime: number;
+  maxQueue: number;
   shutdownTimeout: number;
   upstreamUrl: string | undefined;
   metadataCacheTime: number;
@@ -59,6 +60,7 @@ const OPTIONS: Record<string, Option> = {
   "image-size-cap": { kind: "count", env: "GLANCE_CACHE_IMAGE_SIZE_CAP", ini: ["DEFAULT", "image_size_cap"], default: "1099511627776", help: "largest image upload into the embedded store, bytes" },
   "cache-concurrency": { kind: "count", env: "GLANCE_CACHE_CONCURRENCY", ini: ["glance_cache_node", "cache_concurrency"], default: "1", help: "queued images filled at once" },
   "image-cache-max-size": { kind: "count", env: "GLANCE_CACHE_MAX_SIZE", ini: ["DEFAULT", "image_cache_max_size"], default: String(10 * 1024 ** 3), help: "cache size cap, bytes" },
+  "image-cache-max-queue": { kind: "count", env: "GLANCE_CACHE_MAX_QUEUE", ini: ["glance_cache_node", "max_queue"], default: "1000", help: "images that may wait in the cache queue; a PUT beyond gets 409" },
   "image-cache-stall-time": { kind: "count", env: "GLANCE_CACHE_STALL_TIME", ini: ["DEFAULT", "image_cache_stall_time"], default: "86400", help: "incomplete files older than this (s) are cleaned" },
   "shutdown-timeout": { kind: "count", env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT", ini: ["glance_cache_node", "shutdown_timeout"], default: "30", help: "on SIGTERM/SIGINT, wait this long (s) for downloads" },
   "upstream-url": { kind: "string", env: "GLANCE_CACHE_UPSTREAM_URL", ini: ["glance_cache_node", "upstream_url"], help: "an existing Glance to cache for (default: the embedded store)" },
@@ -168,6 +170,7 @@ export function parseConfig(
     cacheConcurrency: concurrency,
     maxSize: count("image-cache-max-size"),
     stallTime: count("image-cache-stall-time"),
+    maxQueue: count("image-cache-max-queue"),
     shutdownTimeout: count("shutdown-timeout"),
     upstreamUrl,
     metadataCacheTime: count("metadata-cache-time"),

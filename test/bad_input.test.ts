@@ -1,7 +1,7 @@
 // Bad input: each gets its status and Glance-format error, and nothing on disk changes.
 import assert from "node:assert/strict";
 import { suite } from "uvu";
-import { bytes, createImage, type Running, start, tree } from "./helpers.ts";
+import { bytes, createImage, type Running, start, tree, waitCached, waitFor } from "./helpers.ts";
 
 const t = suite<{ node: Running; active: string; queued: string }>("bad input", {} as never);
 t.before(async (ctx) => {
@@ -15,8 +15,13 @@ t.after(async (ctx) => {
 
 async function untouched(node: Running, fn: () => Promise<void>) {
   const before = await tree(node.dir);
+  const { fillsStarted, sourceReads } = node.app.cache.stats;
   await fn();
-  await new Promise((r) => setTimeout(r, 50)); // give a stray worker a chance to show itself
+  // Every request has been answered, and a request queues before it answers: with the queue empty
+  // and no fill started or running, no stray worker can change anything after this point.
+  assert.equal(node.app.cache.queue.size, 0);
+  assert.deepEqual(node.app.cache.filling(), []);
+  assert.deepEqual([node.app.cache.stats.fillsStarted, node.app.cache.stats.sourceReads], [fillsStarted, sourceReads]);
   assert.deepEqual(await tree(node.dir), before);
 }
 
@@ -74,7 +79,8 @@ t("a body on PUT /v2/cache/{id} is a 400 (Glance: 500)", async ({ node, active }
 
 t("an invalid clear target is 400 and clears nothing", async ({ node, active }) => {
   await node.req(`/v2/cache/${active}`, { method: "PUT" });
-  await new Promise((r) => setTimeout(r, 200));
+  await waitCached(node, active);
+  await waitFor("queue drained", async () => node.app.cache.queue.size === 0);
   await untouched(node, async () => {
     const res = await node.req("/v2/cache", { method: "DELETE", headers: { "x-image-cache-clear-target": "everything" } });
     assert.equal(res.status, 400);

@@ -28,7 +28,7 @@ function entry(id: string, i = 0): CacheEntry {
 const ids = (n: number) => Array.from({ length: n }, () => randomUUID());
 const lines = (file: string) => readFileSync(file, "utf8").split("\n").filter(Boolean);
 
-t("put, hit and remove survive a reopen", ({ file }) => {
+t("put, hit and remove survive a reopen", async ({ file }) => {
   const [a, b, c] = ids(3);
   let index = CacheIndex.open(file);
   assert.deepEqual(index.list(), []);
@@ -41,7 +41,7 @@ t("put, hit and remove survive a reopen", ({ file }) => {
   index.hit(randomUUID(), T0 + 400); // unknown: ignored
   assert.equal(index.remove(c), true);
   assert.equal(index.remove(c), false);
-  index.close();
+  await index.close();
 
   index = CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [a, b].sort());
@@ -54,36 +54,37 @@ t("put, hit and remove survive a reopen", ({ file }) => {
   index.remove(a);
   index.hit(b, T0 + 500);
   index.put(entry(c, 9));
-  index.close();
+  await index.close();
 
   index = CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [b, c].sort());
   assert.deepEqual(index.get(b), { ...entry(b, 2), hits: 2, last_accessed: T0 + 500 });
   assert.deepEqual(index.get(c), entry(c, 9));
-  index.close();
+  await index.close();
 });
 
-t("records are on disk without close(): a crash loses no put, hit or remove", ({ file }) => {
+t("records are on disk without close(): a crash loses no put, hit or remove", async ({ file }) => {
   const [a, b] = ids(2);
   const crashed = CacheIndex.open(file);
   crashed.put(entry(a, 1));
   crashed.put(entry(b, 2));
   crashed.hit(a, T0 + 50);
   crashed.remove(b);
+  await crashed.flush(); // written, not closed
   // no close(): a new process opens the same journal
   const index = CacheIndex.open(file);
   assert.deepEqual(index.list(), [{ ...entry(a, 1), hits: 1, last_accessed: T0 + 50 }]);
-  index.close();
-  crashed.close();
+  await index.close();
+  await crashed.close();
 });
 
-t("a torn last line is ignored and every record before it survives", ({ file }) => {
+t("a torn last line is ignored and every record before it survives", async ({ file }) => {
   const [a, b, c] = ids(3);
   let index = CacheIndex.open(file);
   index.put(entry(a, 1));
   index.put(entry(b, 2));
   index.hit(a, T0 + 10);
-  index.close();
+  await index.close();
   const before = readFileSync(file, "utf8");
   assert.ok(before.endsWith("\n"));
 
@@ -96,13 +97,13 @@ t("a torn last line is ignored and every record before it survives", ({ file }) 
   // the next record is not glued to the torn one
   index.put(entry(c, 3));
   index.hit(b, T0 + 20);
-  index.close();
+  await index.close();
 
   index = CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [a, b, c].sort());
   assert.equal(index.get(b)?.hits, 1);
   assert.deepEqual(index.get(c), entry(c, 3));
-  index.close();
+  await index.close();
 
   // zeros, as some file systems leave after a crash, and a torn hit
   appendFileSync(file, `{"op":"hit","id":"${a}","t":`);
@@ -110,11 +111,11 @@ t("a torn last line is ignored and every record before it survives", ({ file }) 
   index = CacheIndex.open(file);
   assert.equal(index.list().length, 3);
   assert.equal(index.get(a)?.hits, 1);
-  index.close();
+  await index.close();
   for (const line of lines(file)) JSON.parse(line); // reopening rewrote a clean journal
 });
 
-t("compaction keeps every entry and its hits, and the journal stays short", ({ file }) => {
+t("compaction keeps every entry and its hits, and the journal stays short", async ({ file }) => {
   const keys = ids(10);
   let index = CacheIndex.open(file);
   keys.forEach((id, i) => index.put(entry(id, i)));
@@ -122,47 +123,48 @@ t("compaction keeps every entry and its hits, and the journal stays short", ({ f
   let longest = 0;
   for (let n = 0; n < HITS; n++) {
     index.hit(keys[n % 10], T0 + 1000 + n);
+    await index.flush();
     longest = Math.max(longest, lines(file).length);
   }
   // without compaction the journal would hold 2510 records
   assert.ok(longest <= 1001, `journal grew to ${longest} lines`);
   assert.ok(lines(file).length < 1001);
-  index.close();
+  await index.close();
 
   index = CacheIndex.open(file);
   assert.equal(index.list().length, 10);
   keys.forEach((id, i) => {
     assert.deepEqual(index.get(id), { ...entry(id, i), hits: HITS / 10, last_accessed: T0 + 1000 + HITS - 10 + i }, id);
   });
-  index.close();
+  await index.close();
   // opening compacts: one record per live entry
   assert.equal(lines(file).length, 10);
   assert.ok(!existsSync(`${file}.tmp`));
 });
 
-t("clear() drops every entry, also after a reopen, and the index is usable after", ({ file }) => {
+t("clear() drops every entry, also after a reopen, and the index is usable after", async ({ file }) => {
   const keys = ids(3);
   let index = CacheIndex.open(file);
   keys.forEach((id, i) => index.put(entry(id, i)));
   index.hit(keys[0]);
-  assert.deepEqual(index.clear().sort(), [...keys].sort());
+  assert.deepEqual((await index.clear()).sort(), [...keys].sort());
   assert.deepEqual(index.list(), []);
   assert.equal(index.totalSize, 0);
   assert.equal(statSync(file).size, 0);
-  assert.deepEqual(index.clear(), []);
-  index.close();
+  assert.deepEqual(await index.clear(), []);
+  await index.close();
 
   index = CacheIndex.open(file);
   assert.deepEqual(index.list(), []);
   const [d] = ids(1);
   index.put(entry(d, 7));
-  index.close();
+  await index.close();
   index = CacheIndex.open(file);
   assert.deepEqual(index.list(), [entry(d, 7)]);
-  index.close();
+  await index.close();
 });
 
-t("100,000 entries: open, list and hits", ({ file }) => {
+t("100,000 entries: open, list and hits", async ({ file }) => {
   // put() fsyncs every record (about 0.5 ms each here), so the journal is written as put() writes it.
   const N = 100_000;
   const keys = ids(N);
@@ -193,7 +195,7 @@ t("100,000 entries: open, list and hits", ({ file }) => {
   for (const id of targets) index.hit(id, T0 + 3e6);
   const hitMs = performance.now() - t0;
   console.log(`  ${HITS.toLocaleString("en")} hits on ${N.toLocaleString("en")} entries: ${hitMs.toFixed(1)} ms`);
-  index.close();
+  await index.close();
 
   index = CacheIndex.open(file);
   assert.equal(index.list().length, N - 1);
@@ -203,8 +205,34 @@ t("100,000 entries: open, list and hits", ({ file }) => {
   const [someId, someHits] = [...counts].filter(([id]) => id !== hot)[HITS / 2];
   assert.equal(index.get(someId)?.hits, someHits);
   assert.equal(index.get(someId)?.last_accessed, T0 + 3e6);
-  index.close();
+  await index.close();
   assert.equal(lines(file).length, N - 1);
+});
+
+t("the journal is written without blocking the event loop; put() resolves once durable", async ({ file }) => {
+  const index = CacheIndex.open(file);
+  let turned = false;
+  setImmediate(() => (turned = true));
+  const durable = index.put(entry(randomUUID(), 1));
+  assert.equal(turned, false);
+  await durable; // open, write and fsync take turns of the loop: the immediate ran meanwhile
+  assert.equal(turned, true);
+  assert.equal(lines(file).length, 1);
+  await index.close();
+});
+
+t("hits and removals made while a compaction runs are kept exactly once", async ({ file }) => {
+  const keys = ids(10);
+  let index = CacheIndex.open(file);
+  keys.forEach((id, i) => void index.put(entry(id, i)));
+  const HITS = 3000; // crosses the compaction threshold twice, with records queued behind each
+  for (let n = 0; n < HITS; n++) index.hit(keys[n % 10], T0 + n);
+  index.remove(keys[9]);
+  await index.close();
+  index = CacheIndex.open(file);
+  assert.equal(index.list().length, 9);
+  for (const id of keys.slice(0, 9)) assert.equal(index.get(id)?.hits, HITS / 10, id);
+  await index.close();
 });
 
 t.run();

@@ -218,4 +218,13 @@ t("policy.yaml: Glance's cache rules in oslo.policy's syntax; other rules left t
   await assert.rejects(Policy.fromFile(path), /rule "cache_delete" refers to rule:something_complicated, which is not defined/);
 });
 
+t("the cache queue bound: default 1000, from the file, the environment or the flag", async () => {
+  assert.equal(parse([]).config.maxQueue, 1000);
+  const file = await confFile("[glance_cache_node]\nmax_queue = 50\n");
+  assert.equal(parse(["--config-file", file]).config.maxQueue, 50);
+  assert.equal(parse(["--config-file", file], { GLANCE_CACHE_MAX_QUEUE: "60" }).config.maxQueue, 60);
+  assert.equal(parse(["--config-file", file, "--image-cache-max-queue", "70"]).config.maxQueue, 70);
+  assert.throws(() => parse(["--image-cache-max-queue", "-1"]), ConfigError);
+});
+
 t.run();

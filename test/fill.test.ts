@@ -65,8 +65,11 @@ t("PUT of a queued, in-flight or cached image starts no second fill", async ({ n
   const puts = await Promise.all(Array.from({ length: 20 }, () => node.req(`/v2/cache/${id}`, { method: "PUT" })));
   assert.ok(puts.every((r) => r.status === 202));
   await waitCached(node, id);
-  await node.req(`/v2/cache/${id}`, { method: "PUT" });
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor("queue drained", async () => node.app.cache.queue.size === 0);
+  assert.equal((await node.req(`/v2/cache/${id}`, { method: "PUT" })).status, 202);
+  // A PUT queues before it answers: with nothing queued and no fill running, no fill can follow.
+  assert.equal(node.app.cache.queue.size, 0);
+  assert.deepEqual(node.app.cache.filling(), []);
   assert.equal(node.app.cache.stats.fillsStarted, 1);
   assert.equal(node.app.cache.stats.sourceReads, 1);
 });

@@ -252,7 +252,8 @@ for (const [label, targetArgs] of TARGETS) {
       // settled: the blocked fill is cancelled either way; a kept queue is then filled, a cleared one is not
       await waitFor("no fill running", async () => node.app.cache.filling().length === 0, WAIT_MS);
       if (clearsQueue) {
-        await new Promise((r) => setTimeout(r, 200));
+        // the queue is empty and no fill runs: nothing can be filled after this point
+        assert.equal(node.app.cache.queue.size, 0);
         assert.deepEqual((await cacheState(node)).cached, clearsCache ? [] : [cached], `nothing filled after\n${show(r)}`);
       } else {
         await waitCached(node, waiting, WAIT_MS);

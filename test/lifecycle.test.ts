@@ -39,8 +39,11 @@ t("an image larger than the cap is served but not cached", async () => {
     const data = bytes(100_000);
     const id = await createImage(node, data);
     assert.equal(md5(await download(node, id)), md5(data));
+    // the worker takes it off the queue without filling it: wait for that, then count
+    const unqueued = new Promise<void>((resolve) => node.app.cache.events.on((e) => e.type === "unqueued" && e.id === id && resolve()));
     assert.equal((await put(node, id)).status, 202);
-    await new Promise((r) => setTimeout(r, 100));
+    await unqueued;
+    assert.equal(node.app.cache.stats.fillsStarted, 0);
     assert.deepEqual((await listing(node)).cached_images, []);
     assert.deepEqual((await listing(node)).queued_images, []);
   } finally {
@@ -91,12 +94,16 @@ t("prune() and clean() on demand", async () => {
     const fresh = "22222222-2222-2222-2222-222222222222";
     await writeFile(join(cacheDir(node, "incomplete"), stale), "x");
     await writeFile(join(cacheDir(node, "incomplete"), fresh), "x");
+    const staleFill = `${stale}.0123456789ab`; // a fill's own file name, left by a crash
+    const freshFill = `${fresh}.0123456789ab`;
+    for (const name of [staleFill, freshFill]) await writeFile(join(cacheDir(node, "incomplete"), name), "x");
     const old = new Date(Date.now() - 2 * 86400 * 1000);
     await utimes(join(cacheDir(node, "incomplete"), stale), old, old);
+    await utimes(join(cacheDir(node, "incomplete"), staleFill), old, old);
     await writeFile(join(cacheDir(node, "invalid"), fresh), "x");
     const removed = await node.app.cache.clean();
-    assert.deepEqual(removed.sort(), [`incomplete/${stale}`, `invalid/${fresh}`]);
-    assert.deepEqual(await readdir(cacheDir(node, "incomplete")), [fresh]);
+    assert.deepEqual(removed.sort(), [`incomplete/${stale}`, `incomplete/${staleFill}`, `invalid/${fresh}`]);
+    assert.deepEqual((await readdir(cacheDir(node, "incomplete"))).sort(), [fresh, freshFill]);
   } finally {
     await node.close();
   }
@@ -234,6 +241,42 @@ t("Range on an uncached image is served from the source and fills nothing", asyn
     assert.equal((await multi.arrayBuffer()).byteLength, 10_000);
   } finally {
     await node.close();
+  }
+});
+
+t("the cache-directory lock: held by a live process it refuses; a dead holder or a recycled PID is taken over", async () => {
+  const { CacheLayout } = await import("../src/cache/layout.ts");
+  const { acquireLock } = await import("../src/cache/upkeep.ts");
+  const { readFile, mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const process = (await import("node:process")).default;
+  const dir = await mkdtemp(join(tmpdir(), "gcn-lock-"));
+  try {
+    const layout = new CacheLayout(dir);
+    await layout.create();
+    const lock = join(dir, "lock");
+    const stat = await readFile(`/proc/${process.ppid}/stat`, "utf8");
+    const parentStart = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    // a live process with its own start time holds it
+    await writeFile(lock, `${process.ppid} ${parentStart}`);
+    await assert.rejects(acquireLock(layout), /in use by process/);
+    // the same PID, but started at another time: the PID was recycled, the lock is stale
+    await writeFile(lock, `${process.ppid} 1`);
+    let release = await acquireLock(layout);
+    assert.match(await readFile(lock, "utf8"), new RegExp(`^${process.pid} \\d+$`));
+    await release();
+    assert.ok(!existsSync(lock));
+    // a process that is gone
+    await writeFile(lock, "2147483646 12345");
+    release = await acquireLock(layout);
+    await release();
+    // created exclusively: a lock file that appears is never overwritten while its holder lives
+    await writeFile(lock, `${process.ppid} ${parentStart}`);
+    await assert.rejects(acquireLock(layout), /in use/);
+    assert.equal(await readFile(lock, "utf8"), `${process.ppid} ${parentStart}`);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("lock")), ["lock"], "no temporary lock files left");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -1,5 +1,6 @@
 // The index of committed cache entries: an in-memory map backed by an append-only journal that survives restarts.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { type FileHandle, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { isImageId } from "../images/image.ts";
 
@@ -22,20 +23,30 @@ type Record =
  * Why a journal and not SQLite: it needs no native addon (the same code runs on Node 20 and Deno),
  * a hit is one small sequential append, and replay at start is linear in the journal, which is
  * compacted whenever it grows past twice the live entries.
+ *
+ * The map changes at once; the journal follows through one chain of asynchronous writes, so no
+ * fsync or rewrite ever blocks the event loop, and records land in the order they were made.
+ * put() and remove() resolve once their record is fsynced; a compaction snapshots the map when it
+ * is scheduled and later records are appended after it, so none is lost or counted twice.
  */
 export class CacheIndex {
   private entries = new Map<string, CacheEntry>();
-  private fd = -1;
+  private fh: FileHandle | undefined;
   private records = 0;
   private total = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private compacting = false;
+  private failed: Error | undefined;
 
   private constructor(private readonly file: string) {}
 
+  /** Replays the journal and rewrites it compacted; at start nothing else runs, so this one is synchronous. */
   static open(file: string): CacheIndex {
     const index = new CacheIndex(file);
     index.replay();
     for (const e of index.entries.values()) index.total += e.size;
-    index.compact();
+    writeAtomicallySync(file, index.snapshot());
+    index.records = index.entries.size;
     return index;
   }
 
@@ -65,48 +76,91 @@ export class CacheIndex {
     return [...this.entries.values()].sort((a, b) => a.last_accessed - b.last_accessed);
   }
 
-  /** Durable: a committed file must never lose its row to a crash. */
-  put(entry: CacheEntry): void {
+  /** Listed at once; resolves when durable: a committed file must never lose its row to a crash. */
+  put(entry: CacheEntry): Promise<void> {
     this.total += entry.size - (this.entries.get(entry.image_id)?.size ?? 0);
     this.entries.set(entry.image_id, entry);
-    this.append({ op: "put", ...entry }, true);
+    return this.append({ op: "put", ...entry }, true);
   }
 
+  /** Not fsynced: a hit count lost to a crash is harmless. */
   hit(id: string, now = Date.now() / 1000): void {
     const entry = this.entries.get(id);
     if (!entry) return;
     entry.hits += 1;
     entry.last_accessed = now;
-    this.append({ op: "hit", id, t: now }, false);
+    void this.append({ op: "hit", id, t: now }, false).catch(() => {});
   }
 
+  /** False when the id had no entry. The removal is fsynced in turn (await flush() to wait for it). */
   remove(id: string): boolean {
     const entry = this.entries.get(id);
     if (!entry) return false;
     this.entries.delete(id);
     this.total -= entry.size;
-    this.append({ op: "del", id }, true);
+    void this.append({ op: "del", id }, true).catch(() => {});
     return true;
   }
 
-  /** Drops every entry; returns the ids that were there. */
-  clear(): string[] {
+  /** Drops every entry; returns the ids that were there, once the emptied journal is durable. */
+  async clear(): Promise<string[]> {
     const ids = [...this.entries.keys()];
     this.entries.clear();
     this.total = 0;
-    this.compact();
+    await this.compact();
     return ids;
   }
 
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+  /** Resolves when every record made so far is written. */
+  flush(): Promise<void> {
+    return this.chain;
   }
 
-  private append(record: Record, durable: boolean): void {
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
-    if (durable) fsyncSync(this.fd);
-    if (++this.records > Math.max(1000, 2 * this.entries.size)) this.compact();
+  async close(): Promise<void> {
+    await this.chain;
+    await this.fh?.close().catch(() => {});
+    this.fh = undefined;
+  }
+
+  private append(record: Record, durable: boolean): Promise<void> {
+    const line = `${JSON.stringify(record)}\n`;
+    const done = this.then(async () => {
+      this.fh ??= await open(this.file, "a");
+      await this.fh.write(line);
+      if (durable) await this.fh.sync();
+    });
+    if (++this.records > Math.max(1000, 2 * this.entries.size) && !this.compacting) void this.compact().catch(() => {});
+    return done;
+  }
+
+  /** Rewrites the journal as one record per live entry (as of now), atomically, after the writes before it. */
+  private compact(): Promise<void> {
+    this.compacting = true;
+    const content = this.snapshot();
+    this.records = this.entries.size;
+    return this.then(async () => {
+      try {
+        await this.fh?.close();
+        this.fh = undefined;
+        await writeAtomically(this.file, content);
+      } finally {
+        this.compacting = false;
+      }
+    });
+  }
+
+  /** Runs `task` after every write before it; one failure is reported to its caller and does not stop later ones. */
+  private then(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    this.chain = run.catch((err) => {
+      this.failed = err instanceof Error ? err : new Error(String(err));
+    });
+    return run;
+  }
+
+  private snapshot(): string {
+    const lines = [...this.entries.values()].map((e) => JSON.stringify({ op: "put", ...e }));
+    return lines.length ? `${lines.join("\n")}\n` : "";
   }
 
   private replay(): void {
@@ -134,30 +188,56 @@ export class CacheIndex {
     }
   }
 
-  /** Rewrites the journal as one record per live entry, atomically. */
-  private compact(): void {
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, "w");
-    const lines = [...this.entries.values()].map((e) => JSON.stringify({ op: "put", ...e }));
-    writeSync(fd, lines.length ? `${lines.join("\n")}\n` : "");
+  /** The last write that failed, for diagnostics. */
+  get lastError(): Error | undefined {
+    return this.failed;
+  }
+}
+
+/** tmp file, fsync, rename over, fsync the directory: the journal is the old one or the new one, never half. */
+async function writeAtomically(file: string, content: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, "w");
+  try {
+    await fh.write(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await syncDir(dirname(file));
+}
+
+function writeAtomicallySync(file: string, content: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, content);
     fsyncSync(fd);
+  } finally {
     closeSync(fd);
-    renameSync(tmp, this.file);
-    syncDir(dirname(this.file));
-    this.close();
-    this.fd = openSync(this.file, "a");
-    this.records = this.entries.size;
+  }
+  renameSync(tmp, file);
+  try {
+    const dfd = openSync(dirname(file), "r");
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // best effort, as below
   }
 }
 
 /** Makes a rename durable; a runtime that cannot open directories only loses that guarantee. */
-function syncDir(dir: string): void {
+async function syncDir(dir: string): Promise<void> {
   try {
-    const fd = openSync(dir, "r");
+    const fh = await open(dir, "r");
     try {
-      fsyncSync(fd);
+      await fh.sync();
     } finally {
-      closeSync(fd);
+      await fh.close();
     }
   } catch {
     // best effort

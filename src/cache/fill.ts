@@ -1,17 +1,32 @@
-// One fill: streams an image from its source into incomplete/<id>, verifies it, commits it, and feeds readers on the way.
+// One fill: streams an image from its source into its own incomplete/ file, verifies it, asks to commit it, and feeds readers on the way.
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { CHUNK_SIZE, fileSink, uninitialized } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
-import type { CacheIndex } from "./cache_index.ts";
-import type { CacheLayout } from "./layout.ts";
+import { type CacheLayout, newNonce } from "./layout.ts";
+import { verifiedTail } from "./verified_tail.ts";
+import { type Digest, expectedDigest } from "./verify.ts";
+
+/** Test hooks: hold a fill at a point of its life to drive a race deterministically. */
+export interface FillHooks {
+  /** After the final fsync, before the checksum and the commit. */
+  afterFsync?: (fill: Fill) => Promise<void>;
+  /** During the commit, after the rename into place and before the guard is checked again. */
+  afterRename?: (fill: Fill) => Promise<void>;
+  /** Before each write to the fill's file; a rejection counts as a failure of our disk (LocalIOError). */
+  beforeWrite?: (fill: Fill) => Promise<void>;
+}
 
 export interface FillDeps {
   layout: CacheLayout;
   source: ImageSource;
-  index: CacheIndex;
   log: (msg: string) => void;
+  /** The copy is over: the image moves to verifying (if this fill is still its current one). */
+  verifying: (fill: Fill) => void;
+  /** The guarded commit: moves the file into place and records it, or refuses (the fill was discarded meanwhile). */
+  commit: (fill: Fill) => Promise<boolean>;
+  hooks?: FillHooks;
 }
 
 /** The bytes did not match the image's size or checksum. */
@@ -30,6 +45,10 @@ const READER_CHUNK = CHUNK_SIZE / 4;
  */
 export class Fill {
   readonly startedAt = Date.now() / 1000;
+  /** This fill's own temporary file: a later fill of the same image never touches it. */
+  readonly path: string;
+  /** What the bytes are checked against, chosen before the source is opened. */
+  readonly expected: Digest | undefined;
   written = 0;
   state: State = "running";
   error: Error | undefined;
@@ -48,6 +67,8 @@ export class Fill {
     readonly image: Image,
     private readonly deps: FillDeps,
   ) {
+    this.path = deps.layout.incomplete(image.id, newNonce());
+    this.expected = expectedDigest(image, deps.log);
     this.finished = this.run();
   }
 
@@ -57,6 +78,7 @@ export class Fill {
 
   /** Stop: readers see an error, nothing is kept. */
   abort(reason = "cancelled"): void {
+    this.discard = true;
     this.aborter.abort(new Error(reason));
   }
 
@@ -93,10 +115,9 @@ export class Fill {
             for (;;) {
               if (this.state === "failed") {
                 if (!(this.error instanceof LocalIOError)) throw this.error;
-                // Our disk failed, not the source: go on from the source where the file left off.
+                // Our disk failed, not the source: go on from the source where the file left off, verified.
                 this.deps.log(`reader of ${this.id} continues from the source at byte ${pos}`);
-                const end = (this.image.size ?? Infinity) - 1;
-                fallback = (await this.deps.source.read(this.image, { start: pos, end })).getReader();
+                fallback = verifiedTail(this.image, fh, pos, this.deps.source).getReader();
                 return await this.pullFrom(fallback, controller, release);
               }
               // The last byte waits for verification: a client never sees a complete body that failed it.
@@ -135,10 +156,9 @@ export class Fill {
 
   /** The file appears when the fill starts writing, and is renamed when committed: follow it. */
   private async openForReading(): Promise<FileHandle> {
-    const { layout } = this.deps;
     for (let settledTries = 0; ; ) {
       try {
-        return await open(this.committed ? layout.committed(this.id) : layout.incomplete(this.id), "r");
+        return await open(this.committed ? this.deps.layout.committed(this.id) : this.path, "r");
       } catch (err) {
         if (this.state === "running") await this.changed;
         else if (!this.committed || ++settledTries > 2) throw err;
@@ -168,19 +188,14 @@ export class Fill {
   }
 
   private async run(): Promise<void> {
-    const { layout, index, log } = this.deps;
+    const { layout, log } = this.deps;
     const id = this.image.id;
-    const path = layout.incomplete(id);
     try {
-      await this.copy(path);
-      if (this.discard) {
+      await this.copy();
+      if (this.discard || !(await this.deps.commit(this))) {
+        this.discard = true;
         log(`fill of ${id} finished but was cancelled: not kept`);
       } else {
-        await rename(path, layout.committed(id)).catch((err) => {
-          throw new LocalIOError(`commit: ${err.message}`);
-        });
-        const now = Date.now() / 1000;
-        index.put({ image_id: id, size: this.written, hits: 0, last_accessed: now, last_modified: now, checksum: this.image.checksum });
         this.committed = true;
         log(`cached ${id} (${this.written} bytes)`);
       }
@@ -189,10 +204,10 @@ export class Fill {
       this.error = err instanceof Error ? err : new Error(String(err));
       this.state = "failed";
       if (err instanceof ChecksumMismatch) {
-        await rename(path, layout.invalid(id)).catch(() => rm(path, { force: true }));
+        await rename(this.path, layout.invalid(id)).catch(() => rm(this.path, { force: true }));
         log(`fill of ${id} failed: ${this.error.message}; moved to invalid/`);
       } else {
-        await rm(path, { force: true }).catch(() => {});
+        await rm(this.path, { force: true }).catch(() => {});
         log(`fill of ${id} failed: ${this.error.message}`);
       }
     } finally {
@@ -202,18 +217,20 @@ export class Fill {
     }
   }
 
-  private async copy(path: string): Promise<void> {
-    const expected = expectedDigest(this.image);
-    this.fh = await open(path, "w").catch((err) => {
+  private async copy(): Promise<void> {
+    const expected = this.expected;
+    // Built before the source is opened: an algorithm we cannot compute must not fail a started download.
+    const hasher = new Hasher(expected ? [expected.runtimeAlgo] : []);
+    this.fh = await open(this.path, "wx").catch((err) => {
       throw new LocalIOError(`open: ${err.message}`);
     });
     const fh = this.fh;
     const source = await this.deps.source.read(this.image);
-    const hasher = new Hasher(expected ? [expected.algo] : []);
     // Our own disk's errors are labelled: readers then go on from the source.
+    const beforeWrite = this.deps.hooks?.beforeWrite;
     const disk = {
       write: (b: Uint8Array, off: number, len: number) =>
-        fh.write(b, off, len).catch((err) => {
+        (beforeWrite ? beforeWrite(this).then(() => fh.write(b, off, len)) : fh.write(b, off, len)).catch((err) => {
           throw new LocalIOError(`write: ${err.message}`);
         }),
     };
@@ -225,29 +242,26 @@ export class Fill {
       },
     });
     await source.pipeTo(sink, { signal: this.aborter.signal });
+    this.deps.verifying(this);
     await fh.sync().catch((err) => {
       throw new LocalIOError(`fsync: ${err.message}`);
     });
+    await this.deps.hooks?.afterFsync?.(this);
     const digests = hasher.digest();
     if (this.image.size !== null && hasher.size !== this.image.size) {
       throw new ChecksumMismatch(`size ${hasher.size} != expected ${this.image.size}`);
     }
-    if (expected && digests[expected.algo] !== expected.hex) {
-      throw new ChecksumMismatch(`${expected.algo} ${digests[expected.algo]} != expected ${expected.hex}`);
+    if (expected && digests[expected.runtimeAlgo] !== expected.hex) {
+      throw new ChecksumMismatch(`${expected.algo} ${digests[expected.runtimeAlgo]} != expected ${expected.hex}`);
     }
   }
 
   /** A cancelled fill's file goes once its last reader has finished with it. */
   private async removeIfDiscarded(): Promise<void> {
     if (this.state === "done" && this.discard && this.readers === 0) {
-      await rm(this.deps.layout.incomplete(this.id), { force: true });
+      await rm(this.path, { force: true });
     }
   }
 }
 
-/** Glance's multihash if the image has one, else its md5 checksum. */
-export function expectedDigest(image: Image): { algo: string; hex: string } | undefined {
-  if (image.os_hash_algo && image.os_hash_value) return { algo: image.os_hash_algo, hex: image.os_hash_value };
-  if (image.checksum) return { algo: "md5", hex: image.checksum };
-  return undefined;
-}
+export { expectedDigest };

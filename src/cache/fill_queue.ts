@@ -33,6 +33,10 @@ export class FillQueue implements AsyncIterable<string> {
     return this.listed.has(id);
   }
 
+  get size(): number {
+    return this.listed.size;
+  }
+
   list(): string[] {
     return [...this.listed];
   }

@@ -1,7 +1,11 @@
 // The cache directory on disk, as Glance lays it out: committed files, incomplete/, invalid/, queue/.
+import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isImageId } from "../images/image.ts";
+
+/** A fill's temporary file is `incomplete/<id>.<nonce>`: two fills of one image never share a file. */
+const NONCE = /^[0-9a-f]{12}$/;
 
 export class CacheLayout {
   readonly incompleteDir: string;
@@ -23,13 +27,28 @@ export class CacheLayout {
   }
 
   committed = (id: string) => join(this.root, checked(id));
-  incomplete = (id: string) => join(this.incompleteDir, checked(id));
+  /** The temporary file of one fill; `nonce` comes from newNonce(). */
+  incomplete = (id: string, nonce: string) => join(this.incompleteDir, `${checked(id)}.${checkedNonce(nonce)}`);
   invalid = (id: string) => join(this.invalidDir, checked(id));
   queued = (id: string) => join(this.queueDir, checked(id));
+}
+
+export const newNonce = () => randomBytes(6).toString("hex");
+
+/** The image id of an incomplete/ file name (`<id>.<nonce>`, or a bare `<id>` left by older versions), or undefined. */
+export function incompleteId(name: string): string | undefined {
+  const [id, nonce, ...rest] = name.split(".");
+  if (rest.length || !isImageId(id) || (nonce !== undefined && !NONCE.test(nonce))) return undefined;
+  return id;
 }
 
 /** The only door from an image id to a path: anything but a lower-case UUID is refused. */
 function checked(id: string): string {
   if (!isImageId(id)) throw new Error(`refusing a cache path for id ${JSON.stringify(id)}`);
   return id;
+}
+
+function checkedNonce(nonce: string): string {
+  if (!NONCE.test(nonce)) throw new Error(`refusing a fill nonce ${JSON.stringify(nonce)}`);
+  return nonce;
 }

@@ -1,23 +1,94 @@
 // Keeping the cache directory sane: one owner at a time, files and index reconciled, stale leftovers cleaned.
-import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { link, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { isImageId } from "../images/image.ts";
 import type { CacheIndex } from "./cache_index.ts";
-import type { CacheLayout } from "./layout.ts";
+import { type CacheLayout, incompleteId } from "./layout.ts";
 
 /**
  * The journal has one writer: a second process on the same directory (another node, or the
  * prune/clean commands while a node runs) is refused with a clear error.
+ *
+ * The lock file is created with O_EXCL (only one creator wins) and holds "<pid> <start time>", the
+ * start time read from /proc/<pid>/stat: a PID recycled by another process does not match it. A
+ * stale lock (its process gone or a different one) is taken over under a second O_EXCL file, so
+ * two processes finding the same stale lock cannot both take it.
  */
 export async function acquireLock(layout: CacheLayout): Promise<() => Promise<void>> {
   const file = join(layout.root, "lock");
-  const holder = Number(await readFile(file, "utf8").catch(() => ""));
-  if (holder && holder !== process.pid && alive(holder)) {
-    throw new Error(`cache directory ${layout.root} is in use by process ${holder}`);
+  const mine = `${process.pid} ${await startTime(process.pid)}`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (await createExclusive(file, mine)) return () => releaseIf(file, mine);
+    const holder = await readFile(file, "utf8").catch(() => undefined);
+    if (holder === undefined) continue; // released meanwhile: try again
+    if (holder === mine) return () => releaseIf(file, mine); // ours already (same process reopening)
+    if (await holderAlive(holder)) {
+      throw new Error(`cache directory ${layout.root} is in use by process ${holder.split(" ")[0]}`);
+    }
+    await takeOver(file, holder, mine);
   }
-  await writeFile(file, String(process.pid));
-  return () => rm(file, { force: true });
+  throw new Error(`cannot take the lock of cache directory ${layout.root}`);
+}
+
+/** Replaces a stale lock only if it still holds what we judged stale, under an O_EXCL takeover file. */
+async function takeOver(file: string, stale: string, mine: string): Promise<void> {
+  const guard = `${file}.takeover`;
+  if (!(await createExclusive(guard, mine))) {
+    const other = await readFile(guard, "utf8").catch(() => undefined);
+    // a takeover whose process died half-way: drop it, the next attempt retries
+    if (other !== undefined && !(await holderAlive(other))) await releaseIf(guard, other);
+    return;
+  }
+  try {
+    if ((await readFile(file, "utf8").catch(() => undefined)) === stale) await rm(file, { force: true });
+  } finally {
+    await rm(guard, { force: true });
+  }
+}
+
+async function createExclusive(file: string, content: string): Promise<boolean> {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(16).slice(2)}`;
+  const fh = await open(tmp, "wx");
+  try {
+    await fh.write(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    // link() fails if the name exists: an atomic create that never shows a half-written lock
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === "EEXIST") return false;
+    throw err;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+async function releaseIf(file: string, content: string): Promise<void> {
+  if ((await readFile(file, "utf8").catch(() => undefined)) === content) await rm(file, { force: true });
+}
+
+async function holderAlive(holder: string): Promise<boolean> {
+  const [pidText, started] = holder.trim().split(" ");
+  const pid = Number(pidText);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (!alive(pid)) return false;
+  // a lock from before start times were recorded, or a system without /proc: trust the pid alone
+  if (!started || started === "?") return true;
+  return (await startTime(pid)) === started;
+}
+
+/** Field 22 of /proc/<pid>/stat (clock ticks after boot), or "?" where there is no /proc. */
+async function startTime(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  if (!stat) return "?";
+  // the command name (field 2) is in parentheses and may hold spaces: count fields after the last ")"
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return fields[19] ?? "?";
 }
 
 function alive(pid: number): boolean {
@@ -49,13 +120,14 @@ export async function reconcile(layout: CacheLayout, index: CacheIndex, log: (ms
       await rm(layout.committed(id), { force: true });
     }
   }
+  await index.flush();
 }
 
 /** Removes invalid/ files, and incomplete/ files older than stallTime that no running fill owns. */
 export async function cleanDirs(
   layout: CacheLayout,
   stallTime: number,
-  filling: (id: string) => boolean,
+  owned: (path: string) => boolean,
   log: (msg: string) => void,
 ): Promise<string[]> {
   const removed: string[] = [];
@@ -65,10 +137,12 @@ export async function cleanDirs(
   }
   const cutoff = Date.now() - stallTime * 1000;
   for (const name of await readdir(layout.incompleteDir)) {
-    if (isImageId(name) && filling(name)) continue;
-    const st = await stat(join(layout.incompleteDir, name)).catch(() => undefined);
+    const path = join(layout.incompleteDir, name);
+    // a name that is no fill's (`<id>.<nonce>`) is cleaned like a stale one
+    if (incompleteId(name) && owned(path)) continue;
+    const st = await stat(path).catch(() => undefined);
     if (st && st.mtimeMs < cutoff) {
-      await rm(join(layout.incompleteDir, name), { force: true, recursive: true });
+      await rm(path, { force: true, recursive: true });
       removed.push(`incomplete/${name}`);
     }
   }

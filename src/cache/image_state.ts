@@ -1,0 +1,68 @@
+// Each image's one state in the cache (queued → filling → verifying → cached, or discarding) and the moves allowed.
+import type { Fill } from "./fill.ts";
+
+/**
+ * - absent: nothing known (not cached, not queued, no fill)
+ * - queued: waiting for a worker (its queue/ marker on disk)
+ * - filling: a fill copies the source into its own incomplete/ file
+ * - verifying: the copy is done; fsync, checksum, then the guarded commit
+ * - cached: committed; the index holds its row (the index is the record of this state)
+ * - discarding: its fill was cancelled and winds down; that fill can never commit
+ */
+export type ImageState = "absent" | "queued" | "filling" | "verifying" | "cached" | "discarding";
+
+const MOVES: Record<ImageState, readonly ImageState[]> = {
+  absent: ["queued", "filling"],
+  queued: ["filling", "absent"],
+  filling: ["verifying", "discarding", "absent"],
+  verifying: ["cached", "discarding", "absent"],
+  // leaving "cached" is eviction, which the index records
+  cached: [],
+  // a PUT or a download after a DELETE starts afresh; the discarded fill goes on alone for its readers
+  discarding: ["absent", "queued", "filling"],
+};
+
+interface Live {
+  state: Exclude<ImageState, "absent" | "cached">;
+  /** The image's current fill: the only one that may commit. */
+  fill?: Fill;
+}
+
+export class ImageStates {
+  private readonly live = new Map<string, Live>();
+
+  constructor(private readonly isCached: (id: string) => boolean) {}
+
+  of(id: string): ImageState {
+    return this.live.get(id)?.state ?? (this.isCached(id) ? "cached" : "absent");
+  }
+
+  /** The fill that is the image's current one (filling, verifying or discarding), if any. */
+  fill(id: string): Fill | undefined {
+    return this.live.get(id)?.fill;
+  }
+
+  /** Is `fill` the one the image is waiting on, in state `state`? The guard of every move a fill asks for. */
+  is(id: string, state: ImageState, fill: Fill): boolean {
+    const live = this.live.get(id);
+    return live?.state === state && live.fill === fill;
+  }
+
+  /** Moves the image; a move not in the table is a bug and throws. `fill` is required for "filling". */
+  move(id: string, to: ImageState, fill?: Fill): void {
+    const from = this.of(id);
+    if (!MOVES[from].includes(to)) throw new Error(`image ${id}: no move from ${from} to ${to}`);
+    if (to === "absent" || to === "cached") {
+      this.live.delete(id);
+      return;
+    }
+    if (to === "filling" && !fill) throw new Error(`image ${id}: filling needs its fill`);
+    // queued forgets the discarded fill; verifying and discarding keep the current one
+    this.live.set(id, { state: to, fill: to === "queued" ? undefined : fill ?? this.live.get(id)?.fill });
+  }
+
+  /** The current fills still copying or verifying (not the discarding ones). */
+  fills(): Fill[] {
+    return [...this.live.values()].filter((l) => l.fill && (l.state === "filling" || l.state === "verifying")).map((l) => l.fill!);
+  }
+}
