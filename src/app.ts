@@ -16,7 +16,9 @@ import { passThrough } from "./http/proxy.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
+import { ImageChanges } from "./images/image_changes.ts";
 import type { ImageSource } from "./images/source.ts";
+import { UpstreamClient } from "./images/upstream_client.ts";
 import { UpstreamGlance } from "./images/upstream_glance.ts";
 
 export interface AppOptions {
@@ -28,7 +30,16 @@ export interface AppOptions {
   /** [keystone_authtoken]: validates tokens (auth "keystone") and gives the node its own identity upstream. */
   keystone?: KeystoneOptions;
   /** In front of an existing Glance instead of the embedded store. */
-  upstream?: { url: string; metadataCacheTime?: number };
+  upstream?: {
+    url: string;
+    metadataCacheTime?: number;
+    /** Seconds to the upstream's response headers (default 60). */
+    timeout?: number;
+    /** Seconds an upstream body may go without a byte (default 60). */
+    stallTimeout?: number;
+  };
+  /** [DEFAULT] public_endpoint: the URL clients reach us at, for links and Location (default: the request's origin). */
+  publicEndpoint?: string;
   /** Rules for cache_list, cache_image, cache_delete (default role:admin), or a Policy read from policy.yaml. */
   policy?: Partial<PolicyRules> | Policy;
   /** Queued images filled at once; 0 runs no worker (the prune and clean commands). */
@@ -54,9 +65,16 @@ type Req = Request & { params: Record<string, string>; identity: Identity };
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
+  const client = opts.upstream
+    ? new UpstreamClient({
+        url: opts.upstream.url,
+        headersTimeout: opts.upstream.timeout ?? 60,
+        stallTimeout: opts.upstream.stallTimeout ?? 60,
+      })
+    : undefined;
   const upstream = opts.upstream
     ? new UpstreamGlance({
-        url: opts.upstream.url,
+        client: client!,
         metadataCacheTime: opts.upstream.metadataCacheTime ?? 5,
         serviceToken: keystone ? () => keystone.serviceToken() : undefined,
       })
@@ -73,6 +91,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const auth = authenticator(opts.auth, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
+  const changes = new ImageChanges(cache, upstream);
   const cacheRoutes = cacheApi({ cache, source, policy });
   const metrics = metricsRegistry(cache);
 
@@ -91,7 +110,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     catch: (err: unknown, request: Req) => renderError(err, request),
     finally: [withRequestId],
   });
-  const versions = (status: number) => (r: Req) => json(versionsDocument(r), status);
+  const versions = (status: number) => (r: Req) => json(versionsDocument(r, opts.publicEndpoint), status);
 
   router
     .get("/", versions(300))
@@ -103,25 +122,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .put("/v2/cache/:id", (r) => cacheRoutes.queue(param(r, "id"), r.identity, r))
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
-    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, param(r, "id"), r, r.identity));
+    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, changes, param(r, "id"), r, r.identity));
 
   if (upstream) {
-    const proxy = passThrough(opts.upstream!.url);
-    // Changes that end an image's life at the source also end its cached copy.
-    const thenForget = async (r: Req) => {
-      const res = await proxy(r);
-      if (res.ok) {
-        upstream.invalidate(param(r, "id"));
-        await cache.forget(param(r, "id"));
-      }
-      return res;
-    };
-    router
-      .delete("/v2/images/:id", thenForget)
-      .post("/v2/images/:id/actions/deactivate", thenForget)
-      .all("/v2/*", proxy);
+    router.all("/v2/*", passThrough({ client: client!, changes, publicEndpoint: opts.publicEndpoint }));
   } else {
-    const images = imagesApi(store!, cache);
+    const images = imagesApi(store!, cache, changes, opts.publicEndpoint);
     router
       .get("/v2/images", (r) => images.list(r, r.identity))
       .post("/v2/images", (r) => images.create(r, r.identity))

@@ -2,6 +2,7 @@
 import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
+import type { ImageChanges } from "../images/image_changes.ts";
 import { canSee, type Image, imageView, isImageId, isOwnerOrAdmin, VISIBILITIES, type Visibility } from "../images/image.ts";
 import { downloadImage } from "./download.ts";
 import { badRequest, conflict, forbidden, HttpError, imageNotFound } from "./errors.ts";
@@ -15,7 +16,8 @@ const READ_ONLY = new Set([
 ]);
 const CORE = new Set(["name", "visibility", "owner", "disk_format", "container_format", "min_ram", "min_disk", "protected", "os_hidden", "tags", "id"]);
 
-export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
+/** publicEndpoint: where clients reach us ([DEFAULT] public_endpoint); default the request's origin. */
+export function imagesApi(store: EmbeddedStore, cache: ImageCache, changes: ImageChanges, publicEndpoint?: string) {
   async function visible(id: string, who: Identity): Promise<Image> {
     const image = isImageId(id) ? await store.find(id, who) : undefined;
     if (!image) throw imageNotFound(id);
@@ -45,7 +47,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       for (const [key, value] of Object.entries(body)) applyField(fields as Image, key, value, who);
       const image = await store.create(fields);
       return json(imageView(image), 201, {
-        Location: `${new URL(request.url).origin}/v2/images/${image.id}`,
+        Location: `${(publicEndpoint ?? new URL(request.url).origin).replace(/\/+$/, "")}/v2/images/${image.id}`,
         "OpenStack-Image-Import-Methods": "glance-direct,web-download,copy-image",
       });
     },
@@ -114,7 +116,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
     async remove(id: string, who: Identity): Promise<Response> {
       const image = await owned(id, who, "delete");
       if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
-      await cache.forget(id);
+      await changes.ended(id);
       await store.delete(id);
       return empty(204);
     },
@@ -131,7 +133,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       return empty(204);
     },
 
-    download: (id: string, request: Request, who: Identity) => downloadImage(store, cache, id, request, who),
+    download: (id: string, request: Request, who: Identity) => downloadImage(store, cache, changes, id, request, who),
 
     async deactivate(id: string, who: Identity): Promise<Response> {
       const image = await visible(id, who);
@@ -141,7 +143,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache) {
       }
       image.status = "deactivated";
       await store.save(image);
-      await cache.forget(id);
+      await changes.ended(id);
       return empty(204);
     },
 
