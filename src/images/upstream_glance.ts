@@ -25,6 +25,7 @@ const CORE = new Set([
  * Trade-off of the metadata cache: a download checks upstream that the image still exists and is
  * active (as Glance's cache middleware does), but reuses an answer for metadataCacheTime seconds;
  * an image deleted or deactivated upstream can thus be served from the cache for at most that long.
+ * Changes that go through the node drop the answers at once (invalidate, called by ImageChanges).
  */
 export class UpstreamGlance implements ImageSource {
   private readonly metadata = new Map<string, { image: Image | undefined; until: number }>();
@@ -46,7 +47,9 @@ export class UpstreamGlance implements ImageSource {
       await res.body?.cancel();
       if (res.status !== 404 && res.status !== 403) throw upstreamError(res.status, `GET /v2/images/${id}`);
     }
-    if (this.opts.metadataCacheTime > 0 && (this.generations.get(id) ?? 0) === generation) {
+    // queued, saving, importing... move on upstream without a request through us: never reused.
+    const settled = !image || image.status === "active" || image.status === "deactivated";
+    if (settled && this.opts.metadataCacheTime > 0 && (this.generations.get(id) ?? 0) === generation) {
       if (this.metadata.size > 10_000) this.metadata.clear();
       this.metadata.set(key, { image, until: Date.now() + this.opts.metadataCacheTime * 1000 });
     }
@@ -84,7 +87,9 @@ export class UpstreamGlance implements ImageSource {
   }
 
   private headers(token: string | undefined): Record<string, string> {
-    return token ? { "X-Auth-Token": token } : {};
+    const headers: Record<string, string> = { "User-Agent": "glance-cache-node" };
+    if (token) headers["X-Auth-Token"] = token;
+    return headers;
   }
 }
 
