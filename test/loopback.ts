@@ -52,8 +52,8 @@ export async function prefixProxy(target: string, prefix: string): Promise<Loopb
 }
 
 /** A promise opened from outside: hold a request at it, open it when the test says so. */
-export function gate(): { wait: Promise<void>; open: () => void } {
+export function gate(): { wait: Promise<void>; open: () => void; opened: boolean } {
   let open!: () => void;
   const wait = new Promise<void>((r) => (open = r));
-  return { wait, open };
+  return { wait, open, opened: false };
 }

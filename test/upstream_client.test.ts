@@ -23,6 +23,10 @@ async function fakeGlance() {
     const image = m && images.get(m[1]);
     if (!m || !image) return Response.json({ images: [] }, { status: m ? 404 : 200 });
     const { data } = image;
+    if (request.method === "PUT") {
+      await request.arrayBuffer(); // the whole upload before answering, as Glance does
+      return new Response(null, { status: 204 });
+    }
     if (!m[2]) {
       if (image.meta === "hang-headers") {
         holding++;
@@ -152,6 +156,35 @@ t("a hung and a stalled image do not stall the queue; the stalled fill's reader 
     assert.deepEqual(after.cached_images.map((c) => c.image_id), [good.id]);
     assert.ok(fake.held() >= 3, "the stalled body and the hung file were held at the gate");
   } finally {
+    await node.close();
+    await fake.close();
+  }
+});
+
+t("an upload that stops moving (the caller stalls) is given up after upstream_stall_timeout: 502", async () => {
+  const fake = await fakeGlance();
+  const node = await nodeBefore(fake.url);
+  const held = gate();
+  try {
+    const { id } = fake.add("ok", 10);
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (held.opened) return void c.close();
+        c.enqueue(bytes(1000));
+        await held.wait; // never more until the test ends
+        held.opened = true;
+      },
+    });
+    const res = await fetch(`${node.url}/v2/images/${id}/file`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/octet-stream", "X-Identity-Status": "Confirmed", "X-Roles": "admin", "X-Tenant-Id": "p", "X-User-Id": "u" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    assert.equal(res.status, 502);
+    assert.match(await res.text(), /stalled/);
+  } finally {
+    held.open();
     await node.close();
     await fake.close();
   }

@@ -30,16 +30,18 @@ export function passThrough(opts: PassThroughOptions): (request: Request) => Pro
   return async (request) => {
     const url = new URL(request.url);
     const change = imageChangeOf(request.method, url.pathname);
-    const res = await client.fetch(url.pathname + url.search, {
-      method: request.method,
-      headers: forwardedHeaders(request.headers),
-      body: request.body !== null && !["GET", "HEAD"].includes(request.method) ? request.body : null,
-    });
-    if (change) {
-      // Whatever the outcome, the image may have changed (a failed upload still moves its status).
-      changes.changed(change.id);
-      if (change.ends && res.ok) await changes.ended(change.id);
+    let res: Response;
+    try {
+      res = await client.fetch(url.pathname + url.search, {
+        method: request.method,
+        headers: forwardedHeaders(request.headers),
+        body: hasBody(request) ? request.body : null,
+      });
+    } finally {
+      // Whatever the outcome (a failed upload still moves the image's status), it may have changed.
+      if (change) changes.changed(change.id);
     }
+    if (change?.ends && res.ok) await changes.ended(change.id);
     const ours = (opts.publicEndpoint ?? url.origin).replace(/\/+$/, "");
     const out = new Headers();
     res.headers.forEach((value, name) => {
@@ -52,6 +54,18 @@ export function passThrough(opts: PassThroughOptions): (request: Request) => Pro
     if (bodyless) await res.body?.cancel();
     return new Response(bodyless ? null : res.body, { status: res.status, statusText: res.statusText, headers: out });
   };
+}
+
+/**
+ * Whether the client sent a body: HTTP/1.1 says so with Content-Length or Transfer-Encoding (Deno
+ * gives a POST without either an empty stream, which fetch would send chunked: Glance refuses a
+ * body on deactivate or a tag with 400).
+ */
+function hasBody(request: Request): boolean {
+  if (request.body === null || request.method === "GET" || request.method === "HEAD") return false;
+  const length = request.headers.get("content-length");
+  if (length !== null) return Number(length) > 0;
+  return request.headers.has("transfer-encoding");
 }
 
 /** The client's headers minus hop-by-hop ones, those its Connection header names, and identity assertions. */

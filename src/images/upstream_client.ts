@@ -37,17 +37,20 @@ export class UpstreamClient {
     const what = `${req.method ?? "GET"} ${pathAndQuery.split("?")[0]}`;
     const abort = new AbortController();
     let headersTimer: ReturnType<typeof setTimeout> | undefined;
+    let answered = false;
     const armHeadersTimer = () => {
+      if (answered) return;
       headersTimer = setTimeout(
         () => abort.abort(upstreamFailed(`The upstream image service did not answer ${what} within ${this.opts.headersTimeout} s.`)),
         this.opts.headersTimeout * 1000,
       );
     };
     // A long upload is not a slow answer: the headers timer starts once the body has been sent.
-    const body = req.body
-      ? watchStalls(req.body, this.opts.stallTimeout, abort, `the request body of ${what}`, armHeadersTimer)
+    const upload = req.body
+      ? watchUpload(req.body, this.opts.stallTimeout, abort, `the request body of ${what}`, armHeadersTimer)
       : undefined;
-    if (!body) armHeadersTimer();
+    const body = upload?.stream;
+    if (!upload) armHeadersTimer();
     let res: Response;
     try {
       res = await fetch(this.target(pathAndQuery), {
@@ -62,7 +65,10 @@ export class UpstreamClient {
       if (abort.signal.aborted && abort.signal.reason instanceof Error) throw abort.signal.reason;
       throw upstreamFailed(`The upstream image service could not be reached for ${what}: ${(err as Error).message}`);
     } finally {
+      // An upstream may answer before it has read the whole body (an error): no timer may cut its answer.
+      answered = true;
       clearTimeout(headersTimer);
+      upload?.stop();
     }
     if (!res.body) return res;
     const watched = watchStalls(res.body, this.opts.stallTimeout, abort, `the response to ${what}`);
@@ -71,15 +77,53 @@ export class UpstreamClient {
 }
 
 /**
- * The same bytes, erroring with upstream_failed when no chunk came for `seconds` (the abort drops
- * the connection). `done` runs once the stream has ended normally.
+ * A body we send up: no byte moved for `seconds`, whichever side stopped (the caller sending, or the
+ * upstream reading), aborts the request. `done` runs once the body has been sent.
+ */
+function watchUpload(
+  body: ReadableStream<Uint8Array>,
+  seconds: number,
+  abort: AbortController,
+  what: string,
+  done: () => void,
+): { stream: ReadableStream<Uint8Array>; stop: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const rearm = () => {
+    clearTimeout(timer);
+    if (stopped) return;
+    timer = setTimeout(() => abort.abort(upstreamFailed(`No data moved for ${seconds} s in ${what}: stalled.`)), seconds * 1000);
+  };
+  rearm();
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+  abort.signal.addEventListener("abort", stop, { once: true });
+  const stream = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        rearm();
+        controller.enqueue(chunk);
+      },
+      flush() {
+        stop();
+        done();
+      },
+    }),
+  );
+  return { stream, stop };
+}
+
+/**
+ * A body we receive: the same bytes, erroring with upstream_failed when a read waited `seconds`
+ * for a chunk (time the consumer takes is not counted); the abort drops the connection.
  */
 function watchStalls(
   body: ReadableStream<Uint8Array>,
   seconds: number,
   abort: AbortController,
   what: string,
-  done?: () => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -91,10 +135,8 @@ function watchStalls(
         });
         try {
           const { done: ended, value } = await Promise.race([reader.read(), stalled]);
-          if (ended) {
-            controller.close();
-            done?.();
-          } else controller.enqueue(value);
+          if (ended) controller.close();
+          else controller.enqueue(value);
         } catch (err) {
           const reason = abort.signal.aborted && abort.signal.reason instanceof Error ? abort.signal.reason : err;
           abort.abort(reason);
