@@ -222,15 +222,16 @@ t("the proxy strips the caller's identity headers and the headers its Connection
       "-H", "X-Project-Id: p", "-H", "X-Tenant-Id: p", "-H", "X-Tenant: p", "-H", "X-Domain-Id: d",
       "-H", "X-User-Domain-Id: d", "-H", "X-Project-Domain-Name: d", "-H", "X-Service-Catalog: []",
       "-H", "X-Service-Roles: service", "-H", "X-Is-Admin-Project: True", "-H", "X-Auth-Token: tok",
-      "-H", "Connection: keep-alive, X-Secret-Hop", "-H", "X-Secret-Hop: 1", "-H", "X-Kept: yes",
+      "-H", "Connection: keep-alive, X-Secret-Hop", "-H", "X-Secret-Hop: 1", "-H", "X-Kept: yes", "-H", "X-Service-Token: svc",
     ]);
     assert.equal(stdout, "200");
     const got = fake.received.at(-1)!;
     const names = [...got.keys()];
     for (const name of names) {
-      assert.doesNotMatch(name, /^x-(identity-status|roles|user|project|tenant|domain|service|is-admin-project|secret-hop)/, name);
+      assert.doesNotMatch(name, /^x-(identity-status|roles|user|project|tenant|domain|service-(?!token)|is-admin-project|secret-hop)/, name);
     }
     assert.equal(got.get("x-auth-token"), "tok", "the token itself goes on: upstream validates it");
+    assert.equal(got.get("x-service-token"), "svc", "a service token is a credential upstream checks, not an assertion");
     assert.equal(got.get("x-kept"), "yes");
   } finally {
     await node.close();

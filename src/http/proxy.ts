@@ -14,7 +14,11 @@ const IDENTITY = new Set([
   "x-identity-status", "x-roles", "x-role", "x-is-admin-project", "x-system-scope", "x-application-credential-id",
 ]);
 
+/** Credentials, not assertions: upstream validates them itself (Nova sends X-Service-Token with a user's token). */
+const CREDENTIALS = new Set(["x-auth-token", "x-service-token"]);
+
 function isIdentityHeader(name: string): boolean {
+  if (CREDENTIALS.has(name)) return false;
   return IDENTITY.has(name) || IDENTITY_PREFIXES.some((p) => name.startsWith(p));
 }
 
@@ -44,8 +48,9 @@ export function passThrough(opts: PassThroughOptions): (request: Request) => Pro
     if (change?.ends && res.ok) await changes.ended(change.id);
     const ours = (opts.publicEndpoint ?? url.origin).replace(/\/+$/, "");
     const out = new Headers();
+    const named = connectionNamed(res.headers);
     res.headers.forEach((value, name) => {
-      if (HOP_BY_HOP.has(name) && name !== "content-length") return;
+      if ((HOP_BY_HOP.has(name) && name !== "content-length") || named.has(name)) return;
       if (name === "content-encoding" || (name === "content-length" && res.headers.has("content-encoding"))) return;
       // Links back into the API point at us, not at the upstream.
       out.set(name, name === "location" && value.startsWith(client.base) ? ours + value.slice(client.base.length) : value);
@@ -70,12 +75,15 @@ function hasBody(request: Request): boolean {
 
 /** The client's headers minus hop-by-hop ones, those its Connection header names, and identity assertions. */
 export function forwardedHeaders(incoming: Headers): Headers {
-  const named = new Set(
-    (incoming.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean),
-  );
+  const named = connectionNamed(incoming);
   const headers = new Headers();
   incoming.forEach((value, name) => {
     if (!HOP_BY_HOP.has(name) && !named.has(name) && !isIdentityHeader(name)) headers.set(name, value);
   });
   return headers;
+}
+
+/** Headers a Connection header names: hop-by-hop for this connection only (RFC 9110, 7.6.1). */
+function connectionNamed(headers: Headers): Set<string> {
+  return new Set((headers.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
 }
