@@ -45,15 +45,20 @@ export class ImageChanges {
 /** Which pass-through requests can change an image, and which end it (Glance's image API v2 routes). */
 export function imageChangeOf(method: string, path: string): { id: string; ends: boolean } | undefined {
   if (method === "GET" || method === "HEAD" || method === "OPTIONS") return undefined;
+  const store = /^\/v2\/stores\/[^/]+\/([^/]+)$/.exec(path); // DELETE: the image leaves one store (multi-store)
+  if (store) return { id: decoded(store[1]), ends: false };
   const m = /^\/v2\/images\/([^/]+)(\/.*)?$/.exec(path);
   if (!m) return undefined;
-  let id = m[1];
-  try {
-    id = decodeURIComponent(id);
-  } catch {
-    // a malformed escape: upstream will refuse it; dropping metadata under the raw id is harmless
-  }
+  const id = decoded(m[1]);
   const rest = m[2] ?? "";
   const ends = (method === "DELETE" && rest === "") || (method === "POST" && rest === "/actions/deactivate");
   return { id, ends };
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // a malformed escape: upstream will refuse it; dropping metadata under the raw id is harmless
+  }
 }
