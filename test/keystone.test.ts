@@ -11,6 +11,7 @@ const t = suite("keystone");
 async function fakeKeystone() {
   const validations = new Map<string, number>();
   const open = gate();
+  const hung = gate(); // opened only when the fake closes, so the server can stop
   let issued = 0;
   const server = await serveLoopback(async (request) => {
     const url = new URL(request.url);
@@ -24,14 +25,24 @@ async function fakeKeystone() {
     }
     const subject = request.headers.get("x-subject-token") ?? "";
     validations.set(subject, (validations.get(subject) ?? 0) + 1);
-    if (subject === "hang") await new Promise(() => {});
+    if (subject === "hang") await hung.wait;
     if (subject !== "good") return Response.json({ error: { code: 404 } }, { status: 404 });
     await open.wait;
     return Response.json({
       token: { expires_at: "2999-01-01T00:00:00Z", user: { id: "u1", name: "user" }, project: { id: "p1" }, roles: [{ name: "admin" }] },
     });
   });
-  return { ...server, validations, open: open.open, issued: () => issued };
+  return {
+    ...server,
+    validations,
+    open: open.open,
+    issued: () => issued,
+    close() {
+      hung.open();
+      open.open();
+      return server.close();
+    },
+  };
 }
 
 const options = (url: string, more: Partial<KeystoneOptions> = {}): KeystoneOptions => ({
@@ -55,6 +66,7 @@ t("concurrent validations of one token ask Keystone once", async () => {
     const identities = await all;
     for (const identity of identities) assert.equal(identity?.userId, "u1");
     assert.equal(ks.validations.get("good"), 1);
+    assert.equal(ks.issued(), 1, "the node's own token was issued once too");
   } finally {
     await ks.close();
   }
