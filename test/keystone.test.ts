@@ -26,6 +26,7 @@ async function fakeKeystone() {
     const subject = request.headers.get("x-subject-token") ?? "";
     validations.set(subject, (validations.get(subject) ?? 0) + 1);
     if (subject === "hang") await hung.wait;
+    if (subject === "own-token-refused") return Response.json({ error: { code: 401 } }, { status: 401 }); // as if ours were revoked
     if (subject !== "good") return Response.json({ error: { code: 404 } }, { status: 404 });
     await open.wait;
     return Response.json({
@@ -102,12 +103,12 @@ t("through the node: a bogus token is 401 twice with one validation; a good one 
   }
 });
 
-t("Keystone unreachable, hung, or refusing the node's own credentials: 503, not 500", async () => {
+t("Keystone unreachable, hung, or refusing the node's own credentials or token: 503, not 500", async () => {
   const gone = await serveLoopback(() => new Response(""));
   await gone.close(); // nothing listens there any more
   const ks = await fakeKeystone();
   const refusing = await serveLoopback(() => Response.json({ error: {} }, { status: 401 }));
-  const cases: [string, string][] = [[gone.url, "good"], [ks.url, "hang"], [refusing.url, "good"]];
+  const cases: [string, string][] = [[gone.url, "good"], [ks.url, "hang"], [refusing.url, "good"], [ks.url, "own-token-refused"]];
   try {
     for (const [url, token] of cases) {
       const node = await start({ auth: "keystone", keystone: options(url) });
@@ -120,6 +121,7 @@ t("Keystone unreachable, hung, or refusing the node's own credentials: 503, not 
       }
     }
     assert.equal(ks.validations.get("hang"), 1, "the hung validation reached Keystone and was given up on");
+    assert.equal(ks.validations.get("own-token-refused"), 2, "one retry with a new token of its own");
   } finally {
     await ks.close();
     await refusing.close();

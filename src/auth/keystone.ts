@@ -106,7 +106,11 @@ export class KeystoneClient {
       this.service = undefined; // our own token may have been revoked: one retry with a new one
       res = await this.askKeystone(token, await this.serviceToken());
     }
-    if (res.status === 404 || res.status === 401) {
+    if (res.status === 401) {
+      // Keystone refuses the subject with 404: a 401 is about our own token, not the caller's.
+      throw unavailable("Keystone refused the node's own token while validating a caller's.");
+    }
+    if (res.status === 404) {
       await res.body?.cancel();
       remember(this.refused, token, Date.now() + (this.opts.negativeCacheTime ?? 10) * 1000);
       return undefined;
