@@ -47,6 +47,12 @@ async function download(node: Running, tok: string, id: string): Promise<{ statu
   return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
 }
 
+/** Ids the node lists as cached. */
+async function cached(ctx: Ctx): Promise<string[]> {
+  const res = await ctx.node.req("/v2/cache", { as: as(ctx.admin) });
+  return ((await res.json()) as { cached_images: { image_id: string }[] }).cached_images.map((c) => c.image_id);
+}
+
 /** How many times the node asked Glance for the image's metadata (of its own accord: not passing glanceclient's on). */
 const lookups = (ctx: Ctx, id: string) => ctx.glance.seen.get(`GET /v2/images/${id} glance-cache-node`) ?? 0;
 
@@ -100,7 +106,9 @@ t("deactivate, then reactivate with glanceclient: a member's next download follo
   const before = lookups(ctx, id);
   assert.equal((await download(ctx.node, ctx.demo, id)).status, 200);
   assert.equal(lookups(ctx, id), before, "metadata reused (metadata_cache_time 60)");
+  await waitFor("cached by the download", async () => (await cached(ctx)).includes(id), 60_000);
   await glanceOk(ctx.node.url, ctx.admin, "image-deactivate", id);
+  assert.ok(!(await cached(ctx)).includes(id), "the cached copy went when the deactivate answered");
   assert.equal((await download(ctx.node, ctx.demo, id)).status, 403);
   await glanceOk(ctx.node.url, ctx.admin, "image-reactivate", id);
   const again = await download(ctx.node, ctx.demo, id);
