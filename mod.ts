@@ -32,7 +32,15 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     maxRequestBodySize: config.maxRequestBodySize,
     imageSizeCap: config.imageSizeCap,
     keystone: config.keystone,
-    upstream: config.upstreamUrl ? { url: config.upstreamUrl, metadataCacheTime: config.metadataCacheTime } : undefined,
+    upstream: config.upstreamUrl
+      ? {
+          url: config.upstreamUrl,
+          metadataCacheTime: config.metadataCacheTime,
+          timeout: config.upstreamTimeout,
+          stallTimeout: config.upstreamStallTimeout,
+        }
+      : undefined,
+    publicEndpoint: config.publicEndpoint,
     policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined,
     cacheConcurrency: config.cacheConcurrency,
     maxSize: config.maxSize,

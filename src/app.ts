@@ -22,7 +22,9 @@ import { NODE_STATUS_PATH, statusApi } from "./http/status_page.ts";
 import { json, methodNotAllowed, param } from "./http/responses.ts";
 import { versionsDocument } from "./http/versions.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
+import { ImageChanges } from "./images/image_changes.ts";
 import type { ImageSource } from "./images/source.ts";
+import { UpstreamClient } from "./images/upstream_client.ts";
 import { UpstreamGlance } from "./images/upstream_glance.ts";
 
 export interface AppOptions {
@@ -50,7 +52,16 @@ export interface AppOptions {
   /** [keystone_authtoken]: validates tokens (auth "keystone") and gives the node its own identity upstream. */
   keystone?: KeystoneOptions;
   /** In front of an existing Glance instead of the embedded store. */
-  upstream?: { url: string; metadataCacheTime?: number };
+  upstream?: {
+    url: string;
+    metadataCacheTime?: number;
+    /** Seconds to the upstream's response headers (default 60). */
+    timeout?: number;
+    /** Seconds an upstream body may go without a byte (default 60). */
+    stallTimeout?: number;
+  };
+  /** [DEFAULT] public_endpoint: the URL clients reach us at, for links and Location (default: the request's origin). */
+  publicEndpoint?: string;
   /** Rules for cache_list, cache_image, cache_delete (default role:admin), or a Policy read from policy.yaml. */
   policy?: Partial<PolicyRules> | Policy;
   /** Fills at once, queued or started by downloads (one shared bound); 0 fills nothing (the prune and clean commands). */
@@ -86,9 +97,16 @@ const DEFAULT_IMAGE_SIZE_CAP = 1099511627776;
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
+  const client = opts.upstream
+    ? new UpstreamClient({
+        url: opts.upstream.url,
+        headersTimeout: opts.upstream.timeout ?? 60,
+        stallTimeout: opts.upstream.stallTimeout ?? 60,
+      })
+    : undefined;
   const upstream = opts.upstream
     ? new UpstreamGlance({
-        url: opts.upstream.url,
+        client: client!,
         metadataCacheTime: opts.upstream.metadataCacheTime ?? 5,
         serviceToken: keystone ? () => keystone.serviceToken() : undefined,
       })
@@ -107,6 +125,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const auth = authenticator(opts, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
+  const changes = new ImageChanges(cache, upstream);
   const cacheRoutes = cacheApi({ cache, source, policy });
   const metrics = metricsRegistry(cache);
   const publicPaths = new Set(opts.publicMetrics ? [...PUBLIC_PATHS, "/metrics"] : PUBLIC_PATHS);
@@ -127,7 +146,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     catch: (err: unknown, request: Req) => renderError(err, request),
     finally: [withRequestId],
   });
-  const versions = (status: number) => (r: Req) => json(versionsDocument(r), status);
+  const versions = (status: number) => (r: Req) => json(versionsDocument(r, opts.publicEndpoint), status);
 
   router
     .get("/", versions(300))
@@ -144,28 +163,17 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .put("/v2/cache/:id", (r) => cacheRoutes.queue(param(r, "id"), r.identity, r))
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
-    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, param(r, "id"), r, r.identity));
+    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, changes, param(r, "id"), r, r.identity));
 
   if (upstream) {
-    const proxy = limitJsonBodies(passThrough(opts.upstream!.url), opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE);
-    // Changes that end an image's life at the source also end its cached copy.
-    const thenForget = async (r: Req) => {
-      const res = await proxy(r);
-      if (res.ok) {
-        upstream.invalidate(param(r, "id"));
-        await cache.forget(param(r, "id"));
-      }
-      return res;
-    };
-    router
-      .delete("/v2/images/:id", thenForget)
-      .post("/v2/images/:id/actions/deactivate", thenForget)
-      .all("/v2/*", proxy);
+    const proxy = passThrough({ client: client!, changes, publicEndpoint: opts.publicEndpoint });
+    router.all("/v2/*", limitJsonBodies(proxy, opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE));
   } else {
-    const images = imagesApi(store!, cache, {
+    const limits = {
       maxRequestBodySize: opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE,
       imageSizeCap: opts.imageSizeCap ?? DEFAULT_IMAGE_SIZE_CAP,
-    });
+    };
+    const images = imagesApi(store!, cache, changes, limits, opts.publicEndpoint);
     router
       .get("/v2/images", (r) => images.list(r, r.identity))
       .post("/v2/images", (r) => images.create(r, r.identity))

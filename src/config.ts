@@ -30,6 +30,9 @@ export interface ServeConfig {
   shutdownTimeout: number;
   upstreamUrl: string | undefined;
   metadataCacheTime: number;
+  upstreamTimeout: number;
+  upstreamStallTimeout: number;
+  publicEndpoint: string | undefined;
   policyFile: string | undefined;
   keystone: KeystoneOptions | undefined;
 }
@@ -65,12 +68,15 @@ const OPTIONS: Record<string, Option> = {
   "shutdown-timeout": { kind: "count", env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT", ini: ["glance_cache_node", "shutdown_timeout"], default: "30", help: "on SIGTERM/SIGINT, wait this long (s) for downloads" },
   "upstream-url": { kind: "string", env: "GLANCE_CACHE_UPSTREAM_URL", ini: ["glance_cache_node", "upstream_url"], help: "an existing Glance to cache for (default: the embedded store)" },
   "metadata-cache-time": { kind: "count", env: "GLANCE_CACHE_METADATA_CACHE_TIME", ini: ["glance_cache_node", "metadata_cache_time"], default: "5", help: "seconds upstream image metadata is reused" },
+  "upstream-timeout": { kind: "count", env: "GLANCE_CACHE_UPSTREAM_TIMEOUT", ini: ["glance_cache_node", "upstream_timeout"], default: "60", help: "seconds to the upstream's response headers (connecting included)" },
+  "upstream-stall-timeout": { kind: "count", env: "GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT", ini: ["glance_cache_node", "upstream_stall_timeout"], default: "60", help: "seconds an upstream transfer may go without a byte" },
+  "public-endpoint": { kind: "string", env: "GLANCE_CACHE_PUBLIC_ENDPOINT", ini: ["DEFAULT", "public_endpoint"], help: "URL clients reach the node at, for links and Location (default: the request's Host)" },
   "policy-file": { kind: "string", env: "GLANCE_CACHE_POLICY_FILE", ini: ["oslo_policy", "policy_file"], help: "policy.yaml with cache_list, cache_image, cache_delete" },
   help: { kind: "bool", help: "this text" },
 };
 
 /** [keystone_authtoken] keys, as keystonemiddleware names them. */
-const KEYSTONE_KEYS = ["auth_url", "www_authenticate_uri", "username", "password", "project_name", "user_domain_name", "project_domain_name", "token_cache_time", "auth_type"];
+const KEYSTONE_KEYS = ["auth_url", "www_authenticate_uri", "username", "password", "project_name", "user_domain_name", "project_domain_name", "token_cache_time", "auth_type", "http_connect_timeout"];
 /** Keys of glance-api.conf that mean nothing for this node but are harmless to find there. */
 const TOLERATED: Record<string, string[]> = {
   DEFAULT: ["debug", "verbose", "use_stderr", "log_file", "log_dir", "image_cache_driver", "image_cache_sqlite_db"],
@@ -154,6 +160,11 @@ export function parseConfig(
   if (concurrency < 1) throw new ConfigError(`${describe("cache-concurrency")}: must be at least 1`);
   const upstreamUrl = str("upstream-url");
   if (upstreamUrl && !/^https?:\/\/[^/]+/.test(upstreamUrl)) throw new ConfigError(`${describe("upstream-url")}: not an http(s) URL: ${upstreamUrl}`);
+  const publicEndpoint = str("public-endpoint");
+  if (publicEndpoint && !/^https?:\/\/[^/?#]+[^?#]*$/.test(publicEndpoint)) throw new ConfigError(`${describe("public-endpoint")}: not an http(s) URL: ${publicEndpoint}`);
+  for (const name of ["upstream-timeout", "upstream-stall-timeout"]) {
+    if (count(name) < 1) throw new ConfigError(`${describe(name)}: must be at least 1 second`);
+  }
 
   const config: ServeConfig = {
     host: raw("host")!,
@@ -174,6 +185,9 @@ export function parseConfig(
     shutdownTimeout: count("shutdown-timeout"),
     upstreamUrl,
     metadataCacheTime: count("metadata-cache-time"),
+    upstreamTimeout: count("upstream-timeout"),
+    upstreamStallTimeout: count("upstream-stall-timeout"),
+    publicEndpoint,
     policyFile: str("policy-file"),
     keystone: keystoneOptions(file.keystone_authtoken),
   };
@@ -240,6 +254,8 @@ function keystoneOptions(section: Record<string, string> | undefined): KeystoneO
   }
   const cacheTime = section.token_cache_time ?? "60";
   if (!/^\d+$/.test(cacheTime)) throw new ConfigError(`[keystone_authtoken] token_cache_time: not a number of seconds: ${cacheTime}`);
+  const timeout = section.http_connect_timeout ?? "30";
+  if (!/^\d+$/.test(timeout) || Number(timeout) < 1) throw new ConfigError(`[keystone_authtoken] http_connect_timeout: not a number of seconds: ${timeout}`);
   return {
     authUrl: need("auth_url"),
     wwwAuthenticateUri: section.www_authenticate_uri,
@@ -249,5 +265,6 @@ function keystoneOptions(section: Record<string, string> | undefined): KeystoneO
     userDomainName: section.user_domain_name ?? "Default",
     projectDomainName: section.project_domain_name ?? "Default",
     tokenCacheTime: Number(cacheTime),
+    timeout: Number(timeout),
   };
 }

@@ -32,6 +32,7 @@ image_cache_stall_time = 3600
 workers = 1
 debug = true
 auth_strategy = keystone
+public_endpoint = https://images.example.com/image
 
 [keystone_authtoken]
 auth_url = http://127.0.0.1:5000/v3
@@ -43,10 +44,13 @@ user_domain_name = Default
 project_domain_name = Default
 token_cache_time = 30
 auth_type = password
+http_connect_timeout = 5
 
 [glance_cache_node]
 upstream_url = http://127.0.0.1:9292
 metadata_cache_time = 2
+upstream_timeout = 20
+upstream_stall_timeout = 15
 
 [oslo_policy]
 policy_file = /etc/glance/policy.yaml
@@ -62,6 +66,9 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
   assert.equal(config.auth, "keystone");
   assert.equal(config.upstreamUrl, "http://127.0.0.1:9292");
   assert.equal(config.metadataCacheTime, 2);
+  assert.equal(config.upstreamTimeout, 20);
+  assert.equal(config.upstreamStallTimeout, 15);
+  assert.equal(config.publicEndpoint, "https://images.example.com/image");
   assert.equal(config.policyFile, "/etc/glance/policy.yaml");
   assert.deepEqual(config.keystone, {
     authUrl: "http://127.0.0.1:5000/v3",
@@ -72,7 +79,22 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
     userDomainName: "Default",
     projectDomainName: "Default",
     tokenCacheTime: 30,
+    timeout: 5,
   });
+});
+
+t("upstream timeouts and public_endpoint: defaults, flags, environment, bad values", async () => {
+  const { config } = parse([]);
+  assert.equal(config.upstreamTimeout, 60);
+  assert.equal(config.upstreamStallTimeout, 60);
+  assert.equal(config.publicEndpoint, undefined);
+  const flags = parse(["--upstream-timeout", "7", "--public-endpoint", "http://node.example:9292"], { GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "9" }).config;
+  assert.equal(flags.upstreamTimeout, 7);
+  assert.equal(flags.upstreamStallTimeout, 9);
+  assert.equal(flags.publicEndpoint, "http://node.example:9292");
+  assert.throws(() => parse(["--upstream-timeout", "0"]), /upstream_timeout.*at least 1/);
+  assert.throws(() => parse(["--public-endpoint", "node.example"]), /public_endpoint.*not an http/);
+  assert.throws(() => parse(["--config-file", "/dev/null"], { GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "soon" }), /upstream_stall_timeout/);
 });
 
 t("flags win over the environment, which wins over the file", async () => {

@@ -1,67 +1,13 @@
 // End to end with the real thing: the node in front of Debian's glance-api, tokens from Debian's Keystone,
 // driven with python-glanceclient. e2e/start.sh (run by .ci/run) starts both and writes $E2E_BASE/env.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { suite } from "uvu";
+import { glance, keystoneOptions, readEnv, token, upstreamDataReads } from "./e2e_helpers.ts";
 import { bytes, md5, type Running, start, tempDir, waitFor } from "./helpers.ts";
 
-const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 const t = suite<{ env: Record<string, string>; node: Running; admin: string; demo: string }>("e2e", {} as never);
-
-function readEnv(): Record<string, string> {
-  const file = join(BASE, "env");
-  if (!existsSync(file)) throw new Error(`${file} is missing: start Keystone and Glance first with e2e/start.sh (.ci/run does)`);
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) env[m[1]] = m[2];
-  }
-  return env;
-}
-
-async function token(env: Record<string, string>, who: "ADMIN" | "DEMO"): Promise<string> {
-  const res = await fetch(`${env.KEYSTONE_URL.replace(/\/$/, "")}/auth/tokens`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ["password"], password: { user: { name: env[`${who}_USER`], domain: { name: env.DOMAIN }, password: env[`${who}_PASSWORD`] } } },
-        scope: { project: { name: env[`${who}_PROJECT`], domain: { name: env.DOMAIN } } },
-      },
-    }),
-  });
-  await res.body?.cancel();
-  assert.equal(res.status, 201, `token for ${who}`);
-  return res.headers.get("x-subject-token")!;
-}
-
-/** python-glanceclient, with a HOME of its own per call (4.1 breaks on its cached schema). */
-async function glance(url: string, tok: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const home = await mkdtemp(join(tmpdir(), "gcn-glance-home-"));
-  try {
-    return await new Promise((resolve) => {
-      execFile(
-        "/usr/bin/glance",
-        ["--os-image-url", url, "--os-auth-token", tok, ...args],
-        { env: { HOME: home, PATH: "/usr/bin:/bin", NO_PROXY: "127.0.0.1,localhost" }, timeout: 120_000, maxBuffer: 1 << 20 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      ).stdin?.end();
-    });
-  } finally {
-    await rm(home, { recursive: true, force: true });
-  }
-}
-
-/** How many times upstream Glance has served an image's data, from its own log. */
-function upstreamDataReads(id: string): number {
-  const log = readFileSync(join(BASE, "log", "glance-api.log"), "utf8");
-  return log.split("\n").filter((l) => l.includes(`GET /v2/images/${id}/file`)).length;
-}
 
 t.before(async (ctx) => {
   ctx.env = readEnv();
@@ -69,15 +15,7 @@ t.before(async (ctx) => {
   ctx.node = await start({
     auth: "keystone",
     upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 },
-    keystone: {
-      authUrl: env.KEYSTONE_URL,
-      username: env.SERVICE_USER,
-      password: env.SERVICE_PASSWORD,
-      projectName: env.SERVICE_PROJECT,
-      userDomainName: env.DOMAIN,
-      projectDomainName: env.DOMAIN,
-      tokenCacheTime: 0,
-    },
+    keystone: keystoneOptions(env),
   });
   ctx.admin = await token(env, "ADMIN");
   ctx.demo = await token(env, "DEMO");

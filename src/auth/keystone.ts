@@ -1,5 +1,5 @@
 // Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly).
-import { unauthenticated } from "../errors.ts";
+import { unauthenticated, unavailable } from "../errors.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 
 export interface KeystoneOptions {
@@ -14,6 +14,10 @@ export interface KeystoneOptions {
   projectDomainName: string;
   /** seconds a validated token is trusted without asking Keystone again */
   tokenCacheTime: number;
+  /** seconds for any request to Keystone, connecting included ([keystone_authtoken] http_connect_timeout; default 30) */
+  timeout?: number;
+  /** seconds a token Keystone refused is refused without asking again (default 10) */
+  negativeCacheTime?: number;
 }
 
 interface TokenBody {
@@ -27,10 +31,21 @@ interface TokenBody {
 
 const MAX_CACHED = 10_000;
 
+/** Adds to a bounded map, dropping the oldest entry when full. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_CACHED) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
 export class KeystoneClient {
   private service: { token: string; until: number } | undefined;
   private servicePending: Promise<string> | undefined;
   private readonly validated = new Map<string, { identity: Identity; until: number }>();
+  /** Tokens Keystone refused, until when: a client retrying a bogus token does not reach Keystone each time. */
+  private readonly refused = new Map<string, number>();
+  /** Validations in progress: concurrent requests with one token ask Keystone once. */
+  private readonly pending = new Map<string, Promise<Identity | undefined>>();
   readonly v3: string;
 
   constructor(readonly opts: KeystoneOptions) {
@@ -46,7 +61,7 @@ export class KeystoneClient {
 
   private async issueServiceToken(): Promise<string> {
     const o = this.opts;
-    const res = await fetch(`${this.v3}/auth/tokens`, {
+    const res = await this.call(`${this.v3}/auth/tokens`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({
@@ -62,7 +77,7 @@ export class KeystoneClient {
     const token = res.headers.get("x-subject-token");
     const body = (await res.json().catch(() => undefined)) as TokenBody | undefined;
     if (res.status !== 201 || !token || !body) {
-      throw new Error(`keystone refused the node's service credentials (${o.username}): HTTP ${res.status}`);
+      throw unavailable(`Keystone refused the node's service credentials (${o.username}): HTTP ${res.status}.`);
     }
     const expires = Date.parse(body.token.expires_at);
     this.service = { token, until: Math.min(expires - 60_000, Date.now() + 3_600_000) };
@@ -74,26 +89,58 @@ export class KeystoneClient {
     const hit = this.validated.get(token);
     if (hit && Date.now() < hit.until) return hit.identity;
     this.validated.delete(token);
+    const refusedUntil = this.refused.get(token);
+    if (refusedUntil !== undefined && Date.now() < refusedUntil) return undefined;
+    this.refused.delete(token);
+    let pending = this.pending.get(token);
+    if (!pending) {
+      pending = this.askAbout(token).finally(() => this.pending.delete(token));
+      this.pending.set(token, pending);
+    }
+    return pending;
+  }
+
+  private async askAbout(token: string): Promise<Identity | undefined> {
     let res = await this.askKeystone(token, await this.serviceToken());
     if (res.status === 401) {
       this.service = undefined; // our own token may have been revoked: one retry with a new one
       res = await this.askKeystone(token, await this.serviceToken());
     }
-    if (res.status === 404 || res.status === 401) {
+    if (res.status === 401) {
+      // Keystone refuses the subject with 404: a 401 is about our own token, not the caller's.
+      throw unavailable("Keystone refused the node's own token while validating a caller's.");
+    }
+    if (res.status === 404) {
       await res.body?.cancel();
+      remember(this.refused, token, Date.now() + (this.opts.negativeCacheTime ?? 10) * 1000);
       return undefined;
     }
-    if (res.status !== 200) throw new Error(`keystone token validation: HTTP ${res.status}`);
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw unavailable(`Keystone answered ${res.status} to a token validation.`);
+    }
     const { token: t } = (await res.json()) as TokenBody;
     const identity = makeIdentity(t.user.id, t.project?.id ?? null, (t.roles ?? []).map((r) => r.name), token);
     const until = Math.min(Date.now() + this.opts.tokenCacheTime * 1000, Date.parse(t.expires_at));
-    if (this.validated.size >= MAX_CACHED) this.validated.delete(this.validated.keys().next().value!);
-    this.validated.set(token, { identity, until });
+    remember(this.validated, token, { identity, until });
     return identity;
   }
 
   private askKeystone(subject: string, service: string): Promise<Response> {
-    return fetch(`${this.v3}/auth/tokens`, { headers: { "X-Auth-Token": service, "X-Subject-Token": subject } });
+    return this.call(`${this.v3}/auth/tokens`, { headers: { "X-Auth-Token": service, "X-Subject-Token": subject } });
+  }
+
+  /** One request to Keystone, bounded in time; unreachable or too slow is "unavailable" (503), never a 500. */
+  private async call(url: string, init: RequestInit): Promise<Response> {
+    const seconds = this.opts.timeout ?? 30;
+    try {
+      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+      // The body is small: read it under the same deadline so a stalled one fails here too.
+      const body = await res.arrayBuffer();
+      return new Response([204, 205, 304].includes(res.status) ? null : body, { status: res.status, headers: res.headers });
+    } catch (err) {
+      throw unavailable(`Keystone at ${this.v3} could not be reached within ${seconds} s: ${(err as Error).message}`);
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
+import type { ImageChanges } from "../images/image_changes.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { forbidden, imageNotFound } from "../errors.ts";
 import { HttpError } from "./errors.ts";
@@ -10,18 +11,17 @@ import { HttpError } from "./errors.ts";
 export async function downloadImage(
   source: ImageSource,
   cache: ImageCache,
+  changes: ImageChanges,
   id: string,
   request: Request,
   who: Identity,
 ): Promise<Response> {
-  const image = isImageId(id) ? await source.find(id, who) : undefined;
-  if (!image) {
-    if (isImageId(id) && who.isAdmin) await cache.forget(id); // gone at the source: so is our copy
-    throw imageNotFound(id);
-  }
-  if (image.status === "deactivated") {
-    await cache.forget(id);
-    if (!who.isAdmin) throw forbidden("The requested image has been deactivated. Image data download is forbidden.");
+  if (!isImageId(id)) throw imageNotFound(id);
+  const image = await source.find(id, who);
+  await changes.observed(id, image, who);
+  if (!image) throw imageNotFound(id);
+  if (image.status === "deactivated" && !who.isAdmin) {
+    throw forbidden("The requested image has been deactivated. Image data download is forbidden.");
   }
   if (image.size === null || (image.status !== "active" && image.status !== "deactivated")) {
     return new Response(null, { status: 204, headers: { "Content-Length": "0" } });

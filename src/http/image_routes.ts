@@ -2,6 +2,7 @@
 import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
+import type { ImageChanges } from "../images/image_changes.ts";
 import { canSee, type Image, imageView, isImageId, isOwnerOrAdmin, VISIBILITIES, type Visibility } from "../images/image.ts";
 import { badInput as badRequest, conflict, forbidden, imageNotFound, tooLarge } from "../errors.ts";
 import { downloadImage } from "./download.ts";
@@ -26,7 +27,14 @@ export interface ImageLimits {
   imageSizeCap: number;
 }
 
-export function imagesApi(store: EmbeddedStore, cache: ImageCache, limits: ImageLimits) {
+/** publicEndpoint: where clients reach us ([DEFAULT] public_endpoint); default the request's origin. */
+export function imagesApi(
+  store: EmbeddedStore,
+  cache: ImageCache,
+  changes: ImageChanges,
+  limits: ImageLimits,
+  publicEndpoint?: string,
+) {
   const readJson = (request: Request) => readLimitedJson(request, limits.maxRequestBodySize);
   const readJsonObject = async (request: Request): Promise<Record<string, unknown>> => {
     const body = await readJson(request);
@@ -63,7 +71,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache, limits: Image
       for (const [key, value] of Object.entries(body)) applyField(fields as Image, key, value, who);
       const image = await store.create(fields);
       return json(imageView(image), 201, {
-        Location: `${new URL(request.url).origin}/v2/images/${image.id}`,
+        Location: `${(publicEndpoint ?? new URL(request.url).origin).replace(/\/+$/, "")}/v2/images/${image.id}`,
         "OpenStack-Image-Import-Methods": "glance-direct,web-download,copy-image",
       });
     },
@@ -133,7 +141,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache, limits: Image
     async remove(id: string, who: Identity): Promise<Response> {
       const image = await owned(id, who, "delete");
       if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
-      await cache.forget(id);
+      await changes.ended(id);
       await store.delete(id);
       return empty(204);
     },
@@ -154,7 +162,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache, limits: Image
       return empty(204);
     },
 
-    download: (id: string, request: Request, who: Identity) => downloadImage(store, cache, id, request, who),
+    download: (id: string, request: Request, who: Identity) => downloadImage(store, cache, changes, id, request, who),
 
     async deactivate(id: string, who: Identity): Promise<Response> {
       const image = await visible(id, who);
@@ -164,7 +172,7 @@ export function imagesApi(store: EmbeddedStore, cache: ImageCache, limits: Image
       }
       image.status = "deactivated";
       await store.save(image);
-      await cache.forget(id);
+      await changes.ended(id);
       return empty(204);
     },
 

@@ -1,36 +1,89 @@
-// Pass-through to an upstream Glance: the request and the response stream both ways, never buffered.
+// Pass-through to an upstream Glance: the request and the response stream both ways, never buffered;
+// the caller's identity headers stay here, and changes made through it drop what the node knew of the image.
+import { type ImageChanges, imageChangeOf } from "../images/image_changes.ts";
+import type { UpstreamClient } from "../images/upstream_client.ts";
 
 const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+  "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
   "transfer-encoding", "upgrade", "host", "content-length", "expect",
 ]);
 
-export function passThrough(upstreamUrl: string): (request: Request) => Promise<Response> {
-  const upstream = new URL(upstreamUrl);
+/** Headers that assert who the caller is: only the upstream's own auth middleware may set them. */
+const IDENTITY_PREFIXES = ["x-user", "x-project", "x-tenant", "x-domain", "x-service-", "x-trust"];
+const IDENTITY = new Set([
+  "x-identity-status", "x-roles", "x-role", "x-is-admin-project", "x-system-scope", "x-application-credential-id",
+]);
+
+/** Credentials, not assertions: upstream validates them itself (Nova sends X-Service-Token with a user's token). */
+const CREDENTIALS = new Set(["x-auth-token", "x-service-token"]);
+
+function isIdentityHeader(name: string): boolean {
+  if (CREDENTIALS.has(name)) return false;
+  return IDENTITY.has(name) || IDENTITY_PREFIXES.some((p) => name.startsWith(p));
+}
+
+export interface PassThroughOptions {
+  client: UpstreamClient;
+  changes: ImageChanges;
+  /** Where clients reach us ([DEFAULT] public_endpoint); default: the request's own origin. */
+  publicEndpoint?: string;
+}
+
+export function passThrough(opts: PassThroughOptions): (request: Request) => Promise<Response> {
+  const { client, changes } = opts;
   return async (request) => {
     const url = new URL(request.url);
-    const target = new URL(url.pathname + url.search, upstream);
-    const headers = new Headers();
-    request.headers.forEach((value, name) => {
-      if (!HOP_BY_HOP.has(name)) headers.set(name, value);
-    });
-    const hasBody = request.body !== null && !["GET", "HEAD"].includes(request.method);
-    const res = await fetch(target, {
-      method: request.method,
-      headers,
-      body: hasBody ? request.body : undefined,
-      redirect: "manual",
-      ...(hasBody ? { duplex: "half" } : {}),
-    } as RequestInit);
+    const change = imageChangeOf(request.method, url.pathname);
+    let res: Response;
+    try {
+      res = await client.fetch(url.pathname + url.search, {
+        method: request.method,
+        headers: forwardedHeaders(request.headers),
+        body: hasBody(request) ? request.body : null,
+      });
+    } finally {
+      // Whatever the outcome (a failed upload still moves the image's status), it may have changed.
+      if (change) changes.changed(change.id);
+    }
+    if (change?.ends && res.ok) await changes.ended(change.id);
+    const ours = (opts.publicEndpoint ?? url.origin).replace(/\/+$/, "");
     const out = new Headers();
+    const named = connectionNamed(res.headers);
     res.headers.forEach((value, name) => {
-      if (HOP_BY_HOP.has(name) && name !== "content-length") return;
+      if ((HOP_BY_HOP.has(name) && name !== "content-length") || named.has(name)) return;
       if (name === "content-encoding" || (name === "content-length" && res.headers.has("content-encoding"))) return;
       // Links back into the API point at us, not at the upstream.
-      out.set(name, name === "location" ? value.replace(upstream.origin, url.origin) : value);
+      out.set(name, name === "location" && value.startsWith(client.base) ? ours + value.slice(client.base.length) : value);
     });
     const bodyless = [101, 204, 205, 304].includes(res.status) || request.method === "HEAD";
     if (bodyless) await res.body?.cancel();
     return new Response(bodyless ? null : res.body, { status: res.status, statusText: res.statusText, headers: out });
   };
+}
+
+/**
+ * Whether the client sent a body: HTTP/1.1 says so with Content-Length or Transfer-Encoding (Deno
+ * gives a POST without either an empty stream, which fetch would send chunked: Glance refuses a
+ * body on deactivate or a tag with 400).
+ */
+function hasBody(request: Request): boolean {
+  if (request.body === null || request.method === "GET" || request.method === "HEAD") return false;
+  const length = request.headers.get("content-length");
+  if (length !== null) return Number(length) > 0;
+  return request.headers.has("transfer-encoding");
+}
+
+/** The client's headers minus hop-by-hop ones, those its Connection header names, and identity assertions. */
+export function forwardedHeaders(incoming: Headers): Headers {
+  const named = connectionNamed(incoming);
+  const headers = new Headers();
+  incoming.forEach((value, name) => {
+    if (!HOP_BY_HOP.has(name) && !named.has(name) && !isIdentityHeader(name)) headers.set(name, value);
+  });
+  return headers;
+}
+
+/** Headers a Connection header names: hop-by-hop for this connection only (RFC 9110, 7.6.1). */
+function connectionNamed(headers: Headers): Set<string> {
+  return new Set((headers.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
 }

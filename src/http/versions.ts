@@ -15,8 +15,9 @@ const VERSIONS: [string, string][] = [
   ["v2.0", "SUPPORTED"],
 ];
 
-export function versionsDocument(request: Request) {
-  const href = `${new URL(request.url).origin}/v2/`;
+/** Links point at publicEndpoint ([DEFAULT] public_endpoint) when set, else at the request's origin (Glance does the same). */
+export function versionsDocument(request: Request, publicEndpoint?: string) {
+  const href = `${(publicEndpoint ?? new URL(request.url).origin).replace(/\/+$/, "")}/v2/`;
   return {
     versions: VERSIONS.map(([id, status]) => ({ id, status, links: [{ rel: "self", href }] })),
   };

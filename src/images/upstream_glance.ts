@@ -3,10 +3,11 @@ import type { Identity } from "../auth/identity.ts";
 import { type DomainError, upstreamFailed } from "../errors.ts";
 import type { Image } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
+import type { UpstreamClient } from "./upstream_client.ts";
 
 export interface UpstreamOptions {
-  /** The upstream Glance API, e.g. http://glance.internal:9292 */
-  url: string;
+  /** The upstream Glance API (e.g. http://glance.internal:9292), shared with the pass-through proxy. */
+  client: UpstreamClient;
   /** Seconds an image's metadata is reused before asking upstream again (per caller token). */
   metadataCacheTime: number;
   /** The node's own token for background fills; undefined when upstream needs none. */
@@ -24,50 +25,71 @@ const CORE = new Set([
  * Trade-off of the metadata cache: a download checks upstream that the image still exists and is
  * active (as Glance's cache middleware does), but reuses an answer for metadataCacheTime seconds;
  * an image deleted or deactivated upstream can thus be served from the cache for at most that long.
+ * Changes that go through the node drop the answers at once (invalidate, called by ImageChanges).
  */
 export class UpstreamGlance implements ImageSource {
-  private readonly base: string;
   private readonly metadata = new Map<string, { image: Image | undefined; until: number }>();
+  /** Bumped by invalidate: an answer asked for before a change must not be kept after it. */
+  private readonly generations = new Map<string, number>();
 
-  constructor(private readonly opts: UpstreamOptions) {
-    this.base = opts.url.replace(/\/+$/, "");
-  }
+  constructor(private readonly opts: UpstreamOptions) {}
 
   async find(id: string, who: Identity | null): Promise<Image | undefined> {
     const token = who ? who.token : await this.opts.serviceToken?.();
     const key = `${token ?? ""} ${id}`;
     const hit = this.metadata.get(key);
     if (hit && Date.now() < hit.until) return hit.image;
-    const res = await fetch(`${this.base}/v2/images/${id}`, { headers: this.headers(token) });
+    const generation = this.generations.get(id) ?? 0;
+    const res = await this.opts.client.fetch(`/v2/images/${id}`, { headers: this.headers(token) });
     let image: Image | undefined;
     if (res.ok) image = toImage((await res.json()) as Record<string, unknown>);
     else {
       await res.body?.cancel();
       if (res.status !== 404 && res.status !== 403) throw upstreamError(res.status, `GET /v2/images/${id}`);
     }
-    if (this.metadata.size > 10_000) this.metadata.clear();
-    this.metadata.set(key, { image, until: Date.now() + this.opts.metadataCacheTime * 1000 });
+    // queued, saving, importing... move on upstream without a request through us: never reused.
+    const settled = !image || image.status === "active" || image.status === "deactivated";
+    if (settled && this.opts.metadataCacheTime > 0 && (this.generations.get(id) ?? 0) === generation) {
+      if (this.metadata.size > 10_000) this.metadata.clear();
+      this.metadata.set(key, { image, until: Date.now() + this.opts.metadataCacheTime * 1000 });
+    }
     return image;
   }
 
-  /** Forgets what we know of an image (after a delete or deactivate went through us). */
+  /** Forgets what we know of an image's metadata (a change to it went through us). */
   invalidate(id: string): void {
     for (const key of this.metadata.keys()) if (key.endsWith(` ${id}`)) this.metadata.delete(key);
+    if (this.generations.size > 10_000) this.generations.clear();
+    this.generations.set(id, (this.generations.get(id) ?? 0) + 1);
   }
 
+  /** The data, or exactly the range asked: an upstream that answers otherwise fails the read, never passes wrong bytes. */
   async read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     const headers = this.headers(await this.opts.serviceToken?.());
     if (range) headers.Range = `bytes=${range.start}-${range.end}`;
-    const res = await fetch(`${this.base}/v2/images/${image.id}/file`, { headers });
-    if (!(res.status === 200 || res.status === 206) || !res.body) {
+    const what = `GET /v2/images/${image.id}/file`;
+    const res = await this.opts.client.fetch(`/v2/images/${image.id}/file`, { headers });
+    if (!res.body || res.status !== (range ? 206 : 200)) {
       await res.body?.cancel();
-      throw upstreamError(res.status, `GET /v2/images/${image.id}/file`);
+      if (range && res.status === 200) throw upstreamFailed(`The upstream image service answered ${what} (${headers.Range}) with the whole image, not the range.`);
+      throw upstreamError(res.status, what);
+    }
+    if (range) {
+      const got = res.headers.get("content-range") ?? "";
+      const total = got.split("/")[1];
+      const exact = got.startsWith(`bytes ${range.start}-${range.end}/`) && (total === "*" || image.size === null || total === String(image.size));
+      if (!exact) {
+        await res.body.cancel();
+        throw upstreamFailed(`The upstream image service answered ${what} (${headers.Range}) with Content-Range "${got}".`);
+      }
     }
     return res.body;
   }
 
   private headers(token: string | undefined): Record<string, string> {
-    return token ? { "X-Auth-Token": token } : {};
+    const headers: Record<string, string> = { "User-Agent": "glance-cache-node" };
+    if (token) headers["X-Auth-Token"] = token;
+    return headers;
   }
 }
 

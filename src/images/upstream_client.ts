@@ -1,0 +1,156 @@
+// The one HTTP client to the upstream Glance: keeps its path prefix, and bounds every request in time.
+import { upstreamFailed } from "../errors.ts";
+
+export interface UpstreamClientOptions {
+  /** The upstream Glance API, with its path prefix if it has one (http://host/image). */
+  url: string;
+  /** Seconds from sending the request (its body fully sent) to the response headers; covers connecting. */
+  headersTimeout: number;
+  /** Seconds a body (the response's, or a request body we stream up) may go without a byte. */
+  stallTimeout: number;
+}
+
+export interface UpstreamRequest {
+  method?: string;
+  headers?: Headers | Record<string, string>;
+  body?: ReadableStream<Uint8Array> | null;
+}
+
+export class UpstreamClient {
+  /** The upstream's URL without a trailing slash: http://host:9292 or http://host/image. */
+  readonly base: string;
+
+  constructor(readonly opts: UpstreamClientOptions) {
+    this.base = opts.url.replace(/\/+$/, "");
+  }
+
+  /** The upstream URL of one of our API paths (`/v2/...` with its query): the prefix is kept. */
+  target(pathAndQuery: string): string {
+    return this.base + pathAndQuery;
+  }
+
+  /**
+   * One request; its response body errors (and the connection is dropped) when it stalls.
+   * A failure to connect, a timeout or a stall is an upstream_failed domain error.
+   */
+  async fetch(pathAndQuery: string, req: UpstreamRequest = {}): Promise<Response> {
+    const what = `${req.method ?? "GET"} ${pathAndQuery.split("?")[0]}`;
+    const abort = new AbortController();
+    let headersTimer: ReturnType<typeof setTimeout> | undefined;
+    let answered = false;
+    const armHeadersTimer = () => {
+      if (answered) return;
+      headersTimer = setTimeout(
+        () => abort.abort(upstreamFailed(`The upstream image service did not answer ${what} within ${this.opts.headersTimeout} s.`)),
+        this.opts.headersTimeout * 1000,
+      );
+    };
+    // A long upload is not a slow answer: the headers timer starts once the body has been sent.
+    const upload = req.body
+      ? watchUpload(req.body, this.opts.stallTimeout, abort, `the request body of ${what}`, armHeadersTimer)
+      : undefined;
+    const body = upload?.stream;
+    if (!upload) armHeadersTimer();
+    let res: Response;
+    try {
+      res = await fetch(this.target(pathAndQuery), {
+        method: req.method ?? "GET",
+        headers: req.headers,
+        body,
+        redirect: "manual",
+        signal: abort.signal,
+        ...(body ? { duplex: "half" } : {}),
+      } as RequestInit);
+    } catch (err) {
+      if (abort.signal.aborted && abort.signal.reason instanceof Error) throw abort.signal.reason;
+      throw upstreamFailed(`The upstream image service could not be reached for ${what}: ${(err as Error).message}`);
+    } finally {
+      // An upstream may answer before it has read the whole body (an error): no timer may cut its answer.
+      answered = true;
+      clearTimeout(headersTimer);
+      upload?.stop();
+    }
+    if (!res.body) return res;
+    const watched = watchStalls(res.body, this.opts.stallTimeout, abort, `the response to ${what}`);
+    return new Response(watched, { status: res.status, statusText: res.statusText, headers: res.headers });
+  }
+}
+
+/**
+ * A body we send up: no byte moved for `seconds`, whichever side stopped (the caller sending, or the
+ * upstream reading), aborts the request. `done` runs once the body has been sent.
+ */
+function watchUpload(
+  body: ReadableStream<Uint8Array>,
+  seconds: number,
+  abort: AbortController,
+  what: string,
+  done: () => void,
+): { stream: ReadableStream<Uint8Array>; stop: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const rearm = () => {
+    clearTimeout(timer);
+    if (stopped) return;
+    timer = setTimeout(() => abort.abort(upstreamFailed(`No data moved for ${seconds} s in ${what}: stalled.`)), seconds * 1000);
+  };
+  rearm();
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+  abort.signal.addEventListener("abort", stop, { once: true });
+  const stream = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        rearm();
+        controller.enqueue(chunk);
+      },
+      flush() {
+        stop();
+        done();
+      },
+    }),
+  );
+  return { stream, stop };
+}
+
+/**
+ * A body we receive: the same bytes, erroring with upstream_failed when a read waited `seconds`
+ * for a chunk (time the consumer takes is not counted); the abort drops the connection.
+ */
+function watchStalls(
+  body: ReadableStream<Uint8Array>,
+  seconds: number,
+  abort: AbortController,
+  what: string,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const stalled = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(upstreamFailed(`No data for ${seconds} s from ${what}: stalled.`)), seconds * 1000);
+        });
+        try {
+          const { done: ended, value } = await Promise.race([reader.read(), stalled]);
+          if (ended) controller.close();
+          else controller.enqueue(value);
+        } catch (err) {
+          const reason = abort.signal.aborted && abort.signal.reason instanceof Error ? abort.signal.reason : err;
+          abort.abort(reason);
+          reader.cancel(reason).catch(() => {});
+          controller.error(reason);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
