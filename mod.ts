@@ -29,6 +29,9 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     cacheConcurrency: config.cacheConcurrency,
     maxSize: config.maxSize,
     stallTime: config.stallTime,
+    debug: config.debug,
+    logJson: config.useJson,
+    healthcheck: { minFreePercent: config.healthcheckMinFreePercent, disableByFilePath: config.healthcheckDisableFile },
   };
 }
 

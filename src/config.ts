@@ -22,6 +22,10 @@ export interface ServeConfig {
   metadataCacheTime: number;
   policyFile: string | undefined;
   keystone: KeystoneOptions | undefined;
+  debug: boolean;
+  useJson: boolean;
+  healthcheckMinFreePercent: number;
+  healthcheckDisableFile: string | undefined;
 }
 
 type Kind = "string" | "count" | "bool";
@@ -50,6 +54,10 @@ const OPTIONS: Record<string, Option> = {
   "upstream-url": { kind: "string", env: "GLANCE_CACHE_UPSTREAM_URL", ini: ["glance_cache_node", "upstream_url"], help: "an existing Glance to cache for (default: the embedded store)" },
   "metadata-cache-time": { kind: "count", env: "GLANCE_CACHE_METADATA_CACHE_TIME", ini: ["glance_cache_node", "metadata_cache_time"], default: "5", help: "seconds upstream image metadata is reused" },
   "policy-file": { kind: "string", env: "GLANCE_CACHE_POLICY_FILE", ini: ["oslo_policy", "policy_file"], help: "policy.yaml with cache_list, cache_image, cache_delete" },
+  debug: { kind: "bool", env: "GLANCE_CACHE_DEBUG", ini: ["DEFAULT", "debug"], default: "false", help: "log DEBUG lines too" },
+  "use-json": { kind: "bool", env: "GLANCE_CACHE_USE_JSON", ini: ["DEFAULT", "use_json"], default: "false", help: "log lines as JSON objects (default: readable text)" },
+  "healthcheck-min-free-percent": { kind: "count", env: "GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT", ini: ["healthcheck", "min_free_percent"], default: "5", help: "/healthcheck answers 503 below this much free space (%) on the cache filesystem" },
+  "healthcheck-disable-file": { kind: "string", env: "GLANCE_CACHE_HEALTHCHECK_DISABLE_FILE", ini: ["healthcheck", "disable_by_file_path"], help: "/healthcheck answers 503 while this file exists (draining)" },
   help: { kind: "bool", help: "this text" },
 };
 
@@ -57,8 +65,9 @@ const OPTIONS: Record<string, Option> = {
 const KEYSTONE_KEYS = ["auth_url", "www_authenticate_uri", "username", "password", "project_name", "user_domain_name", "project_domain_name", "token_cache_time", "auth_type"];
 /** Keys of glance-api.conf that mean nothing for this node but are harmless to find there. */
 const TOLERATED: Record<string, string[]> = {
-  DEFAULT: ["debug", "verbose", "use_stderr", "log_file", "log_dir", "image_cache_driver", "image_cache_sqlite_db"],
+  DEFAULT: ["verbose", "use_stderr", "log_file", "log_dir", "image_cache_driver", "image_cache_sqlite_db"],
   paste_deploy: ["flavor", "config_file"],
+  healthcheck: ["backends", "detailed", "path"],
 };
 
 export class ConfigError extends Error {}
@@ -144,7 +153,12 @@ export function parseConfig(
     metadataCacheTime: count("metadata-cache-time"),
     policyFile: str("policy-file"),
     keystone: keystoneOptions(file.keystone_authtoken),
+    debug: bool("debug"),
+    useJson: bool("use-json"),
+    healthcheckMinFreePercent: count("healthcheck-min-free-percent"),
+    healthcheckDisableFile: str("healthcheck-disable-file"),
   };
+  if (config.healthcheckMinFreePercent > 100) throw new ConfigError(`${describe("healthcheck-min-free-percent")}: a percentage, at most 100`);
   if (config.auth === "noauth" && !isLoopback(config.host) && !config.forceNoauth) {
     throw new ConfigError(`auth noauth makes every caller an admin: refusing to listen on ${config.host} (set --force-noauth)`);
   }

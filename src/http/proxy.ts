@@ -1,4 +1,5 @@
 // Pass-through to an upstream Glance: the request and the response stream both ways, never buffered.
+import { upstreamRequestIdHeader } from "../request_context.ts";
 
 const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -14,6 +15,8 @@ export function passThrough(upstreamUrl: string): (request: Request) => Promise<
     request.headers.forEach((value, name) => {
       if (!HOP_BY_HOP.has(name)) headers.set(name, value);
     });
+    // The request id we log (or the caller's global one) goes upstream in place of whatever the caller sent.
+    for (const [name, value] of Object.entries(upstreamRequestIdHeader())) headers.set(name, value);
     const hasBody = request.body !== null && !["GET", "HEAD"].includes(request.method);
     const res = await fetch(target, {
       method: request.method,
