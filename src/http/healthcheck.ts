@@ -124,8 +124,7 @@ export function reachableCheck(name: string, what: string, url: string, timeoutM
       if (res.status >= 500) return { name, available: false, reason: `${what} UNAVAILABLE`, details: `${what.toLowerCase()} answered ${res.status}` };
       return { name, available: true, reason: "OK", details: `${what.toLowerCase()} answered ${res.status}` };
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      return { name, available: false, reason: `${what} UNREACHABLE`, details: `${what.toLowerCase()} did not answer (${cause})` };
+      return { name, available: false, reason: `${what} UNREACHABLE`, details: `${what.toLowerCase()} did not answer (${connectError(err)})` };
     }
   };
 }
@@ -137,6 +136,15 @@ export function disableByFileCheck(path: string): Check {
     if (existsSync(path)) return { name, available: false, reason: "DISABLED BY FILE", details: "the disable file exists" };
     return { name, available: true, reason: "OK", details: "the disable file does not exist" };
   };
+}
+
+/** Node puts the errno in cause.code; Deno only says it in the message (which also holds the URL: not shown). */
+function connectError(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string } };
+  if (e.cause?.code) return e.cause.code;
+  if (e.name === "TimeoutError") return "timed out";
+  if (/connection refused/i.test(e.message ?? "")) return "ECONNREFUSED";
+  return e.name ?? "error";
 }
 
 function gib(n: number): string {

@@ -97,6 +97,8 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string): Metrics {
     labelNames: ["method", "code"],
     registers: [registry],
   });
+  // Series exist from the first scrape, so dashboards and rate() see a zero rather than nothing.
+  requests.inc({ method: "GET", code: "200" }, 0);
   for (const label of ["cache", "source"]) served.inc({ from: label }, 0);
   for (const label of ["hit", "miss"]) ttfb.zero({ cache: label });
   for (const label of ["cached", "failed", "discarded"]) fillSeconds.zero({ outcome: label });
