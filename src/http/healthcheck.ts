@@ -140,10 +140,10 @@ export function disableByFileCheck(path: string): Check {
 
 /** Node puts the errno in cause.code; Deno only says it in the message (which also holds the URL: not shown). */
 function connectError(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string } };
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e.cause?.code) return e.cause.code;
   if (e.name === "TimeoutError") return "timed out";
-  if (/connection refused/i.test(e.message ?? "")) return "ECONNREFUSED";
+  if (/connection refused/i.test(`${e.message} ${e.cause?.message}`)) return "ECONNREFUSED";
   return e.name ?? "error";
 }
 
