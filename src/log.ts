@@ -4,10 +4,9 @@ import process from "node:process";
 export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR";
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 
-/** The request a line belongs to, when there is one (oslo's "[global_request_id request_id user project]"). */
+/** The request a line belongs to, when there is one (oslo's "[request_id user project]"). */
 export interface LineContext {
   requestId?: string;
-  globalRequestId?: string;
   userId?: string;
   projectId?: string | null;
 }
@@ -38,7 +37,6 @@ export class Logger {
     if (this.json) {
       const line: Record<string, unknown> = { time: now.toISOString(), level, logger: name, message };
       if (ctx?.requestId) line.request_id = ctx.requestId;
-      if (ctx?.globalRequestId) line.global_request_id = ctx.globalRequestId;
       if (ctx?.userId) line.user_id = ctx.userId;
       if (ctx?.projectId) line.project_id = ctx.projectId;
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) line[k] = v;
@@ -47,7 +45,7 @@ export class Logger {
     }
     const stamp = now.toISOString().replace("T", " ").replace("Z", "");
     const where = ctx?.requestId
-      ? `[${[ctx.globalRequestId, ctx.requestId, ctx.userId ?? "-", ctx.projectId ?? "-"].filter(Boolean).join(" ")}]`
+      ? `[${[ctx.requestId, ctx.userId ?? "-", ctx.projectId ?? "-"].join(" ")}]`
       : "[-]";
     const extra = Object.entries(fields)
       .filter(([, v]) => v !== undefined)

@@ -2,10 +2,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 
 export interface RequestContext {
-  /** Ours, req-<uuid>: returned as X-Openstack-Request-Id and written in every line logged for the request. */
+  /** req-<uuid>: returned as X-Openstack-Request-Id, sent upstream, and written in every line logged for the request. */
   requestId: string;
-  /** An X-Openstack-Request-Id the caller sent as req-<uuid> (oslo.middleware's global request id). */
-  globalRequestId?: string;
   /** Downloads: whether the body comes from the cache. */
   cache?: "hit" | "miss";
 }
@@ -23,15 +21,16 @@ export function currentRequest(): RequestContext | undefined {
 
 const REQUEST_ID = /^req-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
 
-/** oslo.middleware's request_id: a fresh local id; an incoming one of the right form is kept as the global id. */
+/**
+ * Glance's context middleware takes the caller's X-Openstack-Request-Id as the request's id (Nova sends its own);
+ * we take it only in oslo's req-<uuid> form, so that whatever reaches our logs is ours or well formed, else a new one.
+ */
 export function newRequestContext(incoming: string | null): RequestContext {
-  const ctx: RequestContext = { requestId: `req-${crypto.randomUUID()}` };
-  if (incoming && REQUEST_ID.test(incoming)) ctx.globalRequestId = incoming;
-  return ctx;
+  return { requestId: incoming && REQUEST_ID.test(incoming) ? incoming : `req-${crypto.randomUUID()}` };
 }
 
-/** The X-Openstack-Request-Id to send upstream: the caller's global id if it gave one, else ours (as oslo clients do). */
+/** The X-Openstack-Request-Id to send upstream: the request's own, so upstream's logs carry the same id. */
 export function upstreamRequestIdHeader(): Record<string, string> {
   const ctx = storage.getStore();
-  return ctx ? { "X-Openstack-Request-Id": ctx.globalRequestId ?? ctx.requestId } : {};
+  return ctx ? { "X-Openstack-Request-Id": ctx.requestId } : {};
 }

@@ -26,7 +26,7 @@ t("healthy: 200 OK as text/plain without a token; HEAD 204; JSON when asked; ?de
     assert.equal(plain.status, 200);
     assert.equal(plain.headers.get("content-type"), "text/plain; charset=UTF-8");
     assert.equal(await plain.text(), "OK");
-    assert.match(plain.headers.get("x-openstack-request-id") ?? "", /^req-[0-9a-f-]{36}$/);
+    assert.equal(plain.headers.get("x-openstack-request-id"), null, "as Glance's healthcheck, before its context middleware");
 
     const head = await probe(node, "", {}, "HEAD");
     assert.equal(head.status, 204);

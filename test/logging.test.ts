@@ -144,7 +144,7 @@ t("DEBUG lines only with debug", async () => {
   }
 });
 
-t("request ids: a caller's req-<uuid> is kept as the global id; ours (or that one) is sent upstream on the pass-through and on reads", async () => {
+t("request ids: returned, sent upstream on the pass-through and on the reads a download makes; a caller's req-<uuid> is kept", async () => {
   const upstreamLog = await jsonNode({ auth: "noauth" });
   const upstream = upstreamLog.node;
   let node: Running | undefined;
@@ -152,35 +152,33 @@ t("request ids: a caller's req-<uuid> is kept as the global id; ours (or that on
     const mine = await jsonNode({ auth: "headers", upstream: { url: upstream.url, metadataCacheTime: 0 } });
     node = mine.node;
     const image = await createImage(upstream, bytes(20_000));
+    const upstreamLines = (id: string) => upstreamLog.lines.filter((l) => l.logger === "access" && l.request_id === id).map((l) => l.message);
 
-    // No id from the caller: the upstream's lines carry ours as their global id.
+    // Pass-through: upstream's line carries our id (Glance takes the header as its request id, as our upstream does).
     const show = await node.req(`/v2/images/${image}`);
     assert.equal(show.status, 200);
     await show.arrayBuffer();
     const ours = show.headers.get("x-openstack-request-id")!;
     assert.match(ours, new RegExp(`^req-${UUID}$`));
-    const seen = await waitFor("upstream line", async () => upstreamLog.lines.find((l) => l.logger === "access" && l.global_request_id === ours));
-    assert.equal(seen.message, `GET /v2/images/${image}`);
+    await accessLine(mine.lines, ours);
+    assert.deepEqual(await waitFor("upstream line", async () => upstreamLines(ours).length && upstreamLines(ours)), [`GET /v2/images/${image}`]);
 
-    // A caller's id of the right form: kept as the global id (ours is still new), and that one goes upstream,
-    // on the metadata check and on the data read the download makes.
-    const global = `req-${crypto.randomUUID()}`;
-    const dl = await node.req(`/v2/images/${image}/file`, { headers: { "X-Openstack-Request-Id": global } });
+    // A caller's id of that form is the request's id: returned, logged, and sent on both upstream reads of a download.
+    const given = `req-${crypto.randomUUID()}`;
+    const dl = await node.req(`/v2/images/${image}/file`, { headers: { "X-Openstack-Request-Id": given } });
     await dl.arrayBuffer();
-    const local = dl.headers.get("x-openstack-request-id")!;
-    assert.notEqual(local, global);
-    const line = await accessLine(mine.lines, local);
-    assert.equal(line.global_request_id, global);
-    const upstreamPaths = await waitFor("both upstream reads", async () => {
-      const paths = upstreamLog.lines.filter((l) => l.logger === "access" && l.global_request_id === global).map((l) => l.message);
-      return paths.length >= 2 && paths;
-    });
-    assert.deepEqual([...upstreamPaths].sort(), [`GET /v2/images/${image}`, `GET /v2/images/${image}/file`]);
+    assert.equal(dl.headers.get("x-openstack-request-id"), given);
+    assert.equal((await accessLine(mine.lines, given)).cache, "miss");
+    const paths = await waitFor("both upstream reads", async () => upstreamLines(given).length >= 2 && upstreamLines(given));
+    assert.deepEqual([...paths].sort(), [`GET /v2/images/${image}`, `GET /v2/images/${image}/file`]);
 
-    // Anything else is ignored, as oslo does.
+    // Anything else is replaced by a new id, which upstream gets instead of the caller's text.
     const bogus = await node.req(`/v2/images/${image}`, { headers: { "X-Openstack-Request-Id": "not-an-id" } });
     await bogus.arrayBuffer();
-    assert.equal((await accessLine(mine.lines, bogus.headers.get("x-openstack-request-id")!)).global_request_id, undefined);
+    const replaced = bogus.headers.get("x-openstack-request-id")!;
+    assert.match(replaced, new RegExp(`^req-${UUID}$`));
+    await waitFor("upstream line", async () => upstreamLines(replaced).length > 0);
+    assert.ok(!upstreamLog.lines.some((l) => JSON.stringify(l).includes("not-an-id")));
   } finally {
     await node?.close();
     await upstream.close();

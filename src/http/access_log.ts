@@ -55,8 +55,8 @@ export function accessLogged(
         );
       };
       const headers = new Headers(res.headers);
-      // Ours replaces an upstream Glance's own: it is the id our log line carries (upstream logs it as the global id).
-      headers.set("X-Openstack-Request-Id", ctx.requestId);
+      // As Glance: authenticated requests answer with their id (a 401, /versions or /healthcheck do not).
+      if (identity) headers.set("X-Openstack-Request-Id", ctx.requestId);
       const init = { status: res.status, statusText: res.statusText, headers };
       if (!res.body) {
         finish("done");
