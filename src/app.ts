@@ -89,6 +89,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     log: logger.textSink("cache"),
   });
   cache.events.on((e) => logCacheEvent(logger, e));
+  // A hit is told synchronously inside the download that makes it: it marks that request.
+  cache.events.on((e) => {
+    const ctx = currentRequest();
+    if (e.type === "hit" && ctx) ctx.cache = "hit";
+  });
   const auth = authenticator(opts.auth, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
   const cacheRoutes = cacheApi({ cache, source, policy });
@@ -98,7 +103,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
 
   const authenticate = async (request: Req) => {
-    if (!PUBLIC_PATHS.has(new URL(request.url).pathname)) request.identity = await auth.authenticate(request);
+    if (PUBLIC_PATHS.has(new URL(request.url).pathname)) return;
+    request.identity = await auth.authenticate(request);
+    const ctx = currentRequest();
+    if (ctx) Object.assign(ctx, { userId: request.identity.userId, projectId: request.identity.projectId });
   };
 
   const router = Router<Req>({
@@ -184,12 +192,11 @@ function healthChecks(opts: AppOptions, cacheRoot: string, incompleteDir: string
   return checks;
 }
 
-/** One line per fill (start, end with bytes, seconds, MB/s and verification); hits mark the request they serve. */
+/** One line per fill (start; end with bytes, seconds, MB/s and verification), in the request that started it if any. */
 function logCacheEvent(logger: Logger, e: CacheEvent): void {
   const ctx = currentRequest();
   switch (e.type) {
     case "hit":
-      if (ctx) ctx.cache = "hit";
       return logger.log("DEBUG", "cache", `hit ${e.id}`, { image_id: e.id }, ctx);
     case "fill_started":
       return logger.log("INFO", "fill", `fill of ${e.id} started`, { image_id: e.id, expected_bytes: e.expectedSize, trigger: e.trigger }, ctx);

@@ -4,6 +4,9 @@ import { AsyncLocalStorage } from "node:async_hooks";
 export interface RequestContext {
   /** req-<uuid>: returned as X-Openstack-Request-Id, sent upstream, and written in every line logged for the request. */
   requestId: string;
+  /** Who, once authenticated. */
+  userId?: string;
+  projectId?: string | null;
   /** Downloads: whether the body comes from the cache. */
   cache?: "hit" | "miss";
 }

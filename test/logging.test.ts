@@ -71,6 +71,7 @@ t("JSON lines: a download's line says miss then hit, with bytes; each fill logs 
     // The fill started by the first download carries that download's request id.
     const started = lines.find((l) => l.logger === "fill" && l.image_id === image && l.message === `fill of ${image} started`)!;
     assert.equal(started.request_id, first.headers.get("x-openstack-request-id"));
+    assert.equal(started.user_id, "adminuser");
     assert.equal(started.trigger, "download");
     assert.equal(started.expected_bytes, data.length);
     const ended = await waitFor("fill end", async () => lines.find((l) => l.logger === "fill" && l.message === `fill of ${image} cached`));

@@ -1,5 +1,4 @@
 // Wraps the fetch handler: a request id per request (X-Openstack-Request-Id), and one log line per request once its body is sent.
-import type { Identity } from "../auth/identity.ts";
 import type { Logger } from "../log.ts";
 import { newRequestContext, type RequestContext, withRequestContext } from "../request_context.ts";
 
@@ -31,7 +30,6 @@ export function accessLogged(
     return withRequestContext(ctx, async () => {
       const res = await handler(request);
       const url = new URL(request.url);
-      const identity = (request as Request & { identity?: Identity }).identity;
       let bytes = 0;
       let over = false;
       let first = true;
@@ -51,12 +49,12 @@ export function accessLogged(
             cache: ctx.cache,
             outcome: outcome === "done" ? undefined : outcome,
           },
-          { ...ctx, userId: identity?.userId, projectId: identity?.projectId },
+          ctx,
         );
       };
       const headers = new Headers(res.headers);
       // As Glance: authenticated requests answer with their id (a 401, /versions or /healthcheck do not).
-      if (identity) headers.set("X-Openstack-Request-Id", ctx.requestId);
+      if (ctx.userId !== undefined) headers.set("X-Openstack-Request-Id", ctx.requestId);
       const init = { status: res.status, statusText: res.statusText, headers };
       if (!res.body) {
         finish("done");
