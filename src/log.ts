@@ -1,5 +1,6 @@
 // Log lines: oslo.log-like readable text by default, JSON lines with use_json; debug lines only with debug.
 import process from "node:process";
+import { currentRequest } from "./request_context.ts";
 
 export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR";
 export type Fields = Record<string, string | number | boolean | null | undefined>;
@@ -54,9 +55,9 @@ export class Logger {
     this.write(`${stamp} ${process.pid} ${level} ${name} ${where} ${message}${extra ? ` ${extra}` : ""}`);
   }
 
-  /** A plain `(msg) => void` for code that logs free text (the cache), at one level under one name. */
+  /** A plain `(msg) => void` for code that logs free text (the cache), at one level under one name, in the current request. */
   textSink(name: string, level: Level = "INFO"): (msg: string) => void {
-    return (msg) => this.log(level, name, msg);
+    return (msg) => this.log(level, name, msg, {}, currentRequest());
   }
 }
 
