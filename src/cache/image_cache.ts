@@ -171,10 +171,12 @@ export class ImageCache {
     const evicted: string[] = [];
     for (const entry of this.index.byLastAccess()) {
       if (this.index.totalSize <= this.maxSize) break;
+      if (!this.index.has(entry.image_id)) continue;
+      // Counted in the same tick the entry leaves the index: whoever sees it gone sees it counted.
+      this.stats.evictions++;
       await this.evict(entry.image_id, "pruned");
       evicted.push(entry.image_id);
     }
-    this.stats.evictions += evicted.length;
     if (evicted.length) this.log(`pruned ${evicted.length} image(s) to stay within ${this.maxSize} bytes`);
     return evicted;
   }
