@@ -46,6 +46,9 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     maxSize: config.maxSize,
     stallTime: config.stallTime,
     maxQueue: config.maxQueue,
+    debug: config.debug,
+    logJson: config.useJson,
+    healthcheck: { minFreePercent: config.healthcheckMinFreePercent, disableByFilePath: config.healthcheckDisableFile },
   };
 }
 

@@ -6,15 +6,18 @@ import type { Authenticator, ConnInfo, Identity } from "./auth/identity.ts";
 import { KeystoneClient, type KeystoneOptions, keystoneAuth } from "./auth/keystone.ts";
 import { headerAuth, noAuth } from "./auth/modes.ts";
 import { Policy, type PolicyRules } from "./auth/policy.ts";
+import type { CacheEvent } from "./cache/events.ts";
 import type { FillHooks } from "./cache/fill.ts";
 import { ImageCache } from "./cache/image_cache.ts";
+import { accessLogged } from "./http/access_log.ts";
 import { cacheApi } from "./http/cache_routes.ts";
 import { downloadImage } from "./http/download.ts";
 import { notFound } from "./errors.ts";
 import { renderError } from "./http/errors.ts";
+import { type Check, cacheWritableCheck, disableByFileCheck, diskSpaceCheck, Healthcheck, reachableCheck } from "./http/healthcheck.ts";
 import { imagesApi } from "./http/image_routes.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
-import { metricsRegistry } from "./http/metrics.ts";
+import { cacheMetrics } from "./http/metrics.ts";
 import { passThrough } from "./http/proxy.ts";
 import { routingRequest } from "./http/paths.ts";
 import { limitJsonBodies } from "./http/request_body.ts";
@@ -26,6 +29,8 @@ import { ImageChanges } from "./images/image_changes.ts";
 import type { ImageSource } from "./images/source.ts";
 import { UpstreamClient } from "./images/upstream_client.ts";
 import { UpstreamGlance } from "./images/upstream_glance.ts";
+import { Logger } from "./log.ts";
+import { currentRequest } from "./request_context.ts";
 
 export interface AppOptions {
   /** The embedded store lives in dataDir/images, the cache in dataDir/cache unless cacheDir says otherwise. */
@@ -76,7 +81,14 @@ export interface AppOptions {
   cacheSource?: (source: ImageSource) => ImageSource;
   /** Test hooks that hold a fill at a point of its life (races driven deterministically). */
   cacheHooks?: FillHooks;
-  log?: (msg: string) => void;
+  /** Where log lines go, one string per line (default: standard output). */
+  log?: (line: string) => void;
+  /** [DEFAULT] debug: DEBUG lines too. */
+  debug?: boolean;
+  /** [DEFAULT] use_json: log lines as JSON objects. */
+  logJson?: boolean;
+  /** /healthcheck: 503 below this much free space on the cache's filesystem (default 5%); oslo's disable_by_file_path. */
+  healthcheck?: { minFreePercent?: number; disableByFilePath?: string; cacheSeconds?: number };
 }
 
 export interface App {
@@ -90,8 +102,11 @@ export interface App {
 
 type Req = Request & { params: Record<string, string>; identity: Identity };
 
-/** Paths anyone may GET without authenticating; every other path authenticates first. */
-const PUBLIC_PATHS = ["/", "/versions", "/healthcheck", "/status"];
+/**
+ * Paths answered without authentication (version discovery, load balancers, the status page, which
+ * holds no data); every other one authenticates. /metrics joins them only with public_metrics.
+ */
+export const PUBLIC_PATHS = ["/", "/versions", "/healthcheck", "/status"];
 const DEFAULT_MAX_REQUEST_BODY_SIZE = 64 * 1024;
 const DEFAULT_IMAGE_SIZE_CAP = 1099511627776;
 
@@ -113,38 +128,45 @@ export async function createApp(opts: AppOptions): Promise<App> {
     : undefined;
   const store = upstream ? undefined : await EmbeddedStore.open(join(opts.dataDir, "images"));
   const source: ImageSource = upstream ?? store!;
+  const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
+  const cacheDir = opts.cacheDir ?? join(opts.dataDir, "cache");
   const cache = await ImageCache.open({
-    dir: opts.cacheDir ?? join(opts.dataDir, "cache"),
+    dir: cacheDir,
     source: opts.cacheSource ? opts.cacheSource(source) : source,
     concurrency: opts.cacheConcurrency,
     maxSize: opts.maxSize,
     stallTime: opts.stallTime,
     maxQueue: opts.maxQueue,
     hooks: opts.cacheHooks,
-    log: opts.log,
+    log: logger.textSink("cache"),
+  });
+  cache.events.on((e) => logCacheEvent(logger, e));
+  // A hit is told synchronously inside the download that makes it: it marks that request.
+  cache.events.on((e) => {
+    const ctx = currentRequest();
+    if (e.type === "hit" && ctx) ctx.cache = "hit";
   });
   const auth = authenticator(opts, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
   const changes = new ImageChanges(cache, upstream);
   const cacheRoutes = cacheApi({ cache, source, policy });
-  const metrics = metricsRegistry(cache);
+  const metrics = cacheMetrics(cache, cacheDir);
+  const health = new Healthcheck(healthChecks(opts, cache.layout.root, cache.layout.incompleteDir, keystone), {
+    cacheSeconds: opts.healthcheck?.cacheSeconds,
+  });
   const publicPaths = new Set(opts.publicMetrics ? [...PUBLIC_PATHS, "/metrics"] : PUBLIC_PATHS);
   const status = statusApi({ cache, policy, upstreamUrl: opts.upstream?.url });
 
   const authenticate = async (request: Req, conn: ConnInfo = {}) => {
-    if (!publicPaths.has(new URL(request.url).pathname)) request.identity = await auth.authenticate(request, conn);
-  };
-  const withRequestId = (response: Response, request: Req) => {
-    if (request.identity && !response.headers.has("x-openstack-request-id")) {
-      response.headers.set("X-Openstack-Request-Id", `req-${crypto.randomUUID()}`);
-    }
-    return response;
+    if (publicPaths.has(new URL(request.url).pathname)) return;
+    request.identity = await auth.authenticate(request, conn);
+    const ctx = currentRequest();
+    if (ctx) Object.assign(ctx, { userId: request.identity.userId, projectId: request.identity.projectId });
   };
 
   const router = Router<Req>({
     before: [authenticate],
     catch: (err: unknown, request: Req) => renderError(err, request),
-    finally: [withRequestId],
   });
   const versions = (status: number) => (r: Req) => json(versionsDocument(r, opts.publicEndpoint), status);
 
@@ -153,8 +175,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .get("/versions", versions(200))
     .get("/metrics", async (r) => {
       if (!opts.publicMetrics) policy.enforce("cache_list", r.identity);
-      return new Response(await metrics.metrics(), { headers: { "Content-Type": metrics.contentType } });
+      return new Response(await metrics.text(), { headers: { "Content-Type": metrics.contentType } });
     })
+    .get("/healthcheck", (r) => health.respond(r))
+    .head("/healthcheck", (r) => health.respond(r))
+    .all("/healthcheck", methodNotAllowed("GET, HEAD"))
     .get("/status", () => status.page())
     .get(NODE_STATUS_PATH, (r) => status.node(r.identity))
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
@@ -163,7 +188,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .put("/v2/cache/:id", (r) => cacheRoutes.queue(param(r, "id"), r.identity, r))
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
-    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, changes, param(r, "id"), r, r.identity));
+    .get("/v2/images/:id/file", async (r) => {
+      const res = await downloadImage(source, cache, changes, param(r, "id"), r, r.identity);
+      const ctx = currentRequest();
+      if (ctx && (res.status === 200 || res.status === 206)) {
+        // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.
+        ctx.cache ??= res.status === 206 && cache.index.has(param(r, "id")) ? "hit" : "miss";
+        metrics.download(ctx.cache);
+      }
+      return res;
+    });
 
   if (upstream) {
     const proxy = passThrough({ client: client!, changes, publicEndpoint: opts.publicEndpoint });
@@ -195,15 +229,53 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
 
   return {
-    fetch: async (request: Request, info: ConnInfo = {}) => {
-      // Glance answers a path it does not route with 404, never as the neighbouring route the URL parser makes of it.
-      const routed = routingRequest(request, info.rawPath);
-      return routed ? router.fetch(routed as Req, info) : renderError(notFound(), request);
-    },
+    fetch: accessLogged(
+      async (request: Request, info: ConnInfo = {}) => {
+        // Glance answers a path it does not route with 404, never as the neighbouring route the URL parser makes of it.
+        const routed = routingRequest(request, info.rawPath);
+        return routed ? router.fetch(routed as Req, info) : renderError(notFound(), request);
+      },
+      logger,
+      metrics,
+    ),
     close: () => cache.close(),
     cache,
     store,
   };
+}
+
+function healthChecks(opts: AppOptions, cacheRoot: string, incompleteDir: string, keystone: KeystoneClient | undefined): Check[] {
+  const checks = [cacheWritableCheck([cacheRoot, incompleteDir]), diskSpaceCheck(cacheRoot, opts.healthcheck?.minFreePercent ?? 5)];
+  if (opts.upstream) checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstream.url.replace(/\/+$/, "")}/versions`));
+  if (keystone) checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", keystone.v3));
+  if (opts.healthcheck?.disableByFilePath) checks.push(disableByFileCheck(opts.healthcheck.disableByFilePath));
+  return checks;
+}
+
+/** One line per fill (start; end with bytes, seconds, MB/s and verification), in the request that started it if any. */
+function logCacheEvent(logger: Logger, e: CacheEvent): void {
+  const ctx = currentRequest();
+  switch (e.type) {
+    case "hit":
+      return logger.log("DEBUG", "cache", `hit ${e.id}`, { image_id: e.id }, ctx);
+    case "fill_started":
+      return logger.log("INFO", "fill", `fill of ${e.id} started`, { image_id: e.id, expected_bytes: e.expectedSize, trigger: e.trigger }, ctx);
+    case "fill_finished": {
+      const mismatch = e.outcome === "failed" && /!= expected/.test(e.error ?? "");
+      return logger.log(e.outcome === "failed" ? "ERROR" : "INFO", "fill", `fill of ${e.id} ${e.outcome}`, {
+        image_id: e.id,
+        outcome: e.outcome,
+        bytes: e.bytes,
+        seconds: Number(e.seconds.toFixed(3)),
+        mb_per_s: e.seconds > 0 ? Number((e.bytes / e.seconds / 1e6).toFixed(1)) : undefined,
+        verified_with: e.verifiedWith ?? "none",
+        verification: e.outcome === "cached" ? "ok" : mismatch ? "mismatch" : "not done",
+        error: e.error,
+      }, ctx);
+    }
+    default:
+      return logger.log("DEBUG", "cache", `${e.type} ${e.id}`, { image_id: e.id, reason: e.type === "evicted" ? e.reason : undefined }, ctx);
+  }
 }
 
 function authenticator(opts: AppOptions, keystone: KeystoneClient | undefined): Authenticator {

@@ -35,6 +35,10 @@ export interface ServeConfig {
   publicEndpoint: string | undefined;
   policyFile: string | undefined;
   keystone: KeystoneOptions | undefined;
+  debug: boolean;
+  useJson: boolean;
+  healthcheckMinFreePercent: number;
+  healthcheckDisableFile: string | undefined;
 }
 
 type Kind = "string" | "count" | "bool";
@@ -72,6 +76,10 @@ const OPTIONS: Record<string, Option> = {
   "upstream-stall-timeout": { kind: "count", env: "GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT", ini: ["glance_cache_node", "upstream_stall_timeout"], default: "60", help: "seconds an upstream transfer may go without a byte" },
   "public-endpoint": { kind: "string", env: "GLANCE_CACHE_PUBLIC_ENDPOINT", ini: ["DEFAULT", "public_endpoint"], help: "URL clients reach the node at, for links and Location (default: the request's Host)" },
   "policy-file": { kind: "string", env: "GLANCE_CACHE_POLICY_FILE", ini: ["oslo_policy", "policy_file"], help: "policy.yaml with cache_list, cache_image, cache_delete" },
+  debug: { kind: "bool", env: "GLANCE_CACHE_DEBUG", ini: ["DEFAULT", "debug"], default: "false", help: "log DEBUG lines too" },
+  "use-json": { kind: "bool", env: "GLANCE_CACHE_USE_JSON", ini: ["DEFAULT", "use_json"], default: "false", help: "log lines as JSON objects (default: readable text)" },
+  "healthcheck-min-free-percent": { kind: "count", env: "GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT", ini: ["healthcheck", "min_free_percent"], default: "5", help: "/healthcheck answers 503 below this much free space (%) on the cache filesystem" },
+  "healthcheck-disable-file": { kind: "string", env: "GLANCE_CACHE_HEALTHCHECK_DISABLE_FILE", ini: ["healthcheck", "disable_by_file_path"], help: "/healthcheck answers 503 while this file exists (draining)" },
   help: { kind: "bool", help: "this text" },
 };
 
@@ -79,8 +87,9 @@ const OPTIONS: Record<string, Option> = {
 const KEYSTONE_KEYS = ["auth_url", "www_authenticate_uri", "username", "password", "project_name", "user_domain_name", "project_domain_name", "token_cache_time", "auth_type", "http_connect_timeout"];
 /** Keys of glance-api.conf that mean nothing for this node but are harmless to find there. */
 const TOLERATED: Record<string, string[]> = {
-  DEFAULT: ["debug", "verbose", "use_stderr", "log_file", "log_dir", "image_cache_driver", "image_cache_sqlite_db"],
+  DEFAULT: ["verbose", "use_stderr", "log_file", "log_dir", "image_cache_driver", "image_cache_sqlite_db"],
   paste_deploy: ["flavor", "config_file"],
+  healthcheck: ["backends", "detailed", "path"],
 };
 
 export class ConfigError extends Error {}
@@ -190,7 +199,12 @@ export function parseConfig(
     publicEndpoint,
     policyFile: str("policy-file"),
     keystone: keystoneOptions(file.keystone_authtoken),
+    debug: bool("debug"),
+    useJson: bool("use-json"),
+    healthcheckMinFreePercent: count("healthcheck-min-free-percent"),
+    healthcheckDisableFile: str("healthcheck-disable-file"),
   };
+  if (config.healthcheckMinFreePercent > 100) throw new ConfigError(`${describe("healthcheck-min-free-percent")}: a percentage, at most 100`);
   if (config.auth === "noauth" && !isLoopback(config.host) && !config.forceNoauth) {
     throw new ConfigError(`auth noauth makes every caller an admin: refusing to listen on ${config.host} (set --force-noauth)`);
   }

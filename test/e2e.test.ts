@@ -1,5 +1,6 @@
 // End to end with the real thing: the node in front of Debian's glance-api, tokens from Debian's Keystone,
 // driven with python-glanceclient. e2e/start.sh (run by .ci/run) starts both and writes $E2E_BASE/env.
+// test-needs: e2e glanceclient
 import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,4 +1,5 @@
 // Disk faults for real: the cache directory on a tiny tmpfs fills up in the middle of a fill.
+// test-needs: root
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdir, readdir, rm } from "node:fs/promises";

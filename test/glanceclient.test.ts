@@ -1,5 +1,6 @@
 // The real python-glanceclient CLI (/usr/bin/glance, Debian's python3-glanceclient 4.1) against a running node:
 // image-create, image-download, cache-queue, cache-list, cache-delete, cache-clear and their errors.
+// test-needs: glanceclient
 // GLANCECLIENT_TRANSCRIPT=1 prints every command with its exit code and output.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";

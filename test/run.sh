@@ -1,8 +1,44 @@
 #!/usr/bin/env bash
 # Runs every test file under Node (tsx) and under Deno, then prints one line: "N passed, N failed".
 # Usage: test/run.sh [node|deno|all] [file...]
+#
+# A test file that needs more than npm packages says so in a comment among its first 30 lines:
+#   // test-needs: e2e glanceclient
+# (names: see need_missing below). A file whose needs this machine lacks is skipped, and named with
+# the reason before the summary line; with TEST_REQUIRE_ALL=1 (test/all.sh, .ci/run) it fails instead.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+E2E_ENV="${E2E_BASE:-/tmp/gcn-e2e}/env"
+# need_missing NAME: prints why the need is not met (nothing when it is).
+need_missing() {
+  case "$1" in
+    e2e)  # the real Keystone and Glance of e2e/start.sh, answering on loopback
+      if [ ! -f "$E2E_ENV" ]; then echo "Keystone and Glance not started ($E2E_ENV missing; run e2e/start.sh)"; return; fi
+      command -v curl >/dev/null || { echo "curl missing"; return; }
+      local urls; urls=$(set -a; . "$E2E_ENV" >/dev/null 2>&1; echo "$KEYSTONE_URL $GLANCE_URL/versions")
+      for u in $urls; do
+        curl -s -o /dev/null --max-time 5 "$u" || { echo "Keystone or Glance not answering ($u; run e2e/start.sh)"; return; }
+      done ;;
+    glanceclient) [ -x /usr/bin/glance ] || echo "python-glanceclient missing (Debian package python3-glanceclient)" ;;
+    root) [ "$(id -u)" = 0 ] || echo "needs root (mounts a tmpfs)" ;;
+    curl) command -v curl >/dev/null || echo "curl missing (Debian package curl)" ;;
+    chromium) command -v chromium >/dev/null || echo "chromium missing (Debian package chromium)" ;;
+    tmux) command -v tmux >/dev/null || echo "tmux missing (Debian package tmux)" ;;
+    mariadb) { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } || echo "MariaDB missing (Debian package mariadb-server)" ;;
+    nginx) { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo "nginx missing (Debian package nginx-light)" ;;
+    *) echo "unknown test-needs name: $1" ;;
+  esac
+}
+
+# file_missing FILE: why FILE cannot run here (one line per unmet need), nothing when it can.
+file_missing() {
+  local need
+  for need in $(sed -n '1,30s#^// test-needs:##p' "$1"); do
+    local why; why=$(need_missing "$need")
+    [ -z "$why" ] || echo "$need: $why"
+  done
+}
 which_runtimes=${1:-all}
 shift || true
 files=("$@")
@@ -15,9 +51,25 @@ runtimes=()
 FILE_TIMEOUT=${FILE_TIMEOUT:-600}
 passed=0
 failed=0
+declare -A cannot=()
+for f in "${files[@]}"; do
+  why=$(file_missing "$f")
+  [ -z "$why" ] || cannot[$f]=$(printf '%s\n' "$why" | awk 'NR > 1 { printf " + " } { printf "%s", $0 }')
+done
+skipped=()
 for rt in "${runtimes[@]}"; do
   for f in "${files[@]}"; do
     echo "=== $rt $f"
+    if [ -n "${cannot[$f]:-}" ]; then
+      if [ "${TEST_REQUIRE_ALL:-0}" = 1 ]; then
+        echo "FAILED: $f cannot run here: ${cannot[$f]}"
+        failed=$((failed + 1))
+      else
+        echo "skipped: ${cannot[$f]}"
+        skipped+=("$rt $f: ${cannot[$f]}")
+      fi
+      continue
+    fi
     if [ "$rt" = node ]; then
       out=$(NO_COLOR=1 timeout "$FILE_TIMEOUT" node --import tsx "$f" 2>&1); rc=$?
     else
@@ -35,5 +87,10 @@ for rt in "${runtimes[@]}"; do
     passed=$((passed + ok)); failed=$((failed + bad))
   done
 done
+if [ ${#skipped[@]} -gt 0 ]; then
+  echo
+  echo "SKIPPED ${#skipped[@]} suite run(s): this machine lacks what they need (npm run test:all sets it all up and runs them):"
+  printf '  %s\n' "${skipped[@]}"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,4 +1,5 @@
 // In front of another Glance-speaking server (here: a second node with the embedded store): pass-through, cache, forget.
+// test-needs: curl
 import assert from "node:assert/strict";
 import { suite } from "uvu";
 import { execFile } from "node:child_process";

@@ -214,7 +214,6 @@ export class ImageCache {
       if (this.index.totalSize <= this.maxSize) break;
       if (await this.evict(entry.image_id, "pruned")) evicted.push(entry.image_id);
     }
-    this.stats.evictions += evicted.length;
     if (evicted.length) this.log(`pruned ${evicted.length} image(s) to stay within ${this.maxSize} bytes`);
     return evicted;
   }
@@ -298,6 +297,8 @@ export class ImageCache {
   private evict(id: string, reason: EvictReason): Promise<boolean> {
     return this.serialized(id, async () => {
       if (!this.index.remove(id)) return false;
+      // Counted in the same tick the entry leaves the index: whoever sees it gone sees it counted.
+      if (reason === "pruned") this.stats.evictions++;
       await rm(this.layout.committed(id), { force: true });
       this.events.emit({ type: "evicted", id, reason });
       return true;

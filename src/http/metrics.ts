@@ -1,8 +1,32 @@
-// GET /metrics: the cache's counters and sizes in Prometheus' text format (prom-client).
-import { Counter, Gauge, Registry } from "prom-client";
+// GET /metrics: the cache's counters, sizes, latencies and the runtime's own metrics in Prometheus' text format (prom-client).
+import { statfs } from "node:fs/promises";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ImageCache } from "../cache/image_cache.ts";
+import type { RequestContext } from "../request_context.ts";
+import type { AccessRecord, ResponseObserver } from "./access_log.ts";
 
-export function metricsRegistry(cache: ImageCache): Registry {
+const TTFB_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const FILL_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+/** process_* and nodejs_* metrics: once per process (their collectors watch the whole runtime, not one app). */
+let runtimeRegistry: Registry | undefined;
+function runtimeMetrics(): Registry {
+  if (!runtimeRegistry) {
+    runtimeRegistry = new Registry();
+    collectDefaultMetrics({ register: runtimeRegistry });
+  }
+  return runtimeRegistry;
+}
+
+export interface Metrics extends ResponseObserver {
+  /** The exposition of GET /metrics. */
+  text(): Promise<string>;
+  readonly contentType: string;
+  /** A download answered from the cache (hit) or not (miss). */
+  download(cache: "hit" | "miss"): void;
+}
+
+export function cacheMetrics(cache: ImageCache, cacheDir: string): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -14,13 +38,13 @@ export function metricsRegistry(cache: ImageCache): Registry {
         this.inc(read());
       },
     });
-  const gauge = (name: string, help: string, read: () => number) =>
+  const gauge = (name: string, help: string, read: () => number | Promise<number>) =>
     new Gauge({
       name,
       help,
       registers: [registry],
-      collect() {
-        this.set(read());
+      async collect() {
+        this.set(await read());
       },
     });
   counter("glance_cache_source_reads_total", "Reads of image data from the image source", () => cache.stats.sourceReads);
@@ -30,7 +54,77 @@ export function metricsRegistry(cache: ImageCache): Registry {
   gauge("glance_cache_size_bytes", "Bytes of committed cache entries", () => cache.index.totalSize);
   gauge("glance_cache_max_size_bytes", "image_cache_max_size", () => cache.maxSize);
   gauge("glance_cache_images", "Committed cache entries", () => cache.index.count);
-  gauge("glance_cache_queued_images", "Images waiting in the queue", () => cache.waiting().length);
+  gauge("glance_cache_queued_images", "Images waiting in the queue (queue depth)", () => cache.waiting().length);
   gauge("glance_cache_filling_images", "Fills in progress", () => cache.filling().length);
-  return registry;
+  gauge("glance_cache_filling_bytes", "Bytes written so far by the fills in progress", () => cache.filling().reduce((n, f) => n + f.written, 0));
+  // statfs is one cheap system call; a failure (directory gone) shows as NaN rather than breaking the scrape.
+  const fs = () => statfs(cacheDir).catch(() => undefined);
+  gauge("glance_cache_fs_free_bytes", "Bytes available to the node on the cache directory's filesystem", async () => {
+    const s = await fs();
+    return s ? s.bavail * s.bsize : NaN;
+  });
+  gauge("glance_cache_fs_size_bytes", "Size of the cache directory's filesystem", async () => {
+    const s = await fs();
+    return s ? s.blocks * s.bsize : NaN;
+  });
+
+  const hits = new Counter({ name: "glance_cache_hits_total", help: "Downloads answered from the cache", registers: [registry] });
+  const misses = new Counter({ name: "glance_cache_misses_total", help: "Downloads answered from the source (filling the cache or not)", registers: [registry] });
+  const served = new Counter({
+    name: "glance_cache_served_bytes_total",
+    help: "Image bytes sent to clients, by where they came from: the cache (hits) or the source (misses)",
+    labelNames: ["from"],
+    registers: [registry],
+  });
+  const ttfb = new Histogram({
+    name: "glance_cache_download_ttfb_seconds",
+    help: "Time from a download request to its first byte of image data, by cache hit or miss",
+    labelNames: ["cache"],
+    buckets: TTFB_BUCKETS,
+    registers: [registry],
+  });
+  const fillSeconds = new Histogram({
+    name: "glance_cache_fill_duration_seconds",
+    help: "Duration of fills, by outcome (cached, failed, discarded)",
+    labelNames: ["outcome"],
+    buckets: FILL_BUCKETS,
+    registers: [registry],
+  });
+  const fillBytes = new Counter({ name: "glance_cache_fill_bytes_total", help: "Bytes written to the cache by fills", registers: [registry] });
+  const requests = new Counter({
+    name: "glance_cache_http_requests_total",
+    help: "HTTP requests answered, by method and status code",
+    labelNames: ["method", "code"],
+    registers: [registry],
+  });
+  // Series exist from the first scrape, so dashboards and rate() see a zero rather than nothing.
+  requests.inc({ method: "GET", code: "200" }, 0);
+  for (const label of ["cache", "source"]) served.inc({ from: label }, 0);
+  for (const label of ["hit", "miss"]) ttfb.zero({ cache: label });
+  for (const label of ["cached", "failed", "discarded"]) fillSeconds.zero({ outcome: label });
+
+  cache.events.on((e) => {
+    if (e.type !== "fill_finished") return;
+    fillSeconds.observe({ outcome: e.outcome }, e.seconds);
+    fillBytes.inc(e.bytes);
+  });
+
+  return {
+    contentType: registry.contentType,
+    async text() {
+      return (await registry.metrics()) + (await runtimeMetrics().metrics());
+    },
+    download(outcome) {
+      (outcome === "hit" ? hits : misses).inc();
+    },
+    chunk(ctx: RequestContext, bytes: number) {
+      if (ctx.cache) served.inc({ from: ctx.cache === "hit" ? "cache" : "source" }, bytes);
+    },
+    firstByte(ctx: RequestContext, seconds: number) {
+      if (ctx.cache) ttfb.observe({ cache: ctx.cache }, seconds);
+    },
+    done(_ctx: RequestContext, record: AccessRecord) {
+      requests.inc({ method: record.method, code: String(record.status) });
+    },
+  };
 }

@@ -2,6 +2,7 @@
 // the caller's identity headers stay here, and changes made through it drop what the node knew of the image.
 import { type ImageChanges, imageChangeOf } from "../images/image_changes.ts";
 import type { UpstreamClient } from "../images/upstream_client.ts";
+import { upstreamRequestIdHeader } from "../request_context.ts";
 
 const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
@@ -80,6 +81,8 @@ export function forwardedHeaders(incoming: Headers): Headers {
   incoming.forEach((value, name) => {
     if (!HOP_BY_HOP.has(name) && !named.has(name) && !isIdentityHeader(name)) headers.set(name, value);
   });
+  // The request id we log goes upstream in place of whatever the caller sent.
+  for (const [name, value] of Object.entries(upstreamRequestIdHeader())) headers.set(name, value);
   return headers;
 }
 

@@ -1,6 +1,7 @@
 // Images from an existing Glance: metadata as the caller may see it, data read with the node's own service token.
 import type { Identity } from "../auth/identity.ts";
 import { type DomainError, upstreamFailed } from "../errors.ts";
+import { upstreamRequestIdHeader } from "../request_context.ts";
 import type { Image } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 import type { UpstreamClient } from "./upstream_client.ts";
@@ -87,7 +88,8 @@ export class UpstreamGlance implements ImageSource {
   }
 
   private headers(token: string | undefined): Record<string, string> {
-    const headers: Record<string, string> = { "User-Agent": "glance-cache-node" };
+    // The request this read is made for (if any) is named upstream by its request id.
+    const headers: Record<string, string> = { "User-Agent": "glance-cache-node", ...upstreamRequestIdHeader() };
     if (token) headers["X-Auth-Token"] = token;
     return headers;
   }

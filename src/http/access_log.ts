@@ -1,0 +1,97 @@
+// Wraps the fetch handler: a request id per request (X-Openstack-Request-Id), and one log line per request once its body is sent.
+import type { ConnInfo } from "../auth/identity.ts";
+import type { Logger } from "../log.ts";
+import { newRequestContext, type RequestContext, withRequestContext } from "../request_context.ts";
+
+export interface AccessRecord {
+  method: string;
+  path: string;
+  status: number;
+  bytes: number;
+  seconds: number;
+  /** done: the whole body went out; cancelled: the client went away; failed: the body broke off (source error). */
+  outcome: "done" | "cancelled" | "failed";
+}
+
+/** Told about every response as its body goes out: metrics watch here. */
+export interface ResponseObserver {
+  chunk?(ctx: RequestContext, bytes: number): void;
+  firstByte?(ctx: RequestContext, seconds: number): void;
+  done?(ctx: RequestContext, record: AccessRecord): void;
+}
+
+export function accessLogged(
+  handler: (request: Request, info?: ConnInfo) => Promise<Response>,
+  logger: Logger,
+  observer: ResponseObserver = {},
+): (request: Request, info?: ConnInfo) => Promise<Response> {
+  return (request, info) => {
+    const started = performance.now();
+    const ctx = newRequestContext(request.headers.get("x-openstack-request-id"));
+    return withRequestContext(ctx, async () => {
+      const res = await handler(request, info);
+      const url = new URL(request.url);
+      let bytes = 0;
+      let over = false;
+      let first = true;
+      const finish = (outcome: AccessRecord["outcome"]) => {
+        if (over) return;
+        over = true;
+        const record = { method: request.method, path: url.pathname + url.search, status: res.status, bytes, seconds: (performance.now() - started) / 1000, outcome };
+        observer.done?.(ctx, record);
+        logger.log(
+          res.status >= 500 || outcome === "failed" ? "WARNING" : "INFO",
+          "access",
+          `${record.method} ${record.path}`,
+          {
+            status: record.status,
+            bytes,
+            duration: Number(record.seconds.toFixed(6)),
+            cache: ctx.cache,
+            outcome: outcome === "done" ? undefined : outcome,
+          },
+          ctx,
+        );
+      };
+      const headers = new Headers(res.headers);
+      // As Glance: authenticated requests answer with their id (a 401, /versions or /healthcheck do not).
+      if (ctx.userId !== undefined) headers.set("X-Openstack-Request-Id", ctx.requestId);
+      const init = { status: res.status, statusText: res.statusText, headers };
+      if (!res.body) {
+        finish("done");
+        return new Response(null, init);
+      }
+      const reader = res.body.getReader();
+      // Pulled one chunk at a time (highWaterMark 0): the client's backpressure reaches the source unchanged.
+      const body = new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            let chunk: ReadableStreamReadResult<Uint8Array>;
+            try {
+              chunk = await reader.read();
+            } catch (err) {
+              finish("failed");
+              throw err;
+            }
+            if (chunk.done) {
+              controller.close();
+              finish("done");
+              return;
+            }
+            if (first) observer.firstByte?.(ctx, (performance.now() - started) / 1000);
+            first = false;
+            bytes += chunk.value.byteLength;
+            observer.chunk?.(ctx, chunk.value.byteLength);
+            controller.enqueue(chunk.value);
+          },
+          cancel(reason) {
+            finish("cancelled");
+            return reader.cancel(reason);
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, init);
+    });
+  };
+}

@@ -1,0 +1,67 @@
+// Log lines: oslo.log-like readable text by default, JSON lines with use_json; debug lines only with debug.
+import process from "node:process";
+import { currentRequest } from "./request_context.ts";
+
+export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR";
+export type Fields = Record<string, string | number | boolean | null | undefined>;
+
+/** The request a line belongs to, when there is one (oslo's "[request_id user project]"). */
+export interface LineContext {
+  requestId?: string;
+  userId?: string;
+  projectId?: string | null;
+}
+
+export interface LoggerOptions {
+  /** [DEFAULT] debug: DEBUG lines are written too (default: INFO and above). */
+  debug?: boolean;
+  /** [DEFAULT] use_json: one JSON object per line instead of text. */
+  json?: boolean;
+  /** Where each finished line goes (default: standard output). */
+  write?: (line: string) => void;
+}
+
+export class Logger {
+  readonly debugEnabled: boolean;
+  private readonly json: boolean;
+  private readonly write: (line: string) => void;
+
+  constructor(opts: LoggerOptions = {}) {
+    this.debugEnabled = opts.debug ?? false;
+    this.json = opts.json ?? false;
+    this.write = opts.write ?? ((line) => process.stdout.write(`${line}\n`));
+  }
+
+  log(level: Level, name: string, message: string, fields: Fields = {}, ctx?: LineContext): void {
+    if (level === "DEBUG" && !this.debugEnabled) return;
+    const now = new Date();
+    if (this.json) {
+      const line: Record<string, unknown> = { time: now.toISOString(), level, logger: name, message };
+      if (ctx?.requestId) line.request_id = ctx.requestId;
+      if (ctx?.userId) line.user_id = ctx.userId;
+      if (ctx?.projectId) line.project_id = ctx.projectId;
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) line[k] = v;
+      this.write(JSON.stringify(line));
+      return;
+    }
+    const stamp = now.toISOString().replace("T", " ").replace("Z", "");
+    const where = ctx?.requestId
+      ? `[${[ctx.requestId, ctx.userId ?? "-", ctx.projectId ?? "-"].join(" ")}]`
+      : "[-]";
+    const extra = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${formatValue(v)}`)
+      .join(" ");
+    this.write(`${stamp} ${process.pid} ${level} ${name} ${where} ${message}${extra ? ` ${extra}` : ""}`);
+  }
+
+  /** A plain `(msg) => void` for code that logs free text (the cache), at one level under one name, in the current request. */
+  textSink(name: string, level: Level = "INFO"): (msg: string) => void {
+    return (msg) => this.log(level, name, msg, {}, currentRequest());
+  }
+}
+
+function formatValue(v: Fields[string]): string {
+  if (typeof v === "string") return v === "" || /[\s"=]/.test(v) ? JSON.stringify(v) : v;
+  return String(v);
+}
