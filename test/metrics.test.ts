@@ -7,9 +7,9 @@ import { bytes, createImage, type Running, start, waitCached, waitFor } from "./
 const t = suite("metrics");
 const DASHBOARD = new URL("../contrib/grafana/glance-cache-node.json", import.meta.url);
 
-/** Without any identity: Prometheus scrapes with no token. */
+/** As Prometheus with a role allowed by cache_list (public_metrics is off by default). */
 async function scrape(node: Running): Promise<string> {
-  const res = await fetch(`${node.url}/metrics`);
+  const res = await node.req("/metrics");
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
   return res.text();

@@ -18,6 +18,7 @@ declare const Deno: {
 };
 
 export const serve: Serve = async (fetch, { host, port }) => {
+  // Deno.serve has no whole-request timeout, so a long upload or download is never cut for its length.
   // Deno hands the handler the request target as received (dot segments included), so no rawPath is needed.
   const server = Deno.serve({ hostname: host, port, onListen: () => {} }, (request, info) =>
     fetch(request, { remoteAddr: info.remoteAddr.hostname }),

@@ -3,6 +3,9 @@ import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hon
 import type { AddressInfo } from "node:net";
 import type { Serve } from "./server.ts";
 
+/** A connection with no byte in either direction for this long is closed. */
+const IDLE_MS = 300_000;
+
 export const serve: Serve = (fetch, { host, port }) =>
   new Promise((resolve, reject) => {
     const server = createAdaptorServer({
@@ -11,7 +14,12 @@ export const serve: Serve = (fetch, { host, port }) =>
       fetch: (request: Request, env: HttpBindings | Http2Bindings) =>
         fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url }),
       overrideGlobalObjects: false,
+      // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a
+      // slow link: none here; a connection idle for IDLE_MS (no byte either way) is closed instead,
+      // and the headers must still arrive within Node's headersTimeout (60 s).
+      serverOptions: { requestTimeout: 0 },
     });
+    server.setTimeout(IDLE_MS);
     server.once("error", reject);
     server.listen(port, host, () => {
       resolve({
