@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { peakRssMb, randomFile, resetPeakRss, type Runtime, startServer, uploadImage } from "../test/server_process.ts";
+import { peakRssMb, randomFile, resetPeakRss, type Runtime, startServer, uploadImage } from "../support/processes.ts";
 
 const { values } = parseArgs({
   options: { clients: { type: "string", default: "50" }, size: { type: "string", default: "256M" }, runtimes: { type: "string", default: "node,deno" } },

@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { denoBinary, freePort, median, peakRssMb, resetPeakRss, type Runtime, type ServerProcess, startServer } from "../test/server_process.ts";
+import { denoBinary, freePort, median, peakRssMb, resetPeakRss, type Runtime, type ServerProcess, startServer } from "../support/processes.ts";
 import { chartSvg, renderPng } from "./chart.ts";
 
 const BENCH = new URL(".", import.meta.url).pathname;

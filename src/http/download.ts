@@ -4,6 +4,8 @@ import type { ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { forbidden, HttpError, imageNotFound } from "./errors.ts";
+import { hasSequentialBody } from "../runtime/server.ts";
+import { reuseBuffers } from "../streams/files.ts";
 
 /** The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served. */
 export async function downloadImage(
@@ -29,6 +31,8 @@ export async function downloadImage(
   if (image.checksum) headers["Content-MD5"] = image.checksum;
   const range = parseRange(request.headers.get("range"), image.size);
   const body = await cache.serve(image, range);
+  // Served straight to a socket by our adapter: a cached file's stream may recycle its buffers.
+  if (hasSequentialBody(request)) reuseBuffers(body);
   if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
   return new Response(body, {
     status: 206,

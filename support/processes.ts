@@ -1,4 +1,4 @@
-// The cache node in a process of its own (Node or Deno), for tests that kill it and benchmarks that weigh it.
+// Processes for tests and benchmarks: the cache node in a process of its own (Node or Deno), ports, peak RSS, inputs.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import process from "node:process";
 import { createReadStream, createWriteStream, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -46,15 +46,22 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-export async function startServer(runtime: Runtime, dataDir: string, extra: string[] = [], port?: number): Promise<ServerProcess> {
+/** `runtimeFlags` go to node or deno itself (--cpu-prof, --trace-gc, --v8-flags=...). */
+export async function startServer(
+  runtime: Runtime,
+  dataDir: string,
+  extra: string[] = [],
+  port?: number,
+  runtimeFlags: string[] = [],
+): Promise<ServerProcess> {
   port ??= await freePort();
   const args = ["--port", String(port), "--data-dir", dataDir, "--auth", "noauth", ...extra];
   // The server's log goes next to its data directory, for a post-mortem.
   const log = openSync(`${dataDir.replace(/\/+$/, "")}.log`, "a");
   const child =
     runtime === "node"
-      ? spawn(nodeBinary(), ["--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] })
-      : spawn(denoBinary(), ["run", "-A", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] });
+      ? spawn(nodeBinary(), [...runtimeFlags, "--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] })
+      : spawn(denoBinary(), ["run", "-A", ...runtimeFlags, join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] });
   const exited = once(child, "exit");
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
