@@ -1,7 +1,7 @@
 // Processes for tests and benchmarks: the cache node in a process of its own (Node or Deno), ports, peak RSS, inputs.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn, type SpawnOptions } from "node:child_process";
 import process from "node:process";
-import { createReadStream, createWriteStream, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, openSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -64,26 +64,13 @@ export async function startServer(
       : spawn(denoBinary(), ["run", "-A", ...runtimeFlags, join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] });
   const exited = once(child, "exit");
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      const res = await fetch(`${url}/versions`);
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch {}
-    if (i > 300 || child.exitCode !== null) throw new Error(`${runtime} server did not start`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForHttp(`${url}/versions`, child, `${runtime} server`);
   return {
     url,
     pid: child.pid!,
     child,
     exited,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      child.kill("SIGKILL");
-    },
+    stop: () => stopChild(child),
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGKILL");
@@ -92,19 +79,66 @@ export async function startServer(
   };
 }
 
-/** Peak resident set size since the last reset, in MB (Linux VmHWM). */
-export function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
+/** Waits until GET url answers 2xx (the process is up), or fails when `child` exits or 15 s pass. */
+export async function waitForHttp(url: string, child: ChildProcess | undefined, what: string, timeoutMs = 15_000): Promise<void> {
+  for (const t0 = Date.now(); ; ) {
+    try {
+      const res = await fetch(url);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {}
+    if (Date.now() - t0 > timeoutMs || (child && (child.exitCode !== null || child.signalCode !== null))) {
+      throw new Error(`${what} did not start (no answer from ${url})`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
-/** Resets VmHWM to the current RSS, so the next peak belongs to the phase being measured. */
-export function resetPeakRss(pid: number): void {
-  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+/** SIGTERM, then SIGKILL if it has not exited after graceMs. */
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = new Promise((r) => setTimeout(r, graceMs, "timeout"));
+  if ((await Promise.race([exited, timer])) === "timeout") {
+    child.kill("SIGKILL");
+    await exited;
+  }
 }
 
+export interface Done {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Wall clock from spawn to exit. */
+  seconds: number;
+}
+
+/** Runs a command to its end, output captured (stdout not kept when `discardStdout`). */
+export function run(cmd: string, args: string[], opts: SpawnOptions & { discardStdout?: boolean } = {}): Promise<Done> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const { discardStdout, ...spawnOpts } = opts;
+    const child = spawn(cmd, args, { stdio: ["ignore", discardStdout ? "ignore" : "pipe", "pipe"], ...spawnOpts });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d) => (stdout += d));
+    child.stderr?.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr, seconds: (performance.now() - t0) / 1000 }));
+  });
+}
+
+/** run(), failing unless the exit status is 0. */
+export async function runOk(cmd: string, args: string[], opts: SpawnOptions & { discardStdout?: boolean } = {}): Promise<Done> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code}: ${r.stderr.trim().slice(-500)}`);
+  return r;
+}
+
+/** A file of random bytes, kept if it already has the size (benchmark inputs are reused across runs). */
 export async function randomFile(path: string, size: number): Promise<void> {
-  if (existsSync(path)) return;
+  if (existsSync(path) && statSync(path).size === size) return;
   const out = createWriteStream(path);
   for (let left = size; left > 0; ) {
     const n = Math.min(left, 1 << 20);
@@ -127,6 +161,5 @@ export async function uploadImage(url: string, file: string): Promise<string> {
   return id;
 }
 
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export { createReadStream };

@@ -1,19 +1,25 @@
 // Measurement: curl downloads (speed_download), server CPU seconds and peak RSS from /proc, statistics.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Linux clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on every mainstream kernel). */
-const TICKS = 100;
-
-/** CPU seconds (user + system, all threads) a process has used so far. */
+/**
+ * CPU seconds a process has used so far, all its threads (the file reads of Node and Deno run on
+ * worker threads). From /proc/<pid>/task/<tid>/schedstat, in nanoseconds: /proc/<pid>/stat counts
+ * 10 ms ticks, too coarse for nginx's sendfile of a few hundred MB.
+ */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14 and 15)
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e9;
 }
 
 /** Peak resident set size since the last reset, in MB (VmHWM). */

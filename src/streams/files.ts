@@ -5,13 +5,15 @@ import { type FileHandle, open } from "node:fs/promises";
 export const CHUNK_SIZE = 1 << 20;
 
 /**
- * Buffers of a reusing stream: one at the consumer, one queued (the read ahead), one being read into.
- * Measured with test/serve_path.test.ts: behind @hono/node-server two already suffice; behind
- * Deno.serve three pass, but its body pipe may queue chunks it has not written yet, so the Deno
- * adapter does not ask for reuse (Deno frees dead buffers without the GC storm: 0.45 CPU-s/GiB as is).
- * 1 MiB chunks: 2 and 4 MiB cost the same CPU per GiB and 16 concurrent downloads stay within budget.
+ * Buffers of a reusing stream: the one the consumer writes out and the one queued (the read ahead);
+ * the consumer asks for the queued one only after its write is done, and then the pull that refills
+ * the queue reads into the buffer just written. Measured with test/serve_path.test.ts: behind
+ * @hono/node-server one buffer corrupts, two are right; behind Deno.serve two corrupt (its body pipe
+ * holds a chunk it has not written yet when it asks for the next), so the Deno adapter does not ask
+ * for reuse: Deno frees dead buffers without the GC storm (0.45 CPU-s/GiB as is).
+ * 1 MiB chunks: 2 and 4 MiB cost the same CPU per GiB, and 16 concurrent downloads weigh 16 MiB more each step.
  */
-const RING = 3;
+const RING = 2;
 
 /**
  * Lets a file stream hand out its next chunks from a ring of buffers instead of a fresh one per
