@@ -2,6 +2,7 @@
 // server CPU seconds per GiB and peak RSS; extra runtime flags (--cpu-prof, --trace-gc) go to the server.
 //
 //   node --import tsx bench/serve_profile.ts [--runtime node|deno] [--size 1G] [--runs 3] [--bare] [--flag=--trace-gc ...] [--keep: leave the server log in its work dir]
+//   ... --upload: uploads into the embedded store instead (seconds and server CPU-s/GiB)
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { openSync, readFileSync } from "node:fs";
@@ -21,6 +22,7 @@ const { values: opt } = parseArgs({
     bare: { type: "boolean", default: false },
     flag: { type: "string", multiple: true, default: [] },
     keep: { type: "boolean", default: false },
+    upload: { type: "boolean", default: false },
   },
 });
 const runtime = opt.runtime as Runtime;
@@ -33,6 +35,23 @@ const work = await mkdtemp(join(tmpdir(), "gcn-serve-profile-"));
 let url: string;
 let pid: number;
 let stop: () => Promise<void>;
+if (opt.upload) {
+  // Uploads into the embedded store instead: seconds of the PUT and the server's CPU per GiB.
+  const server = await startServer(runtime, join(work, "data"), [], undefined, opt.flag);
+  const secs: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < Number(opt.runs); i++) {
+    const c0 = cpuSeconds(server.pid);
+    const t0 = performance.now();
+    await uploadImage(server.url, input);
+    secs.push((performance.now() - t0) / 1000);
+    cpu.push((cpuSeconds(server.pid) - c0) / (size / 2 ** 30));
+  }
+  await server.stop();
+  await rm(work, { recursive: true, force: true });
+  console.log(`${runtime} upload ${opt.size}: ${median(secs).toFixed(2)} s (${secs.map((v) => v.toFixed(2)).join(", ")}), ${median(cpu).toFixed(2)} CPU-s/GiB (${cpu.map((v) => v.toFixed(2)).join(", ")})`);
+  process.exit(0);
+}
 if (opt.bare) {
   const port = await freePort();
   const log = openSync(join(work, "bare.log"), "a");
