@@ -11,14 +11,14 @@ export const CHUNK_SIZE = 1 << 20;
  * @hono/node-server one buffer corrupts, two are right; behind Deno.serve two corrupt (its body pipe
  * holds a chunk it has not written yet when it asks for the next), so the Deno adapter does not ask
  * for reuse: Deno frees dead buffers without the GC storm (0.45 CPU-s/GiB as is).
- * 1 MiB chunks: 2 and 4 MiB cost the same CPU per GiB, and 16 concurrent downloads weigh 16 MiB more each step.
+ * Chunks stay 1 MiB: 2 and 4 MiB cost the same CPU per GiB, and each concurrent download holds RING of them.
  */
 const RING = 2;
 
 /**
  * Lets a file stream hand out its next chunks from a ring of buffers instead of a fresh one per
- * chunk. Only for a consumer that is done with a chunk before it asks for the one after
- * next (a socket writer that waits for each write: our runtime adapters). A fresh 1 MiB buffer per
+ * chunk. Only for a consumer that is done with a chunk before it asks for the next one (a socket
+ * writer that waits for each write: our Node adapter). A fresh 1 MiB buffer per
  * chunk is what made a cached download of the full node cost twice the CPU of the bare stream: on
  * Node the dead buffers pile up as external memory and V8 answers with ~34 mark-compact GCs per GiB,
  * then the next buffers are fresh pages again. Any other stream is left alone: false.
