@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     `${date} · commit ${commit} · ${cpus()[0]?.model?.trim()} × ${cpus().length} · ${RUNS} run(s) · ${Math.round((performance.now() - T0) / 1000)} s`,
     "",
     `Servers: ${versions}; ${nginx.version} (1 worker, sendfile); ${await opensslVersion()}. Downloads: \`curl -o /dev/null\`, MB/s = curl's speed_download. ` +
-      `CPU: utime + stime of the serving process from /proc/<pid>/stat. Peak RSS: VmHWM, reset before each row. Inputs warm in the page cache.`,
+      `CPU: on-CPU time of the serving process, all threads (/proc/<pid>/task/*/schedstat). Peak RSS: VmHWM, reset before each row. Inputs warm in the page cache.`,
     `Machine busy (other work, while the bench idled 1 s): ${busyBefore.busy_pct} % before, ${busyAfter.busy_pct} % after.`,
   ];
   mkdirSync(OUT, { recursive: true });
