@@ -5,7 +5,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { peakRssMb, randomFile, resetPeakRss, type Runtime, startServer, uploadImage } from "../test/server_process.ts";
+import { randomFile, type Runtime, startServer, uploadImage } from "../support/processes.ts";
+import { peakRssMb, resetPeakRss } from "./lib/measure.ts";
 
 const { values } = parseArgs({
   options: { clients: { type: "string", default: "50" }, size: { type: "string", default: "256M" }, runtimes: { type: "string", default: "node,deno" } },

@@ -4,7 +4,8 @@ import { mkdtemp, rm, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { median, peakRssMb, randomFile, resetPeakRss, type Runtime, startServer, uploadImage } from "../test/server_process.ts";
+import { randomFile, type Runtime, startServer, uploadImage } from "../support/processes.ts";
+import { median, peakRssMb, resetPeakRss } from "./lib/measure.ts";
 
 const { values } = parseArgs({
   options: { sizes: { type: "string", default: "1M,1G" }, runs: { type: "string", default: "3" }, runtimes: { type: "string", default: "node,deno" } },

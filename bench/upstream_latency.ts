@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { promisify } from "node:util";
-import { median, randomFile, type Runtime, startServer } from "../test/server_process.ts";
+import { randomFile, type Runtime, startServer } from "../support/processes.ts";
+import { median } from "./lib/measure.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" }, runtime: { type: "string", default: "node" } } });
 const runs = Number(values.runs);

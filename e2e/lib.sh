@@ -79,3 +79,39 @@ children_of() {  # children_of PID: its direct children, from /proc (procps may 
 
 log() { echo "$(basename "$0"): $*"; }
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+# missing_packages PKG...: prints those of the Debian packages not installed, one a line.
+missing_packages() {
+  local installed p
+  installed=" $(dpkg-query -W -f='${Package}:${Status}\n' "$@" 2>/dev/null \
+                 | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true)"
+  for p in "$@"; do
+    case "$installed" in *" $p "*) ;; *) echo "$p" ;; esac
+  done
+}
+
+# apt_install LOGFILE PKG...: apt-get install without recommends, services kept from starting.
+# Needs root. policy-rc.d keeps the packages (keystone on :5000, glance-api on :9292, nginx on :80)
+# from starting as system services; removed again if we created it.  Lock::Timeout: wait for a
+# concurrent apt/dpkg instead of failing; --force-unsafe-io: no fsync per file (throw-away machine).
+apt_install() {
+  local logfile=$1 ours=false t0
+  shift
+  [ "$(id -u)" = 0 ] || die "need root to apt-get install $*"
+  log "installing $*"
+  t0=$(date +%s)
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    ours=true
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  mkdir -p "$(dirname "$logfile")"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-unsafe-io \
+      install -y -qq --no-install-recommends "$@" > "$logfile" 2>&1 \
+    || { tail -40 "$logfile" >&2; die "apt-get install failed (log: $logfile)"; }
+  if $ours; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
+  log "apt-get took $(( $(date +%s) - t0 )) s"
+}

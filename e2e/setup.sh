@@ -27,17 +27,9 @@ fi
 # python3-keystonemiddleware.
 PKGS=(keystone glance-api python3-glanceclient python3-openstackclient
       uwsgi-core uwsgi-plugin-python3 sqlite3 curl)
-installed=" $(dpkg-query -W -f='${Package}:${Status}\n' "${PKGS[@]}" 2>/dev/null \
-               | sed -n 's/:install ok installed$//p' | tr '\n' ' ' || true)"
-need=()
-for p in "${PKGS[@]}"; do
-  case "$installed" in *" $p "*) ;; *) need+=("$p") ;; esac
-done
+mapfile -t need < <(missing_packages "${PKGS[@]}")
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "need root to apt-get install ${need[*]}"
-  log "installing ${need[*]}"
-  t0=$(date +%s)
-  export DEBIAN_FRONTEND=noninteractive
   # Keystone's debconf questions: never let the package touch a DB, run
   # bootstrap or register endpoints (these are the defaults; be explicit).
   debconf-set-selections <<'EOF'
@@ -48,24 +40,7 @@ glance-common glance/configure_db boolean false
 glance-common glance/configure_ksat boolean false
 glance-api glance/configure_api-endpoint boolean false
 EOF
-  # policy-rc.d: keep the packages from starting keystone (uwsgi on :5000)
-  # and glance-api (:9292) as system services.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  # Lock::Timeout: wait for a concurrent apt/dpkg instead of failing.
-  # --force-unsafe-io: no fsync per file (throw-away CI machine), faster.
-  mkdir -p "$LOG_DIR"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-unsafe-io \
-      install -y -qq --no-install-recommends "${need[@]}" > "$LOG_DIR/apt.log" 2>&1 \
-    || { tail -40 "$LOG_DIR/apt.log" >&2; die "apt-get install failed (log: $LOG_DIR/apt.log)"; }
-  if [ -f /usr/sbin/policy-rc.d ] && trap -p EXIT | grep -q policy-rc.d; then
-    rm -f /usr/sbin/policy-rc.d; trap - EXIT
-  fi
-  log "apt-get took $(( $(date +%s) - t0 )) s"
+  apt_install "$LOG_DIR/apt.log" "${need[@]}"
 fi
 clean_env $PY -c 'import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ("keystone", "glance", "glanceclient", "keystonemiddleware")))' \
   || die "OpenStack python modules missing from $PY"

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { suite } from "uvu";
 import { ByteGate, failingAfter } from "./gate.ts";
 import { bytes, createImage, listing, type Running, start, waitCached, waitFor } from "./helpers.ts";
-import { CURRENT_RUNTIME, denoBinary, freePort, nodeBinary } from "./server_process.ts";
+import { CURRENT_RUNTIME, denoBinary, freePort, nodeBinary } from "../support/processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ADMIN_TOKEN = "admin:adminproj:admin";

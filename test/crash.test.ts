@@ -5,7 +5,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { bytes, md5, tempDir } from "./helpers.ts";
-import { CURRENT_RUNTIME, type ServerProcess, startServer } from "./server_process.ts";
+import { CURRENT_RUNTIME, type ServerProcess, startServer } from "../support/processes.ts";
 
 const t = suite("crash");
 const SIZE = 64 << 20;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
 import { type Running, start } from "./helpers.ts";
-import { CURRENT_RUNTIME, denoBinary, nodeBinary } from "./server_process.ts";
+import { CURRENT_RUNTIME, denoBinary, nodeBinary } from "../support/processes.ts";
 
 const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 const ROOT = new URL("..", import.meta.url).pathname;

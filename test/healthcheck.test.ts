@@ -4,7 +4,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { type Running, start } from "./helpers.ts";
-import { freePort } from "./server_process.ts";
+import { freePort } from "../support/processes.ts";
 
 const t = suite("healthcheck");
 /** No token, no identity headers: what a load balancer sends. */

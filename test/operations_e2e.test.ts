@@ -6,7 +6,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
 import { bytes, type Running, start, waitFor } from "./helpers.ts";
-import { freePort } from "./server_process.ts";
+import { freePort } from "../support/processes.ts";
 
 const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 const t = suite<{ env: Record<string, string>; node: Running; admin: string }>("operations e2e", {} as never);

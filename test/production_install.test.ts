@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { suite } from "uvu";
 import { tempDir } from "./helpers.ts";
-import { CURRENT_RUNTIME } from "./server_process.ts";
+import { CURRENT_RUNTIME } from "../support/processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** What `npm pack` would ship for running the node (no tests, no benchmarks). */

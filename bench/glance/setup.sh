@@ -1,8 +1,8 @@
 #!/bin/bash
 # The real OpenStack Glance 25.1 (Debian 12 packages) for bench/compare.ts: image cache on, no Keystone
 # (identity headers through anchor_auth.py), one API worker, file store, everything under $GCN_GLANCE_BASE.
-# Adapted from the project's reference harness. Idempotent: installs glance-api if missing, writes the
-# config, runs glance-manage db_sync.
+# Adapted from the project's reference harness. Idempotent: writes the config, runs glance-manage db_sync
+# (bench/setup.sh installs glance-api).
 #   GCN_GLANCE_BASE   state dir (default /tmp/gcn-bench-glance)
 #   GCN_GLANCE_PORT   port on 127.0.0.1 (default 19292)
 #   GCN_GLANCE_DEBUG  true/false (default true: the debug log is how the bench counts store reads)
@@ -13,20 +13,7 @@ PORT="${GCN_GLANCE_PORT:-19292}"
 DEBUG="${GCN_GLANCE_DEBUG:-true}"
 PY=/usr/bin/python3
 
-need=()
-dpkg -s glance-api >/dev/null 2>&1 || need+=(glance-api)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup.sh: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # keep the package from starting the system glance-api service on port 9292
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-fi
+dpkg -s glance-api >/dev/null 2>&1 || { echo "setup.sh: glance-api is not installed: run bench/setup.sh (as root)" >&2; exit 1; }
 $PY -c 'import glance' >/dev/null
 
 mkdir -p "$BASE"/{images,cache,staging,log,lock,lib,conf.d,policy.d}

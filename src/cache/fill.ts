@@ -95,6 +95,7 @@ export class Fill {
     let fh: FileHandle | undefined;
     let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
     let released = false;
+    let cancelled = false;
     const release = async () => {
       if (released) return;
       released = true;
@@ -133,19 +134,23 @@ export class Fill {
                 return;
               }
               if (this.state === "done") {
-                await release();
+                // Close before the awaits of release(): a client that has its Content-Length may hang up
+                // (cancel) meanwhile, and closing a cancelled stream throws.
                 controller.close();
+                await release();
                 return;
               }
               await this.changed;
             }
           } catch (err) {
+            if (cancelled) return release(); // the client went away during this pull: nothing failed
             this.deps.log(`a download of ${this.id} stopped at byte ${pos}: ${err instanceof Error ? err.message : err}`);
             await release();
             controller.error(err);
           }
         },
         cancel: async () => {
+          cancelled = true;
           await release();
           await fallback?.cancel().catch(() => {});
         },
@@ -173,8 +178,8 @@ export class Fill {
   ): Promise<void> {
     const { done, value } = await reader.read();
     if (done) {
-      await release();
       controller.close();
+      await release();
     } else controller.enqueue(value);
   }
 

@@ -1,18 +1,22 @@
 // The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the peer address.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
-import type { Serve } from "./server.ts";
+import { markSequentialBody, type Serve } from "./server.ts";
 
 /** A connection with no byte in either direction for this long is closed. */
 const IDLE_MS = 300_000;
 
 export const serve: Serve = (fetch, { host, port }) =>
   new Promise((resolve, reject) => {
+    // @hono/node-server writes each chunk and reads the next once the write returned true or "drain"
+    // came: for chunks above the socket's high-water mark, only once the last one is in the kernel.
     const server = createAdaptorServer({
       // @hono/node-server's second argument is { incoming, outgoing }; its Request URL has dot segments
       // resolved already, so the target as received goes along as rawPath.
-      fetch: (request: Request, env: HttpBindings | Http2Bindings) =>
-        fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url }),
+      fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
+        markSequentialBody(request);
+        return fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url });
+      },
       overrideGlobalObjects: false,
       // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a
       // slow link: none here; a connection idle for IDLE_MS (no byte either way) is closed instead,

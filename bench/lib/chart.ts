@@ -1,5 +1,4 @@
-// A hand-built SVG bar chart of ratios (value ÷ reference, log scale), rendered to PNG with resvg.
-import { Resvg } from "@resvg/resvg-js";
+// A hand-built SVG bar chart of ratios (value ÷ reference, log scale), one bar per series, its target marked on it.
 
 export interface ChartGroup {
   /** Shown left of the bars. */
@@ -8,8 +7,8 @@ export interface ChartGroup {
   sub: string;
   /** One bar per series; null: not measured. */
   values: (number | null)[];
-  /** Where the target lies on the ratio axis, if there is one. */
-  target?: number;
+  /** Where each series' target lies on the ratio axis (undefined: none). */
+  targets: (number | undefined)[];
 }
 
 export interface ChartSpec {
@@ -33,7 +32,7 @@ export function chartSvg(spec: ChartSpec): string {
   const nS = spec.series.length;
   const groupH = nS * (barH + gap) + groupPad;
   const H = top + spec.groups.length * groupH + 50;
-  const all = spec.groups.flatMap((g) => [...g.values, g.target ?? null]).filter((v): v is number => v !== null && v > 0 && Number.isFinite(v));
+  const all = spec.groups.flatMap((g) => [...g.values, ...g.targets.map((t) => t ?? null)]).filter((v): v is number => v !== null && v > 0 && Number.isFinite(v));
   let lo = Math.floor(Math.log10(Math.min(0.5, ...all)));
   let hi = Math.ceil(Math.log10(Math.max(2, ...all)));
   lo = Math.max(lo, -3);
@@ -86,15 +85,12 @@ export function chartSvg(spec: ChartSpec): string {
       const tx = v >= 1 ? x(v) + 4 : x(v) - 4;
       out.push(`<text x="${tx}" y="${by + barH - 2}" font-size="11" fill="#222" text-anchor="${v >= 1 ? "start" : "end"}">${fmt(v)}</text>`);
     });
-    if (g.target !== undefined) {
-      const tx = x(g.target);
-      out.push(`<line x1="${tx}" y1="${gy - 3}" x2="${tx}" y2="${gy + nS * (barH + gap)}" stroke="#e67e00" stroke-width="3" stroke-dasharray="4,3"/>`);
-    }
+    g.targets.forEach((target, si) => {
+      if (target === undefined) return;
+      const by = gy + si * (barH + gap);
+      out.push(`<line x1="${x(target)}" y1="${by - 1}" x2="${x(target)}" y2="${by + barH + 1}" stroke="#e67e00" stroke-width="3" stroke-dasharray="3,2"/>`);
+    });
   });
   out.push(`</svg>`);
   return out.join("\n");
-}
-
-export function renderPng(svg: string): Uint8Array {
-  return new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" }, fitTo: { mode: "original" } }).render().asPng();
 }
