@@ -61,6 +61,15 @@ export function accessLogged(
         finish("done");
         return new Response(null, init);
       }
+      if (!headers.has("content-length") && !isImageData(headers)) {
+        // A document (JSON, HTML, text) built in memory: sent whole with its Content-Length, as Glance
+        // does, rather than re-streamed in chunked encoding.
+        const whole = new Uint8Array(await res.arrayBuffer());
+        headers.set("Content-Length", String(whole.byteLength));
+        bytes = whole.byteLength;
+        finish("done");
+        return new Response(whole, init);
+      }
       const reader = res.body.getReader();
       // Pulled one chunk at a time (highWaterMark 0): the client's backpressure reaches the source unchanged.
       const body = new ReadableStream<Uint8Array>(
@@ -94,4 +103,9 @@ export function accessLogged(
       return new Response(body, init);
     });
   };
+}
+
+/** Image bytes are streamed whatever their length; everything else the node answers is a small document. */
+function isImageData(headers: Headers): boolean {
+  return (headers.get("content-type") ?? "").startsWith("application/octet-stream");
 }
