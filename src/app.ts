@@ -6,7 +6,9 @@ import { KeystoneClient, type KeystoneOptions, keystoneAuth } from "./auth/keyst
 import { headerAuth, noAuth } from "./auth/modes.ts";
 import { Policy, type PolicyRules } from "./auth/policy.ts";
 import { ImageCache } from "./cache/image_cache.ts";
+import { Fleet, type FleetOptions } from "./fleet/fleet.ts";
 import { cacheApi } from "./http/cache_routes.ts";
+import { fleetApi } from "./http/fleet_routes.ts";
 import { downloadImage } from "./http/download.ts";
 import { notFound, renderError } from "./http/errors.ts";
 import { imagesApi } from "./http/image_routes.ts";
@@ -40,6 +42,8 @@ export interface AppOptions {
   /** Where the cache reads images from, given the configured source (fault injection in tests). */
   cacheSource?: (source: ImageSource) => ImageSource;
   log?: (msg: string) => void;
+  /** Join a fleet of nodes sharing a MariaDB database (see src/fleet/fleet.ts); alone without it. */
+  fleet?: FleetOptions;
 }
 
 export interface App {
@@ -48,6 +52,8 @@ export interface App {
   cache: ImageCache;
   /** The embedded store; undefined in front of an upstream Glance. */
   store: EmbeddedStore | undefined;
+  /** The fleet membership; undefined for a node alone. */
+  fleet: Fleet | undefined;
 }
 
 type Req = Request & { params: Record<string, string>; identity: Identity };
@@ -63,9 +69,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
     : undefined;
   const store = upstream ? undefined : await EmbeddedStore.open(join(opts.dataDir, "images"));
   const source: ImageSource = upstream ?? store!;
+  const log = opts.log ?? ((msg: string) => console.log(msg));
+  const fleet = opts.fleet ? await Fleet.connect(opts.fleet, log) : undefined;
+  const cacheSource = opts.cacheSource ? opts.cacheSource(source) : source;
   const cache = await ImageCache.open({
     dir: opts.cacheDir ?? join(opts.dataDir, "cache"),
-    source: opts.cacheSource ? opts.cacheSource(source) : source,
+    source: fleet ? fleet.wrapSource(cacheSource) : cacheSource,
     concurrency: opts.cacheConcurrency,
     maxSize: opts.maxSize,
     stallTime: opts.stallTime,
@@ -73,7 +82,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const auth = authenticator(opts.auth, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
-  const cacheRoutes = cacheApi({ cache, source, policy });
+  await fleet?.attach(cache, async (id) => {
+    upstream?.invalidate(id);
+    await cache.forget(id);
+  });
+  const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleet.registry.holding(id)) });
+  const fleetRoutes = fleetApi({ fleet, cache, source, policy });
   const metrics = metricsRegistry(cache);
 
   const authenticate = async (request: Req) => {
@@ -100,10 +114,22 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
     .delete("/v2/cache", (r) => cacheRoutes.clear(r.identity, r))
     .all("/v2/cache", methodNotAllowed("GET, DELETE"))
+    .post("/v2/cache/clean", (r) => cacheRoutes.clean(r.identity))
+    .all("/v2/cache/clean", methodNotAllowed("POST"))
+    .post("/v2/cache/prune", (r) => cacheRoutes.prune(r.identity))
+    .all("/v2/cache/prune", methodNotAllowed("POST"))
+    .get("/v2/cache/nodes/:id", (r) => cacheRoutes.nodes(param(r, "id"), r.identity))
+    .all("/v2/cache/nodes/:id", methodNotAllowed("GET"))
     .put("/v2/cache/:id", (r) => cacheRoutes.queue(param(r, "id"), r.identity, r))
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
-    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, param(r, "id"), r, r.identity));
+    .get("/v2/images/:id/file", (r) => downloadImage(source, cache, param(r, "id"), r, r.identity))
+    .post("/v2/x-fleet/jobs", (r) => fleetRoutes.createJob(r.identity, r))
+    .get("/v2/x-fleet/jobs/:id", (r) => fleetRoutes.job(param(r, "id"), r.identity))
+    .get("/v2/x-fleet/view", (r) => fleetRoutes.view(r.identity, r))
+    .get("/v2/x-fleet/nodes", (r) => fleetRoutes.nodes(r.identity))
+    .delete("/v2/x-fleet/nodes/:id", (r) => fleetRoutes.retire(param(r, "id"), r.identity))
+    .get("/x-fleet/peer/images/:id", (r) => fleetRoutes.peer(param(r, "id"), r));
 
   if (upstream) {
     const proxy = passThrough(opts.upstream!.url);
@@ -144,9 +170,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   return {
     fetch: (request: Request) => router.fetch(request as Req),
-    close: () => cache.close(),
+    close: async () => {
+      await fleet?.close();
+      await cache.close();
+    },
     cache,
     store,
+    fleet,
   };
 }
 

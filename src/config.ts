@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseIni } from "ini";
 import type { KeystoneOptions } from "./auth/keystone.ts";
+import type { FleetOptions } from "./fleet/fleet.ts";
 
 export type AuthMode = "noauth" | "headers" | "keystone";
 export type Command = "serve" | "prune" | "clean";
@@ -22,6 +23,8 @@ export interface ServeConfig {
   metadataCacheTime: number;
   policyFile: string | undefined;
   keystone: KeystoneOptions | undefined;
+  /** Set when a fleet database is configured. */
+  fleet: FleetOptions | undefined;
 }
 
 type Kind = "string" | "count" | "bool";
@@ -50,6 +53,12 @@ const OPTIONS: Record<string, Option> = {
   "upstream-url": { kind: "string", env: "GLANCE_CACHE_UPSTREAM_URL", ini: ["glance_cache_node", "upstream_url"], help: "an existing Glance to cache for (default: the embedded store)" },
   "metadata-cache-time": { kind: "count", env: "GLANCE_CACHE_METADATA_CACHE_TIME", ini: ["glance_cache_node", "metadata_cache_time"], default: "5", help: "seconds upstream image metadata is reused" },
   "policy-file": { kind: "string", env: "GLANCE_CACHE_POLICY_FILE", ini: ["oslo_policy", "policy_file"], help: "policy.yaml with cache_list, cache_image, cache_delete" },
+  "fleet-database-url": { kind: "string", env: "GLANCE_CACHE_FLEET_DATABASE_URL", ini: ["glance_cache_node", "fleet_database_url"], help: "MariaDB shared by a fleet of nodes, mysql+pymysql://user:pass@host/db (else [database] connection)" },
+  "worker-self-reference-url": { kind: "string", env: "GLANCE_CACHE_WORKER_SELF_REFERENCE_URL", ini: ["DEFAULT", "worker_self_reference_url"], help: "this node's own URL, as peers and operators reach it (needed in a fleet)" },
+  "fleet-site": { kind: "string", env: "GLANCE_CACHE_FLEET_SITE", ini: ["glance_cache_node", "site"], help: "this node's site: peer fills stay within a site" },
+  "fleet-secret": { kind: "string", env: "GLANCE_CACHE_FLEET_SECRET", ini: ["glance_cache_node", "fleet_secret"], help: "shared secret authenticating peer reads (unset: no peer fills)" },
+  "fleet-poll-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_POLL_INTERVAL", ini: ["glance_cache_node", "fleet_poll_interval"], default: "2", help: "seconds between a node's rounds of fleet work (jobs, deletes, progress)" },
+  "fleet-heartbeat-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_HEARTBEAT_INTERVAL", ini: ["glance_cache_node", "fleet_heartbeat_interval"], default: "10", help: "seconds between heartbeats (stale after 3 missed)" },
   help: { kind: "bool", help: "this text" },
 };
 
@@ -144,6 +153,13 @@ export function parseConfig(
     metadataCacheTime: count("metadata-cache-time"),
     policyFile: str("policy-file"),
     keystone: keystoneOptions(file.keystone_authtoken),
+    fleet: fleetOptions(str("fleet-database-url") ?? (file.database?.connection || undefined), {
+      selfUrl: str("worker-self-reference-url"),
+      site: str("fleet-site"),
+      secret: str("fleet-secret"),
+      pollInterval: count("fleet-poll-interval"),
+      heartbeatInterval: count("fleet-heartbeat-interval"),
+    }),
   };
   if (config.auth === "noauth" && !isLoopback(config.host) && !config.forceNoauth) {
     throw new ConfigError(`auth noauth makes every caller an admin: refusing to listen on ${config.host} (set --force-noauth)`);
@@ -154,6 +170,21 @@ export function parseConfig(
     throw new ConfigError(`[DEFAULT] workers = ${workers}: this node serves from one process with asynchronous I/O; run one node per cache directory (workers 0 or 1)`);
   }
   return { command, config };
+}
+
+function fleetOptions(
+  databaseUrl: string | undefined,
+  o: { selfUrl?: string; site?: string; secret?: string; pollInterval: number; heartbeatInterval: number },
+): FleetOptions | undefined {
+  if (!databaseUrl) return undefined;
+  if (!/^(mysql|mariadb)(\+[a-z0-9_]+)?:\/\//i.test(databaseUrl)) {
+    throw new ConfigError(`${describe("fleet-database-url")}: only MariaDB/MySQL (mysql+pymysql://...) is supported`);
+  }
+  // As Glance's centralized_db driver: a node of a shared cache must say how it is reached.
+  if (!o.selfUrl) throw new ConfigError(`a fleet database needs ${describe("worker-self-reference-url")}, this node's own URL`);
+  if (!/^https?:\/\/[^/]+/.test(o.selfUrl)) throw new ConfigError(`${describe("worker-self-reference-url")}: not an http(s) URL: ${o.selfUrl}`);
+  if (o.pollInterval < 1 || o.heartbeatInterval < 1) throw new ConfigError("fleet poll and heartbeat intervals must be at least 1 second");
+  return { databaseUrl, selfUrl: o.selfUrl.replace(/\/+$/, ""), site: o.site, secret: o.secret, pollInterval: o.pollInterval, heartbeatInterval: o.heartbeatInterval };
 }
 
 function describe(name: string): string {
@@ -196,6 +227,7 @@ function readConfigFile(path: string): IniDoc {
 function knownKey(section: string, key: string): boolean {
   if (section === "keystone_authtoken") return KEYSTONE_KEYS.includes(key);
   if (section === "DEFAULT" && key === "workers") return true;
+  if (section === "database" && key === "connection") return true;
   if (TOLERATED[section]?.includes(key)) return true;
   return Object.values(OPTIONS).some((o) => o.ini?.[0] === section && o.ini[1] === key);
 }

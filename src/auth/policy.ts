@@ -1,11 +1,11 @@
-// Policy rules by Glance's names (cache_list, cache_image, cache_delete), in oslo.policy's simple syntax.
+// Policy rules by Glance's names (cache_list, cache_image, cache_delete, cache_clean, cache_prune, list_cached_nodes), in oslo.policy's simple syntax.
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { notAuthorized } from "../errors.ts";
 import type { Identity } from "./identity.ts";
 
-export type CacheRule = "cache_list" | "cache_image" | "cache_delete";
-export const CACHE_RULES: CacheRule[] = ["cache_list", "cache_image", "cache_delete"];
+export type CacheRule = "cache_list" | "cache_image" | "cache_delete" | "cache_clean" | "cache_prune" | "list_cached_nodes";
+export const CACHE_RULES: CacheRule[] = ["cache_list", "cache_image", "cache_delete", "cache_clean", "cache_prune", "list_cached_nodes"];
 
 /** Rules as written: "" or "@" (anyone), "!" (no one), "role:X", "project_id:X", "is_admin:True", joined with "or". */
 export type PolicyRules = Record<CacheRule, string>;
@@ -14,6 +14,9 @@ export const DEFAULT_POLICY: PolicyRules = {
   cache_list: "role:admin",
   cache_image: "role:admin",
   cache_delete: "role:admin",
+  cache_clean: "role:admin",
+  cache_prune: "role:admin",
+  list_cached_nodes: "role:admin",
 };
 
 type Check = (who: Identity) => boolean;

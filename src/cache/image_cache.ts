@@ -144,6 +144,7 @@ export class ImageCache {
 
   /** The image is gone or deactivated at its source: drop every trace of it, stopping a fill in progress. */
   async forget(id: string): Promise<void> {
+    this.events.emit({ type: "forgotten", id });
     this.fills.get(id)?.abort("image deleted or deactivated");
     await this.unqueue(id);
     await this.evict(id, "forgotten");

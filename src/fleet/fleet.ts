@@ -1,0 +1,304 @@
+// This node as a member of a fleet: joins through the shared database, mirrors its cache there, and does its part of the work.
+import { statfs } from "node:fs/promises";
+import type { ImageCache } from "../cache/image_cache.ts";
+import type { CacheEvent } from "../cache/events.ts";
+import type { ImageSource } from "../images/source.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
+import { migrate, openPool, type Pool, redact } from "./database.ts";
+import { type Job, Jobs } from "./jobs.ts";
+import { NodeRegistry, type NodeRow } from "./nodes.ts";
+import { PeerSource } from "./peer_source.ts";
+import { SharedRows } from "./shared_rows.ts";
+
+export interface FleetOptions {
+  /** [glance_cache_node] fleet_database_url, or Glance's [database] connection (mysql+pymysql://...). */
+  databaseUrl: string;
+  /** [DEFAULT] worker_self_reference_url: how peers and operators reach this node. */
+  selfUrl: string;
+  /** [glance_cache_node] site: peers fill from nodes of their own site. */
+  site?: string;
+  /** [glance_cache_node] fleet_secret: authenticates peer reads; without it this node neither serves nor uses peers. */
+  secret?: string;
+  /** Seconds between rounds of work: jobs, forgotten images, fill progress (default 2). */
+  pollInterval?: number;
+  /** Seconds between heartbeats, which also carry batched hit counts (default 10). */
+  heartbeatInterval?: number;
+  /** Seconds without a heartbeat after which a node is stale (default 3 heartbeats). */
+  staleAfter?: number;
+}
+
+export interface ImageView {
+  cached: string[];
+  queued: string[];
+  filling: { node: string; bytes: number; total: number | null }[];
+}
+
+/** Forgotten-image rows are kept this long, for nodes that come back after a while. */
+const FORGOTTEN_KEEP_DAYS = 7;
+
+export class Fleet {
+  readonly site: string;
+  readonly registry: NodeRegistry;
+  readonly jobs: Jobs;
+  readonly pollInterval: number;
+  readonly heartbeatInterval: number;
+  private cache: ImageCache | undefined;
+  private shared: SharedRows | undefined;
+  private peerSource: PeerSource | undefined;
+  private forget: (id: string) => Promise<void> = async () => {};
+  private readonly failures = new Map<string, string>();
+  /** Forgets being applied from the fleet: not announced again. */
+  private readonly applying = new Set<string>();
+  /** Forgets not yet announced (the database was down). */
+  private readonly unannounced = new Set<string>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private round: Promise<void> = Promise.resolve();
+  private lastHeartbeat = 0;
+  private closed = false;
+  private failing = false;
+  private unsubscribe = () => {};
+
+  private constructor(
+    private readonly pool: Pool,
+    readonly opts: FleetOptions,
+    readonly nodeId: number,
+    private forgottenSeq: number,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.site = opts.site ?? "";
+    this.pollInterval = opts.pollInterval ?? 2;
+    this.heartbeatInterval = opts.heartbeatInterval ?? 10;
+    this.registry = new NodeRegistry(pool, opts.staleAfter ?? 3 * this.heartbeatInterval);
+    this.jobs = new Jobs(pool, this.registry.staleAfter);
+  }
+
+  get url(): string {
+    return this.opts.selfUrl;
+  }
+
+  /** Connects, applies migrations and registers this node. Fails when the database cannot be reached. */
+  static async connect(opts: FleetOptions, log: (msg: string) => void): Promise<Fleet> {
+    const pool = openPool(opts.databaseUrl);
+    try {
+      await migrate(pool, log);
+      const registry = new NodeRegistry(pool, 30);
+      const me = await registry.register(opts.selfUrl, opts.site ?? "");
+      let seq = me.forgottenSeq;
+      if (me.isNew) {
+        const [rows] = (await pool.query("SELECT COALESCE(MAX(seq), 0) AS seq FROM fleet_forgotten")) as unknown as [{ seq: number }[]];
+        seq = rows[0].seq;
+      }
+      await pool.query(`DELETE FROM fleet_forgotten WHERE at < NOW(3) - INTERVAL ${FORGOTTEN_KEEP_DAYS} DAY`);
+      log(`fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${JSON.stringify(opts.site ?? "")})`);
+      return new Fleet(pool, opts, me.id, seq, log);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw new Error(`fleet database ${redact(opts.databaseUrl)}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The cache's source, reading from peers of this site when a secret is configured. */
+  wrapSource(source: ImageSource): ImageSource {
+    this.peerSource = new PeerSource(
+      source,
+      this.opts.secret
+        ? { peers: (id) => this.registry.peersHolding(id, this.site, this.nodeId), secret: this.opts.secret, log: this.log }
+        : undefined,
+    );
+    return this.peerSource;
+  }
+
+  /** Starts mirroring the cache and working: `forget` drops an image the fleet says is gone. */
+  async attach(cache: ImageCache, forget: (id: string) => Promise<void>): Promise<void> {
+    this.cache = cache;
+    this.forget = forget;
+    this.shared = new SharedRows(this.pool, this.nodeId, cache, this.log);
+    this.unsubscribe = cache.events.on((e) => this.onEvent(e));
+    await this.shared.rebuild();
+    await this.jobs.catchUp(this.nodeId, this.site);
+    await this.heartbeat();
+    this.schedule(0);
+  }
+
+  /** Runs one round now (tests use it to avoid waiting for the timer). */
+  tick(): Promise<void> {
+    this.round = this.round.then(() => this.work());
+    return this.round;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.unsubscribe();
+    await this.round;
+    await this.shared?.settled();
+    await this.pool.end().catch(() => {});
+  }
+
+  /** Counters of reads from peers and from the real source. */
+  get reads() {
+    return this.peerSource?.reads ?? { upstreamReads: 0, peerReads: 0, peerFailures: 0 };
+  }
+
+  /**
+   * A fan-out job caching `imageId` on every alive node, the alive nodes of one site, or the listed
+   * nodes (URLs, each alive). The caller has checked the image and the policy.
+   */
+  async fanOut(imageId: string, target: { site?: string; nodes?: string[] }, createdBy: string): Promise<string> {
+    const alive = await this.registry.alive();
+    let chosen: NodeRow[];
+    if (target.nodes) {
+      const known = new Map((await this.registry.list()).map((n) => [n.url.replace(/\/+$/, ""), n]));
+      const unknown = target.nodes.filter((u) => !known.has(u.replace(/\/+$/, "")));
+      if (unknown.length) throw badInput(`Unknown fleet node(s): ${unknown.join(", ")}`);
+      chosen = target.nodes.map((u) => known.get(u.replace(/\/+$/, ""))!);
+      const down = chosen.filter((n) => n.status !== "alive");
+      if (down.length) throw badInput(`Fleet node(s) not alive: ${down.map((n) => `${n.url} (${n.status})`).join(", ")}`);
+      if (target.site !== undefined && chosen.some((n) => n.site !== target.site)) throw badInput("Listed nodes are not all in the given site");
+    } else if (target.site !== undefined) {
+      chosen = alive.filter((n) => n.site === target.site);
+      if (!chosen.length) throw notFound(`No alive fleet node in site ${JSON.stringify(target.site)}`);
+    } else {
+      chosen = alive;
+      if (!chosen.length) throw conflict("No alive fleet node");
+    }
+    const ids = [...new Set(chosen.map((n) => n.id))];
+    const id = await this.jobs.create(imageId, ids, { site: target.site ?? null, nodes: target.nodes ?? null }, createdBy);
+    // This node does its part at once rather than at its next round.
+    if (ids.includes(this.nodeId)) void this.tick();
+    return id;
+  }
+
+  async job(id: string): Promise<Job | undefined> {
+    return this.jobs.get(id);
+  }
+
+  /** Per image, which alive nodes hold, queue or fill it. */
+  async images(imageId?: string): Promise<Record<string, ImageView>> {
+    const [rows] = (await this.pool.query(
+      `SELECT e.image_id, e.state, e.bytes, e.size, n.url FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id
+       WHERE n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.registry.staleAfter)} SECOND
+       ${imageId ? "AND e.image_id = ?" : ""} ORDER BY e.image_id, n.url`,
+      imageId ? [imageId] : [],
+    )) as unknown as [{ image_id: string; state: string; bytes: number; size: number | null; url: string }[]];
+    const out: Record<string, ImageView> = {};
+    for (const r of rows) {
+      const v = (out[r.image_id] ??= { cached: [], queued: [], filling: [] });
+      if (r.state === "cached") v.cached.push(r.url);
+      else if (r.state === "queued") v.queued.push(r.url);
+      else v.filling.push({ node: r.url, bytes: r.bytes, total: r.size });
+    }
+    return out;
+  }
+
+  async nodes(): Promise<(NodeRow & { cached_images: number })[]> {
+    const [counts] = (await this.pool.query(
+      "SELECT node_id, COUNT(*) AS n FROM fleet_entries WHERE state = 'cached' GROUP BY node_id",
+    )) as unknown as [{ node_id: number; n: number }[]];
+    const byNode = new Map(counts.map((c) => [c.node_id, c.n]));
+    return (await this.registry.list()).map((n) => ({ ...n, cached_images: byNode.get(n.id) ?? 0 }));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.tick().then(() => this.schedule(this.pollInterval * 1000));
+    }, delayMs);
+  }
+
+  private onEvent(e: CacheEvent): void {
+    const shared = this.shared!;
+    switch (e.type) {
+      case "hit":
+        shared.hit(e.id);
+        return;
+      case "fill_started":
+        this.failures.delete(e.id);
+        break;
+      case "fill_finished":
+        if (e.outcome === "failed") this.failures.set(e.id, e.error ?? "fill failed");
+        break;
+      case "forgotten":
+        if (!this.applying.has(e.id)) {
+          this.unannounced.add(e.id);
+          void this.announceForgotten();
+        }
+        break;
+    }
+    shared.changed(e.id);
+  }
+
+  private async announceForgotten(): Promise<void> {
+    for (const id of [...this.unannounced]) {
+      await this.pool.query("INSERT INTO fleet_forgotten (image_id, node_id, at) VALUES (?, ?, NOW(3))", [id, this.nodeId]);
+      this.unannounced.delete(id);
+    }
+  }
+
+  /** One round: rebuild if writes were lost, heartbeat with hits, progress, jobs, forgotten images. */
+  private async work(): Promise<void> {
+    if (this.closed || !this.cache) return;
+    try {
+      const shared = this.shared!;
+      if (this.unannounced.size) await this.announceForgotten();
+      if (shared.needsRebuild) {
+        await shared.rebuild();
+        await this.jobs.catchUp(this.nodeId, this.site);
+      }
+      if (Date.now() - this.lastHeartbeat >= this.heartbeatInterval * 1000) await this.heartbeat();
+      await shared.progress();
+      await this.jobs.work(this.nodeId, this.site, this.cache, this.failures, this.opts.secret !== undefined);
+      await this.applyForgotten();
+      if (this.failing) this.log("fleet: the database answers again");
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.log(`fleet: round failed (${(err as Error).message}); serving from the local cache and retrying`);
+      this.failing = true;
+      if (this.shared) this.shared.needsRebuild = true;
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const cache = this.cache!;
+    await this.shared!.flush(true);
+    let freeBytes: number | null = null;
+    try {
+      const fs = await statfs(cache.layout.root);
+      freeBytes = Number(fs.bavail) * Number(fs.bsize);
+    } catch {
+      // not every runtime has statfs
+    }
+    const hits = cache.index.list().reduce((sum, e) => sum + e.hits, 0);
+    const reads = this.reads;
+    const active = await this.registry.heartbeat(this.nodeId, {
+      cacheSize: cache.index.totalSize,
+      maxSize: cache.maxSize,
+      freeBytes,
+      hits,
+      upstreamReads: reads.upstreamReads,
+      peerReads: reads.peerReads,
+    });
+    if (!active && this.lastHeartbeat >= 0) this.log("fleet: this node was retired; it takes no more work until it restarts");
+    this.lastHeartbeat = active ? Date.now() : -1;
+    if (!active) this.closed = true;
+  }
+
+  private async applyForgotten(): Promise<void> {
+    const [rows] = (await this.pool.query(
+      "SELECT seq, image_id, node_id FROM fleet_forgotten WHERE seq > ? ORDER BY seq LIMIT 1000",
+      [this.forgottenSeq],
+    )) as unknown as [{ seq: number; image_id: string; node_id: number }[]];
+    if (!rows.length) return;
+    for (const r of rows) {
+      if (r.node_id === this.nodeId) continue;
+      this.applying.add(r.image_id);
+      try {
+        await this.forget(r.image_id);
+      } finally {
+        this.applying.delete(r.image_id);
+      }
+    }
+    this.forgottenSeq = rows[rows.length - 1].seq;
+    await this.pool.query("UPDATE fleet_nodes SET forgotten_seq = ? WHERE id = ?", [this.forgottenSeq, this.nodeId]);
+  }
+}

@@ -1,0 +1,158 @@
+// Fan-out jobs: one request caches an image on many nodes; each node picks up its part by polling and reports progress.
+import type { ImageCache } from "../cache/image_cache.ts";
+import type { Pool } from "./database.ts";
+
+export type TargetState = "pending" | "queued" | "filling" | "cached" | "failed";
+
+export interface JobTarget {
+  node: string;
+  node_id: number;
+  site: string;
+  node_status: "alive" | "stale" | "retired";
+  state: Exclude<TargetState, "pending">;
+  bytes: number;
+  total: number | null;
+  reason: string | null;
+}
+
+export interface Job {
+  id: string;
+  image_id: string;
+  site: string | null;
+  nodes: string[] | null;
+  created_by: string;
+  created_at: number;
+  /** running while a target is neither cached nor failed */
+  state: "running" | "done";
+  targets: JobTarget[];
+}
+
+const OPEN: TargetState[] = ["pending", "queued", "filling"];
+/** A target whose image vanished from this node without a known failure is queued again this many times. */
+const MAX_ATTEMPTS = 3;
+/** Jobs older than this are not caught up on by nodes that join. */
+const CATCH_UP_HOURS = 24;
+
+export class Jobs {
+  constructor(
+    private readonly pool: Pool,
+    private readonly staleAfter: number,
+  ) {}
+
+  async create(imageId: string, nodeIds: number[], spec: { site: string | null; nodes: string[] | null }, createdBy: string): Promise<string> {
+    const id = crypto.randomUUID();
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      await conn.query("INSERT INTO fleet_jobs (id, image_id, site, nodes, created_by, created_at) VALUES (?, ?, ?, ?, ?, NOW(3))", [
+        id,
+        imageId,
+        spec.site,
+        spec.nodes ? JSON.stringify(spec.nodes) : null,
+        createdBy,
+      ]);
+      await conn.query("INSERT INTO fleet_job_targets (job_id, node_id, state, updated_at) VALUES ?", [nodeIds.map((n) => [id, n, "pending", new Date()])]);
+      await conn.commit();
+    } catch (err) {
+      await conn.rollback().catch(() => {});
+      throw err;
+    } finally {
+      conn.release();
+    }
+    return id;
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const [jobs] = (await this.pool.query(
+      "SELECT id, image_id, site, nodes, created_by, UNIX_TIMESTAMP(created_at) AS created_at FROM fleet_jobs WHERE id = ?",
+      [id],
+    )) as unknown as [{ id: string; image_id: string; site: string | null; nodes: string | null; created_by: string; created_at: number }[]];
+    if (!jobs.length) return undefined;
+    const [rows] = (await this.pool.query(
+      `SELECT n.url AS node, n.id AS node_id, n.site,
+       CASE WHEN n.state = 'retired' THEN 'retired' WHEN n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND THEN 'alive' ELSE 'stale' END AS node_status,
+       t.state, t.bytes, t.total, t.reason FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.job_id = ? ORDER BY n.site, n.url`,
+      [id],
+    )) as unknown as [(Omit<JobTarget, "state"> & { state: TargetState })[]];
+    const targets: JobTarget[] = rows.map((r) => ({ ...r, state: r.state === "pending" ? "queued" : r.state }));
+    const job = jobs[0];
+    return {
+      ...job,
+      nodes: job.nodes ? (JSON.parse(job.nodes) as string[]) : null,
+      state: targets.some((t) => t.state !== "cached" && t.state !== "failed") ? "running" : "done",
+      targets,
+    };
+  }
+
+  /** A node that joins (or comes back) takes its part of open jobs meant for every node or for its site. */
+  async catchUp(nodeId: number, site: string): Promise<void> {
+    await this.pool.query(
+      `INSERT IGNORE INTO fleet_job_targets (job_id, node_id, state, updated_at)
+       SELECT j.id, ?, 'pending', NOW(3) FROM fleet_jobs j
+       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR
+       AND EXISTS (SELECT 1 FROM fleet_job_targets t WHERE t.job_id = j.id AND t.state IN ('pending','queued','filling'))`,
+      [nodeId, site],
+    );
+  }
+
+  /**
+   * One round of this node's part: queue what is pending, and report each open target's state as the
+   * local cache has it. `failures` holds why the last fill of an image failed on this node.
+   */
+  async work(nodeId: number, site: string, cache: ImageCache, failures: Map<string, string>, staggerSite: boolean): Promise<void> {
+    const [rows] = (await this.pool.query(
+      `SELECT t.job_id, t.state, t.attempts, t.bytes, t.total, j.image_id FROM fleet_job_targets t JOIN fleet_jobs j ON j.id = t.job_id
+       WHERE t.node_id = ? AND t.state IN (?)`,
+      [nodeId, OPEN],
+    )) as unknown as [{ job_id: string; state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string }[]];
+    for (const row of rows) {
+      if (row.state === "pending" && staggerSite && (await this.waitForSiteLeader(row.job_id, nodeId, site))) continue;
+      const next = await this.advance(row, cache, failures);
+      if (!next) continue;
+      await this.pool.query(
+        "UPDATE fleet_job_targets SET state = ?, bytes = ?, total = ?, reason = ?, attempts = ?, updated_at = NOW(3) WHERE job_id = ? AND node_id = ?",
+        [next.state, next.bytes, next.total, next.reason?.slice(0, 255) ?? null, next.attempts, row.job_id, nodeId],
+      );
+    }
+  }
+
+  /**
+   * With peer fills, the nodes of one site take turns: the alive target with the lowest id reads the
+   * source, the others wait until it is cached (then fill from it) or failed, so a site reads the source once.
+   */
+  private async waitForSiteLeader(jobId: string, nodeId: number, site: string): Promise<boolean> {
+    const [rows] = (await this.pool.query(
+      `SELECT t.node_id, t.state FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id
+       WHERE t.job_id = ? AND n.site = ? AND n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND
+       ORDER BY t.node_id LIMIT 1`,
+      [jobId, site],
+    )) as unknown as [{ node_id: number; state: TargetState }[]];
+    const leader = rows[0];
+    return leader !== undefined && leader.node_id !== nodeId && leader.state !== "cached" && leader.state !== "failed";
+  }
+
+  private async advance(
+    row: { state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string },
+    cache: ImageCache,
+    failures: Map<string, string>,
+  ): Promise<{ state: TargetState; bytes: number; total: number | null; reason: string | null; attempts: number } | undefined> {
+    const id = row.image_id;
+    const same = (s: TargetState, bytes: number, total: number | null) =>
+      s === row.state && bytes === row.bytes && total === row.total ? undefined : { state: s, bytes, total, reason: null, attempts: row.attempts };
+    const entry = cache.index.get(id);
+    if (entry) return same("cached", entry.size, entry.size);
+    const fill = cache.filling().find((f) => f.id === id);
+    if (fill) return same("filling", fill.written, fill.image.size);
+    if (cache.queue.has(id)) return same("queued", 0, row.total);
+    if (row.state !== "pending" && failures.has(id)) {
+      return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id)!, attempts: row.attempts };
+    }
+    if (row.attempts >= MAX_ATTEMPTS) {
+      return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id) ?? `not cached after ${MAX_ATTEMPTS} attempts`, attempts: row.attempts };
+    }
+    failures.delete(id);
+    await cache.enqueue(id);
+    // enqueue may have finished at once (already cached) or refused nothing; the next round reports it.
+    return { state: "queued", bytes: 0, total: row.total, reason: null, attempts: row.attempts + 1 };
+  }
+}

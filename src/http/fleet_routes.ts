@@ -1,0 +1,104 @@
+// Our fleet extension (/v2/x-fleet/...): fan-out jobs, the fleet view, the node list and retirement; and the peer data endpoint.
+import { open } from "node:fs/promises";
+import type { Identity } from "../auth/identity.ts";
+import type { Policy } from "../auth/policy.ts";
+import type { ImageCache } from "../cache/image_cache.ts";
+import type { Fleet } from "../fleet/fleet.ts";
+import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
+import { isImageId } from "../images/image.ts";
+import type { ImageSource } from "../images/source.ts";
+import { fileHandleStream } from "../streams/files.ts";
+import { badRequest, conflict, forbidden, imageNotFound, notFound } from "./errors.ts";
+import { empty, json } from "./responses.ts";
+
+export interface FleetApiDeps {
+  fleet: Fleet | undefined;
+  cache: ImageCache;
+  source: ImageSource;
+  policy: Policy;
+}
+
+const NOT_ENABLED = "The fleet is not enabled on this node (no [glance_cache_node] fleet_database_url)";
+
+export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
+  const need = (): Fleet => {
+    if (!fleet) throw conflict(NOT_ENABLED);
+    return fleet;
+  };
+  return {
+    /** POST /v2/x-fleet/jobs {"image_id", "site"?, "nodes"?: [url]} -> 202 the job. */
+    async createJob(who: Identity, request: Request): Promise<Response> {
+      const f = need();
+      const body = await jsonBody(request);
+      const { image_id: id, site, nodes } = body;
+      if (typeof id !== "string") throw badRequest("image_id is required");
+      if (site !== undefined && (typeof site !== "string" || site.length > 64)) throw badRequest("site must be a string");
+      if (nodes !== undefined && (!Array.isArray(nodes) || !nodes.length || !nodes.every((n) => typeof n === "string"))) {
+        throw badRequest("nodes must be a non-empty list of node URLs");
+      }
+      const extra = Object.keys(body).filter((k) => !["image_id", "site", "nodes"].includes(k));
+      if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
+      const image = isImageId(id) ? await source.find(id, who) : undefined;
+      if (!image) throw imageNotFound(id);
+      policy.enforce("cache_image", who);
+      if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
+      const jobId = await f.fanOut(id, { site: site as string | undefined, nodes: nodes as string[] | undefined }, who.userId);
+      const job = await f.job(jobId);
+      return json(job, 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
+    },
+
+    async job(id: string, who: Identity): Promise<Response> {
+      policy.enforce("cache_list", who);
+      const job = /^[0-9a-f-]{36}$/.test(id) ? await need().job(id) : undefined;
+      if (!job) throw notFound(`Fleet job ${id} not found.`);
+      return json(job);
+    },
+
+    /** GET /v2/x-fleet/view[?image_id=...]: per node and per image. */
+    async view(who: Identity, request: Request): Promise<Response> {
+      policy.enforce("cache_list", who);
+      const f = need();
+      const imageId = new URL(request.url).searchParams.get("image_id") ?? undefined;
+      if (imageId !== undefined && !isImageId(imageId)) throw badRequest("image_id is not an image id");
+      const [nodes, images] = await Promise.all([f.nodes(), f.images(imageId)]);
+      return json({ self: f.url, nodes, images });
+    },
+
+    async nodes(who: Identity): Promise<Response> {
+      policy.enforce("cache_list", who);
+      return json({ nodes: await need().nodes() });
+    },
+
+    /** DELETE /v2/x-fleet/nodes/{node_id}: retires the node; its shared rows and job parts go. */
+    async retire(nodeId: string, who: Identity): Promise<Response> {
+      policy.enforce("cache_delete", who);
+      const f = need();
+      if (!/^\d{1,15}$/.test(nodeId) || !(await f.registry.retire(Number(nodeId)))) throw notFound(`Fleet node ${nodeId} not found.`);
+      return empty(204);
+    },
+
+    /** GET /x-fleet/peer/images/{id}: a committed image's bytes, for peers holding the fleet secret only. */
+    async peer(id: string, request: Request): Promise<Response> {
+      const secret = fleet?.opts.secret;
+      if (!secret || !isImageId(id)) throw notFound();
+      if (!peerTokenValid(secret, id, request.headers.get(PEER_AUTH_HEADER))) throw forbidden("Peer authentication failed.");
+      const entry = cache.index.get(id);
+      const fh = entry ? await open(cache.layout.committed(id), "r").catch(() => undefined) : undefined;
+      if (!entry || !fh) throw notFound(`Image ${id} is not cached here.`);
+      return new Response(fileHandleStream(fh), {
+        headers: { "Content-Type": "application/octet-stream", "Content-Length": String(entry.size) },
+      });
+    },
+  };
+}
+
+async function jsonBody(request: Request): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await request.text());
+  } catch {
+    throw badRequest("The request body is not valid JSON.");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("The request body must be a JSON object.");
+  return body as Record<string, unknown>;
+}
