@@ -84,13 +84,15 @@ export class Jobs {
     };
   }
 
-  /** A node that joins (or comes back) takes its part of open jobs meant for every node or for its site. */
+  /**
+   * A node that joins (or comes back) takes its part of recent jobs meant for every node or for its
+   * site, even when the nodes that were alive then are done: the operator asked for "every node".
+   */
   async catchUp(nodeId: number, site: string): Promise<void> {
     await this.pool.query(
       `INSERT IGNORE INTO fleet_job_targets (job_id, node_id, state, updated_at)
        SELECT j.id, ?, 'pending', NOW(3) FROM fleet_jobs j
-       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR
-       AND EXISTS (SELECT 1 FROM fleet_job_targets t WHERE t.job_id = j.id AND t.state IN ('pending','queued','filling'))`,
+       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR`,
       [nodeId, site],
     );
   }
