@@ -8,7 +8,7 @@ import { Policy, type PolicyRules } from "./auth/policy.ts";
 import { ImageCache } from "./cache/image_cache.ts";
 import { Fleet, type FleetOptions } from "./fleet/fleet.ts";
 import { cacheApi } from "./http/cache_routes.ts";
-import { fleetApi } from "./http/fleet_routes.ts";
+import { fleetApi, fleetDb } from "./http/fleet_routes.ts";
 import { downloadImage } from "./http/download.ts";
 import { notFound, renderError } from "./http/errors.ts";
 import { imagesApi } from "./http/image_routes.ts";
@@ -86,7 +86,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     upstream?.invalidate(id);
     await cache.forget(id);
   });
-  const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleet.registry.holding(id)) });
+  const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) });
   const fleetRoutes = fleetApi({ fleet, cache, source, policy });
   const metrics = metricsRegistry(cache);
 

@@ -500,6 +500,35 @@ t("the peer endpoint answers only requests signed with the fleet secret", async 
   }
 });
 
+t("the database restarted mid-job: nodes go on serving from their caches, then resume their shared writes", async () => {
+  const { id, data } = await newImage(2 << 20);
+  const { id: local } = await newImage(3000);
+  ctx.gate.arm(id);
+  const jobId = ((await (await fanOut(ctx.a1, { image_id: id, nodes: [ctx.b1.url] })).json()) as Job).id;
+  await waitFor("filling on b1", async () => ctx.gate.waiting.has(id), 20_000);
+  await ctx.db.stop();
+  try {
+    ctx.gate.release(id);
+    await waitFor("cached on b1 with the database down", () => cachedOn(ctx.b1, id), 20_000);
+    const body = new Uint8Array(await (await ctx.b1.req(`/v2/images/${id}/file`)).arrayBuffer());
+    assert.equal(md5(body), md5(data));
+    // a change while the database is away, written when it is back
+    assert.equal((await ctx.b1.req(`/v2/cache/${local}`, { method: "PUT" })).status, 202);
+    await waitFor("local fill", () => cachedOn(ctx.b1, local), 20_000);
+    const refused = await fanOut(ctx.a1, { image_id: id });
+    assert.equal(refused.status, 503);
+    assert.equal((await ctx.a1.req(`/v2/cache/nodes/${id}`)).status, 503);
+  } finally {
+    await ctx.db.start();
+  }
+  const job = await jobDone(ctx.a1, jobId);
+  assert.deepEqual(job.targets.map((t) => t.state), ["cached"]);
+  await waitFor("shared rows rebuilt", async () => {
+    const urls = (await (await ctx.a1.req(`/v2/cache/nodes/${local}`)).json()) as string[];
+    return urls.includes(ctx.b1.url);
+  }, 20_000);
+});
+
 t("a node that comes back catches up on open jobs and on images deleted while it was away", async () => {
   const { id: keep } = await newImage(5000);
   const { id: gone } = await newImage(5000);

@@ -23,7 +23,7 @@ export interface FleetOptions {
   pollInterval?: number;
   /** Seconds between heartbeats, which also carry batched hit counts (default 10). */
   heartbeatInterval?: number;
-  /** Seconds without a heartbeat after which a node is stale (default 3 heartbeats). */
+  /** Seconds without a heartbeat after which a node is stale (default 3 heartbeats, at least 30). */
   staleAfter?: number;
 }
 
@@ -68,7 +68,7 @@ export class Fleet {
     this.site = opts.site ?? "";
     this.pollInterval = opts.pollInterval ?? 2;
     this.heartbeatInterval = opts.heartbeatInterval ?? 10;
-    this.registry = new NodeRegistry(pool, opts.staleAfter ?? 3 * this.heartbeatInterval);
+    this.registry = new NodeRegistry(pool, opts.staleAfter ?? Math.max(3 * this.heartbeatInterval, 30));
     this.jobs = new Jobs(pool, this.registry.staleAfter);
   }
 
@@ -278,9 +278,13 @@ export class Fleet {
       upstreamReads: reads.upstreamReads,
       peerReads: reads.peerReads,
     });
-    if (!active && this.lastHeartbeat >= 0) this.log("fleet: this node was retired; it takes no more work until it restarts");
-    this.lastHeartbeat = active ? Date.now() : -1;
-    if (!active) this.closed = true;
+    if (!active) {
+      this.log("fleet: this node was retired; it takes no more fleet work and writes no rows until it restarts");
+      this.closed = true;
+      this.unsubscribe();
+      return;
+    }
+    this.lastHeartbeat = Date.now();
   }
 
   private async applyForgotten(): Promise<void> {

@@ -8,6 +8,7 @@ import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { fileHandleStream } from "../streams/files.ts";
+import { DomainError, unavailable } from "../errors.ts";
 import { badRequest, conflict, forbidden, imageNotFound, notFound } from "./errors.ts";
 import { empty, json } from "./responses.ts";
 
@@ -19,6 +20,16 @@ export interface FleetApiDeps {
 }
 
 const NOT_ENABLED = "The fleet is not enabled on this node (no [glance_cache_node] fleet_database_url)";
+
+/** A database failure is the fleet being unavailable (503), not an internal error; the node itself goes on. */
+export async function fleetDb<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof DomainError) throw err;
+    throw unavailable(`The fleet database is unavailable: ${err instanceof Error ? err.message : err}`);
+  }
+}
 
 export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
   const need = (): Fleet => {
@@ -42,14 +53,14 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       if (!image) throw imageNotFound(id);
       policy.enforce("cache_image", who);
       if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
-      const jobId = await f.fanOut(id, { site: site as string | undefined, nodes: nodes as string[] | undefined }, who.userId);
-      const job = await f.job(jobId);
+      const jobId = await fleetDb(f.fanOut(id, { site: site as string | undefined, nodes: nodes as string[] | undefined }, who.userId));
+      const job = await fleetDb(f.job(jobId));
       return json(job, 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
     },
 
     async job(id: string, who: Identity): Promise<Response> {
       policy.enforce("cache_list", who);
-      const job = /^[0-9a-f-]{36}$/.test(id) ? await need().job(id) : undefined;
+      const job = /^[0-9a-f-]{36}$/.test(id) ? await fleetDb(need().job(id)) : undefined;
       if (!job) throw notFound(`Fleet job ${id} not found.`);
       return json(job);
     },
@@ -60,20 +71,20 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       const f = need();
       const imageId = new URL(request.url).searchParams.get("image_id") ?? undefined;
       if (imageId !== undefined && !isImageId(imageId)) throw badRequest("image_id is not an image id");
-      const [nodes, images] = await Promise.all([f.nodes(), f.images(imageId)]);
+      const [nodes, images] = await fleetDb(Promise.all([f.nodes(), f.images(imageId)]));
       return json({ self: f.url, nodes, images });
     },
 
     async nodes(who: Identity): Promise<Response> {
       policy.enforce("cache_list", who);
-      return json({ nodes: await need().nodes() });
+      return json({ nodes: await fleetDb(need().nodes()) });
     },
 
     /** DELETE /v2/x-fleet/nodes/{node_id}: retires the node; its shared rows and job parts go. */
     async retire(nodeId: string, who: Identity): Promise<Response> {
       policy.enforce("cache_delete", who);
       const f = need();
-      if (!/^\d{1,15}$/.test(nodeId) || !(await f.registry.retire(Number(nodeId)))) throw notFound(`Fleet node ${nodeId} not found.`);
+      if (!/^\d{1,15}$/.test(nodeId) || !(await fleetDb(f.registry.retire(Number(nodeId))))) throw notFound(`Fleet node ${nodeId} not found.`);
       return empty(204);
     },
 
