@@ -4,7 +4,6 @@ import { createServer, type Server } from "node:http";
 import { once } from "node:events";
 import { suite } from "uvu";
 import mysql from "mysql2/promise";
-import type { Image } from "../src/images/image.ts";
 import type { ImageSource } from "../src/images/source.ts";
 import type { FleetOptions } from "../src/fleet/fleet.ts";
 import { migrate, openPool } from "../src/fleet/database.ts";
@@ -12,6 +11,7 @@ import { peerPath } from "../src/fleet/peer_source.ts";
 import { PEER_AUTH_HEADER, peerToken } from "../src/fleet/peer_auth.ts";
 import { ADMIN, bytes, createImage, listing, md5, MEMBER, type Running, start, waitFor } from "./helpers.ts";
 import { type MariaDb, startMariaDb } from "./mariadb.ts";
+import { Gate } from "./gate.ts";
 
 const SECRET = "fleet-test-secret";
 
@@ -19,48 +19,6 @@ interface Job {
   id: string;
   state: "running" | "done";
   targets: { node: string; site: string; state: string; bytes: number; total: number | null; reason: string | null }[];
-}
-
-/** Holds reads of chosen images after their first chunk until released: progress is observed, never guessed. */
-class Gate {
-  private held = new Map<string, () => void>();
-  readonly waiting = new Set<string>();
-  hold(id: string) {
-    let release!: () => void;
-    const opened = new Promise<void>((r) => (release = r));
-    this.held.set(id, release);
-    return opened;
-  }
-  private opened = new Map<string, Promise<void>>();
-  arm(id: string) {
-    this.opened.set(id, this.hold(id));
-  }
-  release(id: string) {
-    this.held.get(id)?.();
-  }
-  wrap(source: ImageSource): ImageSource {
-    return {
-      find: (id, who) => source.find(id, who),
-      read: async (image: Image, range) => {
-        const inner = (await source.read(image, range)).getReader();
-        const gate = this.opened.get(image.id);
-        let first = true;
-        return new ReadableStream<Uint8Array>({
-          pull: async (c) => {
-            if (!first && gate) {
-              this.waiting.add(image.id);
-              await gate;
-            }
-            first = false;
-            const { done, value } = await inner.read();
-            if (done) c.close();
-            else c.enqueue(value);
-          },
-          cancel: (r) => inner.cancel(r),
-        });
-      },
-    };
-  }
 }
 
 interface Ctx {
