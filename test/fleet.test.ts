@@ -206,9 +206,9 @@ t("migrations: two nodes migrating a fresh database at once apply each step once
   const pools = [openPool(url), openPool(url)];
   try {
     const applied = await Promise.all(pools.map((p) => migrate(p, () => {})));
-    assert.deepEqual(applied.flat(), [1]);
+    assert.deepEqual(applied.flat().sort(), [1, 2]);
     const [rows] = (await pools[0].query("SELECT version FROM fleet_migrations")) as unknown as [{ version: number }[]];
-    assert.deepEqual(rows.map((r) => r.version), [1]);
+    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2]);
   } finally {
     for (const p of pools) await p.end();
   }
@@ -456,6 +456,36 @@ t("the peer endpoint answers only requests signed with the fleet secret", async 
   } finally {
     await plain.close();
   }
+});
+
+t("clear, clean and prune as fleet jobs: each node acts on its own cache and reports what it did", async () => {
+  const { id } = await newImage(4000);
+  await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: id })).json()) as Job).id);
+  const res = await fanOut(ctx.b1, { action: "clear", target: "cache", site: "a" });
+  assert.equal(res.status, 202);
+  const job = (await jobDone(ctx.b1, ((await res.json()) as Job).id)) as Job & { action: string; targets: { result: { cache_deleted: number; queue_deleted: number } }[] };
+  assert.equal(job.action, "clear");
+  assert.deepEqual(job.targets.map((t) => t.state), ["done", "done"]);
+  for (const t of job.targets) assert.ok(t.result.cache_deleted >= 1 && t.result.queue_deleted === 0);
+  assert.equal(await cachedOn(ctx.a1, id), false);
+  assert.equal(await cachedOn(ctx.a2, id), false);
+  assert.equal(await cachedOn(ctx.b1, id), true);
+  await waitFor("shared rows follow", async () => {
+    const urls = (await (await ctx.a1.req(`/v2/cache/nodes/${id}`)).json()) as string[];
+    return urls.length === 1 && urls[0] === ctx.b1.url;
+  });
+
+  const prune = (await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { action: "prune" })).json()) as Job).id)) as Job & { targets: { result: unknown }[] };
+  assert.equal(prune.targets.length, 3);
+  for (const t of prune.targets) assert.deepEqual(t.result, { total_files_pruned: 0, total_bytes_pruned: 0 });
+  const clean = await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { action: "clean", nodes: [ctx.b1.url] })).json()) as Job).id);
+  assert.deepEqual(clean.targets.map((t) => t.state), ["done"]);
+
+  for (const action of ["clear", "clean", "prune"]) assert.equal((await fanOut(ctx.a1, { action }, MEMBER)).status, 403, action);
+  assert.equal((await fanOut(ctx.a1, { action: "explode" })).status, 400);
+  assert.equal((await fanOut(ctx.a1, { action: "clear", image_id: id })).status, 400);
+  assert.equal((await fanOut(ctx.a1, { action: "clear", target: "everything" })).status, 400);
+  assert.equal((await fanOut(ctx.a1, { image_id: id, colour: "red" })).status, 400);
 });
 
 t("the database restarted mid-job: nodes go on serving from their caches, then resume their shared writes", async () => {

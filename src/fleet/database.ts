@@ -105,6 +105,17 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    // Jobs that clean, prune or clear the caches of many nodes, with each node's answer.
+    version: 2,
+    statements: [
+      "ALTER TABLE fleet_jobs ADD COLUMN IF NOT EXISTS action ENUM('cache','clean','prune','clear') NOT NULL DEFAULT 'cache' AFTER id",
+      "ALTER TABLE fleet_jobs ADD COLUMN IF NOT EXISTS clear_target ENUM('cache','queue','both') NULL AFTER action",
+      "ALTER TABLE fleet_jobs MODIFY image_id CHAR(36) NULL",
+      "ALTER TABLE fleet_job_targets MODIFY state ENUM('pending','queued','filling','cached','failed','done') NOT NULL DEFAULT 'pending'",
+      "ALTER TABLE fleet_job_targets ADD COLUMN IF NOT EXISTS result TEXT NULL",
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

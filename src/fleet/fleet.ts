@@ -5,7 +5,7 @@ import type { CacheEvent } from "../cache/events.ts";
 import type { ImageSource } from "../images/source.ts";
 import { badInput, conflict, notFound } from "../errors.ts";
 import { migrate, openPool, type Pool, redact } from "./database.ts";
-import { type Job, Jobs } from "./jobs.ts";
+import { type Job, Jobs, type JobSpec } from "./jobs.ts";
 import { NodeRegistry, type NodeRow } from "./nodes.ts";
 import { PeerSource } from "./peer_source.ts";
 import { SharedRows } from "./shared_rows.ts";
@@ -141,10 +141,10 @@ export class Fleet {
   }
 
   /**
-   * A fan-out job caching `imageId` on every alive node, the alive nodes of one site, or the listed
-   * nodes (URLs, each alive). The caller has checked the image and the policy.
+   * A fan-out job caching an image on (or cleaning, pruning, clearing) every alive node, the alive nodes
+   * of one site, or the listed nodes (URLs, each alive). The caller has checked the image and the policy.
    */
-  async fanOut(imageId: string, target: { site?: string; nodes?: string[] }, createdBy: string): Promise<string> {
+  async fanOut(spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">, target: { site?: string; nodes?: string[] }, createdBy: string): Promise<string> {
     const alive = await this.registry.alive();
     let chosen: NodeRow[];
     if (target.nodes) {
@@ -163,7 +163,7 @@ export class Fleet {
       if (!chosen.length) throw conflict("No alive fleet node");
     }
     const ids = [...new Set(chosen.map((n) => n.id))];
-    const id = await this.jobs.create(imageId, ids, { site: target.site ?? null, nodes: target.nodes ?? null }, createdBy);
+    const id = await this.jobs.create({ ...spec, site: target.site ?? null, nodes: target.nodes ?? null }, ids, createdBy);
     // This node does its part at once rather than at its next round.
     if (ids.includes(this.nodeId)) void this.tick();
     return id;

@@ -1,8 +1,10 @@
-// Fan-out jobs: one request caches an image on many nodes; each node picks up its part by polling and reports progress.
-import type { ImageCache } from "../cache/image_cache.ts";
+// Fan-out jobs: one request caches an image on (or cleans, prunes, clears) many nodes; each node picks up its part by polling.
+import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Pool } from "./database.ts";
 
-export type TargetState = "pending" | "queued" | "filling" | "cached" | "failed";
+export type TargetState = "pending" | "queued" | "filling" | "cached" | "failed" | "done";
+export type JobAction = "cache" | "clean" | "prune" | "clear";
+export const JOB_ACTIONS: JobAction[] = ["cache", "clean", "prune", "clear"];
 
 export interface JobTarget {
   node: string;
@@ -13,16 +15,28 @@ export interface JobTarget {
   bytes: number;
   total: number | null;
   reason: string | null;
+  /** What a clean, prune or clear did on the node (prune: Glance's total_files_pruned, total_bytes_pruned). */
+  result: unknown;
+}
+
+export interface JobSpec {
+  action: JobAction;
+  imageId: string | null;
+  clearTarget: ClearTarget | null;
+  site: string | null;
+  nodes: string[] | null;
 }
 
 export interface Job {
   id: string;
-  image_id: string;
+  action: JobAction;
+  image_id: string | null;
+  clear_target: ClearTarget | null;
   site: string | null;
   nodes: string[] | null;
   created_by: string;
   created_at: number;
-  /** running while a target is neither cached nor failed */
+  /** running while a target is not yet cached, done or failed */
   state: "running" | "done";
   targets: JobTarget[];
 }
@@ -39,14 +53,16 @@ export class Jobs {
     private readonly staleAfter: number,
   ) {}
 
-  async create(imageId: string, nodeIds: number[], spec: { site: string | null; nodes: string[] | null }, createdBy: string): Promise<string> {
+  async create(spec: JobSpec, nodeIds: number[], createdBy: string): Promise<string> {
     const id = crypto.randomUUID();
     const conn = await this.pool.getConnection();
     try {
       await conn.beginTransaction();
-      await conn.query("INSERT INTO fleet_jobs (id, image_id, site, nodes, created_by, created_at) VALUES (?, ?, ?, ?, ?, NOW(3))", [
+      await conn.query("INSERT INTO fleet_jobs (id, action, clear_target, image_id, site, nodes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3))", [
         id,
-        imageId,
+        spec.action,
+        spec.clearTarget,
+        spec.imageId,
         spec.site,
         spec.nodes ? JSON.stringify(spec.nodes) : null,
         createdBy,
@@ -64,22 +80,26 @@ export class Jobs {
 
   async get(id: string): Promise<Job | undefined> {
     const [jobs] = (await this.pool.query(
-      "SELECT id, image_id, site, nodes, created_by, UNIX_TIMESTAMP(created_at) AS created_at FROM fleet_jobs WHERE id = ?",
+      "SELECT id, action, clear_target, image_id, site, nodes, created_by, UNIX_TIMESTAMP(created_at) AS created_at FROM fleet_jobs WHERE id = ?",
       [id],
-    )) as unknown as [{ id: string; image_id: string; site: string | null; nodes: string | null; created_by: string; created_at: number }[]];
+    )) as unknown as [(Omit<Job, "nodes" | "state" | "targets"> & { nodes: string | null })[]];
     if (!jobs.length) return undefined;
     const [rows] = (await this.pool.query(
       `SELECT n.url AS node, n.id AS node_id, n.site,
        CASE WHEN n.state = 'retired' THEN 'retired' WHEN n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND THEN 'alive' ELSE 'stale' END AS node_status,
-       t.state, t.bytes, t.total, t.reason FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.job_id = ? ORDER BY n.site, n.url`,
+       t.state, t.bytes, t.total, t.reason, t.result FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.job_id = ? ORDER BY n.site, n.url`,
       [id],
-    )) as unknown as [(Omit<JobTarget, "state"> & { state: TargetState })[]];
-    const targets: JobTarget[] = rows.map((r) => ({ ...r, state: r.state === "pending" ? "queued" : r.state }));
+    )) as unknown as [(Omit<JobTarget, "state" | "result"> & { state: TargetState; result: string | null })[]];
+    const targets: JobTarget[] = rows.map((r) => ({
+      ...r,
+      state: r.state === "pending" ? "queued" : r.state,
+      result: r.result === null ? null : JSON.parse(r.result),
+    }));
     const job = jobs[0];
     return {
       ...job,
       nodes: job.nodes ? (JSON.parse(job.nodes) as string[]) : null,
-      state: targets.some((t) => t.state !== "cached" && t.state !== "failed") ? "running" : "done",
+      state: targets.some((t) => !["cached", "failed", "done"].includes(t.state)) ? "running" : "done",
       targets,
     };
   }
@@ -92,7 +112,7 @@ export class Jobs {
     await this.pool.query(
       `INSERT IGNORE INTO fleet_job_targets (job_id, node_id, state, updated_at)
        SELECT j.id, ?, 'pending', NOW(3) FROM fleet_jobs j
-       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR`,
+       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.action = 'cache' AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR`,
       [nodeId, site],
     );
   }
@@ -103,11 +123,17 @@ export class Jobs {
    */
   async work(nodeId: number, site: string, cache: ImageCache, failures: Map<string, string>, staggerSite: boolean): Promise<void> {
     const [rows] = (await this.pool.query(
-      `SELECT t.job_id, t.state, t.attempts, t.bytes, t.total, j.image_id FROM fleet_job_targets t JOIN fleet_jobs j ON j.id = t.job_id
-       WHERE t.node_id = ? AND t.state IN (?)`,
+      `SELECT t.job_id, t.state, t.attempts, t.bytes, t.total, j.image_id, j.action, j.clear_target FROM fleet_job_targets t
+       JOIN fleet_jobs j ON j.id = t.job_id WHERE t.node_id = ? AND t.state IN (?) ORDER BY j.created_at`,
       [nodeId, OPEN],
-    )) as unknown as [{ job_id: string; state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string }[]];
+    )) as unknown as [
+      { job_id: string; state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string; action: JobAction; clear_target: ClearTarget | null }[],
+    ];
     for (const row of rows) {
+      if (row.action !== "cache") {
+        await this.perform(row.job_id, nodeId, row.action, row.clear_target ?? "both", cache);
+        continue;
+      }
       if (row.state === "pending" && staggerSite && (await this.waitForSiteLeader(row.job_id, nodeId, site))) continue;
       const next = await this.advance(row, cache, failures);
       if (!next) continue;
@@ -116,6 +142,33 @@ export class Jobs {
         [next.state, next.bytes, next.total, next.reason?.slice(0, 255) ?? null, next.attempts, row.job_id, nodeId],
       );
     }
+  }
+
+  /** A clean, prune or clear on this node; done again after a crash before it was recorded, which is harmless. */
+  private async perform(jobId: string, nodeId: number, action: Exclude<JobAction, "cache">, target: ClearTarget, cache: ImageCache): Promise<void> {
+    let result: unknown;
+    let reason: string | null = null;
+    try {
+      if (action === "clean") result = { files_cleaned: (await cache.clean()).length };
+      else if (action === "clear") {
+        const before = { cached: cache.index.count, queued: cache.queue.list().length };
+        await cache.clear(target);
+        result = { cache_deleted: before.cached - cache.index.count, queue_deleted: before.queued - cache.queue.list().length };
+      } else {
+        const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
+        const pruned = await cache.prune();
+        result = { total_files_pruned: pruned.length, total_bytes_pruned: pruned.reduce((n, id) => n + (sizes.get(id) ?? 0), 0) };
+      }
+    } catch (err) {
+      reason = err instanceof Error ? err.message : String(err);
+    }
+    await this.pool.query("UPDATE fleet_job_targets SET state = ?, result = ?, reason = ?, updated_at = NOW(3) WHERE job_id = ? AND node_id = ?", [
+      reason ? "failed" : "done",
+      result === undefined ? null : JSON.stringify(result),
+      reason?.slice(0, 255) ?? null,
+      jobId,
+      nodeId,
+    ]);
   }
 
   /**

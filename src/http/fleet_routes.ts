@@ -2,8 +2,9 @@
 import { open } from "node:fs/promises";
 import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
-import type { ImageCache } from "../cache/image_cache.ts";
+import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import { JOB_ACTIONS, type JobAction } from "../fleet/jobs.ts";
 import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
@@ -37,23 +38,39 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
     return fleet;
   };
   return {
-    /** POST /v2/x-fleet/jobs {"image_id", "site"?, "nodes"?: [url]} -> 202 the job. */
+    /**
+     * POST /v2/x-fleet/jobs -> 202 the job. Body: {"image_id", "site"?, "nodes"?: [url]} caches an image;
+     * {"action": "clean" | "prune" | "clear", "target"?: "cache" | "queue" (clear), "site"?, "nodes"?} acts on caches.
+     */
     async createJob(who: Identity, request: Request): Promise<Response> {
       const f = need();
       const body = await jsonBody(request);
-      const { image_id: id, site, nodes } = body;
-      if (typeof id !== "string") throw badRequest("image_id is required");
+      const { image_id: id, site, nodes, action = "cache", target } = body;
+      const extra = Object.keys(body).filter((k) => !["action", "image_id", "site", "nodes", "target"].includes(k));
+      if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
+      if (typeof action !== "string" || !JOB_ACTIONS.includes(action as JobAction)) throw badRequest(`action must be one of ${JOB_ACTIONS.join(", ")}`);
       if (site !== undefined && (typeof site !== "string" || site.length > 64)) throw badRequest("site must be a string");
       if (nodes !== undefined && (!Array.isArray(nodes) || !nodes.length || !nodes.every((n) => typeof n === "string"))) {
         throw badRequest("nodes must be a non-empty list of node URLs");
       }
-      const extra = Object.keys(body).filter((k) => !["image_id", "site", "nodes"].includes(k));
-      if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
-      const image = isImageId(id) ? await source.find(id, who) : undefined;
-      if (!image) throw imageNotFound(id);
-      policy.enforce("cache_image", who);
-      if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
-      const jobId = await fleetDb(f.fanOut(id, { site: site as string | undefined, nodes: nodes as string[] | undefined }, who.userId));
+      if (target !== undefined && (action !== "clear" || !["cache", "queue", ""].includes(target as string))) {
+        throw badRequest("target is for action clear, and must be 'cache', 'queue' or empty string");
+      }
+      const where = { site: site as string | undefined, nodes: nodes as string[] | undefined };
+      let jobId: string;
+      if (action === "cache") {
+        if (typeof id !== "string") throw badRequest("image_id is required");
+        const image = isImageId(id) ? await source.find(id, who) : undefined;
+        if (!image) throw imageNotFound(id);
+        policy.enforce("cache_image", who);
+        if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
+        jobId = await fleetDb(f.fanOut({ action, imageId: id, clearTarget: null }, where, who.userId));
+      } else {
+        if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
+        policy.enforce(action === "clean" ? "cache_clean" : action === "prune" ? "cache_prune" : "cache_delete", who);
+        const clearTarget = action === "clear" ? ((target || "both") as ClearTarget) : null;
+        jobId = await fleetDb(f.fanOut({ action: action as JobAction, imageId: null, clearTarget }, where, who.userId));
+      }
       const job = await fleetDb(f.job(jobId));
       return json(job, 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
     },
