@@ -88,7 +88,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) });
   const fleetRoutes = fleetApi({ fleet, cache, source, policy });
-  const metrics = metricsRegistry(cache);
+  const metrics = metricsRegistry(cache, fleet);
 
   const authenticate = async (request: Req) => {
     if (new URL(request.url).pathname.startsWith("/v2")) request.identity = await auth.authenticate(request);

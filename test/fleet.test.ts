@@ -257,6 +257,10 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
   assert.deepEqual(view.images[id].cached.sort(), fleetNodes().map((n) => n.url).sort());
   assert.deepEqual(view.images[id].filling, []);
   assert.ok(view.nodes.find((n) => n.url === ctx.a1.url)!.cache_size >= data.length);
+  const metrics = await (await fetch(`${ctx.a2.url}/metrics`)).text();
+  assert.match(metrics, /^glance_cache_fleet_database_up 1$/m);
+  assert.match(metrics, /^glance_cache_fleet_nodes\{status="alive"\} [3-9]$/m);
+  assert.match(metrics, new RegExp(`^glance_cache_fleet_node_size_bytes\\{node="${ctx.a1.url}",site="a",status="alive"\\} \\d+$`, "m"));
 });
 
 t("fan-out to one site caches there only", async () => {

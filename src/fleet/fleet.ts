@@ -72,6 +72,11 @@ export class Fleet {
     this.jobs = new Jobs(pool, this.registry.staleAfter);
   }
 
+  /** False while rounds of work fail to reach the database. */
+  get databaseUp(): boolean {
+    return !this.failing;
+  }
+
   get url(): string {
     return this.opts.selfUrl;
   }
