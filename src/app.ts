@@ -79,6 +79,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     maxSize: opts.maxSize,
     stallTime: opts.stallTime,
     log: opts.log,
+  }).catch(async (err) => {
+    await fleet?.close();
+    throw err;
   });
   const auth = authenticator(opts.auth, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);

@@ -49,6 +49,7 @@ export class Fleet {
   private readonly failures = new Map<string, string>();
   /** Forgets being applied from the fleet: not announced again. */
   private readonly applying = new Set<string>();
+  private readonly announcedAt = new Map<string, number>();
   /** Forgets not yet announced (the database was down). */
   private readonly unannounced = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -224,13 +225,23 @@ export class Fleet {
         if (e.outcome === "failed") this.failures.set(e.id, e.error ?? "fill failed");
         break;
       case "forgotten":
-        if (!this.applying.has(e.id)) {
+        if (!this.applying.has(e.id) && this.firstForgetInAWhile(e.id)) {
           this.unannounced.add(e.id);
           void this.announceForgotten();
         }
         break;
     }
     shared.changed(e.id);
+  }
+
+  /** Admins downloading a deactivated image forget it on every call: the fleet hears of it once a minute at most. */
+  private firstForgetInAWhile(id: string): boolean {
+    const now = Date.now();
+    const last = this.announcedAt.get(id);
+    if (last !== undefined && now - last < 60_000) return false;
+    if (this.announcedAt.size > 10_000) this.announcedAt.clear();
+    this.announcedAt.set(id, now);
+    return true;
   }
 
   private async announceForgotten(): Promise<void> {
