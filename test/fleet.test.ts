@@ -206,9 +206,9 @@ t("migrations: two nodes migrating a fresh database at once apply each step once
   const pools = [openPool(url), openPool(url)];
   try {
     const applied = await Promise.all(pools.map((p) => migrate(p, () => {})));
-    assert.deepEqual(applied.flat().sort(), [1, 2]);
+    assert.deepEqual(applied.flat().sort(), [1, 2, 3]);
     const [rows] = (await pools[0].query("SELECT version FROM fleet_migrations")) as unknown as [{ version: number }[]];
-    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2]);
+    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2, 3]);
   } finally {
     for (const p of pools) await p.end();
   }
@@ -239,8 +239,9 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
   assert.deepEqual(job.targets.map((t) => [t.node, t.state, t.bytes, t.total]).sort(), fleetNodes().map((n) => [n.url, "cached", data.length, data.length]).sort());
   for (const node of fleetNodes()) assert.equal(await cachedOn(node, id), true);
   // site a: one upstream read and one peer read; site b: one upstream read
-  assert.equal(originReads(id) - readsBefore, 2);
   assert.equal(upstreamReads() - upstreamBefore, 2);
+  // (the origin may serve both from one fill of its own, or the second from its cache)
+  assert.ok(originReads(id) - readsBefore <= 2);
   const peerReads = ctx.a1.app.fleet!.reads.peerReads + ctx.a2.app.fleet!.reads.peerReads;
   assert.equal(peerReads, 1);
   // the peer's copy was verified like any other: downloads give the right bytes
@@ -256,7 +257,12 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
   };
   assert.deepEqual(view.images[id].cached.sort(), fleetNodes().map((n) => n.url).sort());
   assert.deepEqual(view.images[id].filling, []);
-  assert.ok(view.nodes.find((n) => n.url === ctx.a1.url)!.cache_size >= data.length);
+  // node sizes travel with heartbeats
+  await waitFor("a1's size in the view", async () => {
+    const v = (await (await ctx.b1.req("/v2/x-fleet/view?limit=1")).json()) as typeof view;
+    const a1 = v.nodes.find((n) => n.url === ctx.a1.url)! as unknown as { cache_size: number; cached_images: number };
+    return a1.cache_size >= data.length && a1.cached_images >= 1;
+  });
   const metrics = await (await fetch(`${ctx.a2.url}/metrics`)).text();
   assert.match(metrics, /^glance_cache_fleet_database_up 1$/m);
   assert.match(metrics, /^glance_cache_fleet_nodes\{status="alive"\} [3-9]$/m);
@@ -272,6 +278,24 @@ t("fan-out to one site caches there only", async () => {
   assert.equal(await cachedOn(ctx.a1, id), false);
   assert.equal(await cachedOn(ctx.a2, id), false);
   assert.deepEqual(await (await ctx.a1.req(`/v2/cache/nodes/${id}`)).json(), [ctx.b1.url]);
+});
+
+t("the fleet view pages through images in id order", async () => {
+  const all = (await (await ctx.a1.req("/v2/x-fleet/view?limit=10000")).json()) as { images: Record<string, unknown>; next?: string };
+  assert.equal(all.next, undefined);
+  const ids = Object.keys(all.images);
+  assert.ok(ids.length >= 2);
+  const seen: string[] = [];
+  let path: string | undefined = "/v2/x-fleet/view?limit=1";
+  while (path) {
+    const page = (await (await ctx.a1.req(path)).json()) as { images: Record<string, unknown>; next?: string };
+    seen.push(...Object.keys(page.images));
+    path = page.next;
+  }
+  assert.deepEqual(seen, [...ids].sort());
+  for (const bad of ["limit=0", "limit=x", "limit=10001", "marker=../x", "image_id=nope"]) {
+    assert.equal((await ctx.a1.req(`/v2/x-fleet/view?${bad}`)).status, 400, bad);
+  }
 });
 
 t("a job shows a fill's progress (bytes of total) while it runs, and the fleet view shows it filling", async () => {

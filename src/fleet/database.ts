@@ -116,6 +116,11 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
       "ALTER TABLE fleet_job_targets ADD COLUMN IF NOT EXISTS result TEXT NULL",
     ],
   },
+  {
+    // Each node reports its number of cached images with its heartbeat: listing nodes reads no entry rows.
+    version: 3,
+    statements: ["ALTER TABLE fleet_nodes ADD COLUMN IF NOT EXISTS cached_images BIGINT NOT NULL DEFAULT 0 AFTER cache_size"],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

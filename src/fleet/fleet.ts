@@ -179,30 +179,41 @@ export class Fleet {
     return this.jobs.get(id);
   }
 
-  /** Per image, which alive nodes hold, queue or fill it. */
-  async images(imageId?: string): Promise<Record<string, ImageView>> {
+  /**
+   * Per image, which alive nodes hold, queue or fill it: one image, or a page of images in id order
+   * after `marker` (the whole fleet's entries are too many for one answer at scale).
+   */
+  async images(q: { imageId?: string; marker?: string; limit: number }): Promise<{ images: Record<string, ImageView>; next?: string }> {
+    let ids: string[];
+    if (q.imageId) ids = [q.imageId];
+    else {
+      const [rows] = (await this.pool.query(
+        "SELECT DISTINCT image_id FROM fleet_entries WHERE image_id > ? ORDER BY image_id LIMIT ?",
+        [q.marker ?? "", q.limit + 1],
+      )) as unknown as [{ image_id: string }[]];
+      ids = rows.map((r) => r.image_id);
+    }
+    const more = ids.length > q.limit;
+    if (more) ids = ids.slice(0, q.limit);
+    const images: Record<string, ImageView> = {};
+    if (!ids.length) return { images };
     const [rows] = (await this.pool.query(
       `SELECT e.image_id, e.state, e.bytes, e.size, n.url FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id
-       WHERE n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.registry.staleAfter)} SECOND
-       ${imageId ? "AND e.image_id = ?" : ""} ORDER BY e.image_id, n.url`,
-      imageId ? [imageId] : [],
+       WHERE e.image_id IN (?) AND n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.registry.staleAfter)} SECOND
+       ORDER BY e.image_id, n.url`,
+      [ids],
     )) as unknown as [{ image_id: string; state: string; bytes: number; size: number | null; url: string }[]];
-    const out: Record<string, ImageView> = {};
     for (const r of rows) {
-      const v = (out[r.image_id] ??= { cached: [], queued: [], filling: [] });
+      const v = (images[r.image_id] ??= { cached: [], queued: [], filling: [] });
       if (r.state === "cached") v.cached.push(r.url);
       else if (r.state === "queued") v.queued.push(r.url);
       else v.filling.push({ node: r.url, bytes: r.bytes, total: r.size });
     }
-    return out;
+    return more ? { images, next: ids[ids.length - 1] } : { images };
   }
 
-  async nodes(): Promise<(NodeRow & { cached_images: number })[]> {
-    const [counts] = (await this.pool.query(
-      "SELECT node_id, COUNT(*) AS n FROM fleet_entries WHERE state = 'cached' GROUP BY node_id",
-    )) as unknown as [{ node_id: number; n: number }[]];
-    const byNode = new Map(counts.map((c) => [c.node_id, c.n]));
-    return (await this.registry.list()).map((n) => ({ ...n, cached_images: byNode.get(n.id) ?? 0 }));
+  nodes(): Promise<NodeRow[]> {
+    return this.registry.list();
   }
 
   private schedule(delayMs: number): void {
@@ -288,6 +299,7 @@ export class Fleet {
     const reads = this.reads;
     const active = await this.registry.heartbeat(this.nodeId, {
       cacheSize: cache.index.totalSize,
+      cachedImages: cache.index.count,
       maxSize: cache.maxSize,
       freeBytes,
       hits,

@@ -11,6 +11,7 @@ export interface NodeRow {
   heartbeat_at: number;
   heartbeat_age: number;
   cache_size: number;
+  cached_images: number;
   max_size: number;
   free_bytes: number | null;
   hits: number;
@@ -20,6 +21,7 @@ export interface NodeRow {
 
 export interface NodeStats {
   cacheSize: number;
+  cachedImages: number;
   maxSize: number;
   freeBytes: number | null;
   hits: number;
@@ -54,9 +56,9 @@ export class NodeRegistry {
   /** False when the node was retired meanwhile (it then stops writing until it registers again). */
   async heartbeat(id: number, stats: NodeStats): Promise<boolean> {
     const [res] = (await this.pool.query(
-      `UPDATE fleet_nodes SET heartbeat_at = NOW(3), cache_size = ?, max_size = ?, free_bytes = ?, hits = ?,
+      `UPDATE fleet_nodes SET heartbeat_at = NOW(3), cache_size = ?, cached_images = ?, max_size = ?, free_bytes = ?, hits = ?,
        upstream_reads = ?, peer_reads = ? WHERE id = ? AND state = 'active'`,
-      [stats.cacheSize, stats.maxSize, stats.freeBytes, stats.hits, stats.upstreamReads, stats.peerReads, id],
+      [stats.cacheSize, stats.cachedImages, stats.maxSize, stats.freeBytes, stats.hits, stats.upstreamReads, stats.peerReads, id],
     )) as unknown as [{ affectedRows: number }];
     return res.affectedRows === 1;
   }
@@ -64,7 +66,7 @@ export class NodeRegistry {
   async list(): Promise<NodeRow[]> {
     const [rows] = (await this.pool.query(
       `SELECT id, url, site, ${STATUS_SQL(this.staleAfter)} AS status, UNIX_TIMESTAMP(heartbeat_at) AS heartbeat_at,
-       TIMESTAMPDIFF(MICROSECOND, heartbeat_at, NOW(3)) / 1e6 AS heartbeat_age, cache_size, max_size, free_bytes, hits,
+       TIMESTAMPDIFF(MICROSECOND, heartbeat_at, NOW(3)) / 1e6 AS heartbeat_age, cache_size, cached_images, max_size, free_bytes, hits,
        upstream_reads, peer_reads FROM fleet_nodes ORDER BY site, url`,
     )) as unknown as [NodeRow[]];
     return rows;

@@ -62,11 +62,15 @@ export class PeerSource implements ImageSource {
       return undefined;
     }
     for (const url of peers) {
+      // The timeout covers the answer's headers only: the body of a large image takes what it takes.
+      const aborter = new AbortController();
+      const timer = setTimeout(() => aborter.abort(new Error("no answer within 10 s")), 10_000);
       try {
         const res = await fetch(url + peerPath(image.id), {
           headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, image.id) },
-          signal: AbortSignal.timeout(10_000),
+          signal: aborter.signal,
         });
+        clearTimeout(timer);
         if (res.ok && res.body && res.headers.get("content-length") === String(image.size)) {
           this.reads.peerReads++;
           return { url, body: res.body };
@@ -74,6 +78,7 @@ export class PeerSource implements ImageSource {
         await res.body?.cancel();
         deps.log(`fleet: peer ${url} answered ${res.status} for ${image.id}`);
       } catch (err) {
+        clearTimeout(timer);
         deps.log(`fleet: peer ${url} failed for ${image.id}: ${(err as Error).message}`);
       }
       this.reads.peerFailures++;

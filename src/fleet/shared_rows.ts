@@ -52,14 +52,24 @@ export class SharedRows {
     return this.writing;
   }
 
-  /** Progress of fills in progress. */
-  async progress(): Promise<void> {
-    const rows = this.cache.filling().map((f) => this.rowOf(f.id)).filter((r): r is Row => r !== undefined);
-    if (rows.length && !this.needsRebuild) await this.pool.query(UPSERT, [rows]);
+  /** Progress of fills in progress; in line with the other writes, so a late one never overwrites a newer state. */
+  progress(): Promise<void> {
+    const done = this.writing.then(async () => {
+      const rows = this.cache.filling().map((f) => this.rowOf(f.id)).filter((r): r is Row => r !== undefined);
+      if (rows.length && !this.needsRebuild) await this.pool.query(UPSERT, [rows]);
+    });
+    this.writing = done.catch(() => {});
+    return done;
   }
 
-  /** Replaces every row of this node with the local state. */
-  async rebuild(): Promise<void> {
+  /** Replaces every row of this node with the local state (serialized with the other writes). */
+  rebuild(): Promise<void> {
+    const done = this.writing.then(() => this.replaceAll());
+    this.writing = done.catch(() => {});
+    return done.then(() => this.flush());
+  }
+
+  private async replaceAll(): Promise<void> {
     const ids = new Set<string>([
       ...this.cache.index.list().map((e) => e.image_id),
       ...this.cache.queue.list(),

@@ -20,6 +20,9 @@ export interface FleetApiDeps {
   policy: Policy;
 }
 
+/** Images per page of the fleet view. */
+const VIEW_PAGE = 1000;
+const VIEW_PAGE_MAX = 10_000;
 const NOT_ENABLED = "The fleet is not enabled on this node (no [glance_cache_node] fleet_database_url)";
 
 /** A database failure is the fleet being unavailable (503), not an internal error; the node itself goes on. */
@@ -82,14 +85,22 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       return json(job);
     },
 
-    /** GET /v2/x-fleet/view[?image_id=...]: per node and per image. */
+    /** GET /v2/x-fleet/view[?image_id=...][?limit=N&marker=<image id>]: per node, and per image (paged by image id). */
     async view(who: Identity, request: Request): Promise<Response> {
       policy.enforce("cache_list", who);
       const f = need();
-      const imageId = new URL(request.url).searchParams.get("image_id") ?? undefined;
+      const params = new URL(request.url).searchParams;
+      const imageId = params.get("image_id") ?? undefined;
+      const marker = params.get("marker") ?? undefined;
+      const limitText = params.get("limit") ?? String(VIEW_PAGE);
       if (imageId !== undefined && !isImageId(imageId)) throw badRequest("image_id is not an image id");
-      const [nodes, images] = await fleetDb(Promise.all([f.nodes(), f.images(imageId)]));
-      return json({ self: f.url, nodes, images });
+      if (marker !== undefined && !isImageId(marker)) throw badRequest("marker is not an image id");
+      const limit = Number(limitText);
+      if (!/^\d{1,6}$/.test(limitText) || limit < 1 || limit > VIEW_PAGE_MAX) throw badRequest(`limit must be between 1 and ${VIEW_PAGE_MAX}`);
+      const [nodes, page] = await fleetDb(Promise.all([f.nodes(), f.images({ imageId, marker, limit })]));
+      const body: Record<string, unknown> = { self: f.url, nodes, images: page.images };
+      if (page.next) body.next = `/v2/x-fleet/view?limit=${limit}&marker=${page.next}`;
+      return json(body);
     },
 
     async nodes(who: Identity): Promise<Response> {
