@@ -11,7 +11,9 @@ import { peerPath } from "../src/fleet/peer_source.ts";
 import { PEER_AUTH_HEADER, peerToken } from "../src/fleet/peer_auth.ts";
 import { ADMIN, bytes, createImage, listing, md5, MEMBER, type Running, start, waitFor } from "./helpers.ts";
 import { type MariaDb, startMariaDb } from "./mariadb.ts";
+import { freePort } from "./server_process.ts";
 import { Gate } from "./gate.ts";
+import { startOnPort } from "./fleet_helpers.ts";
 
 const SECRET = "fleet-test-secret";
 
@@ -44,7 +46,6 @@ const fleetOpts = (db: MariaDb, url: string, site: string): FleetOptions => ({
 
 /** A node of the fleet on a port chosen before it starts (its URL is its identity in the fleet). */
 async function startNode(site: string, extra: Record<string, unknown> = {}): Promise<Running> {
-  const { freePort } = await import("./server_process.ts");
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const node = await startOnPort(port, {
@@ -54,36 +55,6 @@ async function startNode(site: string, extra: Record<string, unknown> = {}): Pro
   });
   assert.equal(node.url, url);
   return node;
-}
-
-async function startOnPort(port: number, opts: Record<string, unknown>, existingDir?: string): Promise<Running> {
-  // helpers.start listens on port 0; the fleet needs the URL before the app exists, so listen here.
-  const { createApp } = await import("../src/app.ts");
-  const { runtimeServe } = await import("../src/runtime/server.ts");
-  const { tempDir } = await import("./helpers.ts");
-  const { rm } = await import("node:fs/promises");
-  const dir = existingDir ?? (await tempDir());
-  const app = await createApp({ auth: "headers", log: () => {}, ...opts, dataDir: dir });
-  const listening = await (await runtimeServe())(app.fetch, { host: "127.0.0.1", port });
-  const url = `http://127.0.0.1:${listening.port}`;
-  const stop = async () => {
-    await listening.close();
-    await app.close();
-  };
-  return {
-    url,
-    dir,
-    app,
-    stop,
-    async close() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-    req(path, init = {}) {
-      const { as = ADMIN, headers, ...rest } = init;
-      return fetch(url + path, { ...rest, headers: { ...as, ...(headers as Record<string, string>) } });
-    },
-  };
 }
 
 const fleetNodes = () => [ctx.a1, ctx.a2, ctx.b1];
