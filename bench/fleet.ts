@@ -1,6 +1,6 @@
 // Bench: a fan-out of one image (default 1 GiB) to 3 fleet nodes against one node's fill, and the fleet view's latency
 // with 50 simulated nodes × 10,000 cached entries in the database.
-// Usage: node --import tsx bench/fleet.ts [--size 1G] [--runtime node|deno] [--nodes 50] [--entries 10000]
+// Usage: node --import tsx bench/fleet.ts [--size 1G] [--runtime node|deno] [--nodes 50] [--entries 10000] [--view-only]
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ const { values } = parseArgs({
     runtime: { type: "string", default: "node" },
     nodes: { type: "string", default: "50" },
     entries: { type: "string", default: "10000" },
+    "view-only": { type: "boolean", default: false },
   },
 });
 const size = Number(values.size!.slice(0, -1)) * { M: 1 << 20, G: 1 << 30 }[values.size!.slice(-1) as "M" | "G"];
@@ -40,21 +41,23 @@ try {
   const inputs = join(tmpdir(), "gcn-bench-inputs");
   await mkdir(inputs, { recursive: true });
   const file = join(inputs, `random-${values.size}.bin`);
-  await randomFile(file, size);
+  if (!values["view-only"]) await randomFile(file, size);
   const origin = await startServer(runtime, await dir());
   procs.push(origin);
-  const id = await uploadImage(origin.url, file);
+  const id = values["view-only"] ? "" : await uploadImage(origin.url, file);
   const common = ["--upstream-url", origin.url, "--metadata-cache-time", "0", "--image-cache-max-size", String(4 * size)];
 
-  // One node alone (this also warms the origin's own cache, so both runs read the origin from its cache).
-  const single = await startServer(runtime, await dir(), common);
-  procs.push(single);
-  let t0 = performance.now();
-  await fetch(`${single.url}/v2/cache/${id}`, { method: "PUT" });
-  await waitUntil("single cached", async () => ((await (await fetch(`${single.url}/v2/cache`)).json()) as { cached_images: unknown[] }).cached_images.length === 1);
-  const singleSeconds = (performance.now() - t0) / 1000;
-  await single.stop();
-
+  let singleSeconds = 0;
+  if (!values["view-only"]) {
+    // One node alone (this also warms the origin's own cache, so both runs read the origin from its cache).
+    const single = await startServer(runtime, await dir(), common);
+    procs.push(single);
+    const t0 = performance.now();
+    await fetch(`${single.url}/v2/cache/${id}`, { method: "PUT" });
+    await waitUntil("single cached", async () => ((await (await fetch(`${single.url}/v2/cache`)).json()) as { cached_images: unknown[] }).cached_images.length === 1);
+    singleSeconds = (performance.now() - t0) / 1000;
+    await single.stop();
+  }
   const fleet: ServerProcess[] = [];
   for (const site of ["a", "a", "b"]) {
     const port = await freePort();
@@ -64,19 +67,21 @@ try {
     procs.push(p);
     fleet.push(p);
   }
-  t0 = performance.now();
-  const job = (await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs`, { method: "POST", body: JSON.stringify({ image_id: id }) })).json()) as { id: string };
-  await waitUntil("job done", async () => ((await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done");
-  const fanOutSeconds = (performance.now() - t0) / 1000;
-  let upstream = 0;
-  let peer = 0;
-  for (const p of fleet) {
-    upstream += await metric(p.url, "glance_cache_fleet_upstream_reads_total");
-    peer += await metric(p.url, "glance_cache_fleet_peer_reads_total");
+  if (!values["view-only"]) {
+    const t0 = performance.now();
+    const job = (await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs`, { method: "POST", body: JSON.stringify({ image_id: id }) })).json()) as { id: string };
+    await waitUntil("job done", async () => ((await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done");
+    const fanOutSeconds = (performance.now() - t0) / 1000;
+    let upstream = 0;
+    let peer = 0;
+    for (const p of fleet) {
+      upstream += await metric(p.url, "glance_cache_fleet_upstream_reads_total");
+      peer += await metric(p.url, "glance_cache_fleet_peer_reads_total");
+    }
+    console.log(`| runtime | image | one node's fill | fan-out to 3 nodes (2 sites) | upstream reads | peer reads |`);
+    console.log(`|---|---|---|---|---|---|`);
+    console.log(`| ${runtime} | ${values.size} | ${singleSeconds.toFixed(1)} s | ${fanOutSeconds.toFixed(1)} s | ${upstream} | ${peer} |`);
   }
-  console.log(`| runtime | image | one node's fill | fan-out to 3 nodes (2 sites) | upstream reads | peer reads |`);
-  console.log(`|---|---|---|---|---|---|`);
-  console.log(`| ${runtime} | ${values.size} | ${singleSeconds.toFixed(1)} s | ${fanOutSeconds.toFixed(1)} s | ${upstream} | ${peer} |`);
 
   // The view with simulated nodes: rows written straight into the database.
   const simNodes = Number(values.nodes);
@@ -106,7 +111,8 @@ try {
   };
   console.log(`\n| ${simNodes} simulated nodes × ${entries} entries | median of 5 |`);
   console.log(`|---|---|`);
-  console.log(`| GET /v2/x-fleet/view (all) | ${await time("/v2/x-fleet/view")} |`);
+  console.log(`| GET /v2/x-fleet/view (first page: 100 images) | ${await time("/v2/x-fleet/view")} |`);
+  console.log(`| GET /v2/x-fleet/view?limit=1000 | ${await time("/v2/x-fleet/view?limit=1000")} |`);
   console.log(`| GET /v2/x-fleet/view?image_id= | ${await time(`/v2/x-fleet/view?image_id=${ids[0]}`)} |`);
   console.log(`| GET /v2/x-fleet/nodes | ${await time("/v2/x-fleet/nodes")} |`);
   console.log(`| GET /metrics (fleet gauges) | ${await time("/metrics")} |`);

@@ -252,7 +252,7 @@ t("fan-out to one site caches there only", async () => {
 });
 
 t("the fleet view pages through images in id order", async () => {
-  const all = (await (await ctx.a1.req("/v2/x-fleet/view?limit=10000")).json()) as { images: Record<string, unknown>; next?: string };
+  const all = (await (await ctx.a1.req("/v2/x-fleet/view?limit=1000")).json()) as { images: Record<string, unknown>; next?: string };
   assert.equal(all.next, undefined);
   const ids = Object.keys(all.images);
   assert.ok(ids.length >= 2);
@@ -264,7 +264,7 @@ t("the fleet view pages through images in id order", async () => {
     path = page.next;
   }
   assert.deepEqual(seen, [...ids].sort());
-  for (const bad of ["limit=0", "limit=x", "limit=10001", "marker=../x", "image_id=nope"]) {
+  for (const bad of ["limit=0", "limit=x", "limit=1001", "marker=../x", "image_id=nope"]) {
     assert.equal((await ctx.a1.req(`/v2/x-fleet/view?${bad}`)).status, 400, bad);
   }
 });

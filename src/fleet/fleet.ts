@@ -83,7 +83,8 @@ export class Fleet {
   }
 
   /** Connects, applies migrations and registers this node. Fails when the database cannot be reached. */
-  static async connect(opts: FleetOptions, log: (msg: string) => void): Promise<Fleet> {
+  static async connect(given: FleetOptions, log: (msg: string) => void): Promise<Fleet> {
+    const opts = { ...given, selfUrl: given.selfUrl.replace(/\/+$/, "") };
     const pool = openPool(opts.databaseUrl);
     try {
       await migrate(pool, log);
@@ -197,17 +198,23 @@ export class Fleet {
     if (more) ids = ids.slice(0, q.limit);
     const images: Record<string, ImageView> = {};
     if (!ids.length) return { images };
-    const [rows] = (await this.pool.query(
-      `SELECT e.image_id, e.state, e.bytes, e.size, n.url FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id
-       WHERE e.image_id IN (?) AND n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.registry.staleAfter)} SECOND
-       ORDER BY e.image_id, n.url`,
-      [ids],
-    )) as unknown as [{ image_id: string; state: string; bytes: number; size: number | null; url: string }[]];
-    for (const r of rows) {
+    // Entry rows by the image index alone, nodes matched here: a join costs a lookup per row.
+    const alive = new Map((await this.registry.alive()).map((n) => [n.id, n.url]));
+    const [rows] = (await this.pool.query("SELECT image_id, node_id, state, bytes, size FROM fleet_entries WHERE image_id IN (?)", [ids])) as unknown as [
+      { image_id: string; node_id: number; state: string; bytes: number; size: number | null }[],
+    ];
+    for (const r of rows.sort((a, b) => (a.image_id < b.image_id ? -1 : a.image_id > b.image_id ? 1 : 0))) {
+      const url = alive.get(r.node_id);
+      if (!url) continue;
       const v = (images[r.image_id] ??= { cached: [], queued: [], filling: [] });
-      if (r.state === "cached") v.cached.push(r.url);
-      else if (r.state === "queued") v.queued.push(r.url);
-      else v.filling.push({ node: r.url, bytes: r.bytes, total: r.size });
+      if (r.state === "cached") v.cached.push(url);
+      else if (r.state === "queued") v.queued.push(url);
+      else v.filling.push({ node: url, bytes: r.bytes, total: r.size });
+    }
+    for (const v of Object.values(images)) {
+      v.cached.sort();
+      v.queued.sort();
+      v.filling.sort((a, b) => (a.node < b.node ? -1 : 1));
     }
     return more ? { images, next: ids[ids.length - 1] } : { images };
   }

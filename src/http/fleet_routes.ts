@@ -21,8 +21,8 @@ export interface FleetApiDeps {
 }
 
 /** Images per page of the fleet view. */
-const VIEW_PAGE = 1000;
-const VIEW_PAGE_MAX = 10_000;
+const VIEW_PAGE = 100;
+const VIEW_PAGE_MAX = 1000;
 const NOT_ENABLED = "The fleet is not enabled on this node (no [glance_cache_node] fleet_database_url)";
 
 /** A database failure is the fleet being unavailable (503), not an internal error; the node itself goes on. */
