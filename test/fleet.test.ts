@@ -288,7 +288,12 @@ t("a job shows a fill's progress (bytes of total) while it runs, and the fleet v
   };
   assert.equal(view.images[id].filling[0].node, ctx.b1.url);
   assert.equal(view.images[id].filling[0].total, data.length);
+  // a peer may tail the fill in progress: the answer starts now, its bytes come as they land
+  const tail = await fetch(ctx.b1.url + peerPath(id), { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } });
+  assert.equal(tail.status, 200);
+  assert.equal(tail.headers.get("content-length"), String(data.length));
   ctx.gate.release(id);
+  assert.equal(md5(new Uint8Array(await tail.arrayBuffer())), md5(data));
   const job = await jobDone(ctx.a1, jobId);
   assert.deepEqual(job.targets.map((t) => [t.state, t.bytes]), [["cached", data.length]]);
 });

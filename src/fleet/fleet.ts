@@ -142,6 +142,11 @@ export class Fleet {
     await this.pool.end().catch(() => {});
   }
 
+  /** True while this node's fill of the image reads from a peer: such a fill is not offered to peers. */
+  readingFromPeer(id: string): boolean {
+    return this.peerSource?.viaPeer.has(id) ?? false;
+  }
+
   /** Counters of reads from peers and from the real source. */
   get reads() {
     return this.peerSource?.reads ?? { upstreamReads: 0, peerReads: 0, peerFailures: 0 };

@@ -173,7 +173,8 @@ export class Jobs {
 
   /**
    * With peer fills, the nodes of one site take turns: the alive target with the lowest id reads the
-   * source, the others wait until it is cached (then fill from it) or failed, so a site reads the source once.
+   * source, the others wait until its fill has started (then tail it from that peer), so a site reads
+   * the source once.
    */
   private async waitForSiteLeader(jobId: string, nodeId: number, site: string): Promise<boolean> {
     const [rows] = (await this.pool.query(
@@ -183,7 +184,7 @@ export class Jobs {
       [jobId, site],
     )) as unknown as [{ node_id: number; state: TargetState }[]];
     const leader = rows[0];
-    return leader !== undefined && leader.node_id !== nodeId && leader.state !== "cached" && leader.state !== "failed";
+    return leader !== undefined && leader.node_id !== nodeId && (leader.state === "pending" || leader.state === "queued");
   }
 
   private async advance(

@@ -1,4 +1,4 @@
-// An ImageSource that reads an image from a peer of the same site holding it, and from the real source otherwise.
+// An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
 import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { PEER_AUTH_HEADER, peerToken } from "./peer_auth.ts";
@@ -25,6 +25,11 @@ export const peerPath = (imageId: string) => `/x-fleet/peer/images/${imageId}`;
  */
 export class PeerSource implements ImageSource {
   readonly reads: PeerReads = { upstreamReads: 0, peerReads: 0, peerFailures: 0 };
+  /**
+   * Images this node is reading from a peer (or looking for one): it does not serve their fills in
+   * progress to peers, so two nodes filling one image at once never wait on each other.
+   */
+  readonly viaPeer = new Set<string>();
 
   constructor(
     private readonly real: ImageSource,
@@ -41,9 +46,13 @@ export class PeerSource implements ImageSource {
   }
 
   async read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
-    if (range || !this.deps || image.size === null) return this.upstream(image, range);
-    const peer = await this.openPeer(image);
-    if (!peer) return this.upstream(image);
+    if (range || !this.deps || image.size === null || this.viaPeer.has(image.id)) return this.upstream(image, range);
+    this.viaPeer.add(image.id);
+    const peer = await this.openPeer(image).catch(() => undefined);
+    if (!peer) {
+      this.viaPeer.delete(image.id);
+      return this.upstream(image);
+    }
     return this.withFallback(image, peer);
   }
 
@@ -99,6 +108,7 @@ export class PeerSource implements ImageSource {
               const { done, value } = await reader.read();
               if (done) {
                 if (fromPeer && pos < size) throw new Error(`peer ended at byte ${pos} of ${size}`);
+                this.viaPeer.delete(image.id);
                 controller.close();
                 return;
               }
@@ -108,6 +118,7 @@ export class PeerSource implements ImageSource {
             } catch (err) {
               if (!fromPeer) throw err;
               fromPeer = false;
+              this.viaPeer.delete(image.id);
               this.reads.peerFailures++;
               this.deps?.log(`fleet: peer ${peer.url} failed at byte ${pos} of ${image.id} (${(err as Error).message}); going on from the source`);
               reader.cancel().catch(() => {});
@@ -119,7 +130,10 @@ export class PeerSource implements ImageSource {
             }
           }
         },
-        cancel: (reason) => reader.cancel(reason),
+        cancel: (reason) => {
+          this.viaPeer.delete(image.id);
+          return reader.cancel(reason);
+        },
       },
       { highWaterMark: 0 },
     );

@@ -116,17 +116,21 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       return empty(204);
     },
 
-    /** GET /x-fleet/peer/images/{id}: a committed image's bytes, for peers holding the fleet secret only. */
+    /**
+     * GET /x-fleet/peer/images/{id}, for peers holding the fleet secret only: a committed image's bytes,
+     * or those of a fill in progress as they land (verified before the last byte, as any download).
+     */
     async peer(id: string, request: Request): Promise<Response> {
       const secret = fleet?.opts.secret;
-      if (!secret || !isImageId(id)) throw notFound();
+      if (!fleet || !secret || !isImageId(id)) throw notFound();
       if (!peerTokenValid(secret, id, request.headers.get(PEER_AUTH_HEADER))) throw forbidden("Peer authentication failed.");
+      const headers = (size: number) => ({ "Content-Type": "application/octet-stream", "Content-Length": String(size) });
       const entry = cache.index.get(id);
       const fh = entry ? await open(cache.layout.committed(id), "r").catch(() => undefined) : undefined;
-      if (!entry || !fh) throw notFound(`Image ${id} is not cached here.`);
-      return new Response(fileHandleStream(fh), {
-        headers: { "Content-Type": "application/octet-stream", "Content-Length": String(entry.size) },
-      });
+      if (entry && fh) return new Response(fileHandleStream(fh), { headers: headers(entry.size) });
+      const fill = cache.filling().find((f) => f.id === id && f.state === "running");
+      if (fill && fill.image.size !== null && !fleet.readingFromPeer(id)) return new Response(fill.reader(), { headers: headers(fill.image.size) });
+      throw notFound(`Image ${id} is not cached here.`);
     },
   };
 }
