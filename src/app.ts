@@ -128,6 +128,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
     .get("/v2/images/:id/file", (r) => downloadImage(source, cache, param(r, "id"), r, r.identity))
     .post("/v2/x-fleet/jobs", (r) => fleetRoutes.createJob(r.identity, r))
+    .get("/v2/x-fleet/jobs", (r) => fleetRoutes.jobs(r.identity, r))
     .get("/v2/x-fleet/jobs/:id", (r) => fleetRoutes.job(param(r, "id"), r.identity))
     .get("/v2/x-fleet/view", (r) => fleetRoutes.view(r.identity, r))
     .get("/v2/x-fleet/nodes", (r) => fleetRoutes.nodes(r.identity))

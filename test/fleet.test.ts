@@ -234,6 +234,14 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
     const a1 = v.nodes.find((n) => n.url === ctx.a1.url)! as unknown as { cache_size: number; cached_images: number };
     return a1.cache_size >= data.length && a1.cached_images >= 1;
   });
+  // hits are batched with heartbeats, into the node's total and the entry's row
+  await waitFor("a2's hit in the shared rows", async () => {
+    const [rows] = (await ctx.sql.query(
+      "SELECT e.hits AS entry, n.hits AS node FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id WHERE n.url = ? AND e.image_id = ?",
+      [ctx.a2.url, id],
+    )) as unknown as [{ entry: number; node: number }[]];
+    return rows[0]?.entry === 1 && rows[0].node >= 1;
+  });
   const metrics = await (await fetch(`${ctx.a2.url}/metrics`)).text();
   assert.match(metrics, /^glance_cache_fleet_database_up 1$/m);
   assert.match(metrics, /^glance_cache_fleet_nodes\{status="alive"\} [3-9]$/m);
@@ -485,6 +493,10 @@ t("clear, clean and prune as fleet jobs: each node acts on its own cache and rep
   const clean = await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { action: "clean", nodes: [ctx.b1.url] })).json()) as Job).id);
   assert.deepEqual(clean.targets.map((t) => t.state), ["done"]);
 
+  const listed = (await (await ctx.a2.req("/v2/x-fleet/jobs?limit=3")).json()) as { jobs: { id: string; action: string; state: string; targets: Record<string, number> }[] };
+  assert.deepEqual(listed.jobs.map((j) => [j.id, j.action, j.state]), [[clean.id, "clean", "done"], [prune.id, "prune", "done"], [job.id, "clear", "done"]]);
+  assert.deepEqual(listed.jobs[1].targets, { done: 3 });
+  assert.equal((await ctx.a2.req("/v2/x-fleet/jobs?limit=0")).status, 400);
   for (const action of ["clear", "clean", "prune"]) assert.equal((await fanOut(ctx.a1, { action }, MEMBER)).status, 403, action);
   assert.equal((await fanOut(ctx.a1, { action: "explode" })).status, 400);
   assert.equal((await fanOut(ctx.a1, { action: "clear", image_id: id })).status, 400);

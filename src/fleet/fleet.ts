@@ -33,6 +33,8 @@ export interface ImageView {
   filling: { node: string; bytes: number; total: number | null }[];
 }
 
+/** Jobs are listed this long after they were created. */
+const JOBS_KEEP_DAYS = 7;
 /** Forgotten-image rows are kept this long, for nodes that come back after a while. */
 const FORGOTTEN_KEEP_DAYS = 7;
 
@@ -117,6 +119,7 @@ export class Fleet {
 
   /** Starts mirroring the cache and working: `forget` drops an image the fleet says is gone. */
   async attach(cache: ImageCache, forget: (id: string) => Promise<void>): Promise<void> {
+    await this.jobs.expire(JOBS_KEEP_DAYS);
     this.cache = cache;
     this.forget = forget;
     this.shared = new SharedRows(this.pool, this.nodeId, cache, this.log);

@@ -104,6 +104,34 @@ export class Jobs {
     };
   }
 
+  /** The newest jobs, each with its number of targets in each state. */
+  async list(limit: number): Promise<(Omit<Job, "targets" | "nodes"> & { targets: Record<string, number> })[]> {
+    const [rows] = (await this.pool.query(
+      `SELECT j.id, j.action, j.image_id, j.clear_target, j.site, j.created_by, UNIX_TIMESTAMP(j.created_at) AS created_at, t.state, COUNT(t.node_id) AS n
+       FROM (SELECT * FROM fleet_jobs ORDER BY created_at DESC, id LIMIT ?) j LEFT JOIN fleet_job_targets t ON t.job_id = j.id
+       GROUP BY j.id, t.state ORDER BY j.created_at DESC, j.id`,
+      [limit],
+    )) as unknown as [(Omit<Job, "targets" | "nodes" | "state"> & { state: TargetState | null; n: number })[]];
+    const jobs = new Map<string, Omit<Job, "targets" | "nodes"> & { targets: Record<string, number> }>();
+    for (const { state, n, ...job } of rows) {
+      const entry = jobs.get(job.id) ?? { ...job, state: "done" as const, targets: {} };
+      jobs.set(job.id, entry);
+      if (!state) continue;
+      const shown = state === "pending" ? "queued" : state;
+      entry.targets[shown] = (entry.targets[shown] ?? 0) + n;
+      if (OPEN.includes(state)) entry.state = "running";
+    }
+    return [...jobs.values()];
+  }
+
+  /** Jobs older than `days` go, with their targets. */
+  async expire(days: number): Promise<void> {
+    await this.pool.query(
+      `DELETE t FROM fleet_job_targets t JOIN fleet_jobs j ON j.id = t.job_id WHERE j.created_at < NOW(3) - INTERVAL ${Number(days)} DAY`,
+    );
+    await this.pool.query(`DELETE FROM fleet_jobs WHERE created_at < NOW(3) - INTERVAL ${Number(days)} DAY`);
+  }
+
   /**
    * A node that joins (or comes back) takes its part of recent jobs meant for every node or for its
    * site, even when the nodes that were alive then are done: the operator asked for "every node".

@@ -78,6 +78,16 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       return json(job, 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
     },
 
+    /** GET /v2/x-fleet/jobs[?limit=N]: the newest jobs (20 by default, at most 1000) with target counts by state. */
+    async jobs(who: Identity, request: Request): Promise<Response> {
+      policy.enforce("cache_list", who);
+      const f = need();
+      const limitText = new URL(request.url).searchParams.get("limit") ?? "20";
+      const limit = Number(limitText);
+      if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000");
+      return json({ jobs: await fleetDb(f.jobs.list(limit)) });
+    },
+
     async job(id: string, who: Identity): Promise<Response> {
       policy.enforce("cache_list", who);
       const job = /^[0-9a-f-]{36}$/.test(id) ? await fleetDb(need().job(id)) : undefined;
