@@ -554,4 +554,21 @@ t("a node that comes back catches up on open jobs and on images deleted while it
   await waitFor("b1 caught up", async () => (await cachedOn(ctx.b1, keep)) && !(await cachedOn(ctx.b1, gone)), 20_000);
 });
 
+t("a running node that is retired stops its fleet work and writes no more rows", async () => {
+  const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { id: number; url: string }[] };
+  const b1 = nodes.find((n) => n.url === ctx.b1.url)!;
+  assert.equal((await ctx.a1.req(`/v2/x-fleet/nodes/${b1.id}`, { method: "DELETE" })).status, 204);
+  await waitFor("b1 sees itself retired", async () => ctx.b1.app.fleet!.retired, 15_000);
+  const { id } = await newImage(3000);
+  assert.equal((await ctx.b1.req(`/v2/cache/${id}`, { method: "PUT" })).status, 202);
+  await waitFor("cached on b1", () => cachedOn(ctx.b1, id));
+  await ctx.b1.app.fleet!.tick();
+  const [rows] = (await ctx.sql.query("SELECT COUNT(*) AS n FROM fleet_entries WHERE node_id = ?", [b1.id])) as unknown as [{ n: number }[]];
+  assert.equal(rows[0].n, 0);
+  const after = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { url: string; status: string }[] };
+  assert.equal(after.nodes.find((n) => n.url === ctx.b1.url)!.status, "retired");
+  // a job cannot name it any more
+  assert.equal((await fanOut(ctx.a1, { image_id: id, nodes: [ctx.b1.url] })).status, 400);
+});
+
 t.run();

@@ -75,6 +75,9 @@ export class Fleet {
     this.jobs = new Jobs(pool, this.registry.staleAfter);
   }
 
+  /** Set once the node finds itself retired by an operator: it stops its fleet work until restarted. */
+  retired = false;
+
   /** False while rounds of work fail to reach the database. */
   get databaseUp(): boolean {
     return !this.failing;
@@ -323,6 +326,7 @@ export class Fleet {
     });
     if (!active) {
       this.log("fleet: this node was retired; it takes no more fleet work and writes no rows until it restarts");
+      this.retired = true;
       this.closed = true;
       this.unsubscribe();
       return;
