@@ -41,6 +41,21 @@ fleet_secret = abc
   assert.equal(redact(config.fleet!.databaseUrl), "mysql+pymysql://glance:***@db.example:3307/glance?charset=utf8");
 });
 
+t("the README's example configuration is read as written", async () => {
+  const readme = await import("node:fs/promises").then((fs) => fs.readFile(new URL("../README.md", import.meta.url), "utf8"));
+  const section = readme.slice(readme.indexOf("## Fleet"));
+  const ini = /```ini\n([\s\S]*?)```/.exec(section)![1];
+  const config = await configWith(ini);
+  assert.deepEqual(config.fleet, {
+    databaseUrl: "mysql+pymysql://glance:secret@db.example/glance_fleet?charset=utf8",
+    selfUrl: "http://10.0.0.5:9292",
+    site: "edge-1",
+    secret: "long-random-string",
+    pollInterval: 2,
+    heartbeatInterval: 10,
+  });
+});
+
 t("fleet_database_url wins over [database] connection; without either the node is alone", async () => {
   const config = await configWith(`
 [DEFAULT]
