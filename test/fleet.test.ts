@@ -507,6 +507,8 @@ t("clear, clean and prune as fleet jobs: each node acts on its own cache and rep
 t("the database restarted mid-job: nodes go on serving from their caches, then resume their shared writes", async () => {
   const { id, data } = await newImage(2 << 20);
   const { id: local } = await newImage(3000);
+  const { id: doomed } = await newImage(3000);
+  await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: doomed })).json()) as Job).id);
   ctx.gate.arm(id);
   const jobId = ((await (await fanOut(ctx.a1, { image_id: id, nodes: [ctx.b1.url] })).json()) as Job).id;
   await waitFor("filling on b1", async () => ctx.gate.waiting.has(id), 20_000);
@@ -522,9 +524,14 @@ t("the database restarted mid-job: nodes go on serving from their caches, then r
     const refused = await fanOut(ctx.a1, { image_id: id });
     assert.equal(refused.status, 503);
     assert.equal((await ctx.a1.req(`/v2/cache/nodes/${id}`)).status, 503);
+    // a delete seen while the database is away is announced when it is back
+    assert.equal((await ctx.a1.req(`/v2/images/${doomed}`, { method: "DELETE" })).status, 204);
+    assert.equal(await cachedOn(ctx.a1, doomed), false);
+    assert.equal(await cachedOn(ctx.b1, doomed), true);
   } finally {
     await ctx.db.start();
   }
+  for (const node of [ctx.a2, ctx.b1]) await waitFor(`${doomed} gone from ${node.url}`, async () => !(await cachedOn(node, doomed)), 20_000);
   const job = await jobDone(ctx.a1, jobId);
   assert.deepEqual(job.targets.map((t) => t.state), ["cached"]);
   await waitFor("shared rows rebuilt", async () => {

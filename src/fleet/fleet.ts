@@ -7,6 +7,7 @@ import { badInput, conflict, notFound } from "../errors.ts";
 import { migrate, openPool, type Pool, redact } from "./database.ts";
 import { type Job, Jobs, type JobSpec } from "./jobs.ts";
 import { NodeRegistry, type NodeRow } from "./nodes.ts";
+import { ForgottenImages } from "./forgotten.ts";
 import { PeerSource } from "./peer_source.ts";
 import { SharedRows } from "./shared_rows.ts";
 
@@ -35,8 +36,6 @@ export interface ImageView {
 
 /** Jobs are listed this long after they were created. */
 const JOBS_KEEP_DAYS = 7;
-/** Forgotten-image rows are kept this long, for nodes that come back after a while. */
-const FORGOTTEN_KEEP_DAYS = 7;
 
 export class Fleet {
   readonly site: string;
@@ -49,11 +48,6 @@ export class Fleet {
   private peerSource: PeerSource | undefined;
   private forget: (id: string) => Promise<void> = async () => {};
   private readonly failures = new Map<string, string>();
-  /** Forgets being applied from the fleet: not announced again. */
-  private readonly applying = new Set<string>();
-  private readonly announcedAt = new Map<string, number>();
-  /** Forgets not yet announced (the database was down). */
-  private readonly unannounced = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private round: Promise<void> = Promise.resolve();
   private lastHeartbeat = 0;
@@ -65,7 +59,7 @@ export class Fleet {
     private readonly pool: Pool,
     readonly opts: FleetOptions,
     readonly nodeId: number,
-    private forgottenSeq: number,
+    private readonly forgotten: ForgottenImages,
     private readonly log: (msg: string) => void,
   ) {
     this.site = opts.site ?? "";
@@ -95,14 +89,9 @@ export class Fleet {
       await migrate(pool, log);
       const registry = new NodeRegistry(pool, 30);
       const me = await registry.register(opts.selfUrl, opts.site ?? "");
-      let seq = me.forgottenSeq;
-      if (me.isNew) {
-        const [rows] = (await pool.query("SELECT COALESCE(MAX(seq), 0) AS seq FROM fleet_forgotten")) as unknown as [{ seq: number }[]];
-        seq = rows[0].seq;
-      }
-      await pool.query(`DELETE FROM fleet_forgotten WHERE at < NOW(3) - INTERVAL ${FORGOTTEN_KEEP_DAYS} DAY`);
+      const forgotten = await ForgottenImages.open(pool, me.id, me.forgottenSeq, me.isNew);
       log(`fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${JSON.stringify(opts.site ?? "")})`);
-      return new Fleet(pool, opts, me.id, seq, log);
+      return new Fleet(pool, opts, me.id, forgotten, log);
     } catch (err) {
       await pool.end().catch(() => {});
       throw new Error(`fleet database ${redact(opts.databaseUrl)}: ${(err as Error).message}`);
@@ -254,30 +243,10 @@ export class Fleet {
         if (e.outcome === "failed") this.failures.set(e.id, e.error ?? "fill failed");
         break;
       case "forgotten":
-        if (!this.applying.has(e.id) && this.firstForgetInAWhile(e.id)) {
-          this.unannounced.add(e.id);
-          void this.announceForgotten();
-        }
+        this.forgotten.seen(e.id);
         break;
     }
     shared.changed(e.id);
-  }
-
-  /** Admins downloading a deactivated image forget it on every call: the fleet hears of it once a minute at most. */
-  private firstForgetInAWhile(id: string): boolean {
-    const now = Date.now();
-    const last = this.announcedAt.get(id);
-    if (last !== undefined && now - last < 60_000) return false;
-    if (this.announcedAt.size > 10_000) this.announcedAt.clear();
-    this.announcedAt.set(id, now);
-    return true;
-  }
-
-  private async announceForgotten(): Promise<void> {
-    for (const id of [...this.unannounced]) {
-      await this.pool.query("INSERT INTO fleet_forgotten (image_id, node_id, at) VALUES (?, ?, NOW(3))", [id, this.nodeId]);
-      this.unannounced.delete(id);
-    }
   }
 
   /** One round: rebuild if writes were lost, heartbeat with hits, progress, jobs, forgotten images. */
@@ -285,7 +254,7 @@ export class Fleet {
     if (this.closed || !this.cache) return;
     try {
       const shared = this.shared!;
-      if (this.unannounced.size) await this.announceForgotten();
+      await this.forgotten.announce();
       if (shared.needsRebuild) {
         await shared.rebuild();
         await this.jobs.catchUp(this.nodeId, this.site);
@@ -293,7 +262,7 @@ export class Fleet {
       if (Date.now() - this.lastHeartbeat >= this.heartbeatInterval * 1000) await this.heartbeat();
       await shared.progress();
       await this.jobs.work(this.nodeId, this.site, this.cache, this.failures, this.opts.secret !== undefined);
-      await this.applyForgotten();
+      await this.forgotten.apply(this.forget);
       if (this.failing) this.log("fleet: the database answers again");
       this.failing = false;
     } catch (err) {
@@ -332,24 +301,5 @@ export class Fleet {
       return;
     }
     this.lastHeartbeat = Date.now();
-  }
-
-  private async applyForgotten(): Promise<void> {
-    const [rows] = (await this.pool.query(
-      "SELECT seq, image_id, node_id FROM fleet_forgotten WHERE seq > ? ORDER BY seq LIMIT 1000",
-      [this.forgottenSeq],
-    )) as unknown as [{ seq: number; image_id: string; node_id: number }[]];
-    if (!rows.length) return;
-    for (const r of rows) {
-      if (r.node_id === this.nodeId) continue;
-      this.applying.add(r.image_id);
-      try {
-        await this.forget(r.image_id);
-      } finally {
-        this.applying.delete(r.image_id);
-      }
-    }
-    this.forgottenSeq = rows[rows.length - 1].seq;
-    await this.pool.query("UPDATE fleet_nodes SET forgotten_seq = ? WHERE id = ?", [this.forgottenSeq, this.nodeId]);
   }
 }
