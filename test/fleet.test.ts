@@ -177,9 +177,9 @@ t("migrations: two nodes migrating a fresh database at once apply each step once
   const pools = [openPool(url), openPool(url)];
   try {
     const applied = await Promise.all(pools.map((p) => migrate(p, () => {})));
-    assert.deepEqual(applied.flat().sort(), [1, 2, 3]);
+    assert.deepEqual(applied.flat().sort(), [1, 2, 3, 4]);
     const [rows] = (await pools[0].query("SELECT version FROM fleet_migrations")) as unknown as [{ version: number }[]];
-    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2, 3]);
+    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2, 3, 4]);
   } finally {
     for (const p of pools) await p.end();
   }
@@ -576,6 +576,18 @@ t("a running node that is retired stops its fleet work and writes no more rows",
   assert.equal(after.nodes.find((n) => n.url === ctx.b1.url)!.status, "retired");
   // a job cannot name it any more
   assert.equal((await fanOut(ctx.a1, { image_id: id, nodes: [ctx.b1.url] })).status, 400);
+});
+
+t("a second process registering a node's URL takes it over; the first stops its fleet work", async () => {
+  const port = await freePort();
+  const impostor = await startOnPort(port, { upstream: { url: ctx.origin.url, metadataCacheTime: 0 }, fleet: fleetOpts(ctx.db, ctx.a2.url, "a") });
+  try {
+    await waitFor("a2 sees its URL taken", async () => ctx.a2.app.fleet!.retired, 15_000);
+    assert.equal(impostor.app.fleet!.nodeId, ctx.a2.app.fleet!.nodeId);
+    assert.equal(impostor.app.fleet!.retired, false);
+  } finally {
+    await impostor.close();
+  }
 });
 
 t.run();

@@ -121,6 +121,12 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
     version: 3,
     statements: ["ALTER TABLE fleet_nodes ADD COLUMN IF NOT EXISTS cached_images BIGINT NOT NULL DEFAULT 0 AFTER cache_size"],
   },
+  {
+    // The process that registered a URL last owns its row: a second process under the same URL (a
+    // misconfiguration) or a stale one after a restart stops instead of clobbering the row.
+    version: 4,
+    statements: ["ALTER TABLE fleet_nodes ADD COLUMN IF NOT EXISTS instance CHAR(36) NULL AFTER state"],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -59,6 +59,7 @@ export class Fleet {
     private readonly pool: Pool,
     readonly opts: FleetOptions,
     readonly nodeId: number,
+    private readonly instance: string,
     private readonly forgotten: ForgottenImages,
     private readonly log: (msg: string) => void,
   ) {
@@ -69,7 +70,7 @@ export class Fleet {
     this.jobs = new Jobs(pool, this.registry.staleAfter);
   }
 
-  /** Set once the node finds itself retired by an operator: it stops its fleet work until restarted. */
+  /** Set once the node finds itself retired by an operator, or its URL taken by another process: it stops its fleet work. */
   retired = false;
 
   /** False while rounds of work fail to reach the database. */
@@ -87,11 +88,15 @@ export class Fleet {
     const pool = openPool(opts.databaseUrl);
     try {
       await migrate(pool, log);
-      const registry = new NodeRegistry(pool, 30);
-      const me = await registry.register(opts.selfUrl, opts.site ?? "");
+      const registry = new NodeRegistry(pool, opts.staleAfter ?? Math.max(3 * (opts.heartbeatInterval ?? 10), 30));
+      const instance = crypto.randomUUID();
+      const me = await registry.register(opts.selfUrl, opts.site ?? "", instance);
+      if (me.tookOver) {
+        log(`fleet: ${opts.selfUrl} was alive in the fleet under another process (a restart, or two nodes with one worker_self_reference_url); this one takes it over`);
+      }
       const forgotten = await ForgottenImages.open(pool, me.id, me.forgottenSeq, me.isNew);
       log(`fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${JSON.stringify(opts.site ?? "")})`);
-      return new Fleet(pool, opts, me.id, forgotten, log);
+      return new Fleet(pool, opts, me.id, instance, forgotten, log);
     } catch (err) {
       await pool.end().catch(() => {});
       throw new Error(`fleet database ${redact(opts.databaseUrl)}: ${(err as Error).message}`);
@@ -284,7 +289,7 @@ export class Fleet {
     }
     const hits = cache.index.list().reduce((sum, e) => sum + e.hits, 0);
     const reads = this.reads;
-    const active = await this.registry.heartbeat(this.nodeId, {
+    const status = await this.registry.heartbeat(this.nodeId, this.instance, {
       cacheSize: cache.index.totalSize,
       cachedImages: cache.index.count,
       maxSize: cache.maxSize,
@@ -293,8 +298,12 @@ export class Fleet {
       upstreamReads: reads.upstreamReads,
       peerReads: reads.peerReads,
     });
-    if (!active) {
-      this.log("fleet: this node was retired; it takes no more fleet work and writes no rows until it restarts");
+    if (status !== "ok") {
+      this.log(
+        status === "retired"
+          ? "fleet: this node was retired; it takes no more fleet work and writes no rows until it restarts"
+          : `fleet: another process registered ${this.url}; this one takes no more fleet work and writes no rows (check worker_self_reference_url)`,
+      );
       this.retired = true;
       this.closed = true;
       this.unsubscribe();

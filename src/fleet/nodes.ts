@@ -40,27 +40,36 @@ export class NodeRegistry {
     readonly staleAfter: number,
   ) {}
 
-  /** Registers (or re-activates) the node under its URL; returns its id and the forgotten-images cursor it left at. */
-  async register(url: string, site: string): Promise<{ id: number; forgottenSeq: number; isNew: boolean }> {
+  /**
+   * Registers (or re-activates) the node under its URL as process `instance`; returns its id, the
+   * forgotten-images cursor it left at, and whether another process held the URL until now.
+   */
+  async register(url: string, site: string, instance: string): Promise<{ id: number; forgottenSeq: number; isNew: boolean; tookOver: boolean }> {
+    const [before] = (await this.pool.query(
+      `SELECT heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND AND state = 'active' AS alive FROM fleet_nodes WHERE url = ?`,
+      [url],
+    )) as unknown as [{ alive: number }[]];
     await this.pool.query(
-      `INSERT INTO fleet_nodes (url, site, state, registered_at, heartbeat_at) VALUES (?, ?, 'active', NOW(3), NOW(3))
-       ON DUPLICATE KEY UPDATE site = VALUES(site), state = 'active', heartbeat_at = NOW(3)`,
-      [url, site],
+      `INSERT INTO fleet_nodes (url, site, state, instance, registered_at, heartbeat_at) VALUES (?, ?, 'active', ?, NOW(3), NOW(3))
+       ON DUPLICATE KEY UPDATE site = VALUES(site), state = 'active', instance = VALUES(instance), heartbeat_at = NOW(3)`,
+      [url, site, instance],
     );
     const [rows] = (await this.pool.query("SELECT id, forgotten_seq, registered_at = heartbeat_at AS fresh FROM fleet_nodes WHERE url = ?", [url])) as unknown as [
       { id: number; forgotten_seq: number; fresh: number }[],
     ];
-    return { id: rows[0].id, forgottenSeq: rows[0].forgotten_seq, isNew: rows[0].fresh === 1 };
+    return { id: rows[0].id, forgottenSeq: rows[0].forgotten_seq, isNew: rows[0].fresh === 1, tookOver: before[0]?.alive === 1 };
   }
 
-  /** False when the node was retired meanwhile (it then stops writing until it registers again). */
-  async heartbeat(id: number, stats: NodeStats): Promise<boolean> {
+  /** "retired" or "replaced" (another process registered this URL) when the node must stop its fleet work. */
+  async heartbeat(id: number, instance: string, stats: NodeStats): Promise<"ok" | "retired" | "replaced"> {
     const [res] = (await this.pool.query(
       `UPDATE fleet_nodes SET heartbeat_at = NOW(3), cache_size = ?, cached_images = ?, max_size = ?, free_bytes = ?, hits = ?,
-       upstream_reads = ?, peer_reads = ? WHERE id = ? AND state = 'active'`,
-      [stats.cacheSize, stats.cachedImages, stats.maxSize, stats.freeBytes, stats.hits, stats.upstreamReads, stats.peerReads, id],
+       upstream_reads = ?, peer_reads = ? WHERE id = ? AND state = 'active' AND instance = ?`,
+      [stats.cacheSize, stats.cachedImages, stats.maxSize, stats.freeBytes, stats.hits, stats.upstreamReads, stats.peerReads, id, instance],
     )) as unknown as [{ affectedRows: number }];
-    return res.affectedRows === 1;
+    if (res.affectedRows === 1) return "ok";
+    const [rows] = (await this.pool.query("SELECT state FROM fleet_nodes WHERE id = ?", [id])) as unknown as [{ state: string }[]];
+    return rows[0]?.state === "active" ? "replaced" : "retired";
   }
 
   async list(): Promise<NodeRow[]> {
