@@ -546,8 +546,10 @@ t("a node that comes back catches up on open jobs and on images deleted while it
   await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: gone, site: "b" })).json()) as Job).id);
   const port = Number(new URL(ctx.b1.url).port);
   await ctx.b1.stop();
-  // while b1 is away: a job for site b stays open, and an image it holds is deleted
-  await ctx.sql.query("UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 HOUR WHERE url = ?", [ctx.b1.url]);
+  // a node that shuts down shows as stale at once
+  const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { url: string; status: string }[] };
+  assert.equal(nodes.find((n) => n.url === ctx.b1.url)!.status, "stale");
+  // while b1 is away: a job for every node, and an image it holds is deleted
   const res = await fanOut(ctx.a1, { image_id: keep });
   const job = (await res.json()) as Job;
   assert.deepEqual(job.targets.map((t) => t.node).sort(), [ctx.a1.url, ctx.a2.url].sort(), "b1 is stale: no part for it yet");

@@ -133,12 +133,19 @@ export class Fleet {
     return this.round;
   }
 
+  /** Stops the node's fleet work; its rows stay (its cache is still on disk) and it shows as stale. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     this.unsubscribe();
     await this.round;
     await this.shared?.settled();
+    // A node shutting down is stale at once: peers and jobs stop counting on it (best effort).
+    if (this.shared && !this.retired) {
+      await this.pool
+        .query("UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 DAY WHERE id = ? AND instance = ?", [this.nodeId, this.instance])
+        .catch(() => {});
+    }
     await this.pool.end().catch(() => {});
   }
 
@@ -304,9 +311,21 @@ export class Fleet {
           ? "fleet: this node was retired; it takes no more fleet work and writes no rows until it restarts"
           : `fleet: another process registered ${this.url}; this one takes no more fleet work and writes no rows (check worker_self_reference_url)`,
       );
-      this.retired = true;
       this.closed = true;
       this.unsubscribe();
+      await this.shared!.settled();
+      // Rows written between the retirement and this heartbeat go too (a replaced node's rows are the new owner's).
+      if (status === "retired") {
+        await this.pool.query(
+          "DELETE e FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id WHERE e.node_id = ? AND n.state = 'retired'",
+          [this.nodeId],
+        );
+        await this.pool.query(
+          "DELETE t FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.node_id = ? AND n.state = 'retired'",
+          [this.nodeId],
+        );
+      }
+      this.retired = true;
       return;
     }
     this.lastHeartbeat = Date.now();

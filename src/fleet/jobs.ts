@@ -99,7 +99,8 @@ export class Jobs {
     return {
       ...job,
       nodes: job.nodes ? (JSON.parse(job.nodes) as string[]) : null,
-      state: targets.some((t) => !["cached", "failed", "done"].includes(t.state)) ? "running" : "done",
+      // A retired node's part is over whatever its state.
+      state: targets.some((t) => t.node_status !== "retired" && !["cached", "failed", "done"].includes(t.state)) ? "running" : "done",
       targets,
     };
   }
@@ -107,19 +108,21 @@ export class Jobs {
   /** The newest jobs, each with its number of targets in each state. */
   async list(limit: number): Promise<(Omit<Job, "targets" | "nodes"> & { targets: Record<string, number> })[]> {
     const [rows] = (await this.pool.query(
-      `SELECT j.id, j.action, j.image_id, j.clear_target, j.site, j.created_by, UNIX_TIMESTAMP(j.created_at) AS created_at, t.state, COUNT(t.node_id) AS n
+      `SELECT j.id, j.action, j.image_id, j.clear_target, j.site, j.created_by, UNIX_TIMESTAMP(j.created_at) AS created_at, t.state,
+       n.state AS node_state, COUNT(t.node_id) AS n
        FROM (SELECT * FROM fleet_jobs ORDER BY created_at DESC, id LIMIT ?) j LEFT JOIN fleet_job_targets t ON t.job_id = j.id
-       GROUP BY j.id, t.state ORDER BY j.created_at DESC, j.id`,
+       LEFT JOIN fleet_nodes n ON n.id = t.node_id
+       GROUP BY j.id, t.state, n.state ORDER BY j.created_at DESC, j.id`,
       [limit],
-    )) as unknown as [(Omit<Job, "targets" | "nodes" | "state"> & { state: TargetState | null; n: number })[]];
+    )) as unknown as [(Omit<Job, "targets" | "nodes" | "state"> & { state: TargetState | null; node_state: string | null; n: number })[]];
     const jobs = new Map<string, Omit<Job, "targets" | "nodes"> & { targets: Record<string, number> }>();
-    for (const { state, n, ...job } of rows) {
+    for (const { state, node_state, n, ...job } of rows) {
       const entry = jobs.get(job.id) ?? { ...job, state: "done" as const, targets: {} };
       jobs.set(job.id, entry);
       if (!state) continue;
       const shown = state === "pending" ? "queued" : state;
       entry.targets[shown] = (entry.targets[shown] ?? 0) + n;
-      if (OPEN.includes(state)) entry.state = "running";
+      if (OPEN.includes(state) && node_state !== "retired") entry.state = "running";
     }
     return [...jobs.values()];
   }
