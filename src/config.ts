@@ -58,7 +58,7 @@ const OPTIONS: Record<string, Option> = {
   "fleet-site": { kind: "string", env: "GLANCE_CACHE_FLEET_SITE", ini: ["glance_cache_node", "site"], help: "this node's site: peer fills stay within a site" },
   "fleet-secret": { kind: "string", env: "GLANCE_CACHE_FLEET_SECRET", ini: ["glance_cache_node", "fleet_secret"], help: "shared secret authenticating peer reads (unset: no peer fills)" },
   "fleet-poll-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_POLL_INTERVAL", ini: ["glance_cache_node", "fleet_poll_interval"], default: "2", help: "seconds between a node's rounds of fleet work (jobs, deletes, progress)" },
-  "fleet-heartbeat-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_HEARTBEAT_INTERVAL", ini: ["glance_cache_node", "fleet_heartbeat_interval"], default: "10", help: "seconds between heartbeats (stale after 3 missed)" },
+  "fleet-heartbeat-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_HEARTBEAT_INTERVAL", ini: ["glance_cache_node", "fleet_heartbeat_interval"], default: "10", help: "seconds between heartbeats (a node is stale after max(3 of them, 30 s) without one)" },
   help: { kind: "bool", help: "this text" },
 };
 
