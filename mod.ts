@@ -49,6 +49,7 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     debug: config.debug,
     logJson: config.useJson,
     healthcheck: { minFreePercent: config.healthcheckMinFreePercent, disableByFilePath: config.healthcheckDisableFile },
+    fleet: config.fleet,
   };
 }
 
@@ -72,7 +73,8 @@ async function serve(config: ServeConfig): Promise<void> {
 
 /** prune and clean, on a node that is not running (the lock says so). */
 async function maintain(command: "prune" | "clean", config: ServeConfig): Promise<void> {
-  const node = await createApp({ ...(await appOptions(config)), cacheConcurrency: 0 });
+  // Offline upkeep touches only this node's disk; the fleet's rows follow at the node's next start.
+  const node = await createApp({ ...(await appOptions(config)), cacheConcurrency: 0, fleet: undefined });
   try {
     const done = command === "prune" ? await node.cache.prune() : await node.cache.clean();
     console.log(`${command}: ${done.length ? done.join("\n") : "nothing to do"}`);

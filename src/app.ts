@@ -10,7 +10,9 @@ import type { CacheEvent } from "./cache/events.ts";
 import type { FillHooks } from "./cache/fill.ts";
 import { ImageCache } from "./cache/image_cache.ts";
 import { accessLogged } from "./http/access_log.ts";
+import { Fleet, type FleetOptions } from "./fleet/fleet.ts";
 import { cacheApi } from "./http/cache_routes.ts";
+import { fleetApi, fleetDb } from "./http/fleet_routes.ts";
 import { downloadImage } from "./http/download.ts";
 import { notFound } from "./errors.ts";
 import { renderError } from "./http/errors.ts";
@@ -89,6 +91,8 @@ export interface AppOptions {
   logJson?: boolean;
   /** /healthcheck: 503 below this much free space on the cache's filesystem (default 5%); oslo's disable_by_file_path. */
   healthcheck?: { minFreePercent?: number; disableByFilePath?: string; cacheSeconds?: number };
+  /** Join a fleet of nodes sharing a MariaDB database (see src/fleet/fleet.ts); alone without it. */
+  fleet?: FleetOptions;
 }
 
 export interface App {
@@ -98,6 +102,8 @@ export interface App {
   cache: ImageCache;
   /** The embedded store; undefined in front of an upstream Glance. */
   store: EmbeddedStore | undefined;
+  /** The fleet membership; undefined for a node alone. */
+  fleet: Fleet | undefined;
 }
 
 type Req = Request & { params: Record<string, string>; identity: Identity };
@@ -107,6 +113,8 @@ type Req = Request & { params: Record<string, string>; identity: Identity };
  * holds no data); every other one authenticates. /metrics joins them only with public_metrics.
  */
 export const PUBLIC_PATHS = ["/", "/versions", "/healthcheck", "/status"];
+/** A fleet peer's image reads: authenticated by the fleet secret's signature, not by a caller's identity. */
+const PEER_PREFIX = "/x-fleet/peer/images/";
 const DEFAULT_MAX_REQUEST_BODY_SIZE = 64 * 1024;
 const DEFAULT_IMAGE_SIZE_CAP = 1099511627776;
 
@@ -129,16 +137,21 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const store = upstream ? undefined : await EmbeddedStore.open(join(opts.dataDir, "images"));
   const source: ImageSource = upstream ?? store!;
   const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
+  const fleet = opts.fleet ? await Fleet.connect(opts.fleet, logger.textSink("fleet")) : undefined;
+  const cacheSource = opts.cacheSource ? opts.cacheSource(source) : source;
   const cacheDir = opts.cacheDir ?? join(opts.dataDir, "cache");
   const cache = await ImageCache.open({
     dir: cacheDir,
-    source: opts.cacheSource ? opts.cacheSource(source) : source,
+    source: fleet ? fleet.wrapSource(cacheSource) : cacheSource,
     concurrency: opts.cacheConcurrency,
     maxSize: opts.maxSize,
     stallTime: opts.stallTime,
     maxQueue: opts.maxQueue,
     hooks: opts.cacheHooks,
     log: logger.textSink("cache"),
+  }).catch(async (err) => {
+    await fleet?.close();
+    throw err;
   });
   cache.events.on((e) => logCacheEvent(logger, e));
   // A hit is told synchronously inside the download that makes it: it marks that request.
@@ -149,8 +162,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const auth = authenticator(opts, keystone);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
   const changes = new ImageChanges(cache, upstream);
-  const cacheRoutes = cacheApi({ cache, source, policy });
-  const metrics = cacheMetrics(cache, cacheDir);
+  // An image another node saw deleted or deactivated ends here too.
+  await fleet?.attach(cache, (id) => changes.ended(id));
+  const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) });
+  const fleetRoutes = fleetApi({ fleet, cache, source, policy });
+  const metrics = cacheMetrics(cache, cacheDir, fleet);
   const health = new Healthcheck(healthChecks(opts, cache.layout.root, cache.layout.incompleteDir, keystone), {
     cacheSeconds: opts.healthcheck?.cacheSeconds,
   });
@@ -158,7 +174,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const status = statusApi({ cache, policy, upstreamUrl: opts.upstream?.url });
 
   const authenticate = async (request: Req, conn: ConnInfo = {}) => {
-    if (publicPaths.has(new URL(request.url).pathname)) return;
+    const path = new URL(request.url).pathname;
+    if (publicPaths.has(path) || path.startsWith(PEER_PREFIX)) return;
     request.identity = await auth.authenticate(request, conn);
     const ctx = currentRequest();
     if (ctx) Object.assign(ctx, { userId: request.identity.userId, projectId: request.identity.projectId });
@@ -185,6 +202,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .get("/v2/cache", (r) => cacheRoutes.list(r.identity))
     .delete("/v2/cache", (r) => cacheRoutes.clear(r.identity, r))
     .all("/v2/cache", methodNotAllowed("GET, DELETE"))
+    .post("/v2/cache/clean", (r) => cacheRoutes.clean(r.identity))
+    .all("/v2/cache/clean", methodNotAllowed("POST"))
+    .post("/v2/cache/prune", (r) => cacheRoutes.prune(r.identity))
+    .all("/v2/cache/prune", methodNotAllowed("POST"))
+    .get("/v2/cache/nodes/:id", (r) => cacheRoutes.nodes(param(r, "id"), r.identity))
+    .all("/v2/cache/nodes/:id", methodNotAllowed("GET"))
     .put("/v2/cache/:id", (r) => cacheRoutes.queue(param(r, "id"), r.identity, r))
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
@@ -197,7 +220,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
         metrics.download(ctx.cache);
       }
       return res;
-    });
+    })
+    .post("/v2/x-fleet/jobs", (r) => fleetRoutes.createJob(r.identity, r))
+    .get("/v2/x-fleet/jobs", (r) => fleetRoutes.jobs(r.identity, r))
+    .get("/v2/x-fleet/jobs/:id", (r) => fleetRoutes.job(param(r, "id"), r.identity))
+    .get("/v2/x-fleet/view", (r) => fleetRoutes.view(r.identity, r))
+    .get("/v2/x-fleet/nodes", (r) => fleetRoutes.nodes(r.identity))
+    .delete("/v2/x-fleet/nodes/:id", (r) => fleetRoutes.retire(param(r, "id"), r.identity))
+    // Peers sign their reads with the fleet secret (checked by the route); no caller identity is involved.
+    .get(`${PEER_PREFIX}:id`, (r) => fleetRoutes.peer(param(r, "id"), r));
 
   if (upstream) {
     const proxy = passThrough({ client: client!, changes, publicEndpoint: opts.publicEndpoint });
@@ -238,9 +269,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
       logger,
       metrics,
     ),
-    close: () => cache.close(),
+    close: async () => {
+      await fleet?.close();
+      await cache.close();
+    },
     cache,
     store,
+    fleet,
   };
 }
 

@@ -6,6 +6,7 @@ import type { KeystoneOptions } from "./auth/keystone.ts";
 import { type ConfigDoc, ConfigFileError, parseOsloConfig } from "./config_file.ts";
 
 export { isLoopback };
+import type { FleetOptions } from "./fleet/fleet.ts";
 
 export type AuthMode = "noauth" | "headers" | "keystone";
 export type Command = "serve" | "prune" | "clean";
@@ -39,6 +40,8 @@ export interface ServeConfig {
   useJson: boolean;
   healthcheckMinFreePercent: number;
   healthcheckDisableFile: string | undefined;
+  /** Set when a fleet database is configured. */
+  fleet: FleetOptions | undefined;
 }
 
 type Kind = "string" | "count" | "bool";
@@ -80,6 +83,12 @@ const OPTIONS: Record<string, Option> = {
   "use-json": { kind: "bool", env: "GLANCE_CACHE_USE_JSON", ini: ["DEFAULT", "use_json"], default: "false", help: "log lines as JSON objects (default: readable text)" },
   "healthcheck-min-free-percent": { kind: "count", env: "GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT", ini: ["healthcheck", "min_free_percent"], default: "5", help: "/healthcheck answers 503 below this much free space (%) on the cache filesystem" },
   "healthcheck-disable-file": { kind: "string", env: "GLANCE_CACHE_HEALTHCHECK_DISABLE_FILE", ini: ["healthcheck", "disable_by_file_path"], help: "/healthcheck answers 503 while this file exists (draining)" },
+  "fleet-database-url": { kind: "string", env: "GLANCE_CACHE_FLEET_DATABASE_URL", ini: ["glance_cache_node", "fleet_database_url"], help: "MariaDB shared by a fleet of nodes, mysql+pymysql://user:pass@host/db (else [database] connection)" },
+  "worker-self-reference-url": { kind: "string", env: "GLANCE_CACHE_WORKER_SELF_REFERENCE_URL", ini: ["DEFAULT", "worker_self_reference_url"], help: "this node's own URL, as peers and operators reach it (needed in a fleet)" },
+  "fleet-site": { kind: "string", env: "GLANCE_CACHE_FLEET_SITE", ini: ["glance_cache_node", "site"], help: "this node's site: peer fills stay within a site" },
+  "fleet-secret": { kind: "string", env: "GLANCE_CACHE_FLEET_SECRET", ini: ["glance_cache_node", "fleet_secret"], help: "shared secret authenticating peer reads (unset: no peer fills)" },
+  "fleet-poll-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_POLL_INTERVAL", ini: ["glance_cache_node", "fleet_poll_interval"], default: "2", help: "seconds between a node's rounds of fleet work (jobs, deletes, progress)" },
+  "fleet-heartbeat-interval": { kind: "count", env: "GLANCE_CACHE_FLEET_HEARTBEAT_INTERVAL", ini: ["glance_cache_node", "fleet_heartbeat_interval"], default: "10", help: "seconds between heartbeats (a node is stale after max(3 of them, 30 s) without one)" },
   help: { kind: "bool", help: "this text" },
 };
 
@@ -203,6 +212,13 @@ export function parseConfig(
     useJson: bool("use-json"),
     healthcheckMinFreePercent: count("healthcheck-min-free-percent"),
     healthcheckDisableFile: str("healthcheck-disable-file"),
+    fleet: fleetOptions(str("fleet-database-url") ?? (file.database?.connection || undefined), {
+      selfUrl: str("worker-self-reference-url"),
+      site: str("fleet-site"),
+      secret: str("fleet-secret"),
+      pollInterval: count("fleet-poll-interval"),
+      heartbeatInterval: count("fleet-heartbeat-interval"),
+    }),
   };
   if (config.healthcheckMinFreePercent > 100) throw new ConfigError(`${describe("healthcheck-min-free-percent")}: a percentage, at most 100`);
   if (config.auth === "noauth" && !isLoopback(config.host) && !config.forceNoauth) {
@@ -217,6 +233,21 @@ export function parseConfig(
     throw new ConfigError(`[DEFAULT] workers = ${workers}: this node serves from one process with asynchronous I/O; run one node per cache directory (workers 0 or 1)`);
   }
   return { command, config };
+}
+
+function fleetOptions(
+  databaseUrl: string | undefined,
+  o: { selfUrl?: string; site?: string; secret?: string; pollInterval: number; heartbeatInterval: number },
+): FleetOptions | undefined {
+  if (!databaseUrl) return undefined;
+  if (!/^(mysql|mariadb)(\+[a-z0-9_]+)?:\/\//i.test(databaseUrl)) {
+    throw new ConfigError(`${describe("fleet-database-url")}: only MariaDB/MySQL (mysql+pymysql://...) is supported`);
+  }
+  // As Glance's centralized_db driver: a node of a shared cache must say how it is reached.
+  if (!o.selfUrl) throw new ConfigError(`a fleet database needs ${describe("worker-self-reference-url")}, this node's own URL`);
+  if (!/^https?:\/\/[^/]+/.test(o.selfUrl)) throw new ConfigError(`${describe("worker-self-reference-url")}: not an http(s) URL: ${o.selfUrl}`);
+  if (o.pollInterval < 1 || o.heartbeatInterval < 1) throw new ConfigError("fleet poll and heartbeat intervals must be at least 1 second");
+  return { databaseUrl, selfUrl: o.selfUrl.replace(/\/+$/, ""), site: o.site, secret: o.secret, pollInterval: o.pollInterval, heartbeatInterval: o.heartbeatInterval };
 }
 
 function describe(name: string): string {
@@ -252,6 +283,7 @@ function readConfigFile(path: string): ConfigDoc {
 function knownKey(section: string, key: string): boolean {
   if (section === "keystone_authtoken") return KEYSTONE_KEYS.includes(key);
   if (section === "DEFAULT" && key === "workers") return true;
+  if (section === "database" && key === "connection") return true;
   if (TOLERATED[section]?.includes(key)) return true;
   return Object.values(OPTIONS).some((o) => o.ini?.[0] === section && o.ini[1] === key);
 }

@@ -181,8 +181,10 @@ t("GET /versions lists v2.14 and needs no identity; GET / answers 300", async ({
   const res = await fetch(`${node.url}/versions`);
   assert.equal(res.status, 200);
   const doc = (await res.json()) as { versions: { id: string; status: string; links: { href: string }[] }[] };
-  assert.deepEqual(doc.versions.slice(0, 3).map((v) => [v.id, v.status]), [
-    ["v2.16", "CURRENT"],
+  assert.deepEqual(doc.versions.slice(0, 5).map((v) => [v.id, v.status]), [
+    ["v2.18", "CURRENT"],
+    ["v2.17", "SUPPORTED"],
+    ["v2.16", "SUPPORTED"],
     ["v2.15", "SUPPORTED"],
     ["v2.14", "SUPPORTED"],
   ]);

@@ -1,12 +1,12 @@
-// Policy rules by Glance's names (cache_list, cache_image, cache_delete) in oslo.policy's rule language.
+// Policy rules by Glance's names (cache_list, cache_image, cache_delete, cache_clean, cache_prune, list_cached_nodes) in oslo.policy's rule language.
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { notAuthorized } from "../errors.ts";
 import type { Image } from "../images/image.ts";
 import type { Identity } from "./identity.ts";
 
-export type CacheRule = "cache_list" | "cache_image" | "cache_delete";
-export const CACHE_RULES: CacheRule[] = ["cache_list", "cache_image", "cache_delete"];
+export type CacheRule = "cache_list" | "cache_image" | "cache_delete" | "cache_clean" | "cache_prune" | "list_cached_nodes";
+export const CACHE_RULES: CacheRule[] = ["cache_list", "cache_image", "cache_delete", "cache_clean", "cache_prune", "list_cached_nodes"];
 
 /**
  * Rules as oslo.policy writes them: "" or "@" (anyone), "!" (no one), role:X, rule:NAME, generic checks
@@ -24,6 +24,9 @@ export const DEFAULT_POLICY: PolicyRules = {
   cache_list: "role:admin",
   cache_image: "role:admin",
   cache_delete: "role:admin",
+  cache_clean: "role:admin",
+  cache_prune: "role:admin",
+  list_cached_nodes: "role:admin",
 };
 
 /** What a check sees: the caller (oslo's creds) and the object acted on (oslo's target). */

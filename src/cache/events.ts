@@ -18,6 +18,8 @@ export type CacheEvent =
       error?: string;
     }
   | { type: "evicted"; id: string; reason: EvictReason }
+  /** The image was found deleted or deactivated at its source (sent whether or not this node held it). */
+  | { type: "forgotten"; id: string }
   | { type: "hit"; id: string };
 
 export type CacheListener = (event: CacheEvent) => void;

@@ -175,6 +175,7 @@ export class ImageCache {
 
   /** The image is gone or deactivated at its source: drop every trace of it, stopping a fill in progress. */
   async forget(id: string): Promise<void> {
+    this.events.emit({ type: "forgotten", id });
     this.stop(id, "abort");
     await this.unqueue(id);
     await this.evict(id, "forgotten");

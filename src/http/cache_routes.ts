@@ -1,20 +1,46 @@
-// The cache API (v2.14): GET/DELETE /v2/cache, PUT/DELETE /v2/cache/{image_id}.
+// The cache API (v2.14): GET/DELETE /v2/cache, PUT/DELETE /v2/cache/{image_id}; (v2.18) POST /v2/cache/clean|prune, GET /v2/cache/nodes/{image_id}.
 import type { Identity } from "../auth/identity.ts";
 import { imageTarget, type Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { badInput as badRequest, imageNotFound } from "../errors.ts";
+import { badInput as badRequest, conflict, imageNotFound } from "../errors.ts";
 import { empty, json } from "./responses.ts";
 
 export interface CacheApiDeps {
   cache: ImageCache;
   source: ImageSource;
   policy: Policy;
+  /** URLs of the alive fleet nodes holding an image; undefined without a fleet database. */
+  cachedNodes?: (id: string) => Promise<string[]>;
 }
 
-export function cacheApi({ cache, source, policy }: CacheApiDeps) {
+export function cacheApi({ cache, source, policy, cachedNodes }: CacheApiDeps) {
   return {
+    /** POST /v2/cache/clean: 200 with an empty body, as newer Glance. */
+    async clean(who: Identity): Promise<Response> {
+      policy.enforce("cache_clean", who);
+      await cache.clean();
+      return empty(200);
+    },
+
+    async prune(who: Identity): Promise<Response> {
+      policy.enforce("cache_prune", who);
+      const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
+      const pruned = await cache.prune();
+      const bytes = pruned.reduce((sum, id) => sum + (sizes.get(id) ?? 0), 0);
+      return json({ total_files_pruned: pruned.length, total_bytes_pruned: bytes });
+    },
+
+    /** GET /v2/cache/nodes/{id}: the policy first, then 409 without the shared database, then 404, as newer Glance. */
+    async nodes(id: string, who: Identity): Promise<Response> {
+      policy.enforce("list_cached_nodes", who);
+      if (!cachedNodes) throw conflict("Centralized caching is not enabled");
+      const image = isImageId(id) ? await source.find(id, who) : undefined;
+      if (!image) throw imageNotFound(id);
+      return json(await cachedNodes(id));
+    },
+
     list(who: Identity): Response {
       policy.enforce("cache_list", who);
       return json(cache.listing());

@@ -1,7 +1,10 @@
-// GET / and GET /versions: the API versions we speak, with v2.14 (the cache API) that glanceclient looks for.
+// GET / and GET /versions: the API versions we speak, with v2.14 (the cache API) that glanceclient looks for
+// and v2.18 (POST /v2/cache/clean and /v2/cache/prune, GET /v2/cache/nodes/{image_id}).
 
 const VERSIONS: [string, string][] = [
-  ["v2.16", "CURRENT"],
+  ["v2.18", "CURRENT"],
+  ["v2.17", "SUPPORTED"],
+  ["v2.16", "SUPPORTED"],
   ["v2.15", "SUPPORTED"],
   ["v2.14", "SUPPORTED"],
   ["v2.9", "SUPPORTED"],

@@ -1,0 +1,333 @@
+// This node as a member of a fleet: joins through the shared database, mirrors its cache there, and does its part of the work.
+import { statfs } from "node:fs/promises";
+import type { ImageCache } from "../cache/image_cache.ts";
+import type { CacheEvent } from "../cache/events.ts";
+import type { ImageSource } from "../images/source.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
+import { migrate, openPool, type Pool, redact } from "./database.ts";
+import { type Job, Jobs, type JobSpec } from "./jobs.ts";
+import { NodeRegistry, type NodeRow } from "./nodes.ts";
+import { ForgottenImages } from "./forgotten.ts";
+import { PeerSource } from "./peer_source.ts";
+import { SharedRows } from "./shared_rows.ts";
+
+export interface FleetOptions {
+  /** [glance_cache_node] fleet_database_url, or Glance's [database] connection (mysql+pymysql://...). */
+  databaseUrl: string;
+  /** [DEFAULT] worker_self_reference_url: how peers and operators reach this node. */
+  selfUrl: string;
+  /** [glance_cache_node] site: peers fill from nodes of their own site. */
+  site?: string;
+  /** [glance_cache_node] fleet_secret: authenticates peer reads; without it this node neither serves nor uses peers. */
+  secret?: string;
+  /** Seconds between rounds of work: jobs, forgotten images, fill progress (default 2). */
+  pollInterval?: number;
+  /** Seconds between heartbeats, which also carry batched hit counts (default 10). */
+  heartbeatInterval?: number;
+  /** Seconds without a heartbeat after which a node is stale (default 3 heartbeats, at least 30). */
+  staleAfter?: number;
+}
+
+export interface ImageView {
+  cached: string[];
+  queued: string[];
+  filling: { node: string; bytes: number; total: number | null }[];
+}
+
+/** Jobs are listed this long after they were created. */
+const JOBS_KEEP_DAYS = 7;
+
+export class Fleet {
+  readonly site: string;
+  readonly registry: NodeRegistry;
+  readonly jobs: Jobs;
+  readonly pollInterval: number;
+  readonly heartbeatInterval: number;
+  private cache: ImageCache | undefined;
+  private shared: SharedRows | undefined;
+  private peerSource: PeerSource | undefined;
+  private forget: (id: string) => Promise<void> = async () => {};
+  private readonly failures = new Map<string, string>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private round: Promise<void> = Promise.resolve();
+  private lastHeartbeat = 0;
+  private closed = false;
+  private failing = false;
+  private unsubscribe = () => {};
+
+  private constructor(
+    private readonly pool: Pool,
+    readonly opts: FleetOptions,
+    readonly nodeId: number,
+    private readonly instance: string,
+    private readonly forgotten: ForgottenImages,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.site = opts.site ?? "";
+    this.pollInterval = opts.pollInterval ?? 2;
+    this.heartbeatInterval = opts.heartbeatInterval ?? 10;
+    this.registry = new NodeRegistry(pool, opts.staleAfter ?? Math.max(3 * this.heartbeatInterval, 30));
+    this.jobs = new Jobs(pool, this.registry.staleAfter);
+  }
+
+  /** Set once the node finds itself retired by an operator, or its URL taken by another process: it stops its fleet work. */
+  retired = false;
+
+  /** False while rounds of work fail to reach the database. */
+  get databaseUp(): boolean {
+    return !this.failing;
+  }
+
+  get url(): string {
+    return this.opts.selfUrl;
+  }
+
+  /** Connects, applies migrations and registers this node. Fails when the database cannot be reached. */
+  static async connect(given: FleetOptions, log: (msg: string) => void): Promise<Fleet> {
+    const opts = { ...given, selfUrl: given.selfUrl.replace(/\/+$/, "") };
+    const pool = openPool(opts.databaseUrl);
+    try {
+      await migrate(pool, log);
+      const registry = new NodeRegistry(pool, opts.staleAfter ?? Math.max(3 * (opts.heartbeatInterval ?? 10), 30));
+      const instance = crypto.randomUUID();
+      const me = await registry.register(opts.selfUrl, opts.site ?? "", instance);
+      if (me.tookOver) {
+        log(`fleet: ${opts.selfUrl} was alive in the fleet under another process (a restart, or two nodes with one worker_self_reference_url); this one takes it over`);
+      }
+      const forgotten = await ForgottenImages.open(pool, me.id, me.forgottenSeq, me.isNew);
+      log(`fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${JSON.stringify(opts.site ?? "")})`);
+      return new Fleet(pool, opts, me.id, instance, forgotten, log);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw new Error(`fleet database ${redact(opts.databaseUrl)}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The cache's source, reading from peers of this site when a secret is configured. */
+  wrapSource(source: ImageSource): ImageSource {
+    this.peerSource = new PeerSource(
+      source,
+      this.opts.secret
+        ? { peers: (id) => this.registry.peersHolding(id, this.site, this.nodeId), secret: this.opts.secret, log: this.log }
+        : undefined,
+    );
+    return this.peerSource;
+  }
+
+  /** Starts mirroring the cache and working: `forget` drops an image the fleet says is gone. */
+  async attach(cache: ImageCache, forget: (id: string) => Promise<void>): Promise<void> {
+    await this.jobs.expire(JOBS_KEEP_DAYS);
+    this.cache = cache;
+    this.forget = forget;
+    this.shared = new SharedRows(this.pool, this.nodeId, cache, this.log);
+    this.unsubscribe = cache.events.on((e) => this.onEvent(e));
+    await this.shared.rebuild();
+    await this.jobs.catchUp(this.nodeId, this.site);
+    await this.heartbeat();
+    this.schedule(0);
+  }
+
+  /** Runs one round now (tests use it to avoid waiting for the timer). */
+  tick(): Promise<void> {
+    this.round = this.round.then(() => this.work());
+    return this.round;
+  }
+
+  /** Stops the node's fleet work; its rows stay (its cache is still on disk) and it shows as stale. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.unsubscribe();
+    await this.round;
+    await this.shared?.settled();
+    // A node shutting down is stale at once: peers and jobs stop counting on it (best effort).
+    if (this.shared && !this.retired) {
+      await this.pool
+        .query("UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 DAY WHERE id = ? AND instance = ?", [this.nodeId, this.instance])
+        .catch(() => {});
+    }
+    await this.pool.end().catch(() => {});
+  }
+
+  /** True while this node's fill of the image reads from a peer: such a fill is not offered to peers. */
+  readingFromPeer(id: string): boolean {
+    return this.peerSource?.viaPeer.has(id) ?? false;
+  }
+
+  /** Counters of reads from peers and from the real source. */
+  get reads() {
+    return this.peerSource?.reads ?? { upstreamReads: 0, peerReads: 0, peerFailures: 0 };
+  }
+
+  /**
+   * A fan-out job caching an image on (or cleaning, pruning, clearing) every alive node, the alive nodes
+   * of one site, or the listed nodes (URLs, each alive). The caller has checked the image and the policy.
+   */
+  async fanOut(spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">, target: { site?: string; nodes?: string[] }, createdBy: string): Promise<string> {
+    const alive = await this.registry.alive();
+    let chosen: NodeRow[];
+    if (target.nodes) {
+      const known = new Map((await this.registry.list()).map((n) => [n.url.replace(/\/+$/, ""), n]));
+      const unknown = target.nodes.filter((u) => !known.has(u.replace(/\/+$/, "")));
+      if (unknown.length) throw badInput(`Unknown fleet node(s): ${unknown.join(", ")}`);
+      chosen = target.nodes.map((u) => known.get(u.replace(/\/+$/, ""))!);
+      const down = chosen.filter((n) => n.status !== "alive");
+      if (down.length) throw badInput(`Fleet node(s) not alive: ${down.map((n) => `${n.url} (${n.status})`).join(", ")}`);
+      if (target.site !== undefined && chosen.some((n) => n.site !== target.site)) throw badInput("Listed nodes are not all in the given site");
+    } else if (target.site !== undefined) {
+      chosen = alive.filter((n) => n.site === target.site);
+      if (!chosen.length) throw notFound(`No alive fleet node in site ${JSON.stringify(target.site)}`);
+    } else {
+      chosen = alive;
+      if (!chosen.length) throw conflict("No alive fleet node");
+    }
+    const ids = [...new Set(chosen.map((n) => n.id))];
+    const id = await this.jobs.create({ ...spec, site: target.site ?? null, nodes: target.nodes ?? null }, ids, createdBy);
+    // This node does its part at once rather than at its next round.
+    if (ids.includes(this.nodeId)) void this.tick();
+    return id;
+  }
+
+  async job(id: string): Promise<Job | undefined> {
+    return this.jobs.get(id);
+  }
+
+  /**
+   * Per image, which alive nodes hold, queue or fill it: one image, or a page of images in id order
+   * after `marker` (the whole fleet's entries are too many for one answer at scale).
+   */
+  async images(q: { imageId?: string; marker?: string; limit: number }): Promise<{ images: Record<string, ImageView>; next?: string }> {
+    let ids: string[];
+    if (q.imageId) ids = [q.imageId];
+    else {
+      const [rows] = (await this.pool.query(
+        "SELECT DISTINCT image_id FROM fleet_entries WHERE image_id > ? ORDER BY image_id LIMIT ?",
+        [q.marker ?? "", q.limit + 1],
+      )) as unknown as [{ image_id: string }[]];
+      ids = rows.map((r) => r.image_id);
+    }
+    const more = ids.length > q.limit;
+    if (more) ids = ids.slice(0, q.limit);
+    const images: Record<string, ImageView> = {};
+    if (!ids.length) return { images };
+    // Entry rows by the image index alone, nodes matched here: a join costs a lookup per row.
+    const alive = new Map((await this.registry.alive()).map((n) => [n.id, n.url]));
+    const [rows] = (await this.pool.query("SELECT image_id, node_id, state, bytes, size FROM fleet_entries WHERE image_id IN (?)", [ids])) as unknown as [
+      { image_id: string; node_id: number; state: string; bytes: number; size: number | null }[],
+    ];
+    for (const r of rows.sort((a, b) => (a.image_id < b.image_id ? -1 : a.image_id > b.image_id ? 1 : 0))) {
+      const url = alive.get(r.node_id);
+      if (!url) continue;
+      const v = (images[r.image_id] ??= { cached: [], queued: [], filling: [] });
+      if (r.state === "cached") v.cached.push(url);
+      else if (r.state === "queued") v.queued.push(url);
+      else v.filling.push({ node: url, bytes: r.bytes, total: r.size });
+    }
+    for (const v of Object.values(images)) {
+      v.cached.sort();
+      v.queued.sort();
+      v.filling.sort((a, b) => (a.node < b.node ? -1 : 1));
+    }
+    return more ? { images, next: ids[ids.length - 1] } : { images };
+  }
+
+  nodes(): Promise<NodeRow[]> {
+    return this.registry.list();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.tick().then(() => this.schedule(this.pollInterval * 1000));
+    }, delayMs);
+  }
+
+  private onEvent(e: CacheEvent): void {
+    const shared = this.shared!;
+    switch (e.type) {
+      case "hit":
+        shared.hit(e.id);
+        return;
+      case "fill_started":
+        this.failures.delete(e.id);
+        break;
+      case "fill_finished":
+        if (e.outcome === "failed") this.failures.set(e.id, e.error ?? "fill failed");
+        break;
+      case "forgotten":
+        this.forgotten.seen(e.id);
+        break;
+    }
+    shared.changed(e.id);
+  }
+
+  /** One round: rebuild if writes were lost, heartbeat with hits, progress, jobs, forgotten images. */
+  private async work(): Promise<void> {
+    if (this.closed || !this.cache) return;
+    try {
+      const shared = this.shared!;
+      await this.forgotten.announce();
+      if (shared.needsRebuild) {
+        await shared.rebuild();
+        await this.jobs.catchUp(this.nodeId, this.site);
+      }
+      if (Date.now() - this.lastHeartbeat >= this.heartbeatInterval * 1000) await this.heartbeat();
+      await shared.progress();
+      await this.jobs.work(this.nodeId, this.site, this.cache, this.failures, this.opts.secret !== undefined);
+      await this.forgotten.apply(this.forget);
+      if (this.failing) this.log("fleet: the database answers again");
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.log(`fleet: round failed (${(err as Error).message}); serving from the local cache and retrying`);
+      this.failing = true;
+      if (this.shared) this.shared.needsRebuild = true;
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const cache = this.cache!;
+    await this.shared!.flush(true);
+    let freeBytes: number | null = null;
+    try {
+      const fs = await statfs(cache.layout.root);
+      freeBytes = Number(fs.bavail) * Number(fs.bsize);
+    } catch {
+      // not every runtime has statfs
+    }
+    const hits = cache.index.list().reduce((sum, e) => sum + e.hits, 0);
+    const reads = this.reads;
+    const status = await this.registry.heartbeat(this.nodeId, this.instance, {
+      cacheSize: cache.index.totalSize,
+      cachedImages: cache.index.count,
+      maxSize: cache.maxSize,
+      freeBytes,
+      hits,
+      upstreamReads: reads.upstreamReads,
+      peerReads: reads.peerReads,
+    });
+    if (status !== "ok") {
+      this.log(
+        status === "retired"
+          ? "fleet: this node was retired; it takes no more fleet work and writes no rows until it restarts"
+          : `fleet: another process registered ${this.url}; this one takes no more fleet work and writes no rows (check worker_self_reference_url)`,
+      );
+      this.closed = true;
+      this.unsubscribe();
+      await this.shared!.settled();
+      // Rows written between the retirement and this heartbeat go too (a replaced node's rows are the new owner's).
+      if (status === "retired") {
+        await this.pool.query(
+          "DELETE e FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id WHERE e.node_id = ? AND n.state = 'retired'",
+          [this.nodeId],
+        );
+        await this.pool.query(
+          "DELETE t FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.node_id = ? AND n.state = 'retired'",
+          [this.nodeId],
+        );
+      }
+      this.retired = true;
+      return;
+    }
+    this.lastHeartbeat = Date.now();
+  }
+}

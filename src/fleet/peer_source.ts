@@ -1,0 +1,141 @@
+// An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
+import type { Image } from "../images/image.ts";
+import type { ByteRange, ImageSource } from "../images/source.ts";
+import { PEER_AUTH_HEADER, peerToken } from "./peer_auth.ts";
+
+export interface PeerReads {
+  upstreamReads: number;
+  peerReads: number;
+  peerFailures: number;
+}
+
+export interface PeerDeps {
+  /** Peer URLs to try, best first; [] when none holds the image. */
+  peers(imageId: string): Promise<string[]>;
+  secret: string;
+  log: (msg: string) => void;
+}
+
+export const peerPath = (imageId: string) => `/x-fleet/peer/images/${imageId}`;
+
+/**
+ * Whole-image reads try the peers; if a peer fails before the end, the stream goes on from the
+ * real source at the byte reached. The cache verifies size and checksum as for any source, so a
+ * peer sending wrong bytes fails the fill and nothing is kept.
+ */
+export class PeerSource implements ImageSource {
+  readonly reads: PeerReads = { upstreamReads: 0, peerReads: 0, peerFailures: 0 };
+  /**
+   * Images this node is reading from a peer (or looking for one): it does not serve their fills in
+   * progress to peers, so two nodes filling one image at once never wait on each other.
+   */
+  readonly viaPeer = new Set<string>();
+
+  constructor(
+    private readonly real: ImageSource,
+    private deps: PeerDeps | undefined,
+  ) {}
+
+  /** Peers become known once the node has joined the fleet. */
+  usePeers(deps: PeerDeps): void {
+    this.deps = deps;
+  }
+
+  find(id: string, who: Parameters<ImageSource["find"]>[1]): Promise<Image | undefined> {
+    return this.real.find(id, who);
+  }
+
+  async read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    if (range || !this.deps || image.size === null || this.viaPeer.has(image.id)) return this.upstream(image, range);
+    this.viaPeer.add(image.id);
+    const peer = await this.openPeer(image).catch(() => undefined);
+    if (!peer) {
+      this.viaPeer.delete(image.id);
+      return this.upstream(image);
+    }
+    return this.withFallback(image, peer);
+  }
+
+  private upstream(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
+    this.reads.upstreamReads++;
+    return this.real.read(image, range);
+  }
+
+  private async openPeer(image: Image): Promise<{ url: string; body: ReadableStream<Uint8Array> } | undefined> {
+    const deps = this.deps!;
+    let peers: string[];
+    try {
+      peers = await deps.peers(image.id);
+    } catch (err) {
+      deps.log(`fleet: no peer lookup for ${image.id} (${(err as Error).message}); reading the source`);
+      return undefined;
+    }
+    for (const url of peers) {
+      // The timeout covers the answer's headers only: the body of a large image takes what it takes.
+      const aborter = new AbortController();
+      const timer = setTimeout(() => aborter.abort(new Error("no answer within 10 s")), 10_000);
+      try {
+        const res = await fetch(url + peerPath(image.id), {
+          headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, image.id) },
+          signal: aborter.signal,
+        });
+        clearTimeout(timer);
+        if (res.ok && res.body && res.headers.get("content-length") === String(image.size)) {
+          this.reads.peerReads++;
+          return { url, body: res.body };
+        }
+        await res.body?.cancel();
+        deps.log(`fleet: peer ${url} answered ${res.status} for ${image.id}`);
+      } catch (err) {
+        clearTimeout(timer);
+        deps.log(`fleet: peer ${url} failed for ${image.id}: ${(err as Error).message}`);
+      }
+      this.reads.peerFailures++;
+    }
+    return undefined;
+  }
+
+  private withFallback(image: Image, peer: { url: string; body: ReadableStream<Uint8Array> }): ReadableStream<Uint8Array> {
+    let reader = peer.body.getReader();
+    let pos = 0;
+    let fromPeer = true;
+    const size = image.size!;
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          for (;;) {
+            try {
+              const { done, value } = await reader.read();
+              if (done) {
+                if (fromPeer && pos < size) throw new Error(`peer ended at byte ${pos} of ${size}`);
+                this.viaPeer.delete(image.id);
+                controller.close();
+                return;
+              }
+              pos += value.byteLength;
+              controller.enqueue(value);
+              return;
+            } catch (err) {
+              if (!fromPeer) throw err;
+              fromPeer = false;
+              this.viaPeer.delete(image.id);
+              this.reads.peerFailures++;
+              this.deps?.log(`fleet: peer ${peer.url} failed at byte ${pos} of ${image.id} (${(err as Error).message}); going on from the source`);
+              reader.cancel().catch(() => {});
+              if (pos >= size) {
+                controller.close();
+                return;
+              }
+              reader = (await this.upstream(image, { start: pos, end: size - 1 })).getReader();
+            }
+          }
+        },
+        cancel: (reason) => {
+          this.viaPeer.delete(image.id);
+          return reader.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+}

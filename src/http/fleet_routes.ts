@@ -1,0 +1,157 @@
+// Our fleet extension (/v2/x-fleet/...): fan-out jobs, the fleet view, the node list and retirement; and the peer data endpoint.
+import { open } from "node:fs/promises";
+import type { Identity } from "../auth/identity.ts";
+import type { Policy } from "../auth/policy.ts";
+import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
+import type { Fleet } from "../fleet/fleet.ts";
+import { JOB_ACTIONS, type JobAction } from "../fleet/jobs.ts";
+import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
+import { isImageId } from "../images/image.ts";
+import type { ImageSource } from "../images/source.ts";
+import { fileHandleStream } from "../streams/files.ts";
+import { DomainError, unavailable } from "../errors.ts";
+import { badRequest, conflict, forbidden, imageNotFound, notFound } from "./errors.ts";
+import { empty, json } from "./responses.ts";
+
+export interface FleetApiDeps {
+  fleet: Fleet | undefined;
+  cache: ImageCache;
+  source: ImageSource;
+  policy: Policy;
+}
+
+/** Images per page of the fleet view. */
+const VIEW_PAGE = 100;
+const VIEW_PAGE_MAX = 1000;
+const NOT_ENABLED = "The fleet is not enabled on this node (no [glance_cache_node] fleet_database_url)";
+
+/** A database failure is the fleet being unavailable (503), not an internal error; the node itself goes on. */
+export async function fleetDb<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof DomainError) throw err;
+    throw unavailable(`The fleet database is unavailable: ${err instanceof Error ? err.message : err}`);
+  }
+}
+
+export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
+  const need = (): Fleet => {
+    if (!fleet) throw conflict(NOT_ENABLED);
+    return fleet;
+  };
+  return {
+    /**
+     * POST /v2/x-fleet/jobs -> 202 the job. Body: {"image_id", "site"?, "nodes"?: [url]} caches an image;
+     * {"action": "clean" | "prune" | "clear", "target"?: "cache" | "queue" (clear), "site"?, "nodes"?} acts on caches.
+     */
+    async createJob(who: Identity, request: Request): Promise<Response> {
+      const f = need();
+      const body = await jsonBody(request);
+      const { image_id: id, site, nodes, action = "cache", target } = body;
+      const extra = Object.keys(body).filter((k) => !["action", "image_id", "site", "nodes", "target"].includes(k));
+      if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
+      if (typeof action !== "string" || !JOB_ACTIONS.includes(action as JobAction)) throw badRequest(`action must be one of ${JOB_ACTIONS.join(", ")}`);
+      if (site !== undefined && (typeof site !== "string" || site.length > 64)) throw badRequest("site must be a string");
+      if (nodes !== undefined && (!Array.isArray(nodes) || !nodes.length || !nodes.every((n) => typeof n === "string"))) {
+        throw badRequest("nodes must be a non-empty list of node URLs");
+      }
+      if (target !== undefined && (action !== "clear" || !["cache", "queue", ""].includes(target as string))) {
+        throw badRequest("target is for action clear, and must be 'cache', 'queue' or empty string");
+      }
+      const where = { site: site as string | undefined, nodes: nodes as string[] | undefined };
+      let jobId: string;
+      if (action === "cache") {
+        if (typeof id !== "string") throw badRequest("image_id is required");
+        const image = isImageId(id) ? await source.find(id, who) : undefined;
+        if (!image) throw imageNotFound(id);
+        policy.enforce("cache_image", who);
+        if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
+        jobId = await fleetDb(f.fanOut({ action, imageId: id, clearTarget: null }, where, who.userId));
+      } else {
+        if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
+        policy.enforce(action === "clean" ? "cache_clean" : action === "prune" ? "cache_prune" : "cache_delete", who);
+        const clearTarget = action === "clear" ? ((target || "both") as ClearTarget) : null;
+        jobId = await fleetDb(f.fanOut({ action: action as JobAction, imageId: null, clearTarget }, where, who.userId));
+      }
+      const job = await fleetDb(f.job(jobId));
+      return json(job, 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
+    },
+
+    /** GET /v2/x-fleet/jobs[?limit=N]: the newest jobs (20 by default, at most 1000) with target counts by state. */
+    async jobs(who: Identity, request: Request): Promise<Response> {
+      policy.enforce("cache_list", who);
+      const f = need();
+      const limitText = new URL(request.url).searchParams.get("limit") ?? "20";
+      const limit = Number(limitText);
+      if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000");
+      return json({ jobs: await fleetDb(f.jobs.list(limit)) });
+    },
+
+    async job(id: string, who: Identity): Promise<Response> {
+      policy.enforce("cache_list", who);
+      const job = /^[0-9a-f-]{36}$/.test(id) ? await fleetDb(need().job(id)) : undefined;
+      if (!job) throw notFound(`Fleet job ${id} not found.`);
+      return json(job);
+    },
+
+    /** GET /v2/x-fleet/view[?image_id=...][?limit=N&marker=<image id>]: per node, and per image (paged by image id). */
+    async view(who: Identity, request: Request): Promise<Response> {
+      policy.enforce("cache_list", who);
+      const f = need();
+      const params = new URL(request.url).searchParams;
+      const imageId = params.get("image_id") ?? undefined;
+      const marker = params.get("marker") ?? undefined;
+      const limitText = params.get("limit") ?? String(VIEW_PAGE);
+      if (imageId !== undefined && !isImageId(imageId)) throw badRequest("image_id is not an image id");
+      if (marker !== undefined && !isImageId(marker)) throw badRequest("marker is not an image id");
+      const limit = Number(limitText);
+      if (!/^\d{1,6}$/.test(limitText) || limit < 1 || limit > VIEW_PAGE_MAX) throw badRequest(`limit must be between 1 and ${VIEW_PAGE_MAX}`);
+      const [nodes, page] = await fleetDb(Promise.all([f.nodes(), f.images({ imageId, marker, limit })]));
+      const body: Record<string, unknown> = { self: f.url, nodes, images: page.images };
+      if (page.next) body.next = `/v2/x-fleet/view?limit=${limit}&marker=${page.next}`;
+      return json(body);
+    },
+
+    async nodes(who: Identity): Promise<Response> {
+      policy.enforce("cache_list", who);
+      return json({ nodes: await fleetDb(need().nodes()) });
+    },
+
+    /** DELETE /v2/x-fleet/nodes/{node_id}: retires the node; its shared rows and job parts go. */
+    async retire(nodeId: string, who: Identity): Promise<Response> {
+      policy.enforce("cache_delete", who);
+      const f = need();
+      if (!/^\d{1,15}$/.test(nodeId) || !(await fleetDb(f.registry.retire(Number(nodeId))))) throw notFound(`Fleet node ${nodeId} not found.`);
+      return empty(204);
+    },
+
+    /**
+     * GET /x-fleet/peer/images/{id}, for peers holding the fleet secret only: a committed image's bytes,
+     * or those of a fill in progress as they land (verified before the last byte, as any download).
+     */
+    async peer(id: string, request: Request): Promise<Response> {
+      const secret = fleet?.opts.secret;
+      if (!fleet || !secret || !isImageId(id)) throw notFound();
+      if (!peerTokenValid(secret, id, request.headers.get(PEER_AUTH_HEADER))) throw forbidden("Peer authentication failed.");
+      const headers = (size: number) => ({ "Content-Type": "application/octet-stream", "Content-Length": String(size) });
+      const entry = cache.index.get(id);
+      const fh = entry ? await open(cache.layout.committed(id), "r").catch(() => undefined) : undefined;
+      if (entry && fh) return new Response(fileHandleStream(fh), { headers: headers(entry.size) });
+      const fill = cache.filling().find((f) => f.id === id && f.state === "running");
+      if (fill && fill.image.size !== null && !fleet.readingFromPeer(id)) return new Response(fill.reader(), { headers: headers(fill.image.size) });
+      throw notFound(`Image ${id} is not cached here.`);
+    },
+  };
+}
+
+async function jsonBody(request: Request): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await request.text());
+  } catch {
+    throw badRequest("The request body is not valid JSON.");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("The request body must be a JSON object.");
+  return body as Record<string, unknown>;
+}
