@@ -171,7 +171,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     cacheSeconds: opts.healthcheck?.cacheSeconds,
   });
   const publicPaths = new Set(opts.publicMetrics ? [...PUBLIC_PATHS, "/metrics"] : PUBLIC_PATHS);
-  const status = statusApi({ cache, policy, upstreamUrl: opts.upstream?.url });
+  const status = statusApi({ cache, policy, upstreamUrl: opts.upstream?.url, fleet });
 
   const authenticate = async (request: Req, conn: ConnInfo = {}) => {
     const path = new URL(request.url).pathname;
@@ -208,7 +208,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .all("/v2/cache/prune", methodNotAllowed("POST"))
     .get("/v2/cache/nodes/:id", (r) => cacheRoutes.nodes(param(r, "id"), r.identity))
     .all("/v2/cache/nodes/:id", methodNotAllowed("GET"))
-    .put("/v2/cache/:id", (r) => cacheRoutes.queue(param(r, "id"), r.identity, r))
+    // Without ?fleet=, Glance's meaning: this node only.
+    .put("/v2/cache/:id", (r) =>
+      new URL(r.url).searchParams.has("fleet")
+        ? fleetRoutes.queueOnFleet(param(r, "id"), r.identity, r)
+        : cacheRoutes.queue(param(r, "id"), r.identity, r))
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
     .get("/v2/images/:id/file", async (r) => {

@@ -40,6 +40,16 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
     if (!fleet) throw conflict(NOT_ENABLED);
     return fleet;
   };
+  /** A job caching an active image the caller may see on the chosen nodes; its id. */
+  const cacheJob = async (f: Fleet, id: string, where: Where, who: Identity): Promise<string> => {
+    const image = isImageId(id) ? await source.find(id, who) : undefined;
+    if (!image) throw imageNotFound(id);
+    policy.enforce("cache_image", who);
+    if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
+    return fleetDb(f.fanOut({ action: "cache", imageId: id, clearTarget: null }, where, who.userId));
+  };
+  const jobCreated = async (f: Fleet, jobId: string): Promise<Response> =>
+    json(await fleetDb(f.job(jobId)), 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
   return {
     /**
      * POST /v2/x-fleet/jobs -> 202 the job. Body: {"image_id", "site"?, "nodes"?: [url]} caches an image;
@@ -63,19 +73,26 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       let jobId: string;
       if (action === "cache") {
         if (typeof id !== "string") throw badRequest("image_id is required");
-        const image = isImageId(id) ? await source.find(id, who) : undefined;
-        if (!image) throw imageNotFound(id);
-        policy.enforce("cache_image", who);
-        if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
-        jobId = await fleetDb(f.fanOut({ action, imageId: id, clearTarget: null }, where, who.userId));
+        jobId = await cacheJob(f, id, where, who);
       } else {
         if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
         policy.enforce(action === "clean" ? "cache_clean" : action === "prune" ? "cache_prune" : "cache_delete", who);
         const clearTarget = action === "clear" ? ((target || "both") as ClearTarget) : null;
         jobId = await fleetDb(f.fanOut({ action: action as JobAction, imageId: null, clearTarget }, where, who.userId));
       }
-      const job = await fleetDb(f.job(jobId));
-      return json(job, 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
+      return jobCreated(f, jobId);
+    },
+
+    /**
+     * PUT /v2/cache/{id}?fleet=all | site:NAME | node:URL (repeatable): the same cache job as POST /v2/x-fleet/jobs,
+     * 202 with the job and its Location. Checked as nodes/{id} is: the policy first, then 409 without a fleet.
+     */
+    async queueOnFleet(id: string, who: Identity, request: Request): Promise<Response> {
+      const where = fleetOption(new URL(request.url).searchParams.getAll("fleet"));
+      policy.enforce("cache_image", who);
+      const f = need();
+      await refuseBody(request);
+      return jobCreated(f, await cacheJob(f, id, where, who));
     },
 
     /** GET /v2/x-fleet/jobs[?limit=N]: the newest jobs (20 by default, at most 1000) with target counts by state. */
@@ -143,6 +160,33 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
       throw notFound(`Image ${id} is not cached here.`);
     },
   };
+}
+
+interface Where {
+  site?: string;
+  nodes?: string[];
+}
+
+/** PUT's fan-out option: `all`, `site:NAME`, or one `node:URL` per node. */
+export function fleetOption(values: string[]): Where {
+  const bad = () => badRequest("fleet must be 'all', 'site:NAME', or one or more 'node:URL'");
+  if (values.length === 1 && values[0] === "all") return {};
+  if (values.length === 1 && values[0].startsWith("site:")) {
+    const site = values[0].slice(5);
+    if (site.length > 64) throw bad();
+    return { site };
+  }
+  if (!values.length || !values.every((v) => v.startsWith("node:") && v.length > 5)) throw bad();
+  return { nodes: values.map((v) => v.slice(5)) };
+}
+
+/** PUT /v2/cache/{id} takes no body. */
+async function refuseBody(request: Request): Promise<void> {
+  if (!request.body) return;
+  const reader = request.body.getReader();
+  const first = await reader.read();
+  await reader.cancel().catch(() => {});
+  if (!first.done && first.value.byteLength > 0) throw badRequest("This request does not take a body.");
 }
 
 async function jsonBody(request: Request): Promise<Record<string, unknown>> {

@@ -5,6 +5,7 @@ import { statfs } from "node:fs/promises";
 import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
+import type { Fleet } from "../fleet/fleet.ts";
 import { json } from "./responses.ts";
 import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from "./status_page_html.ts";
 
@@ -15,7 +16,12 @@ export interface StatusDeps {
   policy: Policy;
   /** Where images come from: the embedded store, or the upstream Glance's URL. */
   upstreamUrl: string | undefined;
+  /** The fleet this node belongs to, if any. */
+  fleet?: Fleet;
 }
+
+/** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
+export const STATUS_FLEET_IMAGES = 20;
 
 const VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
 
@@ -38,7 +44,7 @@ const PAGE_HEADERS = {
   "X-Content-Type-Options": "nosniff",
 };
 
-export function statusApi({ cache, policy, upstreamUrl }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {
     page(): Response {
@@ -62,9 +68,24 @@ export function statusApi({ cache, policy, upstreamUrl }: StatusDeps) {
           caching: cache.filling().length,
         },
         disk: { free: disk.bavail * disk.bsize, total: disk.blocks * disk.bsize },
-        // The fleet fills this in when there is one; the page hides its section while it is null.
-        fleet: null,
+        // null for a node alone; the page hides its section then.
+        fleet: fleet ? await fleetPart(fleet) : null,
       });
     },
   };
+}
+
+/**
+ * The fleet as the status page shows it: every node, and the first images of the fleet view (`more`
+ * says there are others: GET /v2/x-fleet/view pages through them). The node's own status does not
+ * depend on the database: while it is away, `error` says so and the rest is empty.
+ */
+async function fleetPart(fleet: Fleet) {
+  const base = { self: fleet.url, site: fleet.site, node_id: fleet.nodeId, database_up: fleet.databaseUp };
+  try {
+    const [nodes, page] = await Promise.all([fleet.nodes(), fleet.images({ limit: STATUS_FLEET_IMAGES })]);
+    return { ...base, nodes, images: page.images, more: page.next !== undefined, error: null };
+  } catch (err) {
+    return { ...base, database_up: false, nodes: [], images: {}, more: false, error: `The fleet database is unavailable: ${(err as Error).message}` };
+  }
 }

@@ -9,6 +9,7 @@ body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sa
 header { display:flex; flex-wrap:wrap; gap:12px; align-items:center; justify-content:space-between; padding:12px 20px; background:var(--card); border-bottom:1px solid var(--line); }
 h1 { font-size:18px; margin:0; }
 h2 { font-size:15px; margin:0 0 10px; }
+h2.sub { margin-top:14px; }
 main, #content { display:grid; gap:16px; }
 main { padding:16px 20px; max-width:1200px; }
 section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
@@ -38,7 +39,9 @@ code { font-family:ui-monospace, monospace; font-size:13px; }
 .meter > div { height:100%; background:var(--accent); }
 .empty { color:var(--muted); }
 #message { min-height:1.4em; color:var(--muted); }
-#message.error { color:var(--bad); }
+#message.error, p.error { color:var(--bad); }
+.status-alive { color:var(--ok); font-weight:600; }
+.status-stale, .status-retired { color:var(--bad); font-weight:600; }
 [hidden] { display:none !important; }
 `;
 
@@ -127,7 +130,31 @@ function renderNode(node) {
   $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
   $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
   $("fleet").hidden = !node.fleet;
-  if (node.fleet) $("fleet-body").textContent = JSON.stringify(node.fleet, null, 2);
+  if (node.fleet) renderFleet(node.fleet);
+}
+
+function renderFleet(f) {
+  $("fleet-self").textContent = f.self + (f.site ? " (site " + f.site + ")" : "");
+  $("fleet-error").textContent = f.error || "";
+  $("fleet-error").hidden = !f.error;
+  $("fleet-nodes").replaceChildren(...f.nodes.map((n) => el("tr", { "data-node": n.url, "data-status": n.status },
+    el("td", {}, el("code", {}, n.url), n.url === f.self ? " (this node)" : ""),
+    el("td", {}, n.site || "–"),
+    el("td", { class: "status-" + n.status }, n.status),
+    el("td", { class: "num" }, bytes(n.cache_size) + " of " + bytes(n.max_size)),
+    el("td", { class: "num" }, n.free_bytes == null ? "?" : bytes(n.free_bytes)),
+    el("td", { class: "num" }, n.cached_images),
+    el("td", { class: "num" }, n.hits),
+    el("td", { class: "num", title: when(n.heartbeat_at) }, duration(n.heartbeat_age) + " ago"))));
+  const images = Object.entries(f.images);
+  const list = (urls) => urls.length ? urls.join(", ") : "–";
+  $("fleet-images").replaceChildren(...images.map(([id, v]) => el("tr", { "data-fleet-image": id },
+    el("td", {}, el("code", {}, id)),
+    el("td", {}, list(v.cached)),
+    el("td", {}, list(v.queued)),
+    el("td", {}, list(v.filling.map((x) => x.node + " " + (x.total ? Math.floor((100 * x.bytes) / x.total) + "%" : bytes(x.bytes))))))));
+  $("fleet-images-empty").hidden = images.length > 0;
+  $("fleet-more").hidden = !f.more;
 }
 
 function renderFills(caching, cachedIds) {
@@ -297,8 +324,16 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       <p id="cached-empty" class="empty">No image is cached.</p>
     </section>
     <section id="fleet" hidden>
-      <h2>Fleet</h2>
-      <pre id="fleet-body"></pre>
+      <h2>Fleet <small id="fleet-self" class="empty"></small></h2>
+      <p id="fleet-error" class="error" hidden></p>
+      <table id="fleet-nodes-table"><thead><tr>
+        <th>Node</th><th>Site</th><th>State</th><th class="num">Cache</th><th class="num">Free</th><th class="num">Images</th><th class="num">Hits</th><th class="num">Heartbeat</th>
+      </tr></thead><tbody id="fleet-nodes"></tbody></table>
+      <h2 class="sub">Images in the fleet</h2>
+      <table id="fleet-images-table"><thead><tr><th>Image</th><th>Cached on</th><th>Queued on</th><th>Filling on</th></tr></thead>
+      <tbody id="fleet-images"></tbody></table>
+      <p id="fleet-images-empty" class="empty">No node of the fleet holds an image.</p>
+      <p id="fleet-more" class="empty" hidden>More images: GET /v2/x-fleet/view pages through them all (glance-cache fleet view).</p>
     </section>
   </div>
 </main>
