@@ -32,6 +32,61 @@ export interface NodeStatus {
   fleet: unknown;
 }
 
+export interface FleetNode {
+  id: number;
+  url: string;
+  site: string;
+  status: "alive" | "stale" | "retired";
+  heartbeat_at: number;
+  heartbeat_age: number;
+  cache_size: number;
+  cached_images: number;
+  max_size: number;
+  free_bytes: number | null;
+  hits: number;
+  upstream_reads: number;
+  peer_reads: number;
+}
+
+export interface FleetImage {
+  cached: string[];
+  queued: string[];
+  filling: { node: string; bytes: number; total: number | null }[];
+}
+
+export interface FleetView {
+  self: string;
+  nodes: FleetNode[];
+  images: Record<string, FleetImage>;
+  next?: string;
+}
+
+export interface FleetTarget {
+  node: string;
+  node_id: number;
+  site: string;
+  node_status: "alive" | "stale" | "retired";
+  state: "queued" | "filling" | "cached" | "failed" | "done";
+  bytes: number;
+  total: number | null;
+  reason: string | null;
+  result: unknown;
+}
+
+export interface FleetJob {
+  id: string;
+  action: string;
+  image_id: string | null;
+  site: string | null;
+  nodes: string[] | null;
+  created_by: string;
+  created_at: number;
+  state: "running" | "done";
+  targets: FleetTarget[];
+}
+
+export type FleetJobSummary = Omit<FleetJob, "targets" | "nodes"> & { targets: Record<string, number> };
+
 export type ClearTarget = "cache" | "queue" | "both";
 
 export class CacheClient {
@@ -69,12 +124,45 @@ export class CacheClient {
     await this.call("DELETE", "/v2/cache", [], { "x-image-cache-clear-target": target === "both" ? "" : target });
   }
 
-  private async call(method: string, path: string, allowed: number[] = [], headers: Record<string, string> = {}): Promise<Response> {
+  // ---- the fleet extension (/v2/x-fleet/...) ----
+
+  async fleetNodes(): Promise<FleetNode[]> {
+    return ((await (await this.call("GET", "/v2/x-fleet/nodes")).json()) as { nodes: FleetNode[] }).nodes;
+  }
+
+  /** One page of the fleet view: `path` is a `next` link from the previous page, or built from the options. */
+  async fleetView(q: { imageId?: string; limit?: number; path?: string }): Promise<FleetView> {
+    const params = new URLSearchParams();
+    if (q.imageId) params.set("image_id", q.imageId);
+    if (q.limit) params.set("limit", String(q.limit));
+    const qs = params.toString();
+    const path = q.path ?? `/v2/x-fleet/view${qs ? `?${qs}` : ""}`;
+    return (await this.call("GET", path)).json() as Promise<FleetView>;
+  }
+
+  async createJob(body: Record<string, unknown>): Promise<FleetJob> {
+    const res = await this.call("POST", "/v2/x-fleet/jobs", [], { "Content-Type": "application/json" }, JSON.stringify(body));
+    return res.json() as Promise<FleetJob>;
+  }
+
+  async job(id: string): Promise<FleetJob> {
+    return (await this.call("GET", `/v2/x-fleet/jobs/${encodeURIComponent(id)}`)).json() as Promise<FleetJob>;
+  }
+
+  async jobs(limit: number): Promise<FleetJobSummary[]> {
+    return ((await (await this.call("GET", `/v2/x-fleet/jobs?limit=${limit}`)).json()) as { jobs: FleetJobSummary[] }).jobs;
+  }
+
+  async retire(nodeId: number): Promise<void> {
+    await this.call("DELETE", `/v2/x-fleet/nodes/${nodeId}`);
+  }
+
+  private async call(method: string, path: string, allowed: number[] = [], headers: Record<string, string> = {}, body?: string): Promise<Response> {
     const all: Record<string, string> = { Accept: "application/json", "User-Agent": "glance-cache", ...headers };
     if (this.conn.token) all["X-Auth-Token"] = this.conn.token;
     let res: Response;
     try {
-      res = await fetch(this.conn.imageUrl + path, { method, headers: all });
+      res = await fetch(this.conn.imageUrl + path, { method, headers: all, body });
     } catch (err) {
       throw new CliError(`${this.conn.imageUrl} cannot be reached: ${causeOf(err)}`);
     }

@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CacheClient } from "./client.ts";
 import * as commands from "./commands.ts";
+import * as fleet from "./fleet.ts";
 import type { Io } from "./commands.ts";
 import { type AuthFlags, connect, DEFAULT_IMAGE_URL } from "./connection.ts";
 import { CliError } from "./errors.ts";
@@ -73,6 +74,59 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .addOption(new Option("--interval <seconds>", "seconds between refreshes").default(2).argParser(positive("--interval")))
     .addOption(new Option("--count <n>", "stop after n refreshes").argParser(positive("--count")))
     .action(run((client, o) => commands.watch(client, io, (o.interval as number) * 1000, o.count as number | undefined)));
+
+  const fleetCmd = program
+    .command("fleet")
+    .description("a fleet of nodes sharing a database: nodes, where images are, fan-out jobs (any node of the fleet answers)");
+  fleetCmd
+    .command("nodes")
+    .description("the fleet's nodes: site, alive/stale/retired, cache size, free space, hits, heartbeat")
+    .option("--json", "print the raw list")
+    .action(run((client, o) => fleet.nodes(client, io, Boolean(o.json))));
+  fleetCmd
+    .command("view")
+    .description("the nodes, and per image which nodes hold, queue or fill it")
+    .option("--image <id>", "one image only")
+    .addOption(new Option("--limit <n>", "images per page (default 100)").argParser(positive("--limit")))
+    .option("--all", "follow the pages to the last image")
+    .option("--json", "print the view as JSON")
+    .action(run((client, o) =>
+      fleet.view(client, io, { imageId: o.image as string | undefined, limit: o.limit as number | undefined, all: Boolean(o.all), json: Boolean(o.json) })
+    ));
+  fleetCmd
+    .command("cache")
+    .description("cache an image on every alive node, on one site's, or on listed nodes (a fan-out job)")
+    .argument("<id>", "image id")
+    .option("--site <site>", "the alive nodes of this site only")
+    .addOption(new Option("--node <url>", "this node (repeat for more)").argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
+    .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      run((client, o) =>
+        fleet.cache(client, io, id, { site: o.site as string | undefined, nodes: o.node as string[] | undefined }, Boolean(o.wait), (o.interval as number) * 1000)
+      )(cmd)
+    );
+  fleetCmd
+    .command("job")
+    .description("a fan-out job: per node, its state, bytes, and why it failed")
+    .argument("<job-id>", "the job's id")
+    .option("--json", "print the job as JSON")
+    .option("-w, --wait", "follow it until it is over (as fleet cache --wait)")
+    .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      run((client, o) => fleet.job(client, io, id, Boolean(o.json), Boolean(o.wait), (o.interval as number) * 1000))(cmd)
+    );
+  fleetCmd
+    .command("jobs")
+    .description("the newest fan-out jobs, with their nodes counted by state")
+    .addOption(new Option("--limit <n>", "how many").default(20).argParser(positive("--limit")))
+    .option("--json", "print the list as JSON")
+    .action(run((client, o) => fleet.jobs(client, io, o.limit as number, Boolean(o.json))));
+  fleetCmd
+    .command("retire")
+    .description("retire a node (by id or URL): it gets no more work and its rows go; it joins again when restarted")
+    .argument("<node>", "node id or URL")
+    .action(async (node: string, _o: unknown, cmd: Command) => run((client) => fleet.retire(client, io, node))(cmd));
 
   try {
     await program.parseAsync(argv, { from: "user" });
