@@ -1,4 +1,5 @@
 // Where the fleet meets the operator: PUT /v2/cache/{id}?fleet=..., the status document's fleet part, and `glance-cache fleet` in a pipe.
+// test-needs: mariadb
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
@@ -313,6 +314,18 @@ t("glance-cache fleet retire NODE (by URL or id); a node without a fleet says so
   } finally {
     await alone.close();
   }
+});
+
+t("with the fleet database away, the status document still comes, saying so (last: it stops the database)", async () => {
+  await ctx.db.stop();
+  const res = await ctx.a1.req("/v2/x-cache-node/status");
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { cache: { cached: number }; fleet: Record<string, unknown> };
+  assert.ok(body.cache.cached > 0);
+  assert.equal(body.fleet.self, ctx.a1.url);
+  assert.equal(body.fleet.database_up, false);
+  assert.match(body.fleet.error as string, /^The fleet database is unavailable: /);
+  assert.deepEqual([body.fleet.nodes, body.fleet.images], [[], {}]);
 });
 
 t.run();

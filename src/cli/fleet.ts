@@ -27,7 +27,7 @@ function nodesText(list: FleetNode[]): string {
     String(n.hits),
     `${formatDuration(n.heartbeat_age)} ago`,
   ]);
-  return `Nodes: ${list.length}\n${table(["ID", "URL", "SITE", "STATE", "CACHE", "FREE", "IMAGES", "HITS", "HEARTBEAT"], rows, [0, 4, 5, 6, 7, 8])}`;
+  return `Nodes: ${list.length}\n${table(["ID", "URL", "SITE", "STATE", "CACHE", "FREE", "IMAGES", "HITS", "HEARTBEAT"], rows, [0, 5, 6, 7, 8])}`;
 }
 
 /** The fleet view: nodes, then per image where it is; `all` follows the pages to the end. */

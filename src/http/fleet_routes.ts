@@ -88,9 +88,9 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
      * 202 with the job and its Location. Checked as nodes/{id} is: the policy first, then 409 without a fleet.
      */
     async queueOnFleet(id: string, who: Identity, request: Request): Promise<Response> {
-      const where = fleetOption(new URL(request.url).searchParams.getAll("fleet"));
       policy.enforce("cache_image", who);
       const f = need();
+      const where = fleetOption(new URL(request.url).searchParams.getAll("fleet"));
       await refuseBody(request);
       return jobCreated(f, await cacheJob(f, id, where, who));
     },
