@@ -85,7 +85,7 @@ function clearTarget(header: string | null): ClearTarget {
 }
 
 /** PUT /v2/cache/{id} takes no body; Glance answers one with a 500, we with a 400. */
-async function refuseBody(request: Request): Promise<void> {
+export async function refuseBody(request: Request): Promise<void> {
   if (!request.body) return;
   const reader = request.body.getReader();
   const first = await reader.read();

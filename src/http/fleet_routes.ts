@@ -10,6 +10,7 @@ import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { fileHandleStream } from "../streams/files.ts";
 import { DomainError, unavailable } from "../errors.ts";
+import { refuseBody } from "./cache_routes.ts";
 import { badRequest, conflict, forbidden, imageNotFound, notFound } from "./errors.ts";
 import { empty, json } from "./responses.ts";
 
@@ -178,15 +179,6 @@ export function fleetOption(values: string[]): Where {
   }
   if (!values.length || !values.every((v) => v.startsWith("node:") && v.length > 5)) throw bad();
   return { nodes: values.map((v) => v.slice(5)) };
-}
-
-/** PUT /v2/cache/{id} takes no body. */
-async function refuseBody(request: Request): Promise<void> {
-  if (!request.body) return;
-  const reader = request.body.getReader();
-  const first = await reader.read();
-  await reader.cancel().catch(() => {});
-  if (!first.done && first.value.byteLength > 0) throw badRequest("This request does not take a body.");
 }
 
 async function jsonBody(request: Request): Promise<Record<string, unknown>> {
