@@ -67,7 +67,7 @@ t("list and status in a pipe: plain text, exit 0", async () => {
 
     const status = await cli(node, ["status"]);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /^API:\s+v2\.16 \(cache API v2\.14\)$/m);
+    assert.match(status.stdout, /^API:\s+v2\.18 \(cache API v2\.14\)$/m);
     assert.match(status.stdout, /^Version:\s+glance-cache-node \d+\.\d+\.\d+, up /m);
     assert.match(status.stdout, /^Source:\s+embedded store$/m);
     assert.match(status.stdout, /^Cache:\s+16\.0 MiB of 10\.0 GiB \(0%\)$/m);
