@@ -242,7 +242,7 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
     )) as unknown as [{ entry: number; node: number }[]];
     return rows[0]?.entry === 1 && rows[0].node >= 1;
   });
-  const metrics = await (await fetch(`${ctx.a2.url}/metrics`)).text();
+  const metrics = await (await ctx.a2.req("/metrics")).text();
   assert.match(metrics, /^glance_cache_fleet_database_up 1$/m);
   assert.match(metrics, /^glance_cache_fleet_nodes\{status="alive"\} [3-9]$/m);
   assert.match(metrics, new RegExp(`^glance_cache_fleet_node_size_bytes\\{node="${ctx.a1.url}",site="a",status="alive"\\} \\d+$`, "m"));

@@ -78,7 +78,8 @@ t("an empty id never clears the cache: DELETE /v2/cache/, //, /?x answer 404", a
 
 t("hostile ids on every id route: Glance's answer, the route written for the path, nothing touched", async ({ node, cached, calls }) => {
   const events: unknown[] = [];
-  node.app.cache.events.on((e) => events.push(e));
+  // "forgotten" is a notice (an admin saw an id missing at the source), not a change of the cache.
+  node.app.cache.events.on((e) => e.type !== "forgotten" && events.push(e));
   const ids = [
     "", ".", "..", "...", "%2e", "%2E%2e", ".%2e", "%2f", "%2F", "a%2Fb", "..%2F..%2Fimages", "%2e%2e%2f%2e%2e",
     "%252e%252e", "%00", "x%00y", "%C3%BC", "ü", "%E2%80%AE", "%ff", "%", "%zz", cached.toUpperCase(), `${cached}%20`,

@@ -55,7 +55,6 @@ export function routingRequest(request: Request, rawPath?: string): Request | un
     method: request.method,
     headers: request.headers,
     body: request.body,
-    signal: request.signal,
     ...(hasBody ? { duplex: "half" } : {}),
   } as RequestInit);
 }
