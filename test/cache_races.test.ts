@@ -11,7 +11,7 @@ import type { CacheEvent } from "../src/cache/events.ts";
 import type { Fill } from "../src/cache/fill.ts";
 import type { Image } from "../src/images/image.ts";
 import type { ImageSource } from "../src/images/source.ts";
-import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "./helpers.ts";
+import { bytes, createImage, listing, md5, readAll, type Running, start, waitCached, waitFor } from "./helpers.ts";
 
 const t = suite("cache races");
 const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
@@ -73,22 +73,6 @@ function nextEvent(node: Running, match: (e: CacheEvent) => boolean): Promise<Ca
   });
 }
 const finished = (node: Running, id: string) => nextEvent(node, (e) => e.type === "fill_finished" && e.id === id) as Promise<Extract<CacheEvent, { type: "fill_finished" }>>;
-
-async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, first: Uint8Array[] = []): Promise<Uint8Array> {
-  const chunks = [...first];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-  }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
 
 t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no file", async () => {
   const fsync = new Gate();
