@@ -114,11 +114,16 @@ export async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, f
     if (done) break;
     chunks.push(value);
   }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  return concat(chunks);
+}
+
+/** The chunks one after the other, in one array. */
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let off = 0;
   for (const c of chunks) {
     out.set(c, off);
-    off += c.length;
+    off += c.byteLength;
   }
   return out;
 }
