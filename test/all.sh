@@ -13,24 +13,10 @@ fail() { echo "test/all.sh: $1" >&2; echo "0 passed, 1 failed"; exit 1; }
 # --- Debian packages the test files name in their test-needs lines (test/run.sh) ---------------------------
 # e2e/setup.sh (run by e2e/start.sh below) installs Keystone, Glance and the OpenStack clients itself.
 PKGS=(curl python3-glanceclient mariadb-server chromium nginx-light tmux)
-need=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || need+=("$p")
-done
+mapfile -t need < <(missing_packages "${PKGS[@]}")
 if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || fail "need root to apt-get install ${need[*]}"
-  echo "test/all.sh: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # policy-rc.d: the packages must not start mariadb or nginx as system services; tests start their own.
-  guard=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
-  fi
-  apt-get -o DPkg::Lock::Timeout=600 update -qq \
-    && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/tmp/gcn-test-all-apt.log 2>&1
-  rc=$?
-  [ -z "$guard" ] || rm -f /usr/sbin/policy-rc.d
-  [ $rc = 0 ] || { tail -30 /tmp/gcn-test-all-apt.log >&2; fail "apt-get install failed (log: /tmp/gcn-test-all-apt.log)"; }
+  # in a subshell: apt_install dies on failure, and this script must still end with its "passed, failed" line
+  ( apt_install /tmp/gcn-test-all-apt.log "${need[@]}" ) || fail "could not install ${need[*]}"
 fi
 
 # --- npm packages: as package-lock.json says (skipped when node_modules already holds them all) -------------

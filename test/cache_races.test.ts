@@ -8,10 +8,10 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import type { CacheEvent } from "../src/cache/events.ts";
-import type { Fill } from "../src/cache/fill.ts";
+import type { Fill, FillHooks } from "../src/cache/fill.ts";
 import type { Image } from "../src/images/image.ts";
 import type { ImageSource } from "../src/images/source.ts";
-import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "./helpers.ts";
+import { bytes, createImage, listing, md5, readAll, type Running, start, waitCached, waitFor } from "./helpers.ts";
 
 const t = suite("cache races");
 const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
@@ -72,32 +72,32 @@ function nextEvent(node: Running, match: (e: CacheEvent) => boolean): Promise<Ca
     });
   });
 }
-const finished = (node: Running, id: string) => nextEvent(node, (e) => e.type === "fill_finished" && e.id === id) as Promise<Extract<CacheEvent, { type: "fill_finished" }>>;
+type FillFinished = Extract<CacheEvent, { type: "fill_finished" }>;
+const finished = (node: Running, id: string) => nextEvent(node, (e) => e.type === "fill_finished" && e.id === id) as Promise<FillFinished>;
 
-async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, first: Uint8Array[] = []): Promise<Uint8Array> {
-  const chunks = [...first];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-  }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
-t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no file", async () => {
-  const fsync = new Gate();
-  const node = await start({ cacheHooks: { afterFsync: () => fsync.pass() } });
+/** Runs `race` while the fill of a new 1 MiB image, queued by PUT, waits at the commit hook `at`; `over` is its fill_finished. */
+async function withFillHeldAt(
+  at: "afterFsync" | "afterRename",
+  race: (held: { node: Running; id: string; gate: Gate; over: Promise<FillFinished> }) => Promise<void>,
+): Promise<void> {
+  const gate = new Gate();
+  const hooks: FillHooks = {};
+  hooks[at] = () => gate.pass();
+  const node = await start({ cacheHooks: hooks });
   try {
     const id = await createImage(node, bytes(1 << 20));
     const over = finished(node, id);
     await put(node, id);
-    await fsync.entered;
+    await gate.entered;
+    await race({ node, id, gate, over });
+  } finally {
+    gate.open();
+    await node.close();
+  }
+}
+
+t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no file", async () => {
+  await withFillHeldAt("afterFsync", async ({ node, id, gate: fsync, over }) => {
     assert.equal(node.app.cache.states.of(id), "verifying");
     assert.equal((await del(node, id)).status, 204);
     assert.deepEqual((await listing(node)).cached_images, []);
@@ -108,20 +108,11 @@ t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no fi
     assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
     assert.deepEqual(await readdir(cacheDir(node, "queue")), []);
     assert.equal(node.app.cache.states.of(id), "absent");
-  } finally {
-    fsync.open();
-    await node.close();
-  }
+  });
 });
 
 t("DELETE during the commit's rename waits for it, then wins: the renamed file is removed, nothing listed", async () => {
-  const renamed = new Gate();
-  const node = await start({ cacheHooks: { afterRename: () => renamed.pass() } });
-  try {
-    const id = await createImage(node, bytes(1 << 20));
-    const over = finished(node, id);
-    await put(node, id);
-    await renamed.entered;
+  await withFillHeldAt("afterRename", async ({ node, id, gate: renamed, over }) => {
     assert.ok(existsSync(cacheDir(node, id)), "renamed into place, not yet recorded");
     const deleting = del(node, id);
     await waitFor("the DELETE has moved the image to discarding", async () => node.app.cache.states.of(id) === "discarding");
@@ -131,30 +122,18 @@ t("DELETE during the commit's rename waits for it, then wins: the renamed file i
     assert.deepEqual((await listing(node)).cached_images, []);
     assert.equal((await over).outcome, "discarded");
     assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
-  } finally {
-    renamed.open();
-    await node.close();
-  }
+  });
 });
 
 t("deleting the image during the final fsync wins: nothing cached, no file", async () => {
-  const fsync = new Gate();
-  const node = await start({ cacheHooks: { afterFsync: () => fsync.pass() } });
-  try {
-    const id = await createImage(node, bytes(1 << 20));
-    const over = finished(node, id);
-    await put(node, id);
-    await fsync.entered;
+  await withFillHeldAt("afterFsync", async ({ node, id, gate: fsync, over }) => {
     assert.equal((await node.req(`/v2/images/${id}`, { method: "DELETE" })).status, 204);
     fsync.open();
     assert.equal((await over).outcome, "discarded");
     assert.deepEqual((await listing(node)).cached_images, []);
     assert.ok(!existsSync(cacheDir(node, id)));
     assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
-  } finally {
-    fsync.open();
-    await node.close();
-  }
+  });
 });
 
 t("PUT right after a DELETE while a download reads the discarded fill: queued, its own file, cached; the download is whole", async () => {

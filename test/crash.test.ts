@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { bytes, md5, tempDir } from "./helpers.ts";
+import { bytes, concat, md5, tempDir } from "./helpers.ts";
 import { CURRENT_RUNTIME, type ServerProcess, startServer } from "../support/processes.ts";
 
 const t = suite("crash");
@@ -140,13 +140,8 @@ t("SIGTERM: stops accepting, lets a download in flight finish, keeps the queue",
       if (done) break;
       chunks.push(value);
     }
-    const got = new Uint8Array(SIZE);
-    let off = 0;
-    for (const c of chunks) {
-      got.set(c, off);
-      off += c.length;
-    }
-    assert.equal(off, SIZE);
+    const got = concat(chunks);
+    assert.equal(got.byteLength, SIZE);
     assert.equal(md5(got), DIGEST);
     const [code, signal] = await s.exited;
     // Deno's child_process reports the signal we sent rather than the exit status the child chose.

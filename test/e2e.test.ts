@@ -5,19 +5,15 @@ import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { glance, keystoneOptions, readEnv, token, upstreamDataReads } from "./e2e_helpers.ts";
-import { bytes, md5, type Running, start, tempDir, waitFor } from "./helpers.ts";
+import { glance, readEnv, startInFront, token, upstreamDataReads } from "./e2e_helpers.ts";
+import { bytes, md5, type Running, tempDir, waitFor } from "./helpers.ts";
 
 const t = suite<{ env: Record<string, string>; node: Running; admin: string; demo: string }>("e2e", {} as never);
 
 t.before(async (ctx) => {
   ctx.env = readEnv();
   const env = ctx.env;
-  ctx.node = await start({
-    auth: "keystone",
-    upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 },
-    keystone: keystoneOptions(env),
-  });
+  ctx.node = await startInFront(env);
   ctx.admin = await token(env, "ADMIN");
   ctx.demo = await token(env, "DEMO");
 });

@@ -1,27 +1,14 @@
 // The CLI's Keystone password login end to end: real Keystone (e2e/start.sh), the node in front of real Glance.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import process from "node:process";
 import { suite } from "uvu";
-import { type Running, start } from "./helpers.ts";
+import { readEnv, startInFront } from "./e2e_helpers.ts";
+import type { Running } from "./helpers.ts";
 import { CURRENT_RUNTIME, denoBinary, nodeBinary } from "../support/processes.ts";
 
-const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 const ROOT = new URL("..", import.meta.url).pathname;
 const t = suite<{ env: Record<string, string>; node: Running }>("e2e cli", {} as never);
-
-function readEnv(): Record<string, string> {
-  const file = join(BASE, "env");
-  if (!existsSync(file)) throw new Error(`${file} is missing: start Keystone and Glance first with e2e/start.sh (.ci/run does)`);
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) env[m[1]] = m[2];
-  }
-  return env;
-}
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const [bin, pre] = CURRENT_RUNTIME === "deno" ? [denoBinary(), ["run", "-A", "cli.ts"]] : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
@@ -44,20 +31,7 @@ const login = (env: Record<string, string>, who: "ADMIN" | "DEMO", password = en
 
 t.before(async (ctx) => {
   ctx.env = readEnv();
-  const env = ctx.env;
-  ctx.node = await start({
-    auth: "keystone",
-    upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 },
-    keystone: {
-      authUrl: env.KEYSTONE_URL,
-      username: env.SERVICE_USER,
-      password: env.SERVICE_PASSWORD,
-      projectName: env.SERVICE_PROJECT,
-      userDomainName: env.DOMAIN,
-      projectDomainName: env.DOMAIN,
-      tokenCacheTime: 0,
-    },
-  });
+  ctx.node = await startInFront(ctx.env);
 });
 t.after(async (ctx) => {
   await ctx.node?.close();

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { AppOptions } from "../src/app.ts";
+import { type Running, start } from "./helpers.ts";
 
 export const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 
@@ -55,6 +56,11 @@ export function keystoneOptions(env: Record<string, string>): NonNullable<AppOpt
   };
 }
 
+/** A node in front of the e2e Glance with Keystone auth, reading Glance's metadata afresh on every request. */
+export function startInFront(env: Record<string, string>): Promise<Running> {
+  return start({ auth: "keystone", upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 }, keystone: keystoneOptions(env) });
+}
+
 /** python-glanceclient, with a HOME of its own per call (4.1 breaks on its cached schema). */
 export async function glance(url: string, tok: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const home = await mkdtemp(join(tmpdir(), "gcn-glance-home-"));
@@ -84,7 +90,8 @@ export function field(stdout: string, name: string): string | undefined {
   return new RegExp(`^\\|\\s*${name}\\s*\\|\\s*(.*?)\\s*\\|$`, "m").exec(stdout)?.[1];
 }
 
-function glanceLog(): string {
+/** upstream Glance's own log (its lines name the request ids it was given). */
+export function glanceLog(): string {
   return readFileSync(join(BASE, "log", "glance-api.log"), "latin1");
 }
 

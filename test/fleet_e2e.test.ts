@@ -1,78 +1,20 @@
 // A fleet of two nodes in front of the real Glance 25.1, with Keystone tokens and python-glanceclient (e2e/start.sh runs them).
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { suite } from "uvu";
-import type { KeystoneOptions } from "../src/auth/keystone.ts";
+import { glance, keystoneOptions, readEnv, token, upstreamDataReads } from "./e2e_helpers.ts";
 import { startOnPort } from "./fleet_helpers.ts";
 import { bytes, type Running, tempDir, waitFor } from "./helpers.ts";
 import { type MariaDb, startMariaDb } from "./mariadb.ts";
 import { freePort } from "../support/processes.ts";
-
-const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
-
-function readEnv(): Record<string, string> {
-  const file = join(BASE, "env");
-  if (!existsSync(file)) throw new Error(`${file} is missing: start Keystone and Glance first with e2e/start.sh (.ci/run does)`);
-  return Object.fromEntries(
-    readFileSync(file, "utf8").split("\n").map((l) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(l.trim())).filter((m) => m !== null).map((m) => [m![1], m![2]]),
-  );
-}
-
-async function token(env: Record<string, string>, who: "ADMIN" | "DEMO"): Promise<string> {
-  const res = await fetch(`${env.KEYSTONE_URL.replace(/\/$/, "")}/auth/tokens`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ["password"], password: { user: { name: env[`${who}_USER`], domain: { name: env.DOMAIN }, password: env[`${who}_PASSWORD`] } } },
-        scope: { project: { name: env[`${who}_PROJECT`], domain: { name: env.DOMAIN } } },
-      },
-    }),
-  });
-  await res.body?.cancel();
-  assert.equal(res.status, 201);
-  return res.headers.get("x-subject-token")!;
-}
-
-/** python-glanceclient with a HOME of its own (4.1 breaks on its cached schema). */
-async function glance(url: string, tok: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const home = await mkdtemp(join(tmpdir(), "gcn-glance-home-"));
-  try {
-    return await new Promise((resolve) => {
-      execFile(
-        "/usr/bin/glance",
-        ["--os-image-url", url, "--os-auth-token", tok, ...args],
-        { env: { HOME: home, PATH: "/usr/bin:/bin", NO_PROXY: "127.0.0.1,localhost" }, timeout: 120_000 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      ).stdin?.end();
-    });
-  } finally {
-    await rm(home, { recursive: true, force: true });
-  }
-}
-
-const upstreamDataReads = (id: string) =>
-  readFileSync(join(BASE, "log", "glance-api.log"), "utf8").split("\n").filter((l) => l.includes(`GET /v2/images/${id}/file`)).length;
 
 const t = suite("fleet e2e");
 
 t("two nodes of a site in front of Glance: one fan-out reads Glance once; nodes/{id}; a delete through one node empties both", async () => {
   const env = readEnv();
   const db: MariaDb = await startMariaDb();
-  const keystone: KeystoneOptions = {
-    authUrl: env.KEYSTONE_URL,
-    username: env.SERVICE_USER,
-    password: env.SERVICE_PASSWORD,
-    projectName: env.SERVICE_PROJECT,
-    userDomainName: env.DOMAIN,
-    projectDomainName: env.DOMAIN,
-    tokenCacheTime: 0,
-  };
+  const keystone = keystoneOptions(env);
   const nodes: Running[] = [];
   try {
     for (let i = 0; i < 2; i++) {

@@ -25,11 +25,12 @@ export async function tempDir(prefix = "gcn-test-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-export async function start(opts: Partial<AppOptions> = {}, dir?: string): Promise<Running> {
+/** A node on loopback (`port` 0: any free one) over `dir`, or over a new temporary directory. */
+export async function start(opts: Partial<AppOptions> = {}, dir?: string, port = 0): Promise<Running> {
   const dataDir = dir ?? (await tempDir());
   const app = await createApp({ auth: "headers", log: () => {}, ...opts, dataDir });
   const serve = await runtimeServe();
-  const listening = await serve(app.fetch, { host: "127.0.0.1", port: 0 });
+  const listening = await serve(app.fetch, { host: "127.0.0.1", port });
   const url = `http://127.0.0.1:${listening.port}`;
   const stop = async () => {
     await listening.close();
@@ -103,6 +104,28 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The rest of a stream's bytes, after the chunks the test has already read (`first`). */
+export async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, first: Uint8Array[] = []): Promise<Uint8Array> {
+  const chunks = [...first];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+  }
+  return concat(chunks);
+}
+
+/** The chunks one after the other, in one array. */
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
 }
 
 export const waitCached = (node: Running, id: string, timeoutMs?: number) =>

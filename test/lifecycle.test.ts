@@ -4,8 +4,8 @@ import { existsSync } from "node:fs";
 import { readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import type { ImageSource } from "../src/images/source.ts";
-import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "./helpers.ts";
+import { ByteGate, failingAfter } from "./gate.ts";
+import { bytes, createImage, listing, md5, readAll, type Running, start, waitCached, waitFor } from "./helpers.ts";
 
 const t = suite("lifecycle");
 const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
@@ -65,19 +65,7 @@ t("eviction does not break a download in progress", async () => {
     await put(node, b);
     await waitCached(node, b);
     await waitFor("a evicted", async () => !(await listing(node)).cached_images.some((e) => e.image_id === a));
-    const chunks = [first.value!];
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-    }
-    const got = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let off = 0;
-    for (const c of chunks) {
-      got.set(c, off);
-      off += c.length;
-    }
-    assert.equal(md5(got), md5(data));
+    assert.equal(md5(await readAll(reader, [first.value!])), md5(data));
   } finally {
     await node.close();
   }
@@ -139,7 +127,7 @@ t("at start, files and index are reconciled and leftovers removed", async () => 
 });
 
 t("fills in progress are listed under caching_images with bytes written and expected size", async () => {
-  const gate = new Gate();
+  const gate = new ByteGate();
   const node = await start({ cacheSource: (store) => gate.wrap(store) });
   try {
     const id = await createImage(node, bytes(4 << 20));
@@ -177,7 +165,7 @@ t("a source that fails mid-stream: aborted transfer, nothing cached, nothing lef
 });
 
 t("DELETE /v2/cache/{id} while it is filling cancels the fill and leaves nothing", async () => {
-  const gate = new Gate();
+  const gate = new ByteGate();
   const node = await start({ cacheSource: (store) => gate.wrap(store) });
   try {
     const id = await createImage(node, bytes(4 << 20));
@@ -279,56 +267,5 @@ t("the cache-directory lock: held by a live process it refuses; a dead holder or
     await rm(dir, { recursive: true, force: true });
   }
 });
-
-/** Holds the source's stream after its first chunk until open() is called. */
-class Gate {
-  private release!: () => void;
-  private readonly opened = new Promise<void>((r) => (this.release = r));
-  open() {
-    this.release();
-  }
-  wrap(store: ImageSource): ImageSource {
-    return {
-      find: (id, who) => store.find(id, who),
-      read: async (image, range) => {
-        const inner = (await store.read(image, range)).getReader();
-        let first = true;
-        return new ReadableStream<Uint8Array>({
-          pull: async (c) => {
-            if (!first) await this.opened;
-            first = false;
-            const { done, value } = await inner.read();
-            if (done) c.close();
-            else c.enqueue(value);
-          },
-          cancel: (why) => inner.cancel(why),
-        });
-      },
-    };
-  }
-}
-
-/** A source whose stream errors after `limit` bytes. */
-function failingAfter(store: ImageSource, limit: number): ImageSource {
-  return {
-    find: (id, who) => store.find(id, who),
-    read: async (image, range) => {
-      const inner = (await store.read(image, range)).getReader();
-      let sent = 0;
-      return new ReadableStream<Uint8Array>({
-        pull: async (c) => {
-          if (sent >= limit) {
-            await inner.cancel();
-            return c.error(new Error("source connection reset"));
-          }
-          const { done, value } = await inner.read();
-          if (done) return c.close();
-          sent += value.length;
-          c.enqueue(value);
-        },
-      });
-    },
-  };
-}
 
 t.run();

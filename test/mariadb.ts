@@ -1,12 +1,12 @@
 // A private MariaDB for tests: our own process on a loopback port over a temporary data directory, stopped after.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
 import { freePort } from "../support/processes.ts";
+import { tempDir } from "./helpers.ts";
 
 export interface MariaDb {
   /** mysql://root@127.0.0.1:PORT/glance_fleet */
@@ -24,7 +24,7 @@ export interface MariaDb {
 const rootArgs = () => (process.getuid?.() === 0 ? ["--user=root"] : []);
 
 export async function startMariaDb(database = "glance_fleet"): Promise<MariaDb> {
-  const dir = await mkdtemp(join(tmpdir(), "gcn-mariadb-"));
+  const dir = await tempDir("gcn-mariadb-");
   const datadir = join(dir, "data");
   await promisify(execFile)("mariadb-install-db", [
     "--no-defaults",

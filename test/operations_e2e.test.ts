@@ -1,52 +1,18 @@
 // Health check and request ids against the real Keystone and Glance of e2e/start.sh: Glance's own log names our request ids.
 // test-needs: e2e
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import process from "node:process";
 import { suite } from "uvu";
+import { glanceLog, keystoneOptions, readEnv, startInFront, token } from "./e2e_helpers.ts";
 import { bytes, type Running, start, waitFor } from "./helpers.ts";
 import { freePort } from "../support/processes.ts";
 
-const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 const t = suite<{ env: Record<string, string>; node: Running; admin: string }>("operations e2e", {} as never);
-
-function readEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(join(BASE, "env"), "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) env[m[1]] = m[2];
-  }
-  return env;
-}
-
-const keystoneOptions = (env: Record<string, string>, authUrl = env.KEYSTONE_URL) => ({
-  authUrl,
-  username: env.SERVICE_USER,
-  password: env.SERVICE_PASSWORD,
-  projectName: env.SERVICE_PROJECT,
-  userDomainName: env.DOMAIN,
-  projectDomainName: env.DOMAIN,
-  tokenCacheTime: 0,
-});
 
 t.before(async (ctx) => {
   ctx.env = readEnv();
   const env = ctx.env;
-  ctx.node = await start({ auth: "keystone", upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 }, keystone: keystoneOptions(env) });
-  const res = await fetch(`${env.KEYSTONE_URL}/auth/tokens`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ["password"], password: { user: { name: env.ADMIN_USER, domain: { name: env.DOMAIN }, password: env.ADMIN_PASSWORD } } },
-        scope: { project: { name: env.ADMIN_PROJECT, domain: { name: env.DOMAIN } } },
-      },
-    }),
-  });
-  await res.body?.cancel();
-  assert.equal(res.status, 201);
-  ctx.admin = res.headers.get("x-subject-token")!;
+  ctx.node = await startInFront(env);
+  ctx.admin = await token(env, "ADMIN");
 });
 t.after(async (ctx) => {
   await ctx.node?.close();
@@ -62,7 +28,7 @@ t("/healthcheck in front of the real Glance and Keystone: 200, every check OK; 5
     ["UpstreamGlanceCheck", "OK"],
     ["KeystoneCheck", "OK"],
   ]);
-  const lost = await start({ auth: "keystone", upstream: { url: env.GLANCE_URL }, keystone: keystoneOptions(env, `http://127.0.0.1:${await freePort()}/v3`) });
+  const lost = await start({ auth: "keystone", upstream: { url: env.GLANCE_URL }, keystone: { ...keystoneOptions(env), authUrl: `http://127.0.0.1:${await freePort()}/v3` } });
   try {
     const down = await fetch(`${lost.url}/healthcheck`);
     assert.equal(down.status, 503);
@@ -93,7 +59,7 @@ t("the request id we return is the one Glance logs, on the pass-through and on b
     const dlId = dl.headers.get("x-openstack-request-id")!;
 
     const glanceLines = (rid: string) =>
-      readFileSync(join(BASE, "log", "glance-api.log"), "utf8").split("\n").filter((l) => l.includes(` ${rid} `) && l.includes("eventlet.wsgi.server"));
+      glanceLog().split("\n").filter((l) => l.includes(` ${rid} `) && l.includes("eventlet.wsgi.server"));
     const created1 = await waitFor("Glance's line of the create", async () => glanceLines(createId).length > 0 && glanceLines(createId));
     assert.match(created1[0], /"POST \/v2\/images HTTP/);
     const reads = await waitFor("Glance's lines of the download", async () => glanceLines(dlId).length >= 2 && glanceLines(dlId));

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { suite } from "uvu";
 import { CHUNK_SIZE } from "../src/streams/files.ts";
-import { ADMIN, bytes, createImage, md5, type Running, start, waitCached } from "./helpers.ts";
+import { ADMIN, bytes, concat, createImage, md5, type Running, start, waitCached } from "./helpers.ts";
 
 const t = suite<{ node: Running }>("serve path", {} as never);
 t.before.each(async (ctx) => {
@@ -49,13 +49,8 @@ t("the handler called directly (no runtime adapter) hands out chunks that stay v
   const chunks: Uint8Array[] = [];
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
   assert.ok(chunks.length > 1);
-  const whole = new Uint8Array(SIZE);
-  let off = 0;
-  for (const c of chunks) {
-    whole.set(c, off);
-    off += c.byteLength;
-  }
-  assert.equal(off, SIZE);
+  const whole = concat(chunks);
+  assert.equal(whole.byteLength, SIZE);
   assert.equal(md5(whole), md5(data));
 });
 

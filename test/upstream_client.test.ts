@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { suite } from "uvu";
-import { bytes, createImage, listing, md5, start, waitCached, waitFor } from "./helpers.ts";
+import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "./helpers.ts";
 import { gate, prefixProxy, serveLoopback } from "./loopback.ts";
 
 const t = suite("upstream_client");
@@ -90,6 +90,18 @@ async function fakeGlance() {
 const nodeBefore = (url: string, more: Record<string, unknown> = {}) =>
   start({ auth: "headers", upstream: { url, metadataCacheTime: 0, timeout: 1, stallTimeout: 1 }, ...more });
 
+/** Runs `body` with a node (options `more`) in front of a new fake Glance; both are closed after. */
+async function withFake(body: (fake: Awaited<ReturnType<typeof fakeGlance>>, node: Running) => Promise<void>, more: Record<string, unknown> = {}): Promise<void> {
+  const fake = await fakeGlance();
+  const node = await nodeBefore(fake.url, more);
+  try {
+    await body(fake, node);
+  } finally {
+    await node.close();
+    await fake.close();
+  }
+}
+
 t("devstack-style upstream under a path prefix: pass-through, Location, fill and cached download all keep it", async () => {
   const upstream = await start({ auth: "noauth" });
   const mounted = await prefixProxy(upstream.url, "/image");
@@ -121,24 +133,17 @@ t("devstack-style upstream under a path prefix: pass-through, Location, fill and
 });
 
 t("an upstream that never answers: the download fails with 502 after upstream_timeout, not forever", async () => {
-  const fake = await fakeGlance();
-  const node = await nodeBefore(fake.url);
-  try {
+  await withFake(async (fake, node) => {
     const { id } = fake.add("ok", 1000, "hang-headers");
     const res = await node.req(`/v2/images/${id}/file`);
     assert.equal(res.status, 502);
     assert.match(await res.text(), /did not answer/);
     assert.equal(fake.held(), 1, "the request was held at the gate, not refused");
-  } finally {
-    await node.close();
-    await fake.close();
-  }
+  });
 });
 
 t("a hung and a stalled image do not stall the queue; the stalled fill's reader gets an error, nothing is cached", async () => {
-  const fake = await fakeGlance();
-  const node = await nodeBefore(fake.url, { cacheConcurrency: 1 });
-  try {
+  await withFake(async (fake, node) => {
     const stalled = fake.add("stall-body");
     const hung = fake.add("hang-headers");
     const good = fake.add("ok");
@@ -155,45 +160,38 @@ t("a hung and a stalled image do not stall the queue; the stalled fill's reader 
     });
     assert.deepEqual(after.cached_images.map((c) => c.image_id), [good.id]);
     assert.ok(fake.held() >= 3, "the stalled body and the hung file were held at the gate");
-  } finally {
-    await node.close();
-    await fake.close();
-  }
+  }, { cacheConcurrency: 1 });
 });
 
 t("an upload that stops moving (the caller stalls) is given up after upstream_stall_timeout: 502", async () => {
-  const fake = await fakeGlance();
-  const node = await nodeBefore(fake.url);
-  const held = gate();
-  try {
-    const { id } = fake.add("ok", 10);
-    const body = new ReadableStream<Uint8Array>({
-      async pull(c) {
-        if (held.opened) return void c.close();
-        c.enqueue(bytes(1000));
-        await held.wait; // never more until the test ends
-        held.opened = true;
-      },
-    });
-    const res = await fetch(`${node.url}/v2/images/${id}/file`, {
-      method: "PUT",
-      headers: { "Content-Type": "application/octet-stream", "X-Identity-Status": "Confirmed", "X-Roles": "admin", "X-Tenant-Id": "p", "X-User-Id": "u" },
-      body,
-      duplex: "half",
-    } as RequestInit);
-    assert.equal(res.status, 502);
-    assert.match(await res.text(), /stalled/);
-  } finally {
-    held.open();
-    await node.close();
-    await fake.close();
-  }
+  await withFake(async (fake, node) => {
+    const held = gate();
+    try {
+      const { id } = fake.add("ok", 10);
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (held.opened) return void c.close();
+          c.enqueue(bytes(1000));
+          await held.wait; // never more until the test ends
+          held.opened = true;
+        },
+      });
+      const res = await fetch(`${node.url}/v2/images/${id}/file`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/octet-stream", "X-Identity-Status": "Confirmed", "X-Roles": "admin", "X-Tenant-Id": "p", "X-User-Id": "u" },
+        body,
+        duplex: "half",
+      } as RequestInit);
+      assert.equal(res.status, 502);
+      assert.match(await res.text(), /stalled/);
+    } finally {
+      held.open();
+    }
+  });
 });
 
 t("an upstream that answers a range with the whole image, or the wrong range: never passed on as the range", async () => {
-  const fake = await fakeGlance();
-  const node = await nodeBefore(fake.url);
-  try {
+  await withFake(async (fake, node) => {
     for (const behaviour of ["ignore-range", "wrong-range"] as const) {
       const { id } = fake.add(behaviour, 100_000);
       const res = await node.req(`/v2/images/${id}/file`, { headers: { Range: "bytes=10-19" } });
@@ -206,16 +204,11 @@ t("an upstream that answers a range with the whole image, or the wrong range: ne
     assert.equal(res.status, 206);
     assert.equal(res.headers.get("content-range"), "bytes 10-19/100000");
     assert.deepEqual(new Uint8Array(await res.arrayBuffer()), ok.data.slice(10, 20));
-  } finally {
-    await node.close();
-    await fake.close();
-  }
+  });
 });
 
 t("the proxy strips the caller's identity headers and the headers its Connection names", async () => {
-  const fake = await fakeGlance();
-  const node = await nodeBefore(fake.url);
-  try {
+  await withFake(async (fake, node) => {
     const { stdout } = await promisify(execFile)("curl", [
       "-s", "-o", "/dev/null", "-w", "%{http_code}", `${node.url}/v2/images`,
       "-H", "X-Identity-Status: Confirmed", "-H", "X-Roles: admin", "-H", "X-User-Id: u", "-H", "X-User-Name: n",
@@ -233,10 +226,7 @@ t("the proxy strips the caller's identity headers and the headers its Connection
     assert.equal(got.get("x-auth-token"), "tok", "the token itself goes on: upstream validates it");
     assert.equal(got.get("x-service-token"), "svc", "a service token is a credential upstream checks, not an assertion");
     assert.equal(got.get("x-kept"), "yes");
-  } finally {
-    await node.close();
-    await fake.close();
-  }
+  });
 });
 
 t("public_endpoint: versions, the embedded store's Location and the proxy's Location use it, not Host", async () => {
