@@ -1,4 +1,5 @@
 // The glance-cache CLI as a person or a script uses it: spawned in a pipe, and under a real terminal (tmux).
+// test-needs: tmux
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";

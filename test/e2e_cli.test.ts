@@ -1,4 +1,5 @@
 // The CLI's Keystone password login end to end: real Keystone (e2e/start.sh), the node in front of real Glance.
+// test-needs: e2e
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";

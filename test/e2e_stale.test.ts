@@ -1,4 +1,5 @@
 // No stale answers: every change made through the node (glanceclient, against the real Keystone + Glance of e2e/)
+// test-needs: e2e glanceclient
 // is seen by the next download at once, although the node reuses upstream metadata for 60 s. Glance is mounted
 // under a path prefix (devstack's http://host/image) by a loopback proxy that counts what the node asks it.
 import assert from "node:assert/strict";

@@ -1,4 +1,5 @@
 // Fleet nodes as processes of their own: one killed with SIGKILL in the middle of a fan-out catches up after its restart.
+// test-needs: mariadb
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { suite } from "uvu";

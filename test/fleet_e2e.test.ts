@@ -1,4 +1,5 @@
 // A fleet of two nodes in front of the real Glance 25.1, with Keystone tokens and python-glanceclient (e2e/start.sh runs them).
+// test-needs: e2e glanceclient mariadb
 import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";

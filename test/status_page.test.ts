@@ -1,4 +1,5 @@
 // The status page: its JSON endpoint's access rules, and the page in a real browser (Debian's chromium, headless).
+// test-needs: chromium
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
