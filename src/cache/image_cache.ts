@@ -93,6 +93,13 @@ export class ImageCache {
         return source.read(image, range);
       },
     };
+    if (source.openData) {
+      const openData = source.openData.bind(source);
+      this.source.openData = (image) => {
+        this.stats.sourceReads++;
+        return openData(image);
+      };
+    }
   }
 
   static async open(opts: CacheOptions): Promise<ImageCache> {

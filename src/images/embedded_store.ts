@@ -1,6 +1,6 @@
 // The embedded image store: image records as JSON files and image data as plain files under one directory.
 import { randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
 import { fileSink, fileStream } from "../streams/files.ts";
@@ -35,6 +35,10 @@ export class EmbeddedStore implements ImageSource {
 
   async read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     return fileStream(this.dataPath(image.id), range?.start, range?.end);
+  }
+
+  openData(image: Image): Promise<FileHandle> {
+    return open(this.dataPath(image.id), "r");
   }
 
   all(): Image[] {
