@@ -3,7 +3,8 @@ import { randomUUID } from "node:crypto";
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
-import { fileSink, fileStream } from "../streams/files.ts";
+import { type ChunkReader, gatheredChunks } from "../streams/chunks.ts";
+import { fileStream } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
@@ -103,7 +104,7 @@ export class EmbeddedStore implements ImageSource {
     const fh = await open(tmp, "w");
     const hasher = new Hasher(["md5", "sha512"]);
     try {
-      await body.pipeThrough(sizeCapped(limit.sizeCap, limit.tooLarge)).pipeTo(fileSink(fh, { hash: (chunk) => hasher.update(chunk) }));
+      await storeBody(gatheredChunks(body), fh, hasher, limit);
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => {});
@@ -144,14 +145,29 @@ export class EmbeddedStore implements ImageSource {
   }
 }
 
-/** Passes chunks through until more than cap bytes have gone by, then errors the stream. */
-function sizeCapped(cap: number, tooLarge: () => Error): TransformStream<Uint8Array, Uint8Array> {
-  let seen = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > cap) controller.error(tooLarge());
-      else controller.enqueue(chunk);
-    },
-  });
+/**
+ * The body in 8 MiB chunks: each is written (off the main thread) while it is hashed, and the next is
+ * gathered meanwhile. Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
+ */
+async function storeBody(chunks: ChunkReader, fh: FileHandle, hasher: Hasher, limit: { sizeCap: number; tooLarge: () => Error }): Promise<void> {
+  try {
+    let pos = 0;
+    for (let chunk = await chunks.next(); chunk; chunk = await chunks.next()) {
+      if (pos + chunk.byteLength > limit.sizeCap) throw limit.tooLarge();
+      const landed = writeAll(fh, chunk, pos);
+      hasher.update(chunk);
+      await landed;
+      pos += chunk.byteLength;
+    }
+  } catch (err) {
+    await chunks.close(err);
+    throw err;
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array, pos: number): Promise<void> {
+  for (let off = 0; off < chunk.byteLength; ) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off, pos + off);
+    off += bytesWritten;
+  }
 }

@@ -16,33 +16,29 @@ export interface ChunkReader {
 }
 
 /**
- * Reads a whole file from its start into two reused buffers: while the caller writes and hashes one
- * chunk, the next one is being read. Closes the handle at the end or on close().
+ * Chunks filled by `fillInto` into two reused buffers: while the caller writes and hashes one, the
+ * next one is being filled. A chunk shorter than the buffer is the last. `release` runs once, at the
+ * end or on close(), given the fill still in flight (if any): it ends it or waits for it.
  */
-export function fileChunks(fh: FileHandle, chunkSize = COPY_CHUNK): ChunkReader {
+function readAhead(
+  chunkSize: number,
+  fillInto: (buf: Uint8Array) => Promise<number>,
+  release: (reason: unknown, inFlight: Promise<unknown> | undefined) => Promise<void>,
+): ChunkReader {
   const buffers = [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)];
   let turn = 0;
-  let pos = 0;
   let closed = false;
   const readNext = async (): Promise<Uint8Array | null> => {
     const buf = buffers[turn];
     turn ^= 1;
-    // a short read is not the end: only 0 bytes is
-    let got = 0;
-    while (got < chunkSize) {
-      const { bytesRead } = await fh.read(buf, got, chunkSize - got, pos + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    pos += got;
+    const got = await fillInto(buf);
     return got === 0 ? null : buf.subarray(0, got);
   };
   let inFlight: Promise<Uint8Array | null> | undefined;
-  const close = async () => {
+  const close = async (reason?: unknown) => {
     if (closed) return;
     closed = true;
-    await inFlight?.catch(() => {});
-    await fh.close().catch(() => {});
+    await release(reason, inFlight?.catch(() => {}));
   };
   return {
     async next() {
@@ -50,11 +46,72 @@ export function fileChunks(fh: FileHandle, chunkSize = COPY_CHUNK): ChunkReader 
       const chunk = await (inFlight ?? readNext());
       inFlight = chunk && chunk.byteLength === chunkSize ? readNext() : undefined;
       inFlight?.catch(() => {}); // seen by the next call
-      if (!chunk) await close();
+      if (!chunk || !inFlight) await close();
       return chunk;
     },
     close,
   };
+}
+
+/** A whole file from its start, in chunks of `chunkSize` read ahead; closes the handle at the end or on close(). */
+export function fileChunks(fh: FileHandle, chunkSize = COPY_CHUNK): ChunkReader {
+  let pos = 0;
+  return readAhead(
+    chunkSize,
+    async (buf) => {
+      // a short read is not the end: only 0 bytes is
+      let got = 0;
+      while (got < buf.byteLength) {
+        const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, pos + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      pos += got;
+      return got;
+    },
+    // a read in flight lands first: closing its handle under it could hand its fd to another file
+    async (_, inFlight) => {
+      await inFlight;
+      await fh.close().catch(() => {});
+    },
+  );
+}
+
+/**
+ * A stream's small chunks (an HTTP body's are 16–64 KiB) gathered into chunks of `chunkSize`, read
+ * ahead: one copy in memory buys a write and a hash call per 8 MiB instead of per 64 KiB.
+ */
+export function gatheredChunks(stream: ReadableStream<Uint8Array>, chunkSize = COPY_CHUNK): ChunkReader {
+  const reader = stream.getReader();
+  let rest: Uint8Array | undefined;
+  let ended = false;
+  return readAhead(
+    chunkSize,
+    async (buf) => {
+      let got = 0;
+      while (got < buf.byteLength) {
+        if (!rest) {
+          if (ended) break;
+          const { done, value } = await reader.read();
+          if (done) {
+            ended = true;
+            break;
+          }
+          rest = value;
+        }
+        const n = Math.min(rest.byteLength, buf.byteLength - got);
+        buf.set(n === rest.byteLength ? rest : rest.subarray(0, n), got);
+        got += n;
+        rest = n === rest.byteLength ? undefined : rest.subarray(n);
+      }
+      return got;
+    },
+    // cancelling first ends a read that waits on a stalled stream
+    async (reason, inFlight) => {
+      if (!ended) await reader.cancel(reason).catch(() => {});
+      await inFlight;
+    },
+  );
 }
 
 /** A stream's chunks as they come (empty ones skipped); the stream does its own reading ahead. */
