@@ -41,8 +41,12 @@ type State = "running" | "done" | "failed";
 
 /** Readers of a fill come in crowds (every cold download of an image): a smaller chunk keeps each light. */
 const READER_CHUNK = CHUNK_SIZE / 4;
-/** Each source chunk is written (and hashed) in slices of this size: readers see progress that often. */
-const WRITE_SLICE = 2 << 20;
+/**
+ * Each source chunk is written and hashed in slices of this size, so readers see progress every MiB,
+ * and so the slice the hash just read is still in the CPU's cache when the write copies it: hashing
+ * and writing 2 MiB or 8 MiB at a time cost twice the CPU on this machine (bench/fill_speed.ts).
+ */
+const WRITE_SLICE = 1 << 20;
 
 /**
  * Readers tail the file as it grows, each through its own handle, so any number of concurrent

@@ -145,6 +145,8 @@ export class EmbeddedStore implements ImageSource {
   }
 }
 
+const HASH_SLICE = 1 << 20;
+
 /**
  * The body in 8 MiB chunks: each is written (off the main thread) while it is hashed, and the next is
  * gathered meanwhile. Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
@@ -154,10 +156,14 @@ async function storeBody(chunks: ChunkReader, fh: FileHandle, hasher: Hasher, li
     let pos = 0;
     for (let chunk = await chunks.next(); chunk; chunk = await chunks.next()) {
       if (pos + chunk.byteLength > limit.sizeCap) throw limit.tooLarge();
-      const landed = writeAll(fh, chunk, pos);
-      hasher.update(chunk);
-      await landed;
-      pos += chunk.byteLength;
+      // 1 MiB at a time: the bytes the hashes just read are still in the CPU's cache when the write copies them
+      for (let off = 0; off < chunk.byteLength; off += HASH_SLICE) {
+        const slice = chunk.subarray(off, Math.min(off + HASH_SLICE, chunk.byteLength));
+        const landed = writeAll(fh, slice, pos);
+        hasher.update(slice);
+        await landed;
+        pos += slice.byteLength;
+      }
     }
   } catch (err) {
     await chunks.close(err);
