@@ -24,8 +24,8 @@ function readAhead(
   chunkSize: number,
   fillInto: (buf: Uint8Array) => Promise<number>,
   release: (reason: unknown, inFlight: Promise<unknown> | undefined) => Promise<void>,
+  buffers: Uint8Array[] = [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)],
 ): ChunkReader {
-  const buffers = [Buffer.allocUnsafeSlow(chunkSize), Buffer.allocUnsafeSlow(chunkSize)];
   let turn = 0;
   let closed = false;
   const readNext = async (): Promise<Uint8Array | null> => {
@@ -81,7 +81,12 @@ export function fileChunks(fh: FileHandle, chunkSize = COPY_CHUNK): ChunkReader 
  * A stream's small chunks (an HTTP body's are 16–64 KiB) gathered into chunks of `chunkSize`, read
  * ahead: one copy in memory buys a write and a hash call per 8 MiB instead of per 64 KiB.
  */
-export function gatheredChunks(stream: ReadableStream<Uint8Array>, chunkSize = COPY_CHUNK): ChunkReader {
+export function gatheredChunks(
+  stream: ReadableStream<Uint8Array>,
+  chunkSize = COPY_CHUNK,
+  /** Two buffers of chunkSize bytes to gather into (e.g. shared with a SideHasher). */
+  buffers?: Uint8Array[],
+): ChunkReader {
   const reader = stream.getReader();
   let rest: Uint8Array | undefined;
   let ended = false;
@@ -111,6 +116,7 @@ export function gatheredChunks(stream: ReadableStream<Uint8Array>, chunkSize = C
       if (!ended) await reader.cancel(reason).catch(() => {});
       await inFlight;
     },
+    buffers,
   );
 }
 
