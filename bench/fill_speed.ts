@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { promisify } from "node:util";
-import { median, peakRssMb, randomFile, resetPeakRss, type Runtime, type ServerProcess, startServer } from "../test/server_process.ts";
+import { median, peakRssMb, randomFile, resetPeakRss, type Runtime, type ServerProcess } from "../test/server_process.ts";
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +20,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     runtimes: { type: "string", default: "node,deno" },
     "verify-hash": { type: "string", default: "os_hash_value" },
+    /** Other checkouts to measure in the same run (e.g. the commit before a change), by directory. */
+    against: { type: "string", default: "" },
   },
 });
 const runs = Number(values.runs);
@@ -85,10 +87,16 @@ async function putToCached(server: ServerProcess, id: string): Promise<Measure> 
 
 const inputs = join(tmpdir(), "gcn-bench-inputs");
 await mkdir(inputs, { recursive: true });
-const servers = new Map<Runtime, { server: ServerProcess; dir: string }>();
-for (const rt of runtimes) {
-  const dir = await mkdtemp(join(tmpdir(), "gcn-fill-bench-"));
-  servers.set(rt, { server: await startServer(rt, dir, values["verify-hash"] === "os_hash_value" ? [] : ["--verify-hash", values["verify-hash"]!]), dir });
+// each checkout's own server_process.ts starts that checkout's mod.ts
+const trees = [new URL("..", import.meta.url).pathname, ...values.against!.split(",").filter(Boolean)];
+const servers = new Map<string, { server: ServerProcess; dir: string }>();
+for (const [i, tree] of trees.entries()) {
+  const { startServer } = (await import(join(tree, "test/server_process.ts"))) as typeof import("../test/server_process.ts");
+  for (const rt of runtimes) {
+    const dir = await mkdtemp(join(tmpdir(), "gcn-fill-bench-"));
+    const extra = values["verify-hash"] === "os_hash_value" ? [] : ["--verify-hash", values["verify-hash"]!];
+    servers.set(i === 0 ? rt : `${rt}@${tree}`, { server: await startServer(rt, dir, extra), dir });
+  }
 }
 
 type Row = Record<string, number[]>;
@@ -110,8 +118,7 @@ try {
       push(`${size} openssl`, "sha512_s", sha.s);
       push(`${size} openssl`, "md5_s", md5.s);
       push(`${size} openssl`, "cpu_md5+sha512", sha.cpu + md5.cpu);
-      for (const rt of runtimes) {
-        const { server } = servers.get(rt)!;
+      for (const [rt, { server }] of servers) {
         const up = await upload(server, file);
         const fill = await putToCached(server, up.id);
         push(`${size} ${rt} upload`, "s", up.m.s);
