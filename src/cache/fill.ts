@@ -44,7 +44,7 @@ const READER_CHUNK = CHUNK_SIZE / 4;
 /**
  * Each source chunk is written and hashed in slices of this size, so readers see progress every MiB,
  * and so the slice the hash just read is still in the CPU's cache when the write copies it: hashing
- * and writing 2 MiB or 8 MiB at a time cost twice the CPU on this machine (bench/fill_speed.ts).
+ * and writing 2 MiB slices of 8 MiB reads cost twice the CPU of 1 MiB slices on this machine.
  */
 const WRITE_SLICE = 1 << 20;
 
