@@ -18,7 +18,11 @@ export class SideHasher {
     /** The buffers chunks are read into; SharedArrayBuffer-backed. */
     readonly buffers: Uint8Array[],
   ) {
-    this.worker = new Worker(new URL("./hash_worker.mjs", import.meta.url), { workerData: { algo, buffers } });
+    // a hashing loop allocates next to nothing: a small heap keeps the thread's resident memory small
+    this.worker = new Worker(new URL("./hash_worker.mjs", import.meta.url), {
+      workerData: { algo, buffers },
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
     this.worker.on("message", (msg) => this.replies.shift()?.(msg));
     this.worker.on("error", (err) => {
       this.failure = err instanceof Error ? err : new Error(String(err));
