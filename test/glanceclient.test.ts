@@ -194,9 +194,6 @@ t("image-create --file, cache-queue, cache-list, image-download, cache-delete", 
 async function holdWorker(node: Running, blocker: string): Promise<() => void> {
   const store = node.app.store!;
   const original = store.read;
-  // without its file fast path, the store's fills go through read(), which this holds
-  Object.defineProperty(store, "openData", { value: undefined, configurable: true });
-  const restoreOpenData = () => delete (store as { openData?: unknown }).openData;
   let reading: () => void = () => {};
   const started = new Promise<void>((r) => (reading = r));
   store.read = async function (image: Image, range?: ByteRange) {
@@ -213,14 +210,12 @@ async function holdWorker(node: Running, blocker: string): Promise<() => void> {
     ]);
   } catch (err) {
     store.read = original;
-    restoreOpenData();
     throw err;
   } finally {
     clearTimeout(timer);
   }
   return () => {
     store.read = original;
-    restoreOpenData();
   };
 }
 

@@ -2,8 +2,7 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { type ChunkReader, fileChunks, streamChunks } from "../streams/chunks.ts";
-import { CHUNK_SIZE, uninitialized } from "../streams/files.ts";
+import { CHUNK_SIZE, fileSink, uninitialized } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
 import { verifiedTail } from "./verified_tail.ts";
@@ -41,12 +40,6 @@ type State = "running" | "done" | "failed";
 
 /** Readers of a fill come in crowds (every cold download of an image): a smaller chunk keeps each light. */
 const READER_CHUNK = CHUNK_SIZE / 4;
-/**
- * Each source chunk is written and hashed in slices of this size, so readers see progress every MiB,
- * and so the slice the hash just read is still in the CPU's cache when the write copies it: hashing
- * and writing 2 MiB slices of 8 MiB reads cost twice the CPU of 1 MiB slices on this machine.
- */
-const WRITE_SLICE = 1 << 20;
 
 /**
  * Readers tail the file as it grows, each through its own handle, so any number of concurrent
@@ -234,7 +227,23 @@ export class Fill {
       throw new LocalIOError(`open: ${err.message}`);
     });
     const fh = this.fh;
-    await this.copyFrom(await this.openSource(), fh, hasher);
+    const source = await this.deps.source.read(this.image);
+    // Our own disk's errors are labelled: readers then go on from the source.
+    const beforeWrite = this.deps.hooks?.beforeWrite;
+    const disk = {
+      write: (b: Uint8Array, off: number, len: number) =>
+        (beforeWrite ? beforeWrite(this).then(() => fh.write(b, off, len)) : fh.write(b, off, len)).catch((err) => {
+          throw new LocalIOError(`write: ${err.message}`);
+        }),
+    };
+    const sink = fileSink(disk, {
+      hash: (chunk) => hasher.update(chunk),
+      written: (n) => {
+        this.written += n;
+        this.wake();
+      },
+    });
+    await source.pipeTo(sink, { signal: this.aborter.signal });
     this.deps.verifying(this);
     await fh.sync().catch((err) => {
       throw new LocalIOError(`fsync: ${err.message}`);
@@ -246,58 +255,6 @@ export class Fill {
     }
     if (expected && digests[expected.runtimeAlgo] !== expected.hex) {
       throw new ChecksumMismatch(`${expected.algo} ${digests[expected.runtimeAlgo]} != expected ${expected.hex}`);
-    }
-  }
-
-  /** A local file is read with our own buffers; anything else stays the stream it is. */
-  private async openSource(): Promise<ChunkReader> {
-    const source = this.deps.source;
-    return source.openData ? fileChunks(await source.openData(this.image)) : streamChunks(await source.read(this.image));
-  }
-
-  /**
-   * The hot loop: the source's next chunk is read while the current one is written and hashed, one
-   * slice at a time so readers tailing the file see progress every WRITE_SLICE bytes. Reading only
-   * after the last write landed is the backpressure: the source goes as fast as our disk.
-   */
-  private async copyFrom(chunks: ChunkReader, fh: FileHandle, hasher: Hasher): Promise<void> {
-    const signal = this.aborter.signal;
-    const aborted = new Promise<never>((_, reject) => {
-      const stop = () => reject(signal.reason);
-      if (signal.aborted) stop();
-      else signal.addEventListener("abort", stop, { once: true });
-    });
-    aborted.catch(() => {});
-    const onAbort = () => void chunks.close(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for (let chunk = await Promise.race([chunks.next(), aborted]); chunk; chunk = await Promise.race([chunks.next(), aborted])) {
-        for (let off = 0; off < chunk.byteLength; off += WRITE_SLICE) {
-          const slice = chunk.subarray(off, Math.min(off + WRITE_SLICE, chunk.byteLength));
-          const landed = this.write(fh, slice);
-          hasher.update(slice);
-          await Promise.race([landed, aborted]);
-          this.written += slice.byteLength;
-          this.wake();
-        }
-      }
-      signal.throwIfAborted();
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      await chunks.close();
-    }
-  }
-
-  /** Writes the whole slice at its place; our own disk's errors are labelled, so readers go on from the source. */
-  private async write(fh: FileHandle, slice: Uint8Array): Promise<void> {
-    try {
-      await this.deps.hooks?.beforeWrite?.(this);
-      for (let off = 0; off < slice.byteLength; ) {
-        const { bytesWritten } = await fh.write(slice, off, slice.byteLength - off, this.written + off);
-        off += bytesWritten;
-      }
-    } catch (err) {
-      throw new LocalIOError(`write: ${err instanceof Error ? err.message : err}`);
     }
   }
 

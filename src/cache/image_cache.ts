@@ -98,20 +98,6 @@ export class ImageCache {
         return source.read(image, range);
       },
     };
-    // looked up at each use: a source may gain or lose its file fast path (tests patch the store)
-    const stats = this.stats;
-    Object.defineProperty(this.source, "openData", {
-      get: () => {
-        const open = source.openData;
-        return (
-          open &&
-          ((image: Image) => {
-            stats.sourceReads++;
-            return open.call(source, image);
-          })
-        );
-      },
-    });
   }
 
   static async open(opts: CacheOptions): Promise<ImageCache> {

@@ -40,10 +40,6 @@ export class EmbeddedStore implements ImageSource {
     return fileStream(this.dataPath(image.id), range?.start, range?.end);
   }
 
-  openData(image: Image): Promise<FileHandle> {
-    return open(this.dataPath(image.id), "r");
-  }
-
   all(): Image[] {
     return [...this.images.values()];
   }

@@ -1,5 +1,4 @@
 // What the cache needs from wherever images live: metadata lookups and a byte stream of the data.
-import type { FileHandle } from "node:fs/promises";
 import type { Identity } from "../auth/identity.ts";
 import type { Image } from "./image.ts";
 
@@ -14,10 +13,4 @@ export interface ImageSource {
   find(id: string, who: Identity | null): Promise<Image | undefined>;
   /** The image's data, or the given range of it. */
   read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
-  /**
-   * Optional, for a source whose data are local files (the embedded store): an open handle on the
-   * whole image's data, which the caller reads with its own buffers and closes. A fill then copies
-   * without a stream on its hot path. Counts as one read of the source, like read().
-   */
-  openData?(image: Image): Promise<FileHandle>;
 }

@@ -1,6 +1,5 @@
-// Chunks pulled one at a time by a copy loop: from a file into two reused buffers (the next read in flight), or from a stream.
+// Chunks pulled one at a time by a copy loop: a stream's small pieces gathered into two reused buffers, the next filled while the current one is used.
 import { Buffer } from "node:buffer";
-import type { FileHandle } from "node:fs/promises";
 
 /**
  * Chunks of a few MiB keep the per-chunk costs (a thread-pool round trip per read and write, a call
@@ -55,30 +54,6 @@ function readAhead(
   };
 }
 
-/** A whole file from its start, in chunks of `chunkSize` read ahead; closes the handle at the end or on close(). */
-export function fileChunks(fh: FileHandle, chunkSize = COPY_CHUNK): ChunkReader {
-  let pos = 0;
-  return readAhead(
-    chunkSize,
-    async (buf) => {
-      // a short read is not the end: only 0 bytes is
-      let got = 0;
-      while (got < buf.byteLength) {
-        const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, pos + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      pos += got;
-      return got;
-    },
-    // a read in flight lands first: closing its handle under it could hand its fd to another file
-    async (_, inFlight) => {
-      await inFlight;
-      await fh.close().catch(() => {});
-    },
-  );
-}
-
 /**
  * A stream's small chunks (an HTTP body's are 16–64 KiB) gathered into chunks of `chunkSize`, read
  * ahead: one copy in memory buys a write and a hash call per 8 MiB instead of per 64 KiB.
@@ -120,25 +95,4 @@ export function gatheredChunks(
     },
     buffers,
   );
-}
-
-/** A stream's chunks as they come (empty ones skipped); the stream does its own reading ahead. */
-export function streamChunks(stream: ReadableStream<Uint8Array>): ChunkReader {
-  const reader = stream.getReader();
-  let done = false;
-  return {
-    async next() {
-      while (!done) {
-        const { done: end, value } = await reader.read();
-        if (end) done = true;
-        else if (value.byteLength > 0) return value;
-      }
-      return null;
-    },
-    async close(reason) {
-      if (done) return;
-      done = true;
-      await reader.cancel(reason).catch(() => {});
-    },
-  };
 }
