@@ -5,7 +5,7 @@ import { Buffer } from "node:buffer";
  * Chunks of a few MiB keep the per-chunk costs (a thread-pool round trip per read and write, a call
  * into the hash, a message to a hash thread) negligible. Measured on this machine (2 vCPUs), reads of
  * 1, 4 or 8 MiB with the next in flight all copy-and-hash 256 MiB in ~0.35–0.5 s on Node; 8 MiB
- * buffers raised the server's peak RSS past 150 MB (two per fill, two per upload), so 2 MiB.
+ * buffers raised the server's peak RSS past 150 MB, so 2 MiB.
  */
 export const COPY_CHUNK = 2 << 20;
 
