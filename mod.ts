@@ -43,6 +43,7 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     publicEndpoint: config.publicEndpoint,
     policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined,
     cacheConcurrency: config.cacheConcurrency,
+    verifyHash: config.verifyHash,
     maxSize: config.maxSize,
     stallTime: config.stallTime,
     maxQueue: config.maxQueue,

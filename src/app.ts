@@ -9,6 +9,7 @@ import { Policy, type PolicyRules } from "./auth/policy.ts";
 import type { CacheEvent } from "./cache/events.ts";
 import type { FillHooks } from "./cache/fill.ts";
 import { ImageCache } from "./cache/image_cache.ts";
+import type { VerifyHash } from "./cache/verify.ts";
 import { accessLogged } from "./http/access_log.ts";
 import { Fleet, type FleetOptions } from "./fleet/fleet.ts";
 import { cacheApi } from "./http/cache_routes.ts";
@@ -73,6 +74,8 @@ export interface AppOptions {
   policy?: Partial<PolicyRules> | Policy;
   /** Fills at once, queued or started by downloads (one shared bound); 0 fills nothing (the prune and clean commands). */
   cacheConcurrency?: number;
+  /** Which of an image's digests verifies a fill: os_hash_value (default) or the md5 checksum. */
+  verifyHash?: VerifyHash;
   /** How many images may wait in the cache queue (default 1000); a PUT beyond gets 409. */
   maxQueue?: number;
   /** Glance's image_cache_max_size, bytes. */
@@ -148,6 +151,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     stallTime: opts.stallTime,
     maxQueue: opts.maxQueue,
     hooks: opts.cacheHooks,
+    verifyHash: opts.verifyHash,
     log: logger.textSink("cache"),
   }).catch(async (err) => {
     await fleet?.close();

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type Cidr, isLoopback, parseCidrList } from "./auth/addresses.ts";
 import type { KeystoneOptions } from "./auth/keystone.ts";
+import { VERIFY_HASHES, type VerifyHash } from "./cache/verify.ts";
 import { type ConfigDoc, ConfigFileError, parseOsloConfig } from "./config_file.ts";
 
 export { isLoopback };
@@ -25,6 +26,8 @@ export interface ServeConfig {
   maxRequestBodySize: number;
   imageSizeCap: number;
   cacheConcurrency: number;
+  /** Which of an image's digests verifies a fill. */
+  verifyHash: VerifyHash;
   maxSize: number;
   stallTime: number;
   maxQueue: number;
@@ -70,6 +73,7 @@ const OPTIONS: Record<string, Option> = {
   "image-size-cap": { kind: "count", env: "GLANCE_CACHE_IMAGE_SIZE_CAP", ini: ["DEFAULT", "image_size_cap"], default: "1099511627776", help: "largest image upload into the embedded store, bytes" },
   "cache-concurrency": { kind: "count", env: "GLANCE_CACHE_CONCURRENCY", ini: ["glance_cache_node", "cache_concurrency"], default: "1", help: "queued images filled at once" },
   "image-cache-max-size": { kind: "count", env: "GLANCE_CACHE_MAX_SIZE", ini: ["DEFAULT", "image_cache_max_size"], default: String(10 * 1024 ** 3), help: "cache size cap, bytes" },
+  "verify-hash": { kind: "string", env: "GLANCE_CACHE_VERIFY_HASH", ini: ["glance_cache_node", "verify_hash"], default: "os_hash_value", help: "digest a fill is verified with: os_hash_value (sha512, strong) or checksum (md5: faster, but weak)" },
   "image-cache-max-queue": { kind: "count", env: "GLANCE_CACHE_MAX_QUEUE", ini: ["glance_cache_node", "max_queue"], default: "1000", help: "images that may wait in the cache queue; a PUT beyond gets 409" },
   "image-cache-stall-time": { kind: "count", env: "GLANCE_CACHE_STALL_TIME", ini: ["DEFAULT", "image_cache_stall_time"], default: "86400", help: "incomplete files older than this (s) are cleaned" },
   "shutdown-timeout": { kind: "count", env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT", ini: ["glance_cache_node", "shutdown_timeout"], default: "30", help: "on SIGTERM/SIGINT, wait this long (s) for downloads" },
@@ -176,6 +180,8 @@ export function parseConfig(
   if (port > 65535) throw new ConfigError(`${describe("port")}: not a port: ${port}`);
   const concurrency = count("cache-concurrency");
   if (concurrency < 1) throw new ConfigError(`${describe("cache-concurrency")}: must be at least 1`);
+  const verifyHash = raw("verify-hash") as VerifyHash;
+  if (!VERIFY_HASHES.includes(verifyHash)) throw new ConfigError(`${describe("verify-hash")}: must be ${VERIFY_HASHES.join(" or ")}, not ${JSON.stringify(verifyHash)}`);
   const upstreamUrl = str("upstream-url");
   if (upstreamUrl && !/^https?:\/\/[^/]+/.test(upstreamUrl)) throw new ConfigError(`${describe("upstream-url")}: not an http(s) URL: ${upstreamUrl}`);
   const publicEndpoint = str("public-endpoint");
@@ -197,6 +203,7 @@ export function parseConfig(
     maxRequestBodySize: count("max-request-body-size"),
     imageSizeCap: count("image-size-cap"),
     cacheConcurrency: concurrency,
+    verifyHash,
     maxSize: count("image-cache-max-size"),
     stallTime: count("image-cache-stall-time"),
     maxQueue: count("image-cache-max-queue"),

@@ -249,4 +249,13 @@ t("the cache queue bound: default 1000, from the file, the environment or the fl
   assert.throws(() => parse(["--image-cache-max-queue", "-1"]), ConfigError);
 });
 
+t("verify_hash: os_hash_value by default, checksum from the file, the environment or the flag; nothing else", async () => {
+  assert.equal(parse([]).config.verifyHash, "os_hash_value");
+  const file = await confFile("[glance_cache_node]\nverify_hash = checksum\n");
+  assert.equal(parse(["--config-file", file]).config.verifyHash, "checksum");
+  assert.equal(parse(["--config-file", file], { GLANCE_CACHE_VERIFY_HASH: "os_hash_value" }).config.verifyHash, "os_hash_value");
+  assert.equal(parse(["--verify-hash", "checksum"]).config.verifyHash, "checksum");
+  assert.throws(() => parse(["--verify-hash", "sha1"]), (err: Error) => err instanceof ConfigError && /verify-hash.*os_hash_value or checksum/.test(err.message));
+});
+
 t.run();

@@ -35,6 +35,34 @@ t("a checksum mismatch moves the file to invalid/, the worker lives on", async (
   assert.equal(node.app.cache.stats.fillsFailed, 1);
 });
 
+t("verify_hash = checksum: the md5 checksum verifies a fill (and only it); by default the sha512 multihash does", async () => {
+  for (const verifyHash of ["checksum", "os_hash_value"] as const) {
+    const node = await start({ verifyHash });
+    try {
+      const verified: (string | null)[] = [];
+      node.app.cache.events.on((e) => {
+        if (e.type === "fill_finished" && e.outcome === "cached") verified.push(e.verifiedWith);
+      });
+      const id = await createImage(node, bytes(3 << 20));
+      // a record whose multihash is wrong: only a fill that checks it notices
+      const image = (await node.app.store!.find(id, null))!;
+      image.os_hash_value = "0".repeat(128);
+      await node.req(`/v2/cache/${id}`, { method: "PUT" });
+      await waitFor("fill over", async () => node.app.cache.filling().length === 0 && (await listing(node)).queued_images.length === 0);
+      const cached = (await listing(node)).cached_images.map((c) => c.image_id);
+      if (verifyHash === "checksum") {
+        assert.deepEqual(cached, [id]);
+        assert.deepEqual(verified, ["md5"]);
+      } else {
+        assert.deepEqual(cached, []);
+        assert.deepEqual(await readdir(cacheDir(node, "invalid")), [id]);
+      }
+    } finally {
+      await node.close();
+    }
+  }
+});
+
 t("a corrupted image downloaded uncached: the client sees an aborted transfer, nothing cached", async ({ node }) => {
   const data = bytes(3 << 20);
   const id = await createImage(node, data);

@@ -140,6 +140,19 @@ t("upload answers 204 and the image is active with size, md5 and sha512", async 
   assert.equal((await upload(node, id, data)).status, 409);
 });
 
+t("an upload of several copy chunks (md5 on the hash thread where it runs) records the same digests and bytes", async ({ node }) => {
+  // 2 MiB chunks: two whole ones, then a part, with slice boundaries inside
+  const data = bytes(5 * (1 << 20) + 3);
+  const id = await createImage(node, undefined);
+  assert.equal((await upload(node, id, data)).status, 204);
+  const doc = await show(node, id);
+  assert.equal(doc.size, data.length);
+  assert.equal(doc.checksum, md5(data));
+  assert.equal(doc.os_hash_value, sha512(data));
+  const back = new Uint8Array(await (await node.req(`/v2/images/${id}/file`, { as: ADMIN })).arrayBuffer());
+  assert.equal(md5(back), md5(data));
+});
+
 t("upload with a content type other than octet-stream is 415 and leaves the image queued", async ({ node }) => {
   const id = await createImage(node, undefined);
   for (const type of ["application/json", "text/plain"]) {

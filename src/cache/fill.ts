@@ -6,7 +6,7 @@ import { CHUNK_SIZE, fileSink, uninitialized } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
 import { verifiedTail } from "./verified_tail.ts";
-import { type Digest, expectedDigest } from "./verify.ts";
+import { type Digest, expectedDigest, type VerifyHash } from "./verify.ts";
 
 /** Test hooks: hold a fill at a point of its life to drive a race deterministically. */
 export interface FillHooks {
@@ -27,6 +27,8 @@ export interface FillDeps {
   /** The guarded commit: moves the file into place and records it, or refuses (the fill was discarded meanwhile). */
   commit: (fill: Fill) => Promise<boolean>;
   hooks?: FillHooks;
+  /** Which of the image's digests verifies the copy (default os_hash_value). */
+  verifyHash?: VerifyHash;
 }
 
 /** The bytes did not match the image's size or checksum. */
@@ -68,7 +70,7 @@ export class Fill {
     private readonly deps: FillDeps,
   ) {
     this.path = deps.layout.incomplete(image.id, newNonce());
-    this.expected = expectedDigest(image, deps.log);
+    this.expected = expectedDigest(image, deps.log, deps.verifyHash);
     this.finished = this.run();
   }
 
@@ -118,7 +120,7 @@ export class Fill {
                 if (!(this.error instanceof LocalIOError)) throw this.error;
                 // Our disk failed, not the source: go on from the source where the file left off, verified.
                 this.deps.log(`reader of ${this.id} continues from the source at byte ${pos}`);
-                fallback = verifiedTail(this.image, fh, pos, this.deps.source).getReader();
+                fallback = verifiedTail(this.image, fh, pos, this.deps.source, this.deps.verifyHash).getReader();
                 return await this.pullFrom(fallback, controller, release);
               }
               // The last byte waits for verification: a client never sees a complete body that failed it.

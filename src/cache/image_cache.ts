@@ -13,6 +13,7 @@ import { ImageStates } from "./image_state.ts";
 import { CacheLayout } from "./layout.ts";
 import { verifiedRead } from "./verified_tail.ts";
 import { acquireLock, cleanDirs, reconcile } from "./upkeep.ts";
+import type { VerifyHash } from "./verify.ts";
 
 export interface CacheOptions {
   dir: string;
@@ -22,6 +23,8 @@ export interface CacheOptions {
    * (no worker, downloads read the source).
    */
   concurrency?: number;
+  /** Which of an image's digests verifies its bytes (default os_hash_value): see VerifyHash. */
+  verifyHash?: VerifyHash;
   /** Glance's image_cache_max_size, bytes (default 10 GiB). */
   maxSize?: number;
   /** Glance's image_cache_stall_time, seconds (default 86400). */
@@ -65,6 +68,7 @@ export class ImageCache {
   private readonly exclusive = new Map<string, Promise<unknown>>();
   private readonly workers: Promise<void>[] = [];
   private readonly source: ImageSource;
+  private readonly verifyHash: VerifyHash | undefined;
   private readonly log: (msg: string) => void;
   private readonly hooks: FillHooks | undefined;
   private closing = false;
@@ -83,6 +87,7 @@ export class ImageCache {
     this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
     this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.hooks = opts.hooks;
+    this.verifyHash = opts.verifyHash;
     this.states = new ImageStates((id) => index.has(id));
     this.budget = new FillBudget(opts.concurrency ?? 1, this.maxSize);
     const source = opts.source;
@@ -250,7 +255,7 @@ export class ImageCache {
 
   /** A whole image not cached: verified like a fill (last byte held back), unless it has no size to check. */
   private fromSource(image: Image): Promise<ReadableStream<Uint8Array>> {
-    return image.size === null ? this.source.read(image) : verifiedRead(image, this.source);
+    return image.size === null ? this.source.read(image) : verifiedRead(image, this.source, this.verifyHash);
   }
 
   private cacheable(image: Image): boolean {
@@ -351,6 +356,7 @@ export class ImageCache {
       source: this.source,
       log: this.log,
       hooks: this.hooks,
+      verifyHash: this.verifyHash,
       verifying: (f) => {
         if (this.states.is(f.id, "filling", f)) this.states.move(f.id, "verifying");
       },

@@ -4,7 +4,7 @@ import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { CHUNK_SIZE, uninitialized } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
-import { expectedDigest } from "./verify.ts";
+import { expectedDigest, type VerifyHash } from "./verify.ts";
 
 /**
  * A reader that already sent `pos` bytes read from `fh` goes on from the source at byte `pos`. The
@@ -12,19 +12,25 @@ import { expectedDigest } from "./verify.ts";
  * file), then each byte from the source; the source must send exactly the range asked for, and the
  * last byte is held back until size and digest match: a client never gets a wrong complete body.
  */
-export function verifiedTail(image: Image, fh: FileHandle | undefined, pos: number, source: ImageSource): ReadableStream<Uint8Array> {
+export function verifiedTail(
+  image: Image,
+  fh: FileHandle | undefined,
+  pos: number,
+  source: ImageSource,
+  verifyHash?: VerifyHash,
+): ReadableStream<Uint8Array> {
   const size = sizeOf(image);
-  return verifying(image, pos, async (hasher) => {
+  return verifying(image, pos, verifyHash, async (hasher) => {
     await hashPrefix(hasher, fh, pos, image.id);
     return (await source.read(image, { start: pos, end: size - 1 })).getReader();
   });
 }
 
 /** The whole image from the source, verified the same way; the source is opened before this returns (its errors come first). */
-export async function verifiedRead(image: Image, source: ImageSource): Promise<ReadableStream<Uint8Array>> {
+export async function verifiedRead(image: Image, source: ImageSource, verifyHash?: VerifyHash): Promise<ReadableStream<Uint8Array>> {
   sizeOf(image);
   const reader = (await source.read(image)).getReader();
-  return verifying(image, 0, async () => reader);
+  return verifying(image, 0, verifyHash, async () => reader);
 }
 
 function sizeOf(image: Image): number {
@@ -35,10 +41,11 @@ function sizeOf(image: Image): number {
 function verifying(
   image: Image,
   pos: number,
+  verifyHash: VerifyHash | undefined,
   open: (hasher: Hasher) => Promise<ReadableStreamDefaultReader<Uint8Array>>,
 ): ReadableStream<Uint8Array> {
   const size = sizeOf(image);
-  const expected = expectedDigest(image);
+  const expected = expectedDigest(image, undefined, verifyHash);
   // built before the source is read: an algorithm we cannot compute never fails a started transfer
   const hasher = new Hasher(expected ? [expected.runtimeAlgo] : []);
   const want = size - pos;

@@ -1,10 +1,13 @@
 // The embedded image store: image records as JSON files and image data as plain files under one directory.
 import { randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
-import { fileSink, fileStream } from "../streams/files.ts";
+import { COPY_CHUNK, gatheredChunks } from "../streams/chunks.ts";
+import { fileStream } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
+import { HASH_THREAD_PAYS } from "../runtime/hash_thread.ts";
+import { SideHasher } from "../streams/side_hasher.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
@@ -97,9 +100,9 @@ export class EmbeddedStore implements ImageSource {
     image.status = "saving";
     await this.save(image);
     const fh = await open(tmp, "w");
-    const hasher = new Hasher(["md5", "sha512"]);
+    let stored: Stored;
     try {
-      await body.pipeThrough(sizeCapped(limit.sizeCap, limit.tooLarge)).pipeTo(fileSink(fh, { hash: (chunk) => hasher.update(chunk) }));
+      stored = await storeBody(body, fh, limit);
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => {});
@@ -116,14 +119,13 @@ export class EmbeddedStore implements ImageSource {
       return image;
     }
     await rename(tmp, this.dataPath(image.id));
-    const digests = hasher.digest();
     Object.assign(image, {
       status: "active",
-      size: hasher.size,
-      virtual_size: image.disk_format === "raw" ? hasher.size : null,
-      checksum: digests.md5,
+      size: stored.size,
+      virtual_size: image.disk_format === "raw" ? stored.size : null,
+      checksum: stored.md5,
       os_hash_algo: "sha512",
-      os_hash_value: digests.sha512,
+      os_hash_value: stored.sha512,
     });
     await this.save(image);
     return image;
@@ -140,14 +142,58 @@ export class EmbeddedStore implements ImageSource {
   }
 }
 
-/** Passes chunks through until more than cap bytes have gone by, then errors the stream. */
-function sizeCapped(cap: number, tooLarge: () => Error): TransformStream<Uint8Array, Uint8Array> {
-  let seen = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > cap) controller.error(tooLarge());
-      else controller.enqueue(chunk);
-    },
-  });
+const HASH_SLICE = 1 << 20;
+
+interface Stored {
+  size: number;
+  md5: string;
+  sha512: string;
+}
+
+/**
+ * The body in COPY_CHUNK (2 MiB) chunks, each written (off the main thread) while the main thread computes its
+ * sha512 and, for a body of more than one chunk and where it pays (HASH_THREAD_PAYS), a SideHasher thread its md5: the two digests Glance
+ * computes one after the other run side by side on two cores. The next chunk is gathered meanwhile.
+ * Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
+ */
+async function storeBody(body: ReadableStream<Uint8Array>, fh: FileHandle, limit: { sizeCap: number; tooLarge: () => Error }): Promise<Stored> {
+  const buffers = HASH_THREAD_PAYS ? SideHasher.sharedBuffers(COPY_CHUNK) : undefined;
+  const chunks = gatheredChunks(body, COPY_CHUNK, buffers);
+  const sha512 = new Hasher(["sha512"]);
+  // a body that fits one chunk is not worth a thread's start
+  const md5Here = new Hasher(["md5"]);
+  let md5Beside: SideHasher | undefined;
+  try {
+    let pos = 0;
+    for (let chunk = await chunks.next(); chunk; chunk = await chunks.next()) {
+      if (pos + chunk.byteLength > limit.sizeCap) throw limit.tooLarge();
+      if (buffers && pos === 0 && chunk.byteLength === COPY_CHUNK) md5Beside = new SideHasher("md5", buffers);
+      const md5Done = md5Beside ? md5Beside.update(chunk) : md5Here.update(chunk);
+      md5Done?.catch(() => {}); // awaited below, unless the write failed first
+      // 1 MiB at a time: the bytes the hash just read are still in the CPU's cache when the write copies them
+      for (let off = 0; off < chunk.byteLength; off += HASH_SLICE) {
+        const slice = chunk.subarray(off, Math.min(off + HASH_SLICE, chunk.byteLength));
+        const landed = writeAll(fh, slice, pos);
+        sha512.update(slice);
+        await landed;
+        pos += slice.byteLength;
+      }
+      // the chunk's buffer is gathered into again after the next call: the side hash must be done with it
+      await md5Done;
+    }
+    const md5 = md5Beside ? await md5Beside.digest() : md5Here.digest().md5;
+    return { size: pos, md5, sha512: sha512.digest().sha512 };
+  } catch (err) {
+    await chunks.close(err);
+    throw err;
+  } finally {
+    await md5Beside?.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array, pos: number): Promise<void> {
+  for (let off = 0; off < chunk.byteLength; ) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off, pos + off);
+    off += bytesWritten;
+  }
 }
