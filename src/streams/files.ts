@@ -102,6 +102,7 @@ export function fileSink(
   fh: ChunkWriter,
   on: { hash?: (chunk: Uint8Array) => void; written?: (bytes: number) => void } = {},
 ): WritableStream<Uint8Array> {
+  const turn = eventLoopTurns();
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
@@ -109,8 +110,24 @@ export function fileSink(
         on.hash?.(chunk);
         await written;
         on.written?.(chunk.byteLength);
+        await turn();
       },
     },
     { highWaterMark: 1 },
   );
+}
+
+/**
+ * A copy whose reads and writes complete at once (page cache) chains promise continuations without
+ * ever returning to the event loop; on Deno that starved every other request for 100-250 ms at a
+ * time during a fill (GET /v2/cache p99 250 ms; GC pauses were 1-5 ms). Giving the loop a turn
+ * after 10 ms of copying brought the p99 to 39 ms (Node: 20 -> 12 ms), the fill no slower.
+ */
+function eventLoopTurns(everyMs = 10): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < everyMs) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    last = performance.now();
+  };
 }
