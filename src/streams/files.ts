@@ -18,7 +18,8 @@ const RING = 2;
 /**
  * Lets a file stream hand out its next chunks from a ring of buffers instead of a fresh one per
  * chunk. Only for a consumer that is done with a chunk before it asks for the next one (a socket
- * writer that waits for each write: our Node adapter). A fresh 1 MiB buffer per
+ * writer that waits for each write: our Node adapter; a fill's pipe into its sink, whose write of a
+ * chunk counts against the sink's high-water mark until written and hashed). A fresh 1 MiB buffer per
  * chunk is what made a cached download of the full node cost twice the CPU of the bare stream: on
  * Node the dead buffers pile up as external memory and V8 answers with ~34 mark-compact GCs per GiB,
  * then the next buffers are fresh pages again. Any other stream is left alone: false.
