@@ -1,4 +1,5 @@
 // The node's cache API as the CLI uses it: listing, queueing, deleting, clearing, node facts.
+import type { NodeRow } from "../fleet/nodes.ts";
 import { causeOf, type Connection } from "./connection.ts";
 import { CliError } from "./errors.ts";
 
@@ -32,21 +33,8 @@ export interface NodeStatus {
   fleet: unknown;
 }
 
-export interface FleetNode {
-  id: number;
-  url: string;
-  site: string;
-  status: "alive" | "stale" | "retired";
-  heartbeat_at: number;
-  heartbeat_age: number;
-  cache_size: number;
-  cached_images: number;
-  max_size: number;
-  free_bytes: number | null;
-  hits: number;
-  upstream_reads: number;
-  peer_reads: number;
-}
+/** A node as GET /v2/x-fleet/nodes shows it: the fleet's own row type. */
+export type FleetNode = NodeRow;
 
 export interface FleetImage {
   cached: string[];
