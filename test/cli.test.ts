@@ -1,45 +1,22 @@
 // The glance-cache CLI as a person or a script uses it: spawned in a pipe, and under a real terminal (tmux).
 // test-needs: tmux
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { suite } from "uvu";
 import { ByteGate, failingAfter } from "./gate.ts";
 import { bytes, createImage, listing, type Running, start, waitCached, waitFor } from "./helpers.ts";
-import { CURRENT_RUNTIME, denoBinary, freePort, nodeBinary } from "../support/processes.ts";
+import { cliCommand, spawnCli } from "./cli_process.ts";
+import { freePort, nodeBinary } from "../support/processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ADMIN_TOKEN = "admin:adminproj:admin";
 const MEMBER_TOKEN = "member:memberproj:member";
 const MiB = 1 << 20;
 
-/** The CLI on the runtime running this file. */
-function cliCommand(): [string, string[]] {
-  return CURRENT_RUNTIME === "deno" ? [denoBinary(), ["run", "-A", "cli.ts"]] : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
-}
 
-interface Cli {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number>;
-}
 
-function spawnCli(args: string[], env: Record<string, string> = {}, command = cliCommand()): Cli {
-  const [bin, pre] = command;
-  const child = spawn(bin, [...pre, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (err += s));
-  const exit = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1)));
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
 
 async function cli(node: Running | string, args: string[], token = ADMIN_TOKEN) {
   const url = typeof node === "string" ? node : node.url;

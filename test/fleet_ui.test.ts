@@ -1,8 +1,6 @@
 // Where the fleet meets the operator: PUT /v2/cache/{id}?fleet=..., the status document's fleet part, and `glance-cache fleet` in a pipe.
 // test-needs: mariadb
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import process from "node:process";
 import { suite } from "uvu";
 import type { Pool } from "../src/fleet/database.ts";
 import { openPool } from "../src/fleet/database.ts";
@@ -11,9 +9,9 @@ import { ByteGate, failingAfter } from "./gate.ts";
 import { ADMIN, bytes, createImage, listing, MEMBER, type Running, start, waitFor } from "./helpers.ts";
 import { type MariaDb, startMariaDb } from "./mariadb.ts";
 import { startOnPort } from "./fleet_helpers.ts";
-import { CURRENT_RUNTIME, denoBinary, freePort, nodeBinary } from "../support/processes.ts";
+import { spawnCli } from "./cli_process.ts";
+import { freePort } from "../support/processes.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const ADMIN_TOKEN = "admin:adminproj:admin";
 const MiB = 1 << 20;
 
@@ -58,24 +56,9 @@ async function jobDone(id: string): Promise<Job> {
   }, 30_000);
 }
 
-/** The CLI on the runtime running this file, in a pipe. */
-function spawnCli(args: string[], url: string): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number> } {
-  const [bin, pre] = CURRENT_RUNTIME === "deno" ? [denoBinary(), ["run", "-A", "cli.ts"]] : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
-  const child = spawn(bin, [...pre, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NO_COLOR: "1", OS_IMAGE_URL: url, OS_AUTH_TOKEN: ADMIN_TOKEN },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (err += s));
-  const exit = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1)));
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
 
 async function cli(args: string[], url = ctx.a1.url) {
-  const run = spawnCli(args, url);
+  const run = spawnCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: ADMIN_TOKEN });
   const code = await run.exit;
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
@@ -248,7 +231,7 @@ t("glance-cache fleet cache --wait in a pipe: a line per node as it moves, exit 
   ctx.slow.add(id);
   ctx.gate.allow(0);
   ctx.gate.allow(1); // a1's fill passes its first chunk, then holds
-  const run = spawnCli(["fleet", "cache", id, "--wait", "--interval", "0.1"], ctx.b1.url);
+  const run = spawnCli(["fleet", "cache", id, "--wait", "--interval", "0.1"], { OS_IMAGE_URL: ctx.b1.url, OS_AUTH_TOKEN: ADMIN_TOKEN });
   try {
     await waitFor("a1 seen filling", async () => new RegExp(`^${ctx.a1.url} caching \\d+% `, "m").test(run.stdout()), 60_000);
     await waitFor("b1 seen cached", async () => new RegExp(`^${ctx.b1.url} cached 16\\.0 MiB$`, "m").test(run.stdout()), 60_000);

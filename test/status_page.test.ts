@@ -4,14 +4,13 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Browser, Page } from "puppeteer-core";
 import { suite } from "uvu";
+import { ARTIFACTS, launchChromium } from "./browser.ts";
 import { ByteGate } from "./gate.ts";
 import { bytes, createImage, listing, MEMBER, start, waitCached } from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const ARTIFACTS = join(ROOT, "test", "artifacts");
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_TOKEN = "admin:adminproj:admin";
 const MiB = 1 << 20;
 const VERSION = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")).version as string;
@@ -59,22 +58,6 @@ t("GET /v2/x-cache-node/status needs the cache_list policy, as GET /v2/cache doe
   }
 });
 
-async function launch(profile: string): Promise<Browser> {
-  return puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      `--user-data-dir=${profile}`,
-    ],
-  });
-}
 
 /** The fill's bar as the page shows it: its row state and aria-valuenow. */
 async function fillBar(page: Page, id: string): Promise<{ state: string; value: number } | null> {
@@ -102,7 +85,7 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     for (let i = 0; i < 2; i++) await (await node.req(`/v2/images/${small}/file`)).arrayBuffer();
     slow = await createImage(node, bytes(24 * MiB), { name: "slow" });
 
-    browser = await launch(profile);
+    browser = await launchChromium(profile);
     const page = await browser.newPage();
     await page.setViewport({ width: 1200, height: 900 });
     const foreign: string[] = [];

@@ -4,38 +4,20 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import puppeteer, { type Browser } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
 import { suite } from "uvu";
+import { ARTIFACTS, launchChromium } from "./browser.ts";
 import { openPool } from "../src/fleet/database.ts";
 import { bytes, createImage, type Running, start, waitFor } from "./helpers.ts";
 import { startMariaDb } from "./mariadb.ts";
 import { startOnPort } from "./fleet_helpers.ts";
 import { freePort } from "../support/processes.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const ARTIFACTS = join(ROOT, "test", "artifacts");
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_TOKEN = "admin:adminproj:admin";
 const MiB = 1 << 20;
 
 const t = suite("status page of a fleet node");
 
-async function launch(profile: string): Promise<Browser> {
-  return puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      `--user-data-dir=${profile}`,
-    ],
-  });
-}
 
 t("in chromium on a fleet node: the fleet section lists every node (alive, stale) and where images are", async () => {
   const db = await startMariaDb();
@@ -62,7 +44,7 @@ t("in chromium on a fleet node: the fleet section lists every node (alive, stale
     const job = (await (await a1.req(`/v2/cache/${id}?fleet=all`, { method: "PUT" })).json()) as { id: string };
     await waitFor("the job done", async () => ((await (await a1.req(`/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done", 30_000);
 
-    browser = await launch(profile);
+    browser = await launchChromium(profile);
     const page = await browser.newPage();
     await page.setViewport({ width: 1200, height: 900 });
     const foreign: string[] = [];
