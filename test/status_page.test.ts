@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "puppeteer-core";
 import { suite } from "uvu";
-import { ARTIFACTS, launchChromium } from "./browser.ts";
+import { ARTIFACTS, launchChromium, watchedPage } from "./browser.ts";
 import { ByteGate } from "./gate.ts";
 import { bytes, createImage, listing, MEMBER, start, waitCached } from "./helpers.ts";
 
@@ -86,17 +86,7 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     slow = await createImage(node, bytes(24 * MiB), { name: "slow" });
 
     browser = await launchChromium(profile);
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1200, height: 900 });
-    const foreign: string[] = [];
-    const problems: string[] = [];
-    page.on("request", (r) => {
-      if (!r.url().startsWith(node.url) && !r.url().startsWith("data:")) foreign.push(r.url());
-    });
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(String(e)));
+    const { page, foreign, problems } = await watchedPage(browser, node.url, /status of (401|404)/);
 
     await page.goto(`${node.url}/status`);
     await page.waitForSelector("#message.error"); // no token: the API said 401
@@ -159,8 +149,8 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     await page.type("#image", "not-an-image");
     await page.click("#queue-form button[type=submit]");
     await page.waitForFunction(() => /queue not-an-image: Image not-an-image not found/.test(document.querySelector("#message.error")?.textContent ?? ""));
-    // chromium logs the API's 401 (no token yet) and 404 (that image) as failed resources: expected.
-    problems.splice(0, problems.length, ...problems.filter((p) => !/status of (401|404)/.test(p)));
+    // chromium logs the API's 401 (no token yet) and 404 (that image) as failed resources: expected,
+    // and left out of problems by watchedPage.
 
     assert.deepEqual(foreign, [], "the page loads nothing from elsewhere");
     assert.deepEqual(problems, [], "no script errors or CSP violations");

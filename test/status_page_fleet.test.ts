@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "puppeteer-core";
 import { suite } from "uvu";
-import { ARTIFACTS, launchChromium } from "./browser.ts";
+import { ARTIFACTS, launchChromium, watchedPage } from "./browser.ts";
 import { openPool } from "../src/fleet/database.ts";
 import { bytes, createImage, type Running, start, waitFor } from "./helpers.ts";
 import { startMariaDb } from "./mariadb.ts";
@@ -45,17 +45,7 @@ t("in chromium on a fleet node: the fleet section lists every node (alive, stale
     await waitFor("the job done", async () => ((await (await a1.req(`/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done", 30_000);
 
     browser = await launchChromium(profile);
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1200, height: 900 });
-    const foreign: string[] = [];
-    const problems: string[] = [];
-    page.on("request", (r) => {
-      if (!r.url().startsWith(a1.url) && !r.url().startsWith("data:")) foreign.push(r.url());
-    });
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/status of 401/.test(m.text())) problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(String(e)));
+    const { page, foreign, problems } = await watchedPage(browser, a1.url, /status of 401/);
     await page.goto(`${a1.url}/status`);
     await page.type("#token", ADMIN_TOKEN);
     await page.click("#login button[type=submit]");
