@@ -1,12 +1,13 @@
 // The embedded image store: image records as JSON files and image data as plain files under one directory.
 import { randomUUID } from "node:crypto";
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
 import { COPY_CHUNK, gatheredChunks } from "../streams/chunks.ts";
 import { fileStream } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { HASH_THREAD_PAYS } from "../runtime/hash_thread.ts";
+import { type FileWriter, openWriter } from "../runtime/file_writer.ts";
 import { SideHasher } from "../streams/side_hasher.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
@@ -99,7 +100,7 @@ export class EmbeddedStore implements ImageSource {
     const tmp = `${this.dataPath(image.id)}.upload`;
     image.status = "saving";
     await this.save(image);
-    const fh = await open(tmp, "w");
+    const fh = await openWriter(tmp, "w");
     let stored: Stored;
     try {
       stored = await storeBody(body, fh, limit);
@@ -156,7 +157,7 @@ interface Stored {
  * computes one after the other run side by side on two cores. The next chunk is gathered meanwhile.
  * Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
  */
-async function storeBody(body: ReadableStream<Uint8Array>, fh: FileHandle, limit: { sizeCap: number; tooLarge: () => Error }): Promise<Stored> {
+async function storeBody(body: ReadableStream<Uint8Array>, fh: FileWriter, limit: { sizeCap: number; tooLarge: () => Error }): Promise<Stored> {
   const buffers = HASH_THREAD_PAYS ? SideHasher.sharedBuffers(COPY_CHUNK) : undefined;
   const chunks = gatheredChunks(body, COPY_CHUNK, buffers);
   const sha512 = new Hasher(["sha512"]);
@@ -173,7 +174,7 @@ async function storeBody(body: ReadableStream<Uint8Array>, fh: FileHandle, limit
       // 1 MiB at a time: the bytes the hash just read are still in the CPU's cache when the write copies them
       for (let off = 0; off < chunk.byteLength; off += HASH_SLICE) {
         const slice = chunk.subarray(off, Math.min(off + HASH_SLICE, chunk.byteLength));
-        const landed = writeAll(fh, slice, pos);
+        const landed = writeAll(fh, slice);
         sha512.update(slice);
         await landed;
         pos += slice.byteLength;
@@ -191,9 +192,9 @@ async function storeBody(body: ReadableStream<Uint8Array>, fh: FileHandle, limit
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Uint8Array, pos: number): Promise<void> {
+async function writeAll(fh: FileWriter, chunk: Uint8Array): Promise<void> {
   for (let off = 0; off < chunk.byteLength; ) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off, pos + off);
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
     off += bytesWritten;
   }
 }
