@@ -2,9 +2,10 @@
 // (openssl, nginx sendfile, Glance 25.1) measured right before it in the same run. Reports, never asserts.
 //
 //   bash bench/setup.sh                      # once, as root: nginx, glance-api, curl, openssl
-//   node --import tsx bench/compare.ts [--runs 3] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--quick]
+//   node --import tsx bench/compare.ts [--runs 3] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent] [--quick]
 //
-// --quick: 64M / 16M inputs, 1 run, a smoke run in under a minute, written to bench/results/quick/ (not kept in git).
+// --quick: 64M / 16M inputs, 1 run, a smoke run in under a minute, written to bench/results/quick/ (not kept in git),
+// as is a run of only some --rows.
 // Progress on stderr; the Markdown report on stdout and in bench/results/compare.md, with compare.svg (chart) and
 // compare.json (every run). Whatever it starts is stopped again, also on error and Ctrl-C; the random inputs stay
 // in $TMPDIR/gcn-bench-inputs for the next run.
@@ -38,11 +39,13 @@ const { values: opt } = parseArgs({
     concurrency: { type: "string", default: "16" },
     targets: { type: "string", default: "node,deno,glance" },
     quick: { type: "boolean", default: false },
+    /** A subset of rows, to iterate on one: put,cached,uncached,upload,concurrent (the report then has only those). */
+    rows: { type: "string", default: "put,cached,uncached,upload,concurrent" },
     help: { type: "boolean", default: false },
   },
 });
 if (opt.help) {
-  console.log("node --import tsx bench/compare.ts [--runs N (3)] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--quick]");
+  console.log("node --import tsx bench/compare.ts [--runs N (3)] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent] [--quick]");
   process.exit(0);
 }
 const RUNS = Number(opt.runs ?? (opt.quick ? 1 : 3));
@@ -50,7 +53,9 @@ const TARGETS = opt.targets!.split(",").map((s) => s.trim()) as TargetName[];
 for (const t of TARGETS) if (!["node", "deno", "glance"].includes(t)) throw new Error(`--targets: unknown ${t}`);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs: not a positive integer: ${opt.runs}`);
 const INPUTS = join(tmpdir(), "gcn-bench-inputs");
-const OUT = join(ROOT, "bench", "results", opt.quick ? "quick" : "");
+// Only a full run (every row, full sizes) replaces the kept results; anything less goes to quick/.
+const PARTIAL = opt.quick || opt.rows !== "put,cached,uncached,upload,concurrent";
+const OUT = join(ROOT, "bench", "results", PARTIAL ? "quick" : "");
 
 function input(label: string): Input {
   const m = /^(\d+)([MG])$/.exec(label.toUpperCase());
@@ -90,20 +95,22 @@ async function main(): Promise<void> {
   }
   const bench: Bench = { runs: RUNS, big, conc, concurrency: Number(opt.concurrency), ours, nginx, glance, ids, log };
   const rows: Row[] = [];
-  for (const [name, fn] of [
-    ["PUT → cached", putToCached],
-    ["cached download", cachedDownload],
-    ["uncached download", uncachedDownload],
-    ["upload", upload],
-    ["concurrent cached downloads", concurrentDownloads],
+  const wanted = new Set(opt.rows!.split(",").map((s) => s.trim()));
+  for (const [key, name, fn] of [
+    ["put", "PUT → cached", putToCached],
+    ["cached", "cached download", cachedDownload],
+    ["uncached", "uncached download", uncachedDownload],
+    ["upload", "upload", upload],
+    ["concurrent", "concurrent cached downloads", concurrentDownloads],
   ] as const) {
     if (wasInterrupted()) return;
+    if (!wanted.has(key)) continue;
     log(name);
     rows.push(...(await fn(bench)));
   }
   // The issue's order: the p99 during a fill (measured with PUT → cached) last, after peak RSS.
-  const p99 = rows.splice(1, 1)[0];
-  rows.push(peakRss(rows, ours), p99);
+  const p99 = wanted.has("put") ? rows.splice(1, 1) : [];
+  rows.push(peakRss(rows, ours), ...p99);
   const busyAfter = await backgroundBusyPct();
 
   const runtimes = ours.map((t) => t.name as Runtime);

@@ -34,6 +34,29 @@ t("a cached download through the runtime's server is byte for byte the image, al
   }
 });
 
+t("uncached downloads tailing one fill through the runtime's server are byte for byte the image", async ({ node }) => {
+  const data = bytes(SIZE);
+  const id = await createImage(node, data);
+  const bodies = await Promise.all(
+    Array.from({ length: 4 }, async () => new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer())),
+  );
+  for (const body of bodies) {
+    assert.equal(body.byteLength, SIZE);
+    assert.equal(md5(body), md5(data));
+  }
+  await waitCached(node, id);
+});
+
+t("an uncached download called on the handler directly hands out chunks that stay valid when all are kept", async ({ node }) => {
+  const data = bytes(SIZE);
+  const id = await createImage(node, data);
+  const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), { remoteAddr: "127.0.0.1" });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+  assert.ok(chunks.length > 1);
+  assert.equal(md5(concat(chunks)), md5(data));
+});
+
 t("a cached range through the runtime's server is the right bytes", async ({ node }) => {
   const { id, data } = await cachedImage(node);
   const start = CHUNK_SIZE - 7;

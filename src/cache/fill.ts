@@ -3,7 +3,7 @@ import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { openWriter, type FileWriter } from "../runtime/file_writer.ts";
-import { CHUNK_SIZE, fileSink, reuseBuffers, uninitialized } from "../streams/files.ts";
+import { CHUNK_SIZE, fileSink, offerReuse, reuseBuffers, uninitialized } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
 import { verifiedTail } from "./verified_tail.ts";
@@ -106,6 +106,16 @@ export class Fill {
     let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
     let released = false;
     let cancelled = false;
+    // Reused when the consumer is done with a chunk before it asks for the next (see reuseBuffers): a fresh
+    // buffer per chunk cost an uncached download ~0.6 CPU-s/GiB of mark-compact GCs on Node (profiled).
+    let ring: Uint8Array[] | undefined;
+    let turn = 0;
+    const buffer = (want: number): Uint8Array => {
+      if (!ring) return uninitialized(want);
+      const buf = (ring[turn] ??= uninitialized(READER_CHUNK));
+      turn ^= 1;
+      return buf.subarray(0, want);
+    };
     const release = async () => {
       if (released) return;
       released = true;
@@ -114,7 +124,7 @@ export class Fill {
       if (this.readers === 0 && this.discard && this.state === "running") this.abort();
       await this.removeIfDiscarded();
     };
-    return new ReadableStream<Uint8Array>(
+    const stream = new ReadableStream<Uint8Array>(
       {
         // Each reader has its own handle: positional reads on a shared one are not atomic on every runtime.
         start: async () => {
@@ -136,7 +146,7 @@ export class Fill {
               if (pos < readable) {
                 if (!fh) throw new Error(`cannot read the file of fill ${this.id}`);
                 const want = Math.min(READER_CHUNK, readable - pos);
-                const buf = uninitialized(want);
+                const buf = buffer(want);
                 const { bytesRead } = await fh.read(buf, 0, want, pos);
                 if (bytesRead === 0) throw new Error(`file of fill ${this.id} ended early`);
                 pos += bytesRead;
@@ -167,6 +177,8 @@ export class Fill {
       },
       { highWaterMark: 0 },
     );
+    offerReuse(stream, () => void (ring ??= []));
+    return stream;
   }
 
   /** The file appears when the fill starts writing, and is renamed when committed: follow it. */

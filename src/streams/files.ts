@@ -29,6 +29,14 @@ export function reuseBuffers(stream: ReadableStream<Uint8Array>): boolean {
 }
 const setReuse = new WeakMap<ReadableStream<Uint8Array>, () => boolean>();
 
+/** Declares that `stream` can switch to reused buffers: `turnOn` is called if a consumer asks (reuseBuffers). */
+export function offerReuse(stream: ReadableStream<Uint8Array>, turnOn: () => void): void {
+  setReuse.set(stream, () => {
+    turnOn();
+    return true;
+  });
+}
+
 /** Reads [start, end] (inclusive) of an open file, one chunk per pull; closes the handle when done. */
 export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): ReadableStream<Uint8Array> {
   let pos = start;
@@ -65,10 +73,7 @@ export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): Rea
     // One chunk read ahead: the next disk read overlaps the socket write of the current chunk.
     { highWaterMark: 1 },
   );
-  setReuse.set(stream, () => {
-    ring ??= [];
-    return true;
-  });
+  offerReuse(stream, () => void (ring ??= []));
   return stream;
 }
 
