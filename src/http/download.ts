@@ -6,7 +6,7 @@ import type { ImageChanges } from "../images/image_changes.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { forbidden, imageNotFound } from "../errors.ts";
 import { HttpError } from "./errors.ts";
-import { hasSequentialBody } from "../runtime/server.ts";
+import { sequentialBody } from "../runtime/server.ts";
 import { reuseBuffers } from "../streams/files.ts";
 
 /** The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served. */
@@ -33,7 +33,8 @@ export async function downloadImage(
   const range = parseRange(request.headers.get("range"), image.size);
   const body = await cache.serve(image, range);
   // Served straight to a socket by our adapter: a cached file's stream may recycle its buffers.
-  if (hasSequentialBody(request)) reuseBuffers(body);
+  const recycling = sequentialBody(request);
+  if (recycling) reuseBuffers(body, recycling);
   if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
   return new Response(body, {
     status: 206,

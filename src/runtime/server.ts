@@ -1,5 +1,6 @@
 // What a runtime adapter provides: listen with a fetch handler (given the peer address), and stop.
 import type { ConnInfo } from "../auth/identity.ts";
+import type { Recycling } from "../streams/files.ts";
 
 export type { ConnInfo };
 
@@ -22,9 +23,9 @@ export async function runtimeServe(): Promise<Serve> {
 }
 
 /**
- * Requests our adapters answer by writing the body to a socket one chunk at a time, asking for the
- * next chunk only once the socket took the last (so a body's buffers can be reused: see reuseBuffers).
+ * Requests whose body our adapter writes to the socket itself, holding a bounded number of chunks:
+ * a body's buffers can then be recycled (see reuseBuffers), `ring` of them, `chunk` bytes each.
  */
-const sequentialBodies = new WeakSet<Request>();
-export const markSequentialBody = (request: Request): void => void sequentialBodies.add(request);
-export const hasSequentialBody = (request: Request): boolean => sequentialBodies.has(request);
+const sequentialBodies = new WeakMap<Request, Recycling>();
+export const markSequentialBody = (request: Request, how: Recycling): void => void sequentialBodies.set(request, how);
+export const sequentialBody = (request: Request): Recycling | undefined => sequentialBodies.get(request);

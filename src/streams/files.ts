@@ -5,34 +5,38 @@ import { type FileHandle, open } from "node:fs/promises";
 export const CHUNK_SIZE = 1 << 20;
 
 /**
- * Buffers of a reusing stream: the one the consumer writes out and the one queued (the read ahead);
- * the consumer asks for the queued one only after its write is done, and then the pull that refills
- * the queue reads into the buffer just written. Measured with test/serve_path.test.ts: behind
- * @hono/node-server one buffer corrupts, two are right; behind Deno.serve two corrupt (its body pipe
- * holds a chunk it has not written yet when it asks for the next), so the Deno adapter does not ask
- * for reuse: Deno frees dead buffers without the GC storm (0.45 CPU-s/GiB as is).
- * Chunks stay 1 MiB: 2 and 4 MiB cost the same CPU per GiB, and each concurrent download holds RING of them.
+ * How a consumer takes a stream's chunks, for a stream that may recycle its buffers: it cycles
+ * through `ring` buffers (enough that none is refilled while the consumer still holds it), and reads
+ * `chunk` bytes at a time.
  */
-const RING = 2;
+export interface Recycling {
+  ring: number;
+  chunk: number;
+}
+
+/**
+ * A fill's pipe into its sink: the pipe asks for the chunk after next only once the sink has written
+ * (and hashed) the last, so the one being written and the one queued are all that live.
+ */
+export const PIPE_INTO_SINK: Recycling = { ring: 2, chunk: CHUNK_SIZE };
 
 /**
  * Lets a file stream hand out its next chunks from a ring of buffers instead of a fresh one per
- * chunk. Only for a consumer that is done with a chunk before it asks for the next one (a socket
- * writer that waits for each write: our Node adapter; a fill's pipe into its sink, whose write of a
- * chunk counts against the sink's high-water mark until written and hashed). A fresh 1 MiB buffer per
- * chunk is what made a cached download of the full node cost twice the CPU of the bare stream: on
- * Node the dead buffers pile up as external memory and V8 answers with ~34 mark-compact GCs per GiB,
- * then the next buffers are fresh pages again. Any other stream is left alone: false.
+ * chunk, for a consumer that says how many chunks it holds at once (see Recycling; the runtime
+ * adapters' body pipes and a fill's sink). A fresh 1 MiB buffer per chunk is what made a cached
+ * download of the full node cost twice the CPU of the bare stream: on Node the dead buffers pile up
+ * as external memory and V8 answers with ~34 mark-compact GCs per GiB, then the next buffers are
+ * fresh pages again. Any other stream is left alone: false.
  */
-export function reuseBuffers(stream: ReadableStream<Uint8Array>): boolean {
-  return setReuse.get(stream)?.() ?? false;
+export function reuseBuffers(stream: ReadableStream<Uint8Array>, how: Recycling): boolean {
+  return setReuse.get(stream)?.(how) ?? false;
 }
-const setReuse = new WeakMap<ReadableStream<Uint8Array>, () => boolean>();
+const setReuse = new WeakMap<ReadableStream<Uint8Array>, (how: Recycling) => boolean>();
 
 /** Declares that `stream` can switch to reused buffers: `turnOn` is called if a consumer asks (reuseBuffers). */
-export function offerReuse(stream: ReadableStream<Uint8Array>, turnOn: () => void): void {
-  setReuse.set(stream, () => {
-    turnOn();
+export function offerReuse(stream: ReadableStream<Uint8Array>, turnOn: (how: Recycling) => void): void {
+  setReuse.set(stream, (how) => {
+    turnOn(how);
     return true;
   });
 }
@@ -41,18 +45,19 @@ export function offerReuse(stream: ReadableStream<Uint8Array>, turnOn: () => voi
 export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): ReadableStream<Uint8Array> {
   let pos = start;
   let ring: Uint8Array[] | undefined;
+  let recycling: Recycling | undefined;
   let next = 0;
   const close = () => fh.close().catch(() => {});
   const buffer = (want: number): Uint8Array => {
-    if (!ring) return uninitialized(want);
-    const buf = (ring[next] ??= uninitialized(Math.min(CHUNK_SIZE, end + 1 - pos)));
-    next = (next + 1) % RING;
+    if (!ring || !recycling) return uninitialized(want);
+    const buf = (ring[next] ??= uninitialized(Math.min(recycling.chunk, end + 1 - pos)));
+    next = (next + 1) % recycling.ring;
     return buf;
   };
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const want = Math.min(CHUNK_SIZE, end + 1 - pos);
+        const want = Math.min(recycling?.chunk ?? CHUNK_SIZE, end + 1 - pos);
         if (want <= 0) {
           await close();
           controller.close();
@@ -73,7 +78,10 @@ export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): Rea
     // One chunk read ahead: the next disk read overlaps the socket write of the current chunk.
     { highWaterMark: 1 },
   );
-  offerReuse(stream, () => void (ring ??= []));
+  offerReuse(stream, (how) => {
+    recycling ??= how;
+    ring ??= [];
+  });
   return stream;
 }
 
