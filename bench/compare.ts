@@ -2,7 +2,7 @@
 // (openssl, nginx sendfile, Glance 25.1) measured right before it in the same run. Reports, never asserts.
 //
 //   bash bench/setup.sh                      # once, as root: nginx, glance-api, curl, openssl
-//   node --import tsx bench/compare.ts [--runs 3] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent] [--quick]
+//   node --import tsx bench/compare.ts [--runs 3] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent,bounds] [--quick]
 //
 // --quick: 64M / 16M inputs, 1 run, a smoke run in under a minute, written to bench/results/quick/ (not kept in git),
 // as is a run of only some --rows.
@@ -19,6 +19,7 @@ import { randomFile, run, type Runtime } from "../support/processes.ts";
 import { createImage, type Target, type TargetName, uploadData } from "./lib/api.ts";
 import { cleanupAll, cleanupOnSignals, onCleanup, wasInterrupted } from "./lib/cleanup.ts";
 import { backgroundBusyPct } from "./lib/measure.ts";
+import { boundsLines, type Bounds, measureBounds } from "./bounds.ts";
 import { chart, markdown } from "./lib/report.ts";
 import { type Bench, cachedDownload, concurrentDownloads, type Input, peakRss, putToCached, type Row, uncachedDownload, upload } from "./rows.ts";
 import { startDeno } from "./targets/deno.ts";
@@ -39,13 +40,13 @@ const { values: opt } = parseArgs({
     concurrency: { type: "string", default: "16" },
     targets: { type: "string", default: "node,deno,glance" },
     quick: { type: "boolean", default: false },
-    /** A subset of rows, to iterate on one: put,cached,uncached,upload,concurrent (the report then has only those). */
-    rows: { type: "string", default: "put,cached,uncached,upload,concurrent" },
+    /** A subset of rows, to iterate on one: put,cached,uncached,upload,concurrent, and bounds (the floors under the table). */
+    rows: { type: "string", default: "put,cached,uncached,upload,concurrent,bounds" },
     help: { type: "boolean", default: false },
   },
 });
 if (opt.help) {
-  console.log("node --import tsx bench/compare.ts [--runs N (3)] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent] [--quick]");
+  console.log("node --import tsx bench/compare.ts [--runs N (3)] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent,bounds] [--quick]");
   process.exit(0);
 }
 const RUNS = Number(opt.runs ?? (opt.quick ? 1 : 3));
@@ -54,7 +55,7 @@ for (const t of TARGETS) if (!["node", "deno", "glance"].includes(t)) throw new 
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs: not a positive integer: ${opt.runs}`);
 const INPUTS = join(tmpdir(), "gcn-bench-inputs");
 // Only a full run (every row, full sizes) replaces the kept results; anything less goes to quick/.
-const PARTIAL = opt.quick || opt.rows !== "put,cached,uncached,upload,concurrent";
+const PARTIAL = opt.quick || opt.rows !== "put,cached,uncached,upload,concurrent,bounds";
 const OUT = join(ROOT, "bench", "results", PARTIAL ? "quick" : "");
 
 function input(label: string): Input {
@@ -111,6 +112,11 @@ async function main(): Promise<void> {
   // The issue's order: the p99 during a fill (measured with PUT → cached) last, after peak RSS.
   const p99 = wanted.has("put") ? rows.splice(1, 1) : [];
   rows.push(peakRss(rows, ours), ...p99);
+  let bounds: Bounds | undefined;
+  if (wanted.has("bounds") && !wasInterrupted()) {
+    log("bounds: new-file writes, hashing, Deno.serve's own floor");
+    bounds = await measureBounds(work, big, conc, Number(opt.concurrency), RUNS);
+  }
   const busyAfter = await backgroundBusyPct();
 
   const runtimes = ours.map((t) => t.name as Runtime);
@@ -123,12 +129,13 @@ async function main(): Promise<void> {
     `Servers: ${versions}; ${nginx.version} (1 worker, sendfile); ${await opensslVersion()}. Downloads: \`curl -o /dev/null\`, MB/s = curl's speed_download. ` +
       `CPU: on-CPU time of the serving process, all threads (/proc/<pid>/task/*/schedstat). Peak RSS: VmHWM, reset before each row. Inputs warm in the page cache.`,
     `Machine busy (other work, while the bench idled 1 s): ${busyBefore.busy_pct} % before, ${busyAfter.busy_pct} % after.`,
+    ...(bounds ? boundsLines(bounds, big, conc, Number(opt.concurrency)) : []),
   ];
   mkdirSync(OUT, { recursive: true });
   const md = markdown(rows, runtimes, { title: "glance-cache-node: benchmark against its references", lines, chart: "compare.svg" });
   writeFileSync(join(OUT, "compare.md"), md);
   writeFileSync(join(OUT, "compare.svg"), chart(rows, runtimes, `${date} · commit ${commit} · ${big.label} · ${RUNS} run(s)`));
-  writeFileSync(join(OUT, "compare.json"), JSON.stringify({ date, commit, runs: RUNS, big, conc, busyBefore, busyAfter, rows }, null, 2) + "\n");
+  writeFileSync(join(OUT, "compare.json"), JSON.stringify({ date, commit, runs: RUNS, big, conc, busyBefore, busyAfter, rows, bounds }, null, 2) + "\n");
   process.stdout.write(`\n${md}`);
   log(`wrote ${OUT}/compare.md, compare.svg, compare.json`);
 }
