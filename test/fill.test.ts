@@ -39,22 +39,24 @@ t("verify_hash = checksum: the md5 checksum verifies a fill (and only it); by de
   for (const verifyHash of ["checksum", "os_hash_value"] as const) {
     const node = await start({ verifyHash });
     try {
-      const verified: (string | null)[] = [];
+      const finished: { outcome: string; verifiedWith: string | null }[] = [];
       node.app.cache.events.on((e) => {
-        if (e.type === "fill_finished" && e.outcome === "cached") verified.push(e.verifiedWith);
+        if (e.type === "fill_finished") finished.push({ outcome: e.outcome, verifiedWith: e.verifiedWith });
       });
       const id = await createImage(node, bytes(3 << 20));
       // a record whose multihash is wrong: only a fill that checks it notices
       const image = (await node.app.store!.find(id, null))!;
       image.os_hash_value = "0".repeat(128);
       await node.req(`/v2/cache/${id}`, { method: "PUT" });
-      await waitFor("fill over", async () => node.app.cache.filling().length === 0 && (await listing(node)).queued_images.length === 0);
+      // the event comes once the fill has let go of its file, after the listing already shows the outcome
+      await waitFor("fill over", async () => finished.length === 1 && (await listing(node)).queued_images.length === 0);
       const cached = (await listing(node)).cached_images.map((c) => c.image_id);
       if (verifyHash === "checksum") {
         assert.deepEqual(cached, [id]);
-        assert.deepEqual(verified, ["md5"]);
+        assert.deepEqual(finished, [{ outcome: "cached", verifiedWith: "md5" }]);
       } else {
         assert.deepEqual(cached, []);
+        assert.deepEqual(finished.map((f) => f.outcome), ["failed"]);
         assert.deepEqual(await readdir(cacheDir(node, "invalid")), [id]);
       }
     } finally {

@@ -19,7 +19,7 @@ export interface FileWriter {
  * 2.4–2.9 s. Node's FileHandle already writes on libuv's thread pool.
  */
 export async function openWriter(path: string, flags: "wx" | "w"): Promise<FileWriter> {
-  if (deno) return denoWriter(await deno.open(path, { write: true, create: true, createNew: flags === "wx", truncate: flags === "w" }));
+  if (deno) return denoWriter(path, await deno.open(path, { write: true, create: true, createNew: flags === "wx", truncate: flags === "w" }));
   const fh = await open(path, flags);
   return {
     write: (buffer, offset, length) => fh.write(buffer, offset, length),
@@ -36,15 +36,24 @@ interface DenoFsFile {
   close(): void;
 }
 interface DenoFs {
-  open(path: string, options: { write: boolean; create: boolean; createNew: boolean; truncate: boolean }): Promise<DenoFsFile>;
+  open(path: string, options: { read?: boolean; write?: boolean; create?: boolean; createNew?: boolean; truncate?: boolean }): Promise<DenoFsFile>;
 }
 const deno = (globalThis as { Deno?: DenoFs }).Deno;
 
-function denoWriter(file: DenoFsFile): FileWriter {
+/**
+ * A Deno.FsFile runs one operation at a time: a flush on the writing handle would hold back the
+ * writes behind it until the disk has the data. The flush goes through a second, read-only handle
+ * (fdatasync flushes the file, whichever descriptor names it).
+ */
+function denoWriter(path: string, file: DenoFsFile): FileWriter {
+  let flusher: Promise<DenoFsFile> | undefined;
   return {
     write: async (buffer, offset, length) => ({ bytesWritten: await file.write(buffer.subarray(offset, offset + length)) }),
-    datasync: () => file.syncData(),
+    datasync: async () => (await (flusher ??= deno!.open(path, { read: true }))).syncData(),
     sync: () => file.sync(),
-    close: async () => file.close(),
+    close: async () => {
+      file.close();
+      if (flusher) (await flusher.catch(() => undefined))?.close();
+    },
   };
 }
