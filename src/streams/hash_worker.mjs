@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 
 const hash = createHash(workerData.algo);
-const buffers = workerData.buffers;
+const buffers = workerData.shared.map((sab) => new Uint8Array(sab));
 parentPort.on("message", (msg) => {
   if (msg.digest) {
     parentPort.postMessage({ hex: hash.digest("hex") });
