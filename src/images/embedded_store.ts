@@ -8,6 +8,7 @@ import { fileStream } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type FileWriter, openWriter } from "../runtime/file_writer.ts";
 import { SideHasher } from "../streams/side_hasher.ts";
+import { HASH_THREAD_PAYS } from "../runtime/hash_thread.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
@@ -152,12 +153,12 @@ interface Stored {
 
 /**
  * The body in COPY_CHUNK (2 MiB) chunks, each written (off the main thread) while the main thread computes its
- * sha512 and, for a body of more than one chunk, a SideHasher thread its md5: the two digests Glance
+ * sha512 and, for a body of more than one chunk and where it pays (HASH_THREAD_PAYS), a SideHasher thread its md5: the two digests Glance
  * computes one after the other run side by side on two cores. The next chunk is gathered meanwhile.
  * Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
  */
 async function storeBody(body: ReadableStream<Uint8Array>, fh: FileWriter, limit: { sizeCap: number; tooLarge: () => Error }): Promise<Stored> {
-  const buffers = SideHasher.sharedBuffers(COPY_CHUNK);
+  const buffers = HASH_THREAD_PAYS ? SideHasher.sharedBuffers(COPY_CHUNK) : undefined;
   const chunks = gatheredChunks(body, COPY_CHUNK, buffers);
   const sha512 = new Hasher(["sha512"]);
   // a body that fits one chunk is not worth a thread's start
@@ -167,7 +168,7 @@ async function storeBody(body: ReadableStream<Uint8Array>, fh: FileWriter, limit
     let pos = 0;
     for (let chunk = await chunks.next(); chunk; chunk = await chunks.next()) {
       if (pos + chunk.byteLength > limit.sizeCap) throw limit.tooLarge();
-      if (pos === 0 && chunk.byteLength === COPY_CHUNK) md5Beside = new SideHasher("md5", buffers);
+      if (buffers && pos === 0 && chunk.byteLength === COPY_CHUNK) md5Beside = new SideHasher("md5", buffers);
       const md5Done = md5Beside ? md5Beside.update(chunk) : md5Here.update(chunk);
       md5Done?.catch(() => {}); // awaited below, unless the write failed first
       // 1 MiB at a time: the bytes the hash just read are still in the CPU's cache when the write copies them
