@@ -22,6 +22,11 @@ export class ByteGate {
     this.allow(Infinity);
   }
 
+  /** From now on, streams pass chunks only until they have sent at least `bytes` (a gate opened before closes again). */
+  hold(bytes: number): void {
+    this.allowed = bytes;
+  }
+
   /** The source with its reads held by this gate; `held` picks which images are (default: all). */
   wrap(source: ImageSource, held: (id: string) => boolean = () => true): ImageSource {
     return {
