@@ -203,6 +203,35 @@ t("close() while a worker is between find and the fill: no fill starts, the queu
   }
 });
 
+t("clearing the queue while its fill is running: the worker the cancelled fill frees finds nothing left to fill", async () => {
+  const gate = new Gate();
+  let held: string | undefined;
+  const node = await start({ cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)) });
+  try {
+    const [blocker, waiting, later] = [await createImage(node, bytes(2 << 20)), await createImage(node, bytes(1000)), await createImage(node, bytes(1000))];
+    held = blocker;
+    const started: string[] = [];
+    node.app.cache.events.on((e) => void (e.type === "fill_started" && started.push(e.id)));
+    const blockerOver = finished(node, blocker);
+    await put(node, blocker);
+    await gate.entered; // the only worker is in blocker's fill, which waits after its first chunk
+    await put(node, waiting);
+    const res = await node.req("/v2/cache", { method: "DELETE", headers: { "x-image-cache-clear-target": "queue" } });
+    assert.equal(res.status, 204);
+    assert.notEqual((await blockerOver).outcome, "cached"); // its worker is free again
+    // The queue is FIFO: had `waiting` survived the clear, the freed worker would fill it before `later`.
+    await put(node, later);
+    await waitCached(node, later);
+    assert.deepEqual(started, [blocker, later]);
+    const l = await listing(node);
+    assert.deepEqual(l.cached_images.map((c) => c.image_id), [later]);
+    assert.deepEqual(l.queued_images, []);
+  } finally {
+    gate.open();
+    await node.close();
+  }
+});
+
 t("download fills share cache_concurrency: with the slot taken a cold download reads the source, joins keep one read, the queue waits", async () => {
   const gate = new Gate();
   let held: string | undefined;

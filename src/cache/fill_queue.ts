@@ -60,9 +60,12 @@ export class FillQueue implements AsyncIterable<string> {
     return was;
   }
 
+  /** Empties the queue at once (no worker can take an id from it after this call), then removes the markers. */
   async clear(): Promise<string[]> {
     const ids = this.list();
-    for (const id of ids) await this.remove(id);
+    this.listed.clear();
+    this.pending.length = 0;
+    for (const id of ids) await rm(this.layout.queued(id), { force: true });
     return ids;
   }
 

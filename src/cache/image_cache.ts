@@ -165,8 +165,13 @@ export class ImageCache {
 
   async clear(target: ClearTarget): Promise<void> {
     if (target !== "cache") {
-      for (const id of this.queue.list()) this.stop(id, "cancel");
-      for (const id of await this.queue.clear()) this.events.emit({ type: "unqueued", id });
+      // The queue is emptied before its fills are stopped: a worker freed by a cancelled fill must find
+      // nothing left to take (it once took the next id, and cached it, while the clear was under way).
+      const ids = this.queue.list();
+      const markersRemoved = this.queue.clear();
+      for (const id of ids) this.stop(id, "cancel");
+      await markersRemoved;
+      for (const id of ids) this.events.emit({ type: "unqueued", id });
     }
     if (target !== "queue") {
       for (const fill of this.states.fills()) this.stop(fill.id, "cancel");
