@@ -170,7 +170,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // An image another node saw deleted or deactivated ends here too.
   await fleet?.attach(cache, (id) => changes.ended(id));
   const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) });
-  const fleetRoutes = fleetApi({ fleet, cache, source, policy });
+  const fleetRoutes = fleetApi({ fleet, cache, source, policy, maxRequestBodySize: opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE });
   const metrics = cacheMetrics(cache, cacheDir, fleet);
   const health = new Healthcheck(healthChecks(opts, cache.layout.root, cache.layout.incompleteDir, keystone), {
     cacheSeconds: opts.healthcheck?.cacheSeconds,

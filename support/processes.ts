@@ -1,7 +1,7 @@
 // Processes for tests and benchmarks: the cache node in a process of its own (Node or Deno), ports, peak RSS, inputs.
 import { type ChildProcess, execFile, spawn, type SpawnOptions } from "node:child_process";
 import process from "node:process";
-import { createReadStream, createWriteStream, existsSync, openSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, openSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -162,4 +162,3 @@ export async function uploadImage(url: string, file: string): Promise<string> {
 }
 
 
-export { createReadStream };

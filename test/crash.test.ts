@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { bytes, concat, md5, tempDir } from "./helpers.ts";
+import { bytes, concat, md5, tempDir, waitFor } from "./helpers.ts";
 import { CURRENT_RUNTIME, type ServerProcess, startServer } from "../support/processes.ts";
 
 const t = suite("crash");
@@ -114,7 +114,7 @@ t("SIGTERM: stops accepting, lets a download in flight finish, keeps the queue",
   try {
     const cached = await createImage(s);
     await fetch(`${s.url}/v2/cache/${cached}`, { method: "PUT" });
-    while (!(await listing(s)).cached_images.length) await new Promise((r) => setTimeout(r, 20));
+    await waitFor("cached", async () => (await listing(s)).cached_images.length > 0);
     const queued = await createImage(s);
 
     const res = await fetch(`${s.url}/v2/images/${cached}/file`);

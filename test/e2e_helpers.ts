@@ -99,8 +99,3 @@ export function glanceLog(): string {
 export function upstreamDataReads(id: string): number {
   return glanceLog().split("\n").filter((l) => l.includes(`GET /v2/images/${id}/file`)).length;
 }
-
-/** How many times upstream Glance was asked for an image's metadata, from its own log. */
-export function upstreamLookups(id: string): number {
-  return glanceLog().split("\n").filter((l) => l.includes(`"GET /v2/images/${id} HTTP`)).length;
-}

@@ -598,4 +598,27 @@ t("a second process registering a node's URL takes it over; the first stops its 
   }
 });
 
+
+t("cache_image is judged against the image on the fleet routes too; their JSON bodies are capped", async () => {
+  // alone in its site, so no other test's fan-out waits for it; retired at the end
+  const c1 = await startNode("c", { policy: { cache_image: "role:admin and 'bare':%(container_format)s" } });
+  try {
+    const bare = await createImage(ctx.origin, bytes(1000));
+    const res = await c1.req(`/v2/cache/${bare}?fleet=site:c`, { method: "PUT" });
+    assert.equal(res.status, 202, await res.clone().text());
+    await jobDone(c1, ((await res.json()) as Job).id);
+    assert.ok(await cachedOn(c1, bare));
+    const ovf = await createImage(ctx.origin, bytes(1000), { container_format: "ovf" });
+    assert.equal((await c1.req(`/v2/cache/${ovf}?fleet=site:c`, { method: "PUT" })).status, 403);
+    assert.equal((await fanOut(c1, { image_id: ovf, site: "c" })).status, 403);
+    const huge = await c1.req("/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: bare, site: "c", pad: "x".repeat(70_000) }) });
+    assert.equal(huge.status, 413);
+  } finally {
+    const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { id: number; url: string }[] };
+    await c1.close();
+    const me = nodes.find((n) => n.url === c1.url);
+    if (me) await ctx.a1.req(`/v2/x-fleet/nodes/${me.id}`, { method: "DELETE" });
+  }
+});
+
 t.run();

@@ -36,7 +36,6 @@ export class CacheIndex {
   private total = 0;
   private chain: Promise<void> = Promise.resolve();
   private compacting = false;
-  private failed: Error | undefined;
 
   private constructor(private readonly file: string) {}
 
@@ -64,6 +63,13 @@ export class CacheIndex {
 
   get count(): number {
     return this.entries.size;
+  }
+
+  /** Hits of all entries (no sort: the heartbeat asks for it every few seconds). */
+  get totalHits(): number {
+    let hits = 0;
+    for (const e of this.entries.values()) hits += e.hits;
+    return hits;
   }
 
   /** Bytes of all committed entries. */
@@ -152,9 +158,7 @@ export class CacheIndex {
   /** Runs `task` after every write before it; one failure is reported to its caller and does not stop later ones. */
   private then(task: () => Promise<void>): Promise<void> {
     const run = this.chain.then(task);
-    this.chain = run.catch((err) => {
-      this.failed = err instanceof Error ? err : new Error(String(err));
-    });
+    this.chain = run.catch(() => {});
     return run;
   }
 
@@ -186,11 +190,6 @@ export class CacheIndex {
         this.entries.delete(rec.id);
       }
     }
-  }
-
-  /** The last write that failed, for diagnostics. */
-  get lastError(): Error | undefined {
-    return this.failed;
   }
 }
 

@@ -3,7 +3,7 @@ import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { openWriter, type FileWriter } from "../runtime/file_writer.ts";
-import { CHUNK_SIZE, fileSink, offerReuse, PIPE_INTO_SINK, reuseBuffers, uninitialized } from "../streams/files.ts";
+import { CHUNK_SIZE, ChunkBuffers, fileSink, PIPE_INTO_SINK, reuseBuffers } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
 import { verifiedTail } from "./verified_tail.ts";
@@ -106,17 +106,6 @@ export class Fill {
     let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
     let released = false;
     let cancelled = false;
-    // A ring of buffers when the consumer says how many chunks it holds (see reuseBuffers): a fresh
-    // buffer per chunk cost an uncached download ~0.6 CPU-s/GiB of mark-compact GCs on Node (profiled).
-    let ring: Uint8Array[] | undefined;
-    let ringSize = 0;
-    let turn = 0;
-    const buffer = (want: number): Uint8Array => {
-      if (!ring) return uninitialized(want);
-      const buf = (ring[turn] ??= uninitialized(READER_CHUNK));
-      turn = (turn + 1) % ringSize;
-      return buf.subarray(0, want);
-    };
     const release = async () => {
       if (released) return;
       released = true;
@@ -147,7 +136,7 @@ export class Fill {
               if (pos < readable) {
                 if (!fh) throw new Error(`cannot read the file of fill ${this.id}`);
                 const want = Math.min(READER_CHUNK, readable - pos);
-                const buf = buffer(want);
+                const buf = buffers.take(want);
                 const { bytesRead } = await fh.read(buf, 0, want, pos);
                 if (bytesRead === 0) throw new Error(`file of fill ${this.id} ended early`);
                 pos += bytesRead;
@@ -178,10 +167,9 @@ export class Fill {
       },
       { highWaterMark: 0 },
     );
-    offerReuse(stream, (how) => {
-      ringSize ||= how.ring;
-      ring ??= [];
-    });
+    // A ring of buffers when the consumer says how many chunks it holds (see reuseBuffers): a fresh
+    // buffer per chunk cost an uncached download ~0.6 CPU-s/GiB of mark-compact GCs on Node (profiled).
+    const buffers = new ChunkBuffers(stream, READER_CHUNK);
     return stream;
   }
 
@@ -326,4 +314,3 @@ function backgroundFlush(fh: FileWriter): { progress: (written: number) => void;
   };
 }
 
-export { expectedDigest };

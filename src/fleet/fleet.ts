@@ -39,7 +39,6 @@ const JOBS_KEEP_DAYS = 7;
 
 export class Fleet {
   readonly site: string;
-  readonly registry: NodeRegistry;
   readonly jobs: Jobs;
   readonly pollInterval: number;
   readonly heartbeatInterval: number;
@@ -57,6 +56,7 @@ export class Fleet {
 
   private constructor(
     private readonly pool: Pool,
+    readonly registry: NodeRegistry,
     readonly opts: FleetOptions,
     readonly nodeId: number,
     private readonly instance: string,
@@ -66,7 +66,6 @@ export class Fleet {
     this.site = opts.site ?? "";
     this.pollInterval = opts.pollInterval ?? 2;
     this.heartbeatInterval = opts.heartbeatInterval ?? 10;
-    this.registry = new NodeRegistry(pool, opts.staleAfter ?? Math.max(3 * this.heartbeatInterval, 30));
     this.jobs = new Jobs(pool, this.registry.staleAfter);
   }
 
@@ -96,7 +95,7 @@ export class Fleet {
       }
       const forgotten = await ForgottenImages.open(pool, me.id, me.forgottenSeq, me.isNew);
       log(`fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${JSON.stringify(opts.site ?? "")})`);
-      return new Fleet(pool, opts, me.id, instance, forgotten, log);
+      return new Fleet(pool, registry, opts, me.id, instance, forgotten, log);
     } catch (err) {
       await pool.end().catch(() => {});
       throw new Error(`fleet database ${redact(opts.databaseUrl)}: ${(err as Error).message}`);
@@ -164,10 +163,11 @@ export class Fleet {
    * of one site, or the listed nodes (URLs, each alive). The caller has checked the image and the policy.
    */
   async fanOut(spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">, target: { site?: string; nodes?: string[] }, createdBy: string): Promise<string> {
-    const alive = await this.registry.alive();
+    const all = await this.registry.list();
+    const alive = all.filter((n) => n.status === "alive");
     let chosen: NodeRow[];
     if (target.nodes) {
-      const known = new Map((await this.registry.list()).map((n) => [n.url.replace(/\/+$/, ""), n]));
+      const known = new Map(all.map((n) => [n.url.replace(/\/+$/, ""), n]));
       const unknown = target.nodes.filter((u) => !known.has(u.replace(/\/+$/, "")));
       if (unknown.length) throw badInput(`Unknown fleet node(s): ${unknown.join(", ")}`);
       chosen = target.nodes.map((u) => known.get(u.replace(/\/+$/, ""))!);
@@ -294,7 +294,7 @@ export class Fleet {
     } catch {
       // not every runtime has statfs
     }
-    const hits = cache.index.list().reduce((sum, e) => sum + e.hits, 0);
+    const hits = cache.index.totalHits;
     const reads = this.reads;
     const status = await this.registry.heartbeat(this.nodeId, this.instance, {
       cacheSize: cache.index.totalSize,

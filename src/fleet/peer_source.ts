@@ -33,13 +33,8 @@ export class PeerSource implements ImageSource {
 
   constructor(
     private readonly real: ImageSource,
-    private deps: PeerDeps | undefined,
+    private readonly deps: PeerDeps | undefined,
   ) {}
-
-  /** Peers become known once the node has joined the fleet. */
-  usePeers(deps: PeerDeps): void {
-    this.deps = deps;
-  }
 
   find(id: string, who: Parameters<ImageSource["find"]>[1]): Promise<Image | undefined> {
     return this.real.find(id, who);

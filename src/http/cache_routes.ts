@@ -2,7 +2,7 @@
 import type { Identity } from "../auth/identity.ts";
 import { imageTarget, type Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
-import { isImageId } from "../images/image.ts";
+import { type Image, isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { badInput as badRequest, conflict, imageNotFound } from "../errors.ts";
 import { empty, json } from "./responses.ts";
@@ -48,12 +48,7 @@ export function cacheApi({ cache, source, policy, cachedNodes }: CacheApiDeps) {
 
     async queue(id: string, who: Identity, request: Request): Promise<Response> {
       await refuseBody(request);
-      const image = isImageId(id) ? await source.find(id, who) : undefined;
-      if (!image) throw imageNotFound(id);
-      policy.enforce("cache_image", who, imageTarget(image));
-      if (image.status !== "active") {
-        throw badRequest("Only images with status active can be targeted for queueing");
-      }
+      await queueableImage(source, policy, id, who);
       await cache.enqueue(id);
       return empty(202);
     },
@@ -92,4 +87,13 @@ export async function refuseBody(request: Request): Promise<void> {
   await reader.cancel().catch(() => {});
   if (first.done || first.value.byteLength === 0) return;
   throw badRequest("This request does not take a body.");
+}
+
+/** The image `who` asks to cache (here or on the fleet): visible to them, allowed by cache_image for it, and active. */
+export async function queueableImage(source: ImageSource, policy: Policy, id: string, who: Identity): Promise<Image> {
+  const image = isImageId(id) ? await source.find(id, who) : undefined;
+  if (!image) throw imageNotFound(id);
+  policy.enforce("cache_image", who, imageTarget(image));
+  if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
+  return image;
 }

@@ -10,7 +10,8 @@ import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { fileHandleStream } from "../streams/files.ts";
 import { DomainError, unavailable } from "../errors.ts";
-import { refuseBody } from "./cache_routes.ts";
+import { queueableImage, refuseBody } from "./cache_routes.ts";
+import { readLimitedJsonObject } from "./request_body.ts";
 import { badRequest, conflict, forbidden, imageNotFound, notFound } from "./errors.ts";
 import { empty, json } from "./responses.ts";
 
@@ -19,6 +20,8 @@ export interface FleetApiDeps {
   cache: ImageCache;
   source: ImageSource;
   policy: Policy;
+  /** Largest JSON request body, bytes (as for every other JSON body). */
+  maxRequestBodySize: number;
 }
 
 /** Images per page of the fleet view. */
@@ -36,17 +39,14 @@ export async function fleetDb<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
+export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: FleetApiDeps) {
   const need = (): Fleet => {
     if (!fleet) throw conflict(NOT_ENABLED);
     return fleet;
   };
   /** A job caching an active image the caller may see on the chosen nodes; its id. */
   const cacheJob = async (f: Fleet, id: string, where: Where, who: Identity): Promise<string> => {
-    const image = isImageId(id) ? await source.find(id, who) : undefined;
-    if (!image) throw imageNotFound(id);
-    policy.enforce("cache_image", who);
-    if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
+    await queueableImage(source, policy, id, who);
     return fleetDb(f.fanOut({ action: "cache", imageId: id, clearTarget: null }, where, who.userId));
   };
   const jobCreated = async (f: Fleet, jobId: string): Promise<Response> =>
@@ -58,7 +58,7 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
      */
     async createJob(who: Identity, request: Request): Promise<Response> {
       const f = need();
-      const body = await jsonBody(request);
+      const body = await readLimitedJsonObject(request, maxRequestBodySize);
       const { image_id: id, site, nodes, action = "cache", target } = body;
       const extra = Object.keys(body).filter((k) => !["action", "image_id", "site", "nodes", "target"].includes(k));
       if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
@@ -89,8 +89,11 @@ export function fleetApi({ fleet, cache, source, policy }: FleetApiDeps) {
      * 202 with the job and its Location. Checked as nodes/{id} is: the policy first, then 409 without a fleet.
      */
     async queueOnFleet(id: string, who: Identity, request: Request): Promise<Response> {
-      policy.enforce("cache_image", who);
-      const f = need();
+      if (!fleet) {
+        policy.enforce("cache_image", who);
+        throw conflict(NOT_ENABLED);
+      }
+      const f = fleet;
       const where = fleetOption(new URL(request.url).searchParams.getAll("fleet"));
       await refuseBody(request);
       return jobCreated(f, await cacheJob(f, id, where, who));
@@ -179,15 +182,4 @@ export function fleetOption(values: string[]): Where {
   }
   if (!values.length || !values.every((v) => v.startsWith("node:") && v.length > 5)) throw bad();
   return { nodes: values.map((v) => v.slice(5)) };
-}
-
-async function jsonBody(request: Request): Promise<Record<string, unknown>> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await request.text());
-  } catch {
-    throw badRequest("The request body is not valid JSON.");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("The request body must be a JSON object.");
-  return body as Record<string, unknown>;
 }

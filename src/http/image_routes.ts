@@ -7,7 +7,7 @@ import { canSee, type Image, imageView, isImageId, isOwnerOrAdmin, VISIBILITIES,
 import { badInput as badRequest, conflict, forbidden, imageNotFound, tooLarge } from "../errors.ts";
 import { downloadImage } from "./download.ts";
 import { HttpError } from "./errors.ts";
-import { readLimitedJson } from "./request_body.ts";
+import { readLimitedJson, readLimitedJsonObject } from "./request_body.ts";
 import { empty, json } from "./responses.ts";
 
 const DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"];
@@ -36,11 +36,7 @@ export function imagesApi(
   publicEndpoint?: string,
 ) {
   const readJson = (request: Request) => readLimitedJson(request, limits.maxRequestBodySize);
-  const readJsonObject = async (request: Request): Promise<Record<string, unknown>> => {
-    const body = await readJson(request);
-    if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("Request body must be a JSON object.");
-    return body as Record<string, unknown>;
-  };
+  const readJsonObject = (request: Request) => readLimitedJsonObject(request, limits.maxRequestBodySize);
 
   async function visible(id: string, who: Identity): Promise<Image> {
     const image = isImageId(id) ? await store.find(id, who) : undefined;

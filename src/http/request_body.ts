@@ -34,6 +34,13 @@ export async function readLimitedText(request: Request, max: number): Promise<st
   return new TextDecoder().decode(all);
 }
 
+/** A JSON object body of at most `max` bytes (400 for anything else). */
+export async function readLimitedJsonObject(request: Request, max: number): Promise<Record<string, unknown>> {
+  const body = await readLimitedJson(request, max);
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw badInput("Request body must be a JSON object.");
+  return body as Record<string, unknown>;
+}
+
 export async function readLimitedJson(request: Request, max: number): Promise<unknown> {
   const text = await readLimitedText(request, max);
   try {

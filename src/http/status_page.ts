@@ -63,7 +63,7 @@ export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
         cache: {
           size: cache.index.totalSize,
           max_size: cache.maxSize,
-          cached: cache.index.list().length,
+          cached: cache.index.count,
           queued: cache.waiting().length,
           caching: cache.filling().length,
         },

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
 import { COPY_CHUNK, gatheredChunks } from "../streams/chunks.ts";
-import { fileStream } from "../streams/files.ts";
+import { fileStream, writeAll } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type FileWriter, openWriter } from "../runtime/file_writer.ts";
 import { SideHasher } from "../streams/side_hasher.ts";
@@ -189,12 +189,5 @@ async function storeBody(body: ReadableStream<Uint8Array>, fh: FileWriter, limit
     throw err;
   } finally {
     await md5Beside?.close();
-  }
-}
-
-async function writeAll(fh: FileWriter, chunk: Uint8Array): Promise<void> {
-  for (let off = 0; off < chunk.byteLength; ) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
-    off += bytesWritten;
   }
 }

@@ -1,9 +1,9 @@
 // Files the data path writes (cache fills, uploads), through the runtime's file API that writes off the main thread.
 import { open } from "node:fs/promises";
+import type { ChunkWriter } from "../streams/files.ts";
 
 /** A file written front to back: each write lands after the last. */
-export interface FileWriter {
-  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+export interface FileWriter extends ChunkWriter {
   /** fdatasync: the data, not all the metadata (a flush while the file still grows). */
   datasync(): Promise<void>;
   sync(): Promise<void>;
@@ -20,13 +20,7 @@ export interface FileWriter {
  */
 export async function openWriter(path: string, flags: "wx" | "w"): Promise<FileWriter> {
   if (deno) return denoWriter(path, await deno.open(path, { write: true, create: true, createNew: flags === "wx", truncate: flags === "w" }));
-  const fh = await open(path, flags);
-  return {
-    write: (buffer, offset, length) => fh.write(buffer, offset, length),
-    datasync: () => fh.datasync(),
-    sync: () => fh.sync(),
-    close: () => fh.close(),
-  };
+  return open(path, flags);
 }
 
 interface DenoFsFile {

@@ -34,38 +34,77 @@ export function reuseBuffers(stream: ReadableStream<Uint8Array>, how: Recycling)
 const setReuse = new WeakMap<ReadableStream<Uint8Array>, (how: Recycling) => boolean>();
 
 /** Declares that `stream` can switch to reused buffers: `turnOn` is called if a consumer asks (reuseBuffers). */
-export function offerReuse(stream: ReadableStream<Uint8Array>, turnOn: (how: Recycling) => void): void {
+function offerReuse(stream: ReadableStream<Uint8Array>, turnOn: (how: Recycling) => void): void {
   setReuse.set(stream, (how) => {
     turnOn(how);
     return true;
   });
 }
 
+/**
+ * The buffers a stream reads its chunks into: a fresh one per chunk until a consumer asks for
+ * recycling (reuseBuffers), then a ring of the consumer's size.
+ */
+export class ChunkBuffers {
+  private ring: Uint8Array[] | undefined;
+  private ringSize = 0;
+  private next = 0;
+  private size: number;
+  /** The last buffer handed out before recycling began: it joins the ring instead of being garbage. */
+  private lastFresh: Uint8Array | undefined;
+
+  /**
+   * `chunk`: bytes per chunk, or undefined to read the consumer's chunk size once it recycles.
+   * `cap`: no buffer is larger (the bytes the stream will ever read).
+   */
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    private readonly chunk: number | undefined,
+    private readonly cap = Infinity,
+  ) {
+    this.size = Math.min(chunk ?? CHUNK_SIZE, cap);
+    offerReuse(stream, (how) => this.recycle(how));
+  }
+
+  /** Bytes to read per chunk. */
+  get chunkSize(): number {
+    return this.size;
+  }
+
+  /** A buffer of `want` (at most chunkSize) bytes to read into, valid until the ring comes round to it. */
+  take(want: number): Uint8Array {
+    if (!this.ring) return (this.lastFresh = uninitialized(want));
+    const buf = (this.ring[this.next] ??= uninitialized(this.size));
+    this.next = (this.next + 1) % this.ringSize;
+    return want === buf.byteLength ? buf : buf.subarray(0, want);
+  }
+
+  private recycle(how: Recycling): void {
+    if (this.ring) return;
+    this.size = Math.min(this.chunk ?? how.chunk, this.cap);
+    this.ringSize = how.ring;
+    // A stream with a high-water mark reads its first chunk ahead when it is made: that buffer is
+    // ring[0] (measured: 16 concurrent downloads held 3 MiB each instead of 2 without this).
+    this.ring = this.lastFresh?.byteLength === this.size ? [this.lastFresh] : [];
+    this.next = this.ring.length % this.ringSize;
+    this.lastFresh = undefined;
+  }
+}
+
 /** Reads [start, end] (inclusive) of an open file, one chunk per pull; closes the handle when done. */
 export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): ReadableStream<Uint8Array> {
   let pos = start;
-  let ring: Uint8Array[] | undefined;
-  let recycling: Recycling | undefined;
-  let next = 0;
-  /** The last buffer handed out before recycling began: it joins the ring instead of being garbage. */
-  let lastFresh: Uint8Array | undefined;
   const close = () => fh.close().catch(() => {});
-  const buffer = (want: number): Uint8Array => {
-    if (!ring || !recycling) return (lastFresh = uninitialized(want));
-    const buf = (ring[next] ??= uninitialized(Math.min(recycling.chunk, end + 1 - pos)));
-    next = (next + 1) % recycling.ring;
-    return buf;
-  };
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const want = Math.min(recycling?.chunk ?? CHUNK_SIZE, end + 1 - pos);
+        const want = Math.min(buffers.chunkSize, end + 1 - pos);
         if (want <= 0) {
           await close();
           controller.close();
           return;
         }
-        const buf = buffer(want);
+        const buf = buffers.take(want);
         const { bytesRead } = await fh.read(buf, 0, want, pos);
         if (bytesRead === 0) {
           await close();
@@ -80,15 +119,7 @@ export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): Rea
     // One chunk read ahead: the next disk read overlaps the socket write of the current chunk.
     { highWaterMark: 1 },
   );
-  offerReuse(stream, (how) => {
-    if (ring) return;
-    recycling = how;
-    // The stream read its first chunk ahead when it was made: that buffer is ring[0] (measured: 16
-    // concurrent downloads held 3 MiB each instead of 2 without this).
-    ring = lastFresh?.byteLength === how.chunk ? [lastFresh] : [];
-    next = ring.length;
-    lastFresh = undefined;
-  });
+  const buffers = new ChunkBuffers(stream, undefined, end + 1 - start);
   return stream;
 }
 
@@ -107,7 +138,7 @@ export interface ChunkWriter {
 }
 
 /** Writes the whole chunk (a write may be short). Local I/O errors are labelled as such. */
-async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void> {
+export async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void> {
   let off = 0;
   while (off < chunk.byteLength) {
     const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);

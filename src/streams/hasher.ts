@@ -40,8 +40,8 @@ export function runtimeHashName(hashlibName: string): string | undefined {
 }
 
 /**
- * Inline on purpose: a hashing thread (node:worker_threads, chunks transferred) made a 1 GiB fill
- * about 15% faster on Node but made Deno's 40 times slower, and the two runtimes share this code.
+ * Digests computed inline, on the calling thread. A fill hashes here; an upload's second digest may
+ * run on a SideHasher thread where that pays (src/runtime/hash_thread.ts).
  * Algorithms are the runtime's names (see runtimeHashName); they are checked when the Hasher is built.
  */
 export class Hasher {
