@@ -34,11 +34,11 @@ async function appOptions(config: ServeConfig): Promise<AppOptions> {
     keystone: config.keystone,
     upstream: config.upstreamUrl
       ? {
-          url: config.upstreamUrl,
-          metadataCacheTime: config.metadataCacheTime,
-          timeout: config.upstreamTimeout,
-          stallTimeout: config.upstreamStallTimeout,
-        }
+        url: config.upstreamUrl,
+        metadataCacheTime: config.metadataCacheTime,
+        timeout: config.upstreamTimeout,
+        stallTimeout: config.upstreamStallTimeout,
+      }
       : undefined,
     publicEndpoint: config.publicEndpoint,
     policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined,
@@ -58,7 +58,9 @@ async function serve(config: ServeConfig): Promise<void> {
   const node = await createApp(await appOptions(config));
   const listening = await (await runtimeServe())(node.fetch, { host: config.host, port: config.port });
   const source = config.upstreamUrl ? `in front of ${config.upstreamUrl}` : `embedded store in ${config.dataDir}`;
-  console.log(`glance cache node listening on http://${config.host}:${listening.port} (${source}, auth ${config.auth})`);
+  console.log(
+    `glance cache node listening on http://${config.host}:${listening.port} (${source}, auth ${config.auth})`,
+  );
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -104,6 +106,5 @@ async function main(): Promise<void> {
   }
 }
 
-const isMain =
-  (import.meta as { main?: boolean }).main ?? fileURLToPath(import.meta.url) === process.argv[1];
+const isMain = (import.meta as { main?: boolean }).main ?? fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) await main();

@@ -9,7 +9,10 @@ const port = Number(process.env.BARE_PORT ?? 0);
 const size = (await stat(file)).size;
 const serve = await runtimeServe();
 const listening = await serve(
-  async () => new Response(fileHandleStream(await open(file, "r")), { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) } }),
+  async () =>
+    new Response(fileHandleStream(await open(file, "r")), {
+      headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
+    }),
   { host: "127.0.0.1", port },
 );
 console.log(`bare server on ${listening.port}`);

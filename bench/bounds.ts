@@ -26,7 +26,13 @@ async function ddSeconds(file: string, out: string): Promise<number> {
 }
 
 /** Each floor measured `runs` times, medians. */
-export async function measureBounds(work: string, big: Input, conc: Input, concurrency: number, runs: number): Promise<Bounds> {
+export async function measureBounds(
+  work: string,
+  big: Input,
+  conc: Input,
+  concurrency: number,
+  runs: number,
+): Promise<Bounds> {
   const out = join(work, "bound-write.bin");
   const cold: number[] = [];
   const recycled: number[] = [];
@@ -44,13 +50,25 @@ export async function measureBounds(work: string, big: Input, conc: Input, concu
     node: await hash(nodeBinary(), [join(HERE, "hash.mjs"), big.file]),
     deno: await hash(denoBinary(), ["run", "-A", join(HERE, "hash.mjs"), big.file]),
   };
-  return { writeNewFile_s: median(cold), writeRecycledPages_s: median(recycled), sha512_s, denoServe: await denoServeFloor(big, conc, concurrency, runs) };
+  return {
+    writeNewFile_s: median(cold),
+    writeRecycledPages_s: median(recycled),
+    sha512_s,
+    denoServe: await denoServeFloor(big, conc, concurrency, runs),
+  };
 }
 
-async function denoServeFloor(big: Input, conc: Input, concurrency: number, runs: number): Promise<Bounds["denoServe"]> {
+async function denoServeFloor(
+  big: Input,
+  conc: Input,
+  concurrency: number,
+  runs: number,
+): Promise<Bounds["denoServe"]> {
   const port = await freePort();
-  const serve = (file: string) => spawn(denoBinary(), ["run", "-A", join(HERE, "deno_file_server.mjs"), file, String(port)], { stdio: "ignore" });
-  const stopIt = (child: ReturnType<typeof serve>) => new Promise((r) => (child.exitCode !== null ? r(null) : (child.once("exit", r), child.kill())));
+  const serve = (file: string) =>
+    spawn(denoBinary(), ["run", "-A", join(HERE, "deno_file_server.mjs"), file, String(port)], { stdio: "ignore" });
+  const stopIt = (child: ReturnType<typeof serve>) =>
+    new Promise((r) => (child.exitCode !== null ? r(null) : (child.once("exit", r), child.kill())));
   const url = `http://127.0.0.1:${port}/`;
   let child = serve(big.file);
   const stop = onCleanup("deno file server", async () => void (await stopIt(child)));
@@ -78,10 +96,16 @@ export function boundsLines(b: Bounds, big: Input, conc: Input, concurrency: num
   return [
     "",
     "Floors measured in this run (medians), for the rows that fall short:",
-    `- Writing ${big.label} into a new file (\`dd bs=8M conv=fdatasync\`): ${b.writeNewFile_s.toFixed(2)} s after 3 s idle, ${b.writeRecycledPages_s.toFixed(2)} s right after a file of that size was deleted. ` +
-      "This VM hands freed guest pages back to its host within ~2 s, and the first touch of such a page costs a host fault: every fill, uncached download and upload writes its bytes into such pages.",
-    `- sha512 of ${big.label} in the runtime's node:crypto (hashing only): Node ${b.sha512_s.node.toFixed(2)} s, Deno ${b.sha512_s.deno.toFixed(2)} s.`,
-    `- Deno.serve with a Deno.FsFile body (Rust copies file to socket, no JavaScript per chunk): ${b.denoServe.mbps.toFixed(0)} MB/s at ${b.denoServe.cpuPerGiB.toFixed(2)} CPU-s/GiB; ` +
-      `${concurrency} × ${conc.label} at once: ${b.denoServe.concurrentMbps.toFixed(0)} MB/s.`,
+    `- Writing ${big.label} into a new file (\`dd bs=8M conv=fdatasync\`): ${
+      b.writeNewFile_s.toFixed(2)
+    } s after 3 s idle, ${b.writeRecycledPages_s.toFixed(2)} s right after a file of that size was deleted. ` +
+    "This VM hands freed guest pages back to its host within ~2 s, and the first touch of such a page costs a host fault: every fill, uncached download and upload writes its bytes into such pages.",
+    `- sha512 of ${big.label} in the runtime's node:crypto (hashing only): Node ${b.sha512_s.node.toFixed(2)} s, Deno ${
+      b.sha512_s.deno.toFixed(2)
+    } s.`,
+    `- Deno.serve with a Deno.FsFile body (Rust copies file to socket, no JavaScript per chunk): ${
+      b.denoServe.mbps.toFixed(0)
+    } MB/s at ${b.denoServe.cpuPerGiB.toFixed(2)} CPU-s/GiB; ` +
+    `${concurrency} × ${conc.label} at once: ${b.denoServe.concurrentMbps.toFixed(0)} MB/s.`,
   ];
 }

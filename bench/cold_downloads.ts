@@ -9,7 +9,11 @@ import { randomFile, type Runtime, startServer, uploadImage } from "../support/p
 import { peakRssMb, resetPeakRss } from "./lib/measure.ts";
 
 const { values } = parseArgs({
-  options: { clients: { type: "string", default: "50" }, size: { type: "string", default: "256M" }, runtimes: { type: "string", default: "node,deno" } },
+  options: {
+    clients: { type: "string", default: "50" },
+    size: { type: "string", default: "256M" },
+    runtimes: { type: "string", default: "node,deno" },
+  },
 });
 const clients = Number(values.clients);
 const size = Number(values.size!.slice(0, -1)) * { M: 1 << 20, G: 1 << 30 }[values.size!.slice(-1) as "M" | "G"];
@@ -27,7 +31,10 @@ function curlMd5(url: string): Promise<string> {
     let err = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
-    p.on("exit", (code) => (code === 0 ? resolve(out.split(" ")[0]) : reject(new Error(`curl exit ${code}: ${err.trim()}`))));
+    p.on(
+      "exit",
+      (code) => (code === 0 ? resolve(out.split(" ")[0]) : reject(new Error(`curl exit ${code}: ${err.trim()}`))),
+    );
   });
 }
 
@@ -52,11 +59,17 @@ for (const runtime of values.runtimes!.split(",") as Runtime[]) {
     const readsBefore = await sourceReads(server.url);
     resetPeakRss(server.pid);
     const t0 = performance.now();
-    const digests = await Promise.all(Array.from({ length: clients }, () => curlMd5(`${server.url}/v2/images/${id}/file`)));
+    const digests = await Promise.all(
+      Array.from({ length: clients }, () => curlMd5(`${server.url}/v2/images/${id}/file`)),
+    );
     const seconds = (performance.now() - t0) / 1000;
     const reads = (await sourceReads(server.url)) - readsBefore;
     const ok = digests.every((d) => d === expected);
-    console.log(`| ${runtime} | ${clients} × ${values.size} | ${reads} | ${ok ? "yes" : "NO"} | ${seconds.toFixed(1)} s | ${peakRssMb(server.pid).toFixed(0)} MB |`);
+    console.log(
+      `| ${runtime} | ${clients} × ${values.size} | ${reads} | ${ok ? "yes" : "NO"} | ${seconds.toFixed(1)} s | ${
+        peakRssMb(server.pid).toFixed(0)
+      } MB |`,
+    );
   } finally {
     await server.stop();
     await rm(dataDir, { recursive: true, force: true });

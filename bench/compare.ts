@@ -19,9 +19,19 @@ import { randomFile, run, type Runtime } from "../support/processes.ts";
 import { createImage, type Target, type TargetName, uploadData } from "./lib/api.ts";
 import { cleanupAll, cleanupOnSignals, onCleanup, wasInterrupted } from "./lib/cleanup.ts";
 import { backgroundBusyPct } from "./lib/measure.ts";
-import { boundsLines, type Bounds, measureBounds } from "./bounds.ts";
+import { type Bounds, boundsLines, measureBounds } from "./bounds.ts";
 import { chart, markdown } from "./lib/report.ts";
-import { type Bench, cachedDownload, concurrentDownloads, type Input, peakRss, putToCached, type Row, uncachedDownload, upload } from "./rows.ts";
+import {
+  type Bench,
+  cachedDownload,
+  concurrentDownloads,
+  type Input,
+  peakRss,
+  putToCached,
+  type Row,
+  uncachedDownload,
+  upload,
+} from "./rows.ts";
 import { startDeno } from "./targets/deno.ts";
 import { startGlance } from "./targets/glance.ts";
 import { startNginx } from "./targets/nginx.ts";
@@ -30,7 +40,8 @@ import { opensslVersion } from "./targets/references.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const T0 = performance.now();
-const log = (msg: string) => process.stderr.write(`[compare ${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
+const log = (msg: string) =>
+  process.stderr.write(`[compare ${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
 
 const { values: opt } = parseArgs({
   options: {
@@ -46,7 +57,9 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log("node --import tsx bench/compare.ts [--runs N (3)] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent,bounds] [--quick]");
+  console.log(
+    "node --import tsx bench/compare.ts [--runs N (3)] [--big 1G] [--conc 100M] [--concurrency 16] [--targets node,deno,glance] [--rows put,cached,uncached,upload,concurrent,bounds] [--quick]",
+  );
   process.exit(0);
 }
 const RUNS = Number(opt.runs ?? (opt.quick ? 1 : 3));
@@ -62,13 +75,20 @@ function input(label: string): Input {
   const m = /^(\d+)([MG])$/.exec(label.toUpperCase());
   if (!m) throw new Error(`not a size like 100M or 1G: ${label}`);
   const name = `random-${m[1]}${m[2]}.bin`;
-  return { label: `${m[1]} ${m[2]}iB`, bytes: Number(m[1]) * (m[2] === "G" ? 2 ** 30 : 2 ** 20), file: join(INPUTS, name), name };
+  return {
+    label: `${m[1]} ${m[2]}iB`,
+    bytes: Number(m[1]) * (m[2] === "G" ? 2 ** 30 : 2 ** 20),
+    file: join(INPUTS, name),
+    name,
+  };
 }
 
 async function main(): Promise<void> {
   cleanupOnSignals(log);
   for (const cmd of ["curl", "openssl", "cat"]) {
-    if ((await run("sh", ["-c", `command -v ${cmd}`])).code !== 0) throw new Error(`${cmd} is missing: run bench/setup.sh`);
+    if ((await run("sh", ["-c", `command -v ${cmd}`])).code !== 0) {
+      throw new Error(`${cmd} is missing: run bench/setup.sh`);
+    }
   }
   const big = input(opt.big ?? (opt.quick ? "64M" : "1G"));
   const conc = input(opt.conc ?? (opt.quick ? "16M" : "100M"));
@@ -97,13 +117,15 @@ async function main(): Promise<void> {
   const bench: Bench = { runs: RUNS, big, conc, concurrency: Number(opt.concurrency), ours, nginx, glance, ids, log };
   const rows: Row[] = [];
   const wanted = new Set(opt.rows!.split(",").map((s) => s.trim()));
-  for (const [key, name, fn] of [
-    ["put", "PUT → cached", putToCached],
-    ["cached", "cached download", cachedDownload],
-    ["uncached", "uncached download", uncachedDownload],
-    ["upload", "upload", upload],
-    ["concurrent", "concurrent cached downloads", concurrentDownloads],
-  ] as const) {
+  for (
+    const [key, name, fn] of [
+      ["put", "PUT → cached", putToCached],
+      ["cached", "cached download", cachedDownload],
+      ["uncached", "uncached download", uncachedDownload],
+      ["upload", "upload", upload],
+      ["concurrent", "concurrent cached downloads", concurrentDownloads],
+    ] as const
+  ) {
     if (wasInterrupted()) return;
     if (!wanted.has(key)) continue;
     log(name);
@@ -124,18 +146,30 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const versions = [...ours, ...(glance ? [glance] : [])].map((t) => t.version).join(", ");
   const lines = [
-    `${date} · commit ${commit} · ${cpus()[0]?.model?.trim()} × ${cpus().length} · ${RUNS} run(s) · ${Math.round((performance.now() - T0) / 1000)} s`,
+    `${date} · commit ${commit} · ${cpus()[0]?.model?.trim()} × ${cpus().length} · ${RUNS} run(s) · ${
+      Math.round((performance.now() - T0) / 1000)
+    } s`,
     "",
     `Servers: ${versions}; ${nginx.version} (1 worker, sendfile); ${await opensslVersion()}. Downloads: \`curl -o /dev/null\`, MB/s = curl's speed_download. ` +
-      `CPU: on-CPU time of the serving process, all threads (/proc/<pid>/task/*/schedstat). Peak RSS: VmHWM, reset before each row. Inputs warm in the page cache.`,
+    `CPU: on-CPU time of the serving process, all threads (/proc/<pid>/task/*/schedstat). Peak RSS: VmHWM, reset before each row. Inputs warm in the page cache.`,
     `Machine busy (other work, while the bench idled 1 s): ${busyBefore.busy_pct} % before, ${busyAfter.busy_pct} % after.`,
     ...(bounds ? boundsLines(bounds, big, conc, Number(opt.concurrency)) : []),
   ];
   mkdirSync(OUT, { recursive: true });
-  const md = markdown(rows, runtimes, { title: "glance-cache-node: benchmark against its references", lines, chart: "compare.svg" });
+  const md = markdown(rows, runtimes, {
+    title: "glance-cache-node: benchmark against its references",
+    lines,
+    chart: "compare.svg",
+  });
   writeFileSync(join(OUT, "compare.md"), md);
-  writeFileSync(join(OUT, "compare.svg"), chart(rows, runtimes, `${date} · commit ${commit} · ${big.label} · ${RUNS} run(s)`));
-  writeFileSync(join(OUT, "compare.json"), JSON.stringify({ date, commit, runs: RUNS, big, conc, busyBefore, busyAfter, rows, bounds }, null, 2) + "\n");
+  writeFileSync(
+    join(OUT, "compare.svg"),
+    chart(rows, runtimes, `${date} · commit ${commit} · ${big.label} · ${RUNS} run(s)`),
+  );
+  writeFileSync(
+    join(OUT, "compare.json"),
+    JSON.stringify({ date, commit, runs: RUNS, big, conc, busyBefore, busyAfter, rows, bounds }, null, 2) + "\n",
+  );
   process.stdout.write(`\n${md}`);
   log(`wrote ${OUT}/compare.md, compare.svg, compare.json`);
 }

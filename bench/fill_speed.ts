@@ -27,7 +27,8 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const runtimes = values.runtimes!.split(",") as Runtime[];
-const bytesOf = (s: string) => Number(s.slice(0, -1)) * { K: 1 << 10, M: 1 << 20, G: 1 << 30 }[s.slice(-1) as "K" | "M" | "G"];
+const bytesOf = (s: string) =>
+  Number(s.slice(0, -1)) * { K: 1 << 10, M: 1 << 20, G: 1 << 30 }[s.slice(-1) as "K" | "M" | "G"];
 
 /** utime + stime of a process, in seconds. */
 function cpuSeconds(pid: number): number {
@@ -37,7 +38,9 @@ function cpuSeconds(pid: number): number {
 
 function timeCommand(cmd: string, args: string[]): { s: number; cpu: number } {
   const t0 = performance.now();
-  const r = spawnSync("bash", ["-c", `TIMEFORMAT='%U %S'; time ${cmd} ${args.join(" ")} >/dev/null`], { encoding: "utf8" });
+  const r = spawnSync("bash", ["-c", `TIMEFORMAT='%U %S'; time ${cmd} ${args.join(" ")} >/dev/null`], {
+    encoding: "utf8",
+  });
   const s = (performance.now() - t0) / 1000;
   const [u, sys] = r.stderr.trim().split("\n").pop()!.split(" ").map(Number);
   return { s, cpu: u + sys };
@@ -69,7 +72,16 @@ async function measured(server: ServerProcess, work: () => Promise<void>): Promi
 async function upload(server: ServerProcess, file: string): Promise<{ id: string; m: Measure }> {
   const id = await createImage(server.url);
   const m = await measured(server, async () => {
-    await promisify(execFile)("curl", ["-sf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", file, `${server.url}/v2/images/${id}/file`]);
+    await promisify(execFile)("curl", [
+      "-sf",
+      "-X",
+      "PUT",
+      "-H",
+      "Content-Type: application/octet-stream",
+      "-T",
+      file,
+      `${server.url}/v2/images/${id}/file`,
+    ]);
   });
   return { id, m };
 }
@@ -92,7 +104,8 @@ await mkdir(inputs, { recursive: true });
 const trees = [new URL("..", import.meta.url).pathname, ...values.against!.split(",").filter(Boolean)];
 const servers = new Map<string, { server: ServerProcess; dir: string }>();
 for (const [i, tree] of trees.entries()) {
-  const { startServer } = (await import(join(tree, "support/processes.ts"))) as typeof import("../support/processes.ts");
+  const { startServer } =
+    (await import(join(tree, "support/processes.ts"))) as typeof import("../support/processes.ts");
   for (const rt of runtimes) {
     const dir = await mkdtemp(join(tmpdir(), "gcn-fill-bench-"));
     const extra = values["verify-hash"] === "os_hash_value" ? [] : ["--verify-hash", values["verify-hash"]!];
@@ -134,7 +147,11 @@ try {
         push(`${size} ${rt} fill`, "rss", fill.rss);
         push(`${size} ${rt} fill`, "ratio", fill.s / slower);
         await fetch(`${server.url}/v2/images/${up.id}`, { method: "DELETE" });
-        console.error(`run ${i + 1} ${size} ${rt}: upload ${up.m.s.toFixed(2)} s, fill ${fill.s.toFixed(2)} s; openssl sha512 ${sha.s.toFixed(2)} s, md5 ${md5.s.toFixed(2)} s`);
+        console.error(
+          `run ${i + 1} ${size} ${rt}: upload ${up.m.s.toFixed(2)} s, fill ${fill.s.toFixed(2)} s; openssl sha512 ${
+            sha.s.toFixed(2)
+          } s, md5 ${md5.s.toFixed(2)} s`,
+        );
       }
     }
   }
@@ -145,14 +162,21 @@ try {
   }
 }
 
-const fmt = (xs: number[] | undefined, d = 2) => (xs ? `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})` : "");
+const fmt = (
+  xs: number[] | undefined,
+  d = 2,
+) => (xs ? `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})` : "");
 console.log(`\nverify_hash = ${values["verify-hash"]}; medians of ${runs} (min–max); ratios taken within each run`);
-console.log("fill ratio = PUT→cached ÷ the slower of openssl md5/sha512; upload ratio = upload ÷ (openssl md5 + openssl sha512), the work Glance does in one thread\n");
+console.log(
+  "fill ratio = PUT→cached ÷ the slower of openssl md5/sha512; upload ratio = upload ÷ (openssl md5 + openssl sha512), the work Glance does in one thread\n",
+);
 console.log("| row | seconds | ratio | server CPU s | peak RSS MB |");
 console.log("|---|---|---|---|---|");
 for (const [key, row] of table) {
   if (key.endsWith("openssl")) {
-    console.log(`| ${key} sha512 / md5 | ${fmt(row.sha512_s)} / ${fmt(row.md5_s)} | | ${fmt(row["cpu_md5+sha512"])} (both) | |`);
+    console.log(
+      `| ${key} sha512 / md5 | ${fmt(row.sha512_s)} / ${fmt(row.md5_s)} | | ${fmt(row["cpu_md5+sha512"])} (both) | |`,
+    );
   } else {
     console.log(`| ${key} | ${fmt(row.s)} | ${fmt(row.ratio)} | ${fmt(row.cpu)} | ${fmt(row.rss, 0)} |`);
   }

@@ -7,7 +7,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openPool } from "../src/fleet/database.ts";
 import { startMariaDb } from "../test/mariadb.ts";
-import { freePort, randomFile, type Runtime, type ServerProcess, startServer, uploadImage } from "../support/processes.ts";
+import {
+  freePort,
+  randomFile,
+  type Runtime,
+  type ServerProcess,
+  startServer,
+  uploadImage,
+} from "../support/processes.ts";
 import { median } from "./lib/measure.ts";
 
 const { values } = parseArgs({
@@ -22,9 +29,10 @@ const { values } = parseArgs({
 const size = Number(values.size!.slice(0, -1)) * { M: 1 << 20, G: 1 << 30 }[values.size!.slice(-1) as "M" | "G"];
 const runtime = values.runtime as Runtime;
 
-const metric = async (url: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN);
+const metric = async (url: string, name: string) =>
+  Number(new RegExp(`^${name} (\\d+)`, "m").exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN);
 const waitUntil = async (what: string, fn: () => Promise<boolean>) => {
-  for (const until = Date.now() + 30 * 60_000; !(await fn()); ) {
+  for (const until = Date.now() + 30 * 60_000; !(await fn());) {
     if (Date.now() > until) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -46,7 +54,14 @@ try {
   const origin = await startServer(runtime, await dir());
   procs.push(origin);
   const id = values["view-only"] ? "" : await uploadImage(origin.url, file);
-  const common = ["--upstream-url", origin.url, "--metadata-cache-time", "0", "--image-cache-max-size", String(4 * size)];
+  const common = [
+    "--upstream-url",
+    origin.url,
+    "--metadata-cache-time",
+    "0",
+    "--image-cache-max-size",
+    String(4 * size),
+  ];
 
   let singleSeconds = 0;
   if (!values["view-only"]) {
@@ -55,23 +70,49 @@ try {
     procs.push(single);
     const t0 = performance.now();
     await fetch(`${single.url}/v2/cache/${id}`, { method: "PUT" });
-    await waitUntil("single cached", async () => ((await (await fetch(`${single.url}/v2/cache`)).json()) as { cached_images: unknown[] }).cached_images.length === 1);
+    await waitUntil(
+      "single cached",
+      async () =>
+        ((await (await fetch(`${single.url}/v2/cache`)).json()) as { cached_images: unknown[] }).cached_images
+          .length === 1,
+    );
     singleSeconds = (performance.now() - t0) / 1000;
     await single.stop();
   }
   const fleet: ServerProcess[] = [];
   for (const site of ["a", "a", "b"]) {
     const port = await freePort();
-    const args = [...common, "--fleet-database-url", db.url, "--worker-self-reference-url", `http://127.0.0.1:${port}`, "--fleet-site", site,
-      "--fleet-secret", "bench", "--fleet-poll-interval", "1", "--fleet-heartbeat-interval", "1"];
+    const args = [
+      ...common,
+      "--fleet-database-url",
+      db.url,
+      "--worker-self-reference-url",
+      `http://127.0.0.1:${port}`,
+      "--fleet-site",
+      site,
+      "--fleet-secret",
+      "bench",
+      "--fleet-poll-interval",
+      "1",
+      "--fleet-heartbeat-interval",
+      "1",
+    ];
     const p = await startServer(runtime, await dir(), args, port);
     procs.push(p);
     fleet.push(p);
   }
   if (!values["view-only"]) {
     const t0 = performance.now();
-    const job = (await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs`, { method: "POST", body: JSON.stringify({ image_id: id }) })).json()) as { id: string };
-    await waitUntil("job done", async () => ((await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done");
+    const job = (await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs`, {
+      method: "POST",
+      body: JSON.stringify({ image_id: id }),
+    })).json()) as { id: string };
+    await waitUntil(
+      "job done",
+      async () =>
+        ((await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state ===
+          "done",
+    );
     const fanOutSeconds = (performance.now() - t0) / 1000;
     let upstream = 0;
     let peer = 0;
@@ -81,7 +122,11 @@ try {
     }
     console.log(`| runtime | image | one node's fill | fan-out to 3 nodes (2 sites) | upstream reads | peer reads |`);
     console.log(`|---|---|---|---|---|---|`);
-    console.log(`| ${runtime} | ${values.size} | ${singleSeconds.toFixed(1)} s | ${fanOutSeconds.toFixed(1)} s | ${upstream} | ${peer} |`);
+    console.log(
+      `| ${runtime} | ${values.size} | ${singleSeconds.toFixed(1)} s | ${
+        fanOutSeconds.toFixed(1)
+      } s | ${upstream} | ${peer} |`,
+    );
   }
 
   // The view with simulated nodes: rows written straight into the database.
@@ -90,11 +135,22 @@ try {
   const pool = openPool(db.url);
   const ids = Array.from({ length: entries }, () => crypto.randomUUID());
   for (let n = 0; n < simNodes; n++) {
-    await pool.query("INSERT INTO fleet_nodes (url, site, registered_at, heartbeat_at) VALUES (?, ?, NOW(3), NOW(3) + INTERVAL 1 DAY)", [`http://sim-${n}:9292`, `s${n % 10}`]);
-    const [[row]] = (await pool.query("SELECT id FROM fleet_nodes WHERE url = ?", [`http://sim-${n}:9292`])) as unknown as [{ id: number }[]];
+    await pool.query(
+      "INSERT INTO fleet_nodes (url, site, registered_at, heartbeat_at) VALUES (?, ?, NOW(3), NOW(3) + INTERVAL 1 DAY)",
+      [`http://sim-${n}:9292`, `s${n % 10}`],
+    );
+    const [[row]] =
+      (await pool.query("SELECT id FROM fleet_nodes WHERE url = ?", [`http://sim-${n}:9292`])) as unknown as [
+        { id: number }[],
+      ];
     for (let i = 0; i < entries; i += 2000) {
-      const rows = ids.slice(i, i + 2000).map((img) => [row.id, img, "cached", 1 << 30, 1 << 30, 3, Date.now() / 1000, null]);
-      await pool.query("INSERT INTO fleet_entries (node_id, image_id, state, size, bytes, hits, last_accessed, checksum) VALUES ?", [rows]);
+      const rows = ids.slice(i, i + 2000).map((
+        img,
+      ) => [row.id, img, "cached", 1 << 30, 1 << 30, 3, Date.now() / 1000, null]);
+      await pool.query(
+        "INSERT INTO fleet_entries (node_id, image_id, state, size, bytes, hits, last_accessed, checksum) VALUES ?",
+        [rows],
+      );
     }
   }
   await pool.end();

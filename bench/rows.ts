@@ -1,6 +1,16 @@
 // The benchmark's rows (issue 9's table): each run measures the reference right before the value it anchors.
 import type { Runtime } from "../support/processes.ts";
-import { clearCache, createImage, deleteImage, ensureCached, fileUrl, putAndWait, type Target, uploadData, waitListed } from "./lib/api.ts";
+import {
+  clearCache,
+  createImage,
+  deleteImage,
+  ensureCached,
+  fileUrl,
+  putAndWait,
+  type Target,
+  uploadData,
+  waitListed,
+} from "./lib/api.ts";
 import { downloadManyMBps, downloadMBps, median, peakRssMb, percentile, resetPeakRss, withCpu } from "./lib/measure.ts";
 import type { Nginx } from "./targets/nginx.ts";
 import { opensslSeconds, warm } from "./targets/references.ts";
@@ -48,7 +58,13 @@ export interface Bench {
 
 const GiB = 2 ** 30;
 
-function row(label: string, unit: Row["unit"], better: Row["better"], ref: Row["ref"], targets: Record<Runtime, number>): Row {
+function row(
+  label: string,
+  unit: Row["unit"],
+  better: Row["better"],
+  ref: Row["ref"],
+  targets: Record<Runtime, number>,
+): Row {
   return { label, unit, better, ref, targets, samples: {}, rssMb: {}, errors: [] };
 }
 
@@ -73,8 +89,17 @@ async function eachRun(b: Bench, rows: Row[], fn: (t: Target, run: number) => Pr
 
 /** PUT → cached ÷ the slower of openssl md5 / sha512; GET /v2/cache polled every 10 ms meanwhile: its p99. */
 export async function putToCached(b: Bench): Promise<Row[]> {
-  const put = row(`PUT → cached, ${b.big.label}`, "s", "lower", { name: "slower of openssl md5/sha512" }, { node: 1.1, deno: 1.4 });
-  const p99 = row(`GET /v2/cache p99 during a ${b.big.label} fill`, "ms", "lower", { name: "budget 50 ms", budget: 50 }, { node: 1, deno: 1 });
+  const put = row(`PUT → cached, ${b.big.label}`, "s", "lower", { name: "slower of openssl md5/sha512" }, {
+    node: 1.1,
+    deno: 1.4,
+  });
+  const p99 = row(
+    `GET /v2/cache p99 during a ${b.big.label} fill`,
+    "ms",
+    "lower",
+    { name: "budget 50 ms", budget: 50 },
+    { node: 1, deno: 1 },
+  );
   await warm(b.big.file);
   await eachRun(b, [put, p99], async (t) => {
     const ref = Math.max(await opensslSeconds("md5", b.big.file), await opensslSeconds("sha512", b.big.file));
@@ -88,8 +113,14 @@ export async function putToCached(b: Bench): Promise<Row[]> {
 
 /** Cached download ÷ nginx's (curl speed_download), and the server's CPU seconds per GiB ÷ nginx worker's. */
 export async function cachedDownload(b: Bench): Promise<Row[]> {
-  const speed = row(`cached download, ${b.big.label}`, "MB/s", "higher", { name: "nginx sendfile" }, { node: 1.0, deno: 0.9 });
-  const cpu = row(`server CPU per GiB served from cache`, "CPU-s/GiB", "lower", { name: "nginx worker" }, { node: 2, deno: 2.5 });
+  const speed = row(`cached download, ${b.big.label}`, "MB/s", "higher", { name: "nginx sendfile" }, {
+    node: 1.0,
+    deno: 0.9,
+  });
+  const cpu = row(`server CPU per GiB served from cache`, "CPU-s/GiB", "lower", { name: "nginx worker" }, {
+    node: 2,
+    deno: 2.5,
+  });
   const gib = b.big.bytes / GiB;
   for (const t of b.ours) await ensureCached(t, b.ids.get(t)![b.big.label]);
   // nginx's CPU for one download ranged 0.12-0.33 s per GiB from run to run: each side's figures are
@@ -100,7 +131,9 @@ export async function cachedDownload(b: Bench): Promise<Row[]> {
     const ours: { value: number; cpu_s: number }[] = [];
     for (let i = 0; i < 3; i++) {
       if (ng) refs.push(await withCpu([ng.pid], () => downloadMBps(`${ng.url}/${b.big.name}`, {}, b.big.bytes)));
-      ours.push(await withCpu([t.pid], () => downloadMBps(fileUrl(t, b.ids.get(t)![b.big.label]), t.headers, b.big.bytes)));
+      ours.push(
+        await withCpu([t.pid], () => downloadMBps(fileUrl(t, b.ids.get(t)![b.big.label]), t.headers, b.big.bytes)),
+      );
     }
     const cpuOf = (xs: { cpu_s: number }[]) => median(xs.map((x) => x.cpu_s)) / gib;
     const speedOf = (xs: { value: number }[]) => median(xs.map((x) => x.value));
@@ -112,7 +145,10 @@ export async function cachedDownload(b: Bench): Promise<Row[]> {
 
 /** Uncached download (a fill tailed by the client) ÷ Glance's uncached download (its cache filling as it serves). */
 export async function uncachedDownload(b: Bench): Promise<Row[]> {
-  const r = row(`uncached download, ${b.big.label}`, "MB/s", "higher", { name: "Glance 25.1, uncached" }, { node: 1.0, deno: 1.0 });
+  const r = row(`uncached download, ${b.big.label}`, "MB/s", "higher", { name: "Glance 25.1, uncached" }, {
+    node: 1.0,
+    deno: 1.0,
+  });
   await eachRun(b, [r], async (t) => {
     let ref: number | null = null;
     const g = b.glance;
@@ -132,7 +168,10 @@ export async function uncachedDownload(b: Bench): Promise<Row[]> {
 
 /** Upload into the embedded store (md5 + sha512 computed) ÷ Glance's upload into its file store. */
 export async function upload(b: Bench): Promise<Row[]> {
-  const r = row(`upload into the store, ${b.big.label}`, "s", "lower", { name: "Glance 25.1 upload" }, { node: 1.0, deno: 1.2 });
+  const r = row(`upload into the store, ${b.big.label}`, "s", "lower", { name: "Glance 25.1 upload" }, {
+    node: 1.0,
+    deno: 1.2,
+  });
   const once = async (t: Target) => {
     const id = await createImage(t, `bench-upload-${b.big.label}`);
     try {
@@ -150,11 +189,18 @@ export async function upload(b: Bench): Promise<Row[]> {
 
 /** n concurrent cached downloads, aggregate MB/s ÷ nginx's with the same n. */
 export async function concurrentDownloads(b: Bench): Promise<Row[]> {
-  const r = row(`${b.concurrency} concurrent cached downloads of ${b.conc.label}`, "MB/s", "higher", { name: "nginx sendfile, same n" }, { node: 0.9, deno: 0.8 });
+  const r = row(`${b.concurrency} concurrent cached downloads of ${b.conc.label}`, "MB/s", "higher", {
+    name: "nginx sendfile, same n",
+  }, { node: 0.9, deno: 0.8 });
   for (const t of b.ours) await ensureCached(t, b.ids.get(t)![b.conc.label]);
   await eachRun(b, [r], async (t) => {
-    const ref = b.nginx ? await downloadManyMBps(b.concurrency, `${b.nginx.url}/${b.conc.name}`, {}, b.conc.bytes) : null;
-    add(r, t, { value: await downloadManyMBps(b.concurrency, fileUrl(t, b.ids.get(t)![b.conc.label]), t.headers, b.conc.bytes), ref });
+    const ref = b.nginx
+      ? await downloadManyMBps(b.concurrency, `${b.nginx.url}/${b.conc.name}`, {}, b.conc.bytes)
+      : null;
+    add(r, t, {
+      value: await downloadManyMBps(b.concurrency, fileUrl(t, b.ids.get(t)![b.conc.label]), t.headers, b.conc.bytes),
+      ref,
+    });
   });
   return [r];
 }

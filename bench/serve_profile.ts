@@ -11,7 +11,15 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
-import { denoBinary, freePort, nodeBinary, randomFile, type Runtime, startServer, uploadImage } from "../support/processes.ts";
+import {
+  denoBinary,
+  freePort,
+  nodeBinary,
+  randomFile,
+  type Runtime,
+  startServer,
+  uploadImage,
+} from "../support/processes.ts";
 import { cpuSeconds, curl, median, minorFaults, peakRssMb, resetPeakRss, sleep } from "./lib/measure.ts";
 
 const { values: opt } = parseArgs({
@@ -49,15 +57,24 @@ if (opt.upload) {
   }
   await server.stop();
   await rm(work, { recursive: true, force: true });
-  console.log(`${runtime} upload ${opt.size}: ${median(secs).toFixed(2)} s (${secs.map((v) => v.toFixed(2)).join(", ")}), ${median(cpu).toFixed(2)} CPU-s/GiB (${cpu.map((v) => v.toFixed(2)).join(", ")})`);
+  console.log(
+    `${runtime} upload ${opt.size}: ${median(secs).toFixed(2)} s (${secs.map((v) => v.toFixed(2)).join(", ")}), ${
+      median(cpu).toFixed(2)
+    } CPU-s/GiB (${cpu.map((v) => v.toFixed(2)).join(", ")})`,
+  );
   process.exit(0);
 }
 if (opt.bare) {
   const port = await freePort();
   const log = openSync(join(work, "bare.log"), "a");
   const cmd = runtime === "node" ? nodeBinary() : denoBinary();
-  const args = runtime === "node" ? [...opt.flag!, "--import", "tsx", "bench/bare_server.ts"] : ["run", "-A", ...opt.flag!, "bench/bare_server.ts"];
-  const child = spawn(cmd, args, { env: { ...process.env, BARE_FILE: input, BARE_PORT: String(port) }, stdio: ["ignore", log, log] });
+  const args = runtime === "node"
+    ? [...opt.flag!, "--import", "tsx", "bench/bare_server.ts"]
+    : ["run", "-A", ...opt.flag!, "bench/bare_server.ts"];
+  const child = spawn(cmd, args, {
+    env: { ...process.env, BARE_FILE: input, BARE_PORT: String(port) },
+    stdio: ["ignore", log, log],
+  });
   url = `http://127.0.0.1:${port}/x`;
   for (let i = 0; (await curl(url.replace("/x", "/"), { Range: "bytes=0-0" }).catch(() => null)) === null; i++) {
     if (i > 200) throw new Error("bare server did not start");
@@ -98,7 +115,11 @@ for (let i = 0; i < Number(opt.runs); i++) {
   faultsPerGiB.push((minorFaults(pid) - f0) / (size / 2 ** 30));
   if (opt.flag!.includes("--trace-gc")) {
     const log = readFileSync(opt.bare ? join(work, "bare.log") : join(work, "data.log"), "utf8");
-    console.log(`run ${i + 1}: ${mbps.at(-1)!.toFixed(0)} MB/s, ${cpuPerGiB.at(-1)!.toFixed(2)} CPU-s/GiB; mark-compacts in the log so far: ${log.split("Mark-Compact").length - 1}`);
+    console.log(
+      `run ${i + 1}: ${mbps.at(-1)!.toFixed(0)} MB/s, ${
+        cpuPerGiB.at(-1)!.toFixed(2)
+      } CPU-s/GiB; mark-compacts in the log so far: ${log.split("Mark-Compact").length - 1}`,
+    );
   }
 }
 const rss = peakRssMb(pid);
@@ -107,7 +128,11 @@ await sleep(500);
 if (opt.keep) console.log(`server log and profiles kept in ${work}`);
 else await rm(work, { recursive: true, force: true });
 console.log(
-  `${runtime}${opt.bare ? " bare" : " node"} ${opt.size}: ${median(mbps).toFixed(0)} MB/s (${mbps.map((v) => v.toFixed(0)).join(", ")}), ` +
-    `${median(cpuPerGiB).toFixed(2)} CPU-s/GiB (${cpuPerGiB.map((v) => v.toFixed(2)).join(", ")}), peak RSS ${rss.toFixed(0)} MB, ` +
+  `${runtime}${opt.bare ? " bare" : " node"} ${opt.size}: ${median(mbps).toFixed(0)} MB/s (${
+    mbps.map((v) => v.toFixed(0)).join(", ")
+  }), ` +
+    `${median(cpuPerGiB).toFixed(2)} CPU-s/GiB (${cpuPerGiB.map((v) => v.toFixed(2)).join(", ")}), peak RSS ${
+      rss.toFixed(0)
+    } MB, ` +
     `${median(faultsPerGiB).toFixed(0)} minor page faults/GiB`,
 );

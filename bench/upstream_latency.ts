@@ -11,7 +11,9 @@ import { promisify } from "node:util";
 import { randomFile, type Runtime, startServer } from "../support/processes.ts";
 import { median } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "20" }, runtime: { type: "string", default: "node" } } });
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "20" }, runtime: { type: "string", default: "node" } },
+});
 const runs = Number(values.runs);
 const env = Object.fromEntries(
   readFileSync(join(process.env.E2E_BASE ?? "/tmp/gcn-e2e", "env"), "utf8")
@@ -25,7 +27,12 @@ async function token(user: string, password: string, project: string): Promise<s
   const res = await fetch(`${env.KEYSTONE_URL}/auth/tokens`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: user, domain: { name: env.DOMAIN }, password } } }, scope: { project: { name: project, domain: { name: env.DOMAIN } } } } }),
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ["password"], password: { user: { name: user, domain: { name: env.DOMAIN }, password } } },
+        scope: { project: { name: project, domain: { name: env.DOMAIN } } },
+      },
+    }),
   });
   await res.body?.cancel();
   return res.headers.get("x-subject-token")!;
@@ -33,7 +40,16 @@ async function token(user: string, password: string, project: string): Promise<s
 
 /** curl's total time for one download, in ms (a fresh connection each time, as a client would). */
 async function curlMs(url: string, tok: string): Promise<number> {
-  const { stdout } = await promisify(execFile)("curl", ["-sf", "-o", "/dev/null", "-w", "%{time_total}", "-H", `X-Auth-Token: ${tok}`, url]);
+  const { stdout } = await promisify(execFile)("curl", [
+    "-sf",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{time_total}",
+    "-H",
+    `X-Auth-Token: ${tok}`,
+    url,
+  ]);
   return Number(stdout) * 1000;
 }
 
@@ -43,7 +59,12 @@ await writeFile(
   conf,
   `[DEFAULT]\nauth_strategy = keystone\n[keystone_authtoken]\nauth_url = ${env.KEYSTONE_URL}\nusername = ${env.SERVICE_USER}\npassword = ${env.SERVICE_PASSWORD}\nproject_name = ${env.SERVICE_PROJECT}\nuser_domain_name = ${env.DOMAIN}\nproject_domain_name = ${env.DOMAIN}\ntoken_cache_time = 60\n[glance_cache_node]\nupstream_url = ${env.GLANCE_URL}\nmetadata_cache_time = 5\n`,
 );
-const node = await startServer(values.runtime as Runtime, join(dir, "data"), ["--config-file", conf, "--auth", "keystone"]);
+const node = await startServer(values.runtime as Runtime, join(dir, "data"), [
+  "--config-file",
+  conf,
+  "--auth",
+  "keystone",
+]);
 try {
   const admin = await token(env.ADMIN_USER, env.ADMIN_PASSWORD, env.ADMIN_PROJECT);
   const file = join(tmpdir(), "gcn-bench-inputs", "random-1M.bin");
@@ -54,10 +75,23 @@ try {
     body: JSON.stringify({ name: "latency", disk_format: "raw", container_format: "bare" }),
   });
   const { id } = (await created.json()) as { id: string };
-  await promisify(execFile)("curl", ["-sf", "-X", "PUT", "-H", `X-Auth-Token: ${admin}`, "-H", "Content-Type: application/octet-stream", "-T", file, `${node.url}/v2/images/${id}/file`]);
+  await promisify(execFile)("curl", [
+    "-sf",
+    "-X",
+    "PUT",
+    "-H",
+    `X-Auth-Token: ${admin}`,
+    "-H",
+    "Content-Type: application/octet-stream",
+    "-T",
+    file,
+    `${node.url}/v2/images/${id}/file`,
+  ]);
   await fetch(`${node.url}/v2/cache/${id}`, { method: "PUT", headers: { "X-Auth-Token": admin } });
   for (;;) {
-    const l = (await (await fetch(`${node.url}/v2/cache`, { headers: { "X-Auth-Token": admin } })).json()) as { cached_images: { image_id: string }[] };
+    const l = (await (await fetch(`${node.url}/v2/cache`, { headers: { "X-Auth-Token": admin } })).json()) as {
+      cached_images: { image_id: string }[];
+    };
     if (l.cached_images.some((c) => c.image_id === id)) break;
     await new Promise((r) => setTimeout(r, 20));
   }

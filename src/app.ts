@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Router } from "itty-router";
 import { LOOPBACK, parseCidrList } from "./auth/addresses.ts";
 import type { Authenticator, ConnInfo, Identity } from "./auth/identity.ts";
-import { KeystoneClient, type KeystoneOptions, keystoneAuth } from "./auth/keystone.ts";
+import { keystoneAuth, KeystoneClient, type KeystoneOptions } from "./auth/keystone.ts";
 import { headerAuth, noAuth } from "./auth/modes.ts";
 import { Policy, type PolicyRules } from "./auth/policy.ts";
 import type { CacheEvent } from "./cache/events.ts";
@@ -17,7 +17,14 @@ import { fleetApi, fleetDb } from "./http/fleet_routes.ts";
 import { downloadImage } from "./http/download.ts";
 import { notFound } from "./errors.ts";
 import { renderError } from "./http/errors.ts";
-import { type Check, cacheWritableCheck, disableByFileCheck, diskSpaceCheck, Healthcheck, reachableCheck } from "./http/healthcheck.ts";
+import {
+  cacheWritableCheck,
+  type Check,
+  disableByFileCheck,
+  diskSpaceCheck,
+  Healthcheck,
+  reachableCheck,
+} from "./http/healthcheck.ts";
 import { imagesApi } from "./http/image_routes.ts";
 import { IMAGE_SCHEMA } from "./http/image_schema.ts";
 import { cacheMetrics } from "./http/metrics.ts";
@@ -125,23 +132,25 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
   const client = opts.upstream
     ? new UpstreamClient({
-        url: opts.upstream.url,
-        headersTimeout: opts.upstream.timeout ?? 60,
-        stallTimeout: opts.upstream.stallTimeout ?? 60,
-      })
+      url: opts.upstream.url,
+      headersTimeout: opts.upstream.timeout ?? 60,
+      stallTimeout: opts.upstream.stallTimeout ?? 60,
+    })
     : undefined;
   const upstream = opts.upstream
     ? new UpstreamGlance({
-        client: client!,
-        metadataCacheTime: opts.upstream.metadataCacheTime ?? 5,
-        serviceToken: keystone ? () => keystone.serviceToken() : undefined,
-      })
+      client: client!,
+      metadataCacheTime: opts.upstream.metadataCacheTime ?? 5,
+      serviceToken: keystone ? () => keystone.serviceToken() : undefined,
+    })
     : undefined;
   const store = upstream ? undefined : await EmbeddedStore.open(join(opts.dataDir, "images"));
   const source: ImageSource = upstream ?? store!;
   const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
   // Loaded only for a fleet: the database driver is ~20 MB resident on Deno (~7 on Node) that a node alone never uses.
-  const fleet = opts.fleet ? await (await import("./fleet/fleet.ts")).Fleet.connect(opts.fleet, logger.textSink("fleet")) : undefined;
+  const fleet = opts.fleet
+    ? await (await import("./fleet/fleet.ts")).Fleet.connect(opts.fleet, logger.textSink("fleet"))
+    : undefined;
   const cacheSource = opts.cacheSource ? opts.cacheSource(source) : source;
   const cacheDir = opts.cacheDir ?? join(opts.dataDir, "cache");
   const cache = await ImageCache.open({
@@ -169,8 +178,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = new ImageChanges(cache, upstream);
   // An image another node saw deleted or deactivated ends here too.
   await fleet?.attach(cache, (id) => changes.ended(id));
-  const cacheRoutes = cacheApi({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) });
-  const fleetRoutes = fleetApi({ fleet, cache, source, policy, maxRequestBodySize: opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE });
+  const cacheRoutes = cacheApi({
+    cache,
+    source,
+    policy,
+    cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))),
+  });
+  const fleetRoutes = fleetApi({
+    fleet,
+    cache,
+    source,
+    policy,
+    maxRequestBodySize: opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE,
+  });
   const metrics = cacheMetrics(cache, cacheDir, fleet);
   const health = new Healthcheck(healthChecks(opts, cache.layout.root, cache.layout.incompleteDir, keystone), {
     cacheSeconds: opts.healthcheck?.cacheSeconds,
@@ -214,10 +234,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
     .get("/v2/cache/nodes/:id", (r) => cacheRoutes.nodes(param(r, "id"), r.identity))
     .all("/v2/cache/nodes/:id", methodNotAllowed("GET"))
     // Without ?fleet=, Glance's meaning: this node only.
-    .put("/v2/cache/:id", (r) =>
-      new URL(r.url).searchParams.has("fleet")
-        ? fleetRoutes.queueOnFleet(param(r, "id"), r.identity, r)
-        : cacheRoutes.queue(param(r, "id"), r.identity, r))
+    .put(
+      "/v2/cache/:id",
+      (r) =>
+        new URL(r.url).searchParams.has("fleet")
+          ? fleetRoutes.queueOnFleet(param(r, "id"), r.identity, r)
+          : cacheRoutes.queue(param(r, "id"), r.identity, r),
+    )
     .delete("/v2/cache/:id", (r) => cacheRoutes.remove(param(r, "id"), r.identity))
     .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"))
     .get("/v2/images/:id/file", async (r) => {
@@ -288,9 +311,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
   };
 }
 
-function healthChecks(opts: AppOptions, cacheRoot: string, incompleteDir: string, keystone: KeystoneClient | undefined): Check[] {
-  const checks = [cacheWritableCheck([cacheRoot, incompleteDir]), diskSpaceCheck(cacheRoot, opts.healthcheck?.minFreePercent ?? 5)];
-  if (opts.upstream) checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstream.url.replace(/\/+$/, "")}/versions`));
+function healthChecks(
+  opts: AppOptions,
+  cacheRoot: string,
+  incompleteDir: string,
+  keystone: KeystoneClient | undefined,
+): Check[] {
+  const checks = [
+    cacheWritableCheck([cacheRoot, incompleteDir]),
+    diskSpaceCheck(cacheRoot, opts.healthcheck?.minFreePercent ?? 5),
+  ];
+  if (opts.upstream) {
+    checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstream.url.replace(/\/+$/, "")}/versions`));
+  }
   if (keystone) checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", keystone.v3));
   if (opts.healthcheck?.disableByFilePath) checks.push(disableByFileCheck(opts.healthcheck.disableByFilePath));
   return checks;
@@ -303,7 +336,11 @@ function logCacheEvent(logger: Logger, e: CacheEvent): void {
     case "hit":
       return logger.log("DEBUG", "cache", `hit ${e.id}`, { image_id: e.id }, ctx);
     case "fill_started":
-      return logger.log("INFO", "fill", `fill of ${e.id} started`, { image_id: e.id, expected_bytes: e.expectedSize, trigger: e.trigger }, ctx);
+      return logger.log("INFO", "fill", `fill of ${e.id} started`, {
+        image_id: e.id,
+        expected_bytes: e.expectedSize,
+        trigger: e.trigger,
+      }, ctx);
     case "fill_finished": {
       const mismatch = e.outcome === "failed" && /!= expected/.test(e.error ?? "");
       return logger.log(e.outcome === "failed" ? "ERROR" : "INFO", "fill", `fill of ${e.id} ${e.outcome}`, {
@@ -318,7 +355,10 @@ function logCacheEvent(logger: Logger, e: CacheEvent): void {
       }, ctx);
     }
     default:
-      return logger.log("DEBUG", "cache", `${e.type} ${e.id}`, { image_id: e.id, reason: e.type === "evicted" ? e.reason : undefined }, ctx);
+      return logger.log("DEBUG", "cache", `${e.type} ${e.id}`, {
+        image_id: e.id,
+        reason: e.type === "evicted" ? e.reason : undefined,
+      }, ctx);
   }
 }
 

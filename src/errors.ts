@@ -31,6 +31,7 @@ export const conflict = (msg: string) => new DomainError("conflict", msg);
 export const tooLarge = (msg: string) => new DomainError("too_large", msg);
 export const imageNotFound = (id: string) => notFound(`Image ${id} not found.`);
 export const notAuthorized = (action: string) => forbidden(`You are not authorized to complete ${action} action.`);
-export const unauthenticated = (challenge?: string) => new DomainError("unauthenticated", UNAUTHORIZED_MESSAGE, challenge);
+export const unauthenticated = (challenge?: string) =>
+  new DomainError("unauthenticated", UNAUTHORIZED_MESSAGE, challenge);
 export const upstreamFailed = (msg: string) => new DomainError("upstream_failed", msg);
 export const unavailable = (msg: string) => new DomainError("unavailable", msg);

@@ -45,9 +45,7 @@ export class Logger {
       return;
     }
     const stamp = now.toISOString().replace("T", " ").replace("Z", "");
-    const where = ctx?.requestId
-      ? `[${[ctx.requestId, ctx.userId ?? "-", ctx.projectId ?? "-"].join(" ")}]`
-      : "[-]";
+    const where = ctx?.requestId ? `[${[ctx.requestId, ctx.userId ?? "-", ctx.projectId ?? "-"].join(" ")}]` : "[-]";
     const extra = Object.entries(fields)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${formatValue(v)}`)

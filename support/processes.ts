@@ -58,10 +58,15 @@ export async function startServer(
   const args = ["--port", String(port), "--data-dir", dataDir, "--auth", "noauth", ...extra];
   // The server's log goes next to its data directory, for a post-mortem.
   const log = openSync(`${dataDir.replace(/\/+$/, "")}.log`, "a");
-  const child =
-    runtime === "node"
-      ? spawn(nodeBinary(), [...runtimeFlags, "--import", "tsx", join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] })
-      : spawn(denoBinary(), ["run", "-A", ...runtimeFlags, join(ROOT, "mod.ts"), ...args], { cwd: ROOT, stdio: ["ignore", log, "inherit"] });
+  const child = runtime === "node"
+    ? spawn(nodeBinary(), [...runtimeFlags, "--import", "tsx", join(ROOT, "mod.ts"), ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", log, "inherit"],
+    })
+    : spawn(denoBinary(), ["run", "-A", ...runtimeFlags, join(ROOT, "mod.ts"), ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", log, "inherit"],
+    });
   const exited = once(child, "exit");
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/versions`, child, `${runtime} server`);
@@ -80,8 +85,13 @@ export async function startServer(
 }
 
 /** Waits until GET url answers 2xx (the process is up), or fails when `child` exits or 15 s pass. */
-export async function waitForHttp(url: string, child: ChildProcess | undefined, what: string, timeoutMs = 15_000): Promise<void> {
-  for (const t0 = Date.now(); ; ) {
+export async function waitForHttp(
+  url: string,
+  child: ChildProcess | undefined,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  for (const t0 = Date.now();;) {
     try {
       const res = await fetch(url);
       await res.body?.cancel();
@@ -130,7 +140,11 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { discardS
 }
 
 /** run(), failing unless the exit status is 0. */
-export async function runOk(cmd: string, args: string[], opts: SpawnOptions & { discardStdout?: boolean } = {}): Promise<Done> {
+export async function runOk(
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { discardStdout?: boolean } = {},
+): Promise<Done> {
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code}: ${r.stderr.trim().slice(-500)}`);
   return r;
@@ -140,7 +154,7 @@ export async function runOk(cmd: string, args: string[], opts: SpawnOptions & { 
 export async function randomFile(path: string, size: number): Promise<void> {
   if (existsSync(path) && statSync(path).size === size) return;
   const out = createWriteStream(path);
-  for (let left = size; left > 0; ) {
+  for (let left = size; left > 0;) {
     const n = Math.min(left, 1 << 20);
     if (!out.write(randomBytes(n))) await once(out, "drain");
     left -= n;
@@ -157,8 +171,15 @@ export async function uploadImage(url: string, file: string): Promise<string> {
     body: JSON.stringify({ name: file, disk_format: "raw", container_format: "bare" }),
   });
   const { id } = (await res.json()) as { id: string };
-  await promisify(execFile)("curl", ["-sf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", file, `${url}/v2/images/${id}/file`]);
+  await promisify(execFile)("curl", [
+    "-sf",
+    "-X",
+    "PUT",
+    "-H",
+    "Content-Type: application/octet-stream",
+    "-T",
+    file,
+    `${url}/v2/images/${id}/file`,
+  ]);
   return id;
 }
-
-

@@ -82,21 +82,26 @@ t("an invalid clear target is 400 and clears nothing", async ({ node, active }) 
   await waitCached(node, active);
   await waitFor("queue drained", async () => node.app.cache.queue.size === 0);
   await untouched(node, async () => {
-    const res = await node.req("/v2/cache", { method: "DELETE", headers: { "x-image-cache-clear-target": "everything" } });
+    const res = await node.req("/v2/cache", {
+      method: "DELETE",
+      headers: { "x-image-cache-clear-target": "everything" },
+    });
     assert.equal(res.status, 400);
   });
 });
 
 t("missing identity in headers mode: 401 on every /v2 call", async ({ node, active }) => {
   await untouched(node, async () => {
-    for (const [method, path] of [
-      ["GET", "/v2/cache"],
-      ["PUT", `/v2/cache/${active}`],
-      ["DELETE", `/v2/cache/${active}`],
-      ["DELETE", "/v2/cache"],
-      ["GET", `/v2/images/${active}/file`],
-      ["GET", "/v2/images"],
-    ]) {
+    for (
+      const [method, path] of [
+        ["GET", "/v2/cache"],
+        ["PUT", `/v2/cache/${active}`],
+        ["DELETE", `/v2/cache/${active}`],
+        ["DELETE", "/v2/cache"],
+        ["GET", `/v2/images/${active}/file`],
+        ["GET", "/v2/images"],
+      ]
+    ) {
       const res = await node.req(path, { method, as: {}, headers: { Accept: "text/plain" } });
       assert.equal(res.status, 401, `${method} ${path}`);
       assert.match(await res.text(), /^401 Unauthorized\n\nThis server could not verify/);

@@ -1,7 +1,7 @@
 // The cache API end to end over loopback HTTP: queue, list, hits, delete, clear, policies, methods.
 import assert from "node:assert/strict";
 import { suite } from "uvu";
-import { ADMIN, bytes, createImage, listing, MEMBER, md5, type Running, start, waitCached } from "./helpers.ts";
+import { ADMIN, bytes, createImage, listing, md5, MEMBER, type Running, start, waitCached } from "./helpers.ts";
 
 const t = suite<{ node: Running }>("cache api", {} as { node: Running });
 t.before.each(async (ctx) => {
@@ -76,13 +76,15 @@ t("DELETE /v2/cache/{id} removes a cached or queued image; 404 for an unknown on
 
 t("DELETE /v2/cache with each clear target empties the cache or not", async ({ node }) => {
   const a = await createImage(node, bytes(1000));
-  for (const [target, keepCached] of [
-    ["cache", false],
-    ["queue", true],
-    ["", false],
-    [undefined, false],
-    ["CACHE", false],
-  ] as const) {
+  for (
+    const [target, keepCached] of [
+      ["cache", false],
+      ["queue", true],
+      ["", false],
+      [undefined, false],
+      ["CACHE", false],
+    ] as const
+  ) {
     await node.req(`/v2/cache/${a}`, { method: "PUT" });
     await waitCached(node, a);
     const headers: Record<string, string> = target === undefined ? {} : { "x-image-cache-clear-target": target };
@@ -120,7 +122,10 @@ t("an invalid clear target is a 400 in Glance's words and format", async ({ node
       title: "Bad Request",
     });
   }
-  const plain = await node.req("/v2/cache", { method: "DELETE", headers: { "x-image-cache-clear-target": "x", Accept: "text/plain" } });
+  const plain = await node.req("/v2/cache", {
+    method: "DELETE",
+    headers: { "x-image-cache-clear-target": "x", Accept: "text/plain" },
+  });
   assert.equal(plain.headers.get("content-type"), "text/plain; charset=UTF-8");
   assert.equal(
     await plain.text(),

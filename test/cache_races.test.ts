@@ -50,7 +50,10 @@ function holdAfterFirstChunk(stream: ReadableStream<Uint8Array>, gate: Gate): Re
 }
 
 /** A source whose reads of the images `gated` returns a gate for are held after their first chunk. */
-function gatedReads(store: ImageSource, gated: (image: Image, range?: { start: number; end: number }) => Gate | undefined): ImageSource {
+function gatedReads(
+  store: ImageSource,
+  gated: (image: Image, range?: { start: number; end: number }) => Gate | undefined,
+): ImageSource {
   return {
     find: (id, who) => store.find(id, who),
     read: async (image, range) => {
@@ -73,7 +76,8 @@ function nextEvent(node: Running, match: (e: CacheEvent) => boolean): Promise<Ca
   });
 }
 type FillFinished = Extract<CacheEvent, { type: "fill_finished" }>;
-const finished = (node: Running, id: string) => nextEvent(node, (e) => e.type === "fill_finished" && e.id === id) as Promise<FillFinished>;
+const finished = (node: Running, id: string) =>
+  nextEvent(node, (e) => e.type === "fill_finished" && e.id === id) as Promise<FillFinished>;
 
 /** Runs `race` while the fill of a new 1 MiB image, queued by PUT, waits at the commit hook `at`; `over` is its fill_finished. */
 async function withFillHeldAt(
@@ -111,19 +115,25 @@ t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no fi
   });
 });
 
-t("DELETE during the commit's rename waits for it, then wins: the renamed file is removed, nothing listed", async () => {
-  await withFillHeldAt("afterRename", async ({ node, id, gate: renamed, over }) => {
-    assert.ok(existsSync(cacheDir(node, id)), "renamed into place, not yet recorded");
-    const deleting = del(node, id);
-    await waitFor("the DELETE has moved the image to discarding", async () => node.app.cache.states.of(id) === "discarding");
-    renamed.open();
-    assert.equal((await deleting).status, 204);
-    assert.ok(!existsSync(cacheDir(node, id)), "the commit removed its file");
-    assert.deepEqual((await listing(node)).cached_images, []);
-    assert.equal((await over).outcome, "discarded");
-    assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
-  });
-});
+t(
+  "DELETE during the commit's rename waits for it, then wins: the renamed file is removed, nothing listed",
+  async () => {
+    await withFillHeldAt("afterRename", async ({ node, id, gate: renamed, over }) => {
+      assert.ok(existsSync(cacheDir(node, id)), "renamed into place, not yet recorded");
+      const deleting = del(node, id);
+      await waitFor(
+        "the DELETE has moved the image to discarding",
+        async () => node.app.cache.states.of(id) === "discarding",
+      );
+      renamed.open();
+      assert.equal((await deleting).status, 204);
+      assert.ok(!existsSync(cacheDir(node, id)), "the commit removed its file");
+      assert.deepEqual((await listing(node)).cached_images, []);
+      assert.equal((await over).outcome, "discarded");
+      assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
+    });
+  },
+);
 
 t("deleting the image during the final fsync wins: nothing cached, no file", async () => {
   await withFillHeldAt("afterFsync", async ({ node, id, gate: fsync, over }) => {
@@ -136,44 +146,47 @@ t("deleting the image during the final fsync wins: nothing cached, no file", asy
   });
 });
 
-t("PUT right after a DELETE while a download reads the discarded fill: queued, its own file, cached; the download is whole", async () => {
-  const gate = new Gate();
-  let reads = 0;
-  const paths = new Set<string>();
-  const node = await start({
-    cacheConcurrency: 2,
-    cacheSource: (store) => gatedReads(store, () => (++reads === 1 ? gate : undefined)),
-    cacheHooks: { beforeWrite: async (f: Fill) => void paths.add(f.path) },
-  });
-  try {
-    const data = bytes(4 << 20);
-    const id = await createImage(node, data);
-    const res = await node.req(`/v2/images/${id}/file`);
-    const reader = res.body!.getReader();
-    const first = await reader.read();
-    await gate.entered; // the first fill is held after its first chunk, a reader on it
-    const [discarded] = node.app.cache.filling();
-    const discardedOver = nextEvent(node, (e) => e.type === "fill_finished" && e.id === id && e.outcome !== "cached");
-    assert.equal((await del(node, id)).status, 204);
-    assert.equal(node.app.cache.states.of(id), "discarding");
-    assert.equal((await put(node, id)).status, 202);
-    assert.ok(["queued", "filling", "verifying", "cached"].includes(node.app.cache.states.of(id)), "queued again");
-    await waitCached(node, id);
-    assert.equal(paths.size, 2, "two fills, two temporary files");
-    assert.ok(existsSync(discarded.path), "the discarded fill's file is still there for its reader");
-    gate.open();
-    assert.equal(md5(await readAll(reader, [first.value!])), md5(data));
-    assert.deepEqual(await discardedOver, { ...(await discardedOver), outcome: "discarded" });
-    await waitFor("discarded file removed", async () => !existsSync(discarded.path));
-    assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
-    assert.equal(md5(new Uint8Array(await readFile(cacheDir(node, id)))), md5(data));
-    assert.deepEqual((await listing(node)).cached_images.map((c) => c.image_id), [id]);
-    assert.equal(node.app.cache.stats.sourceReads, 2);
-  } finally {
-    gate.open();
-    await node.close();
-  }
-});
+t(
+  "PUT right after a DELETE while a download reads the discarded fill: queued, its own file, cached; the download is whole",
+  async () => {
+    const gate = new Gate();
+    let reads = 0;
+    const paths = new Set<string>();
+    const node = await start({
+      cacheConcurrency: 2,
+      cacheSource: (store) => gatedReads(store, () => (++reads === 1 ? gate : undefined)),
+      cacheHooks: { beforeWrite: async (f: Fill) => void paths.add(f.path) },
+    });
+    try {
+      const data = bytes(4 << 20);
+      const id = await createImage(node, data);
+      const res = await node.req(`/v2/images/${id}/file`);
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      await gate.entered; // the first fill is held after its first chunk, a reader on it
+      const [discarded] = node.app.cache.filling();
+      const discardedOver = nextEvent(node, (e) => e.type === "fill_finished" && e.id === id && e.outcome !== "cached");
+      assert.equal((await del(node, id)).status, 204);
+      assert.equal(node.app.cache.states.of(id), "discarding");
+      assert.equal((await put(node, id)).status, 202);
+      assert.ok(["queued", "filling", "verifying", "cached"].includes(node.app.cache.states.of(id)), "queued again");
+      await waitCached(node, id);
+      assert.equal(paths.size, 2, "two fills, two temporary files");
+      assert.ok(existsSync(discarded.path), "the discarded fill's file is still there for its reader");
+      gate.open();
+      assert.equal(md5(await readAll(reader, [first.value!])), md5(data));
+      assert.deepEqual(await discardedOver, { ...(await discardedOver), outcome: "discarded" });
+      await waitFor("discarded file removed", async () => !existsSync(discarded.path));
+      assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
+      assert.equal(md5(new Uint8Array(await readFile(cacheDir(node, id)))), md5(data));
+      assert.deepEqual((await listing(node)).cached_images.map((c) => c.image_id), [id]);
+      assert.equal(node.app.cache.stats.sourceReads, 2);
+    } finally {
+      gate.open();
+      await node.close();
+    }
+  },
+);
 
 t("close() while a worker is between find and the fill: no fill starts, the queue marker stays", async () => {
   const found = new Gate();
@@ -203,70 +216,88 @@ t("close() while a worker is between find and the fill: no fill starts, the queu
   }
 });
 
-t("clearing the queue while its fill is running: the worker the cancelled fill frees finds nothing left to fill", async () => {
-  const gate = new Gate();
-  let held: string | undefined;
-  const node = await start({ cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)) });
-  try {
-    const [blocker, waiting, later] = [await createImage(node, bytes(2 << 20)), await createImage(node, bytes(1000)), await createImage(node, bytes(1000))];
-    held = blocker;
-    const started: string[] = [];
-    node.app.cache.events.on((e) => void (e.type === "fill_started" && started.push(e.id)));
-    const blockerOver = finished(node, blocker);
-    await put(node, blocker);
-    await gate.entered; // the only worker is in blocker's fill, which waits after its first chunk
-    await put(node, waiting);
-    const res = await node.req("/v2/cache", { method: "DELETE", headers: { "x-image-cache-clear-target": "queue" } });
-    assert.equal(res.status, 204);
-    assert.notEqual((await blockerOver).outcome, "cached"); // its worker is free again
-    // The queue is FIFO: had `waiting` survived the clear, the freed worker would fill it before `later`.
-    await put(node, later);
-    await waitCached(node, later);
-    assert.deepEqual(started, [blocker, later]);
-    const l = await listing(node);
-    assert.deepEqual(l.cached_images.map((c) => c.image_id), [later]);
-    assert.deepEqual(l.queued_images, []);
-  } finally {
-    gate.open();
-    await node.close();
-  }
-});
+t(
+  "clearing the queue while its fill is running: the worker the cancelled fill frees finds nothing left to fill",
+  async () => {
+    const gate = new Gate();
+    let held: string | undefined;
+    const node = await start({
+      cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)),
+    });
+    try {
+      const [blocker, waiting, later] = [
+        await createImage(node, bytes(2 << 20)),
+        await createImage(node, bytes(1000)),
+        await createImage(node, bytes(1000)),
+      ];
+      held = blocker;
+      const started: string[] = [];
+      node.app.cache.events.on((e) => void (e.type === "fill_started" && started.push(e.id)));
+      const blockerOver = finished(node, blocker);
+      await put(node, blocker);
+      await gate.entered; // the only worker is in blocker's fill, which waits after its first chunk
+      await put(node, waiting);
+      const res = await node.req("/v2/cache", { method: "DELETE", headers: { "x-image-cache-clear-target": "queue" } });
+      assert.equal(res.status, 204);
+      assert.notEqual((await blockerOver).outcome, "cached"); // its worker is free again
+      // The queue is FIFO: had `waiting` survived the clear, the freed worker would fill it before `later`.
+      await put(node, later);
+      await waitCached(node, later);
+      assert.deepEqual(started, [blocker, later]);
+      const l = await listing(node);
+      assert.deepEqual(l.cached_images.map((c) => c.image_id), [later]);
+      assert.deepEqual(l.queued_images, []);
+    } finally {
+      gate.open();
+      await node.close();
+    }
+  },
+);
 
-t("download fills share cache_concurrency: with the slot taken a cold download reads the source, joins keep one read, the queue waits", async () => {
-  const gate = new Gate();
-  let held: string | undefined;
-  const node = await start({ cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)) });
-  try {
-    const a = bytes(4 << 20);
-    const b = bytes(2 << 20);
-    const [ia, ib, ic] = [await createImage(node, a), await createImage(node, b), await createImage(node, bytes(1000))];
-    held = ia;
-    const resA = await node.req(`/v2/images/${ia}/file`);
-    const readerA = resA.body!.getReader();
-    const firstA = await readerA.read();
-    await gate.entered;
-    assert.deepEqual(node.app.cache.fillBudget, { slots: 1, bytes: 4 << 20, waiting: 0 });
-    const joined = node.req(`/v2/images/${ia}/file`).then(async (r) => new Uint8Array(await r.arrayBuffer()));
-    // a cold image while the only slot is held: served whole from the source, not cached
-    assert.equal(md5(new Uint8Array(await (await node.req(`/v2/images/${ib}/file`)).arrayBuffer())), md5(b));
-    assert.equal(node.app.cache.stats.uncachedDownloads, 1);
-    assert.equal(node.app.cache.stats.fillsStarted, 1);
-    // the queue waits for the slot, in order
-    assert.equal((await put(node, ic)).status, 202);
-    await waitFor("worker waiting for a slot", async () => node.app.cache.fillBudget.waiting === 1);
-    assert.deepEqual((await listing(node)).queued_images, [ic]);
-    gate.open();
-    assert.equal(md5(await readAll(readerA, [firstA.value!])), md5(a));
-    assert.equal(md5(await joined), md5(a));
-    await waitCached(node, ia);
-    await waitCached(node, ic);
-    assert.ok(!(await listing(node)).cached_images.some((c) => c.image_id === ib));
-    assert.equal(node.app.cache.stats.sourceReads, 3, "a once, b once (uncached), c once");
-  } finally {
-    gate.open();
-    await node.close();
-  }
-});
+t(
+  "download fills share cache_concurrency: with the slot taken a cold download reads the source, joins keep one read, the queue waits",
+  async () => {
+    const gate = new Gate();
+    let held: string | undefined;
+    const node = await start({
+      cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)),
+    });
+    try {
+      const a = bytes(4 << 20);
+      const b = bytes(2 << 20);
+      const [ia, ib, ic] = [
+        await createImage(node, a),
+        await createImage(node, b),
+        await createImage(node, bytes(1000)),
+      ];
+      held = ia;
+      const resA = await node.req(`/v2/images/${ia}/file`);
+      const readerA = resA.body!.getReader();
+      const firstA = await readerA.read();
+      await gate.entered;
+      assert.deepEqual(node.app.cache.fillBudget, { slots: 1, bytes: 4 << 20, waiting: 0 });
+      const joined = node.req(`/v2/images/${ia}/file`).then(async (r) => new Uint8Array(await r.arrayBuffer()));
+      // a cold image while the only slot is held: served whole from the source, not cached
+      assert.equal(md5(new Uint8Array(await (await node.req(`/v2/images/${ib}/file`)).arrayBuffer())), md5(b));
+      assert.equal(node.app.cache.stats.uncachedDownloads, 1);
+      assert.equal(node.app.cache.stats.fillsStarted, 1);
+      // the queue waits for the slot, in order
+      assert.equal((await put(node, ic)).status, 202);
+      await waitFor("worker waiting for a slot", async () => node.app.cache.fillBudget.waiting === 1);
+      assert.deepEqual((await listing(node)).queued_images, [ic]);
+      gate.open();
+      assert.equal(md5(await readAll(readerA, [firstA.value!])), md5(a));
+      assert.equal(md5(await joined), md5(a));
+      await waitCached(node, ia);
+      await waitCached(node, ic);
+      assert.ok(!(await listing(node)).cached_images.some((c) => c.image_id === ib));
+      assert.equal(node.app.cache.stats.sourceReads, 3, "a once, b once (uncached), c once");
+    } finally {
+      gate.open();
+      await node.close();
+    }
+  },
+);
 
 t("30 cold downloads at once: never more fills in progress than cache_concurrency, every body right", async () => {
   const node = await start({ cacheConcurrency: 2 });
@@ -281,7 +312,11 @@ t("30 cold downloads at once: never more fills in progress than cache_concurrenc
       if (e.type === "fill_started") most = Math.max(most, ++now);
       if (e.type === "fill_finished") now--;
     });
-    const bodies = await Promise.all(images.map(({ id }) => node.req(`/v2/images/${id}/file`).then(async (r) => new Uint8Array(await r.arrayBuffer()))));
+    const bodies = await Promise.all(
+      images.map(({ id }) =>
+        node.req(`/v2/images/${id}/file`).then(async (r) => new Uint8Array(await r.arrayBuffer()))
+      ),
+    );
     bodies.forEach((b, i) => assert.equal(md5(b), md5(images[i].data)));
     assert.ok(most >= 1 && most <= 2, `${most} fills at once`);
     const { fillsStarted, uncachedDownloads } = node.app.cache.stats;
@@ -291,36 +326,47 @@ t("30 cold downloads at once: never more fills in progress than cache_concurrenc
   }
 });
 
-t("a download fill reserves its size: one that does not fit beside the fills in progress reads the source", async () => {
-  const gate = new Gate();
-  let held: string | undefined;
-  const node = await start({ cacheConcurrency: 2, maxSize: 3 << 20, cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)) });
-  try {
-    const [a, b] = [bytes(2 << 20), bytes(2 << 20)];
-    const [ia, ib] = [await createImage(node, a), await createImage(node, b)];
-    held = ia;
-    const resA = await node.req(`/v2/images/${ia}/file`);
-    const readerA = resA.body!.getReader();
-    const firstA = await readerA.read();
-    await gate.entered;
-    assert.equal(md5(new Uint8Array(await (await node.req(`/v2/images/${ib}/file`)).arrayBuffer())), md5(b));
-    assert.equal(node.app.cache.stats.uncachedDownloads, 1);
-    assert.deepEqual(node.app.cache.fillBudget, { slots: 1, bytes: 2 << 20, waiting: 0 });
-    gate.open();
-    assert.equal(md5(await readAll(readerA, [firstA.value!])), md5(a));
-    await waitCached(node, ia);
-    assert.deepEqual((await listing(node)).cached_images.map((c) => c.image_id), [ia]);
-  } finally {
-    gate.open();
-    await node.close();
-  }
-});
+t(
+  "a download fill reserves its size: one that does not fit beside the fills in progress reads the source",
+  async () => {
+    const gate = new Gate();
+    let held: string | undefined;
+    const node = await start({
+      cacheConcurrency: 2,
+      maxSize: 3 << 20,
+      cacheSource: (store) => gatedReads(store, (image) => (image.id === held ? gate : undefined)),
+    });
+    try {
+      const [a, b] = [bytes(2 << 20), bytes(2 << 20)];
+      const [ia, ib] = [await createImage(node, a), await createImage(node, b)];
+      held = ia;
+      const resA = await node.req(`/v2/images/${ia}/file`);
+      const readerA = resA.body!.getReader();
+      const firstA = await readerA.read();
+      await gate.entered;
+      assert.equal(md5(new Uint8Array(await (await node.req(`/v2/images/${ib}/file`)).arrayBuffer())), md5(b));
+      assert.equal(node.app.cache.stats.uncachedDownloads, 1);
+      assert.deepEqual(node.app.cache.fillBudget, { slots: 1, bytes: 2 << 20, waiting: 0 });
+      gate.open();
+      assert.equal(md5(await readAll(readerA, [firstA.value!])), md5(a));
+      await waitCached(node, ia);
+      assert.deepEqual((await listing(node)).cached_images.map((c) => c.image_id), [ia]);
+    } finally {
+      gate.open();
+      await node.close();
+    }
+  },
+);
 
 t("the queue is bounded: a PUT beyond max_queue gets a Glance-format 409, and room frees as it drains", async () => {
   const gate = new Gate();
   const node = await start({ maxQueue: 2, cacheSource: (store) => gatedReads(store, () => gate) });
   try {
-    const [a, b, c] = [await createImage(node, bytes(2 << 20)), await createImage(node, bytes(1000)), await createImage(node, bytes(1000))];
+    const [a, b, c] = [
+      await createImage(node, bytes(2 << 20)),
+      await createImage(node, bytes(1000)),
+      await createImage(node, bytes(1000)),
+    ];
     assert.equal((await put(node, a)).status, 202);
     await gate.entered; // a is being filled (still counted: its marker stays until it is cached)
     assert.equal((await put(node, b)).status, 202);
@@ -482,11 +528,13 @@ t("disk failure mid-fill: the reader goes on from the source at its byte, verifi
   }
 });
 
-for (const [tail, what] of [
-  ["whole", "answers the whole body for a range"],
-  ["short", "sends fewer bytes than asked"],
-  ["corrupt", "sends a wrong byte"],
-] as [Tail, string][]) {
+for (
+  const [tail, what] of [
+    ["whole", "answers the whole body for a range"],
+    ["short", "sends fewer bytes than asked"],
+    ["corrupt", "sends a wrong byte"],
+  ] as [Tail, string][]
+) {
   t(`disk failure mid-fill and a source that ${what}: the transfer fails, never a complete wrong body`, async () => {
     const { node, reader, first, data } = await diskFailsMidFill(tail);
     try {

@@ -15,9 +15,6 @@ const ADMIN_TOKEN = "admin:adminproj:admin";
 const MEMBER_TOKEN = "member:memberproj:member";
 const MiB = 1 << 20;
 
-
-
-
 async function cli(node: Running | string, args: string[], token = ADMIN_TOKEN) {
   const url = typeof node === "string" ? node : node.url;
   const run = spawnCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: token });
@@ -60,10 +57,17 @@ t("queue --wait in a pipe: a line per tenth of progress, then cached, exit 0", a
   const node = await start({ insecureTestTokens: true, cacheSource: (s) => gate.wrap(s) });
   try {
     const id = await createImage(node, bytes(32 * MiB));
-    const run = spawnCli(["queue", "--wait", "--interval", "0.1", id], { OS_IMAGE_URL: node.url, OS_AUTH_TOKEN: ADMIN_TOKEN });
+    const run = spawnCli(["queue", "--wait", "--interval", "0.1", id], {
+      OS_IMAGE_URL: node.url,
+      OS_AUTH_TOKEN: ADMIN_TOKEN,
+    });
     try {
       // Held after its first chunk: the CLI has seen the fill in progress.
-      await waitFor("a progress line", async () => new RegExp(`^${id} caching \\d+% [\\d.]+ (B|KiB|MiB)/32\\.0 MiB`, "m").test(run.stdout()), 60_000);
+      await waitFor(
+        "a progress line",
+        async () => new RegExp(`^${id} caching \\d+% [\\d.]+ (B|KiB|MiB)/32\\.0 MiB`, "m").test(run.stdout()),
+        60_000,
+      );
       gate.allow(16 * MiB);
       await waitFor("half way", async () => new RegExp(`^${id} caching [4-9]\\d% `, "m").test(run.stdout()), 60_000);
       gate.open();
@@ -181,7 +185,9 @@ t("watch --count in a pipe prints the listing that many times", async () => {
 t("the package.json bin launcher runs under node", async () => {
   const node = await start({ insecureTestTokens: true });
   try {
-    const run = spawnCli(["status"], { OS_IMAGE_URL: node.url, OS_AUTH_TOKEN: ADMIN_TOKEN }, [nodeBinary(), ["bin/glance-cache.mjs"]]);
+    const run = spawnCli(["status"], { OS_IMAGE_URL: node.url, OS_AUTH_TOKEN: ADMIN_TOKEN }, [nodeBinary(), [
+      "bin/glance-cache.mjs",
+    ]]);
     assert.equal(await run.exit, 0, run.stderr());
     assert.match(run.stdout(), /^Images:\s+0 cached/m);
   } finally {
@@ -202,7 +208,17 @@ class Terminal {
   }
 
   async open(cols: number, rows: number): Promise<void> {
-    await this.tmux("new-session", "-d", "-s", this.session, "-x", String(cols), "-y", String(rows), "bash --norc --noprofile");
+    await this.tmux(
+      "new-session",
+      "-d",
+      "-s",
+      this.session,
+      "-x",
+      String(cols),
+      "-y",
+      String(rows),
+      "bash --norc --noprofile",
+    );
   }
 
   async type(line: string): Promise<void> {
@@ -220,7 +236,7 @@ class Terminal {
   async until(what: string, test: (screen: string) => boolean): Promise<string> {
     let last = "";
     try {
-      return await waitFor(what, async () => test((last = await this.screen())) && last, 60_000);
+      return await waitFor(what, async () => test(last = await this.screen()) && last, 60_000);
     } catch (err) {
       throw new Error(`${(err as Error).message}; the screen:\n${last}`);
     }
@@ -246,7 +262,11 @@ t("queue --wait on a terminal draws a live bar (bytes, rate, ETA) that ends cach
     await term.open(160, 20);
     await term.type(`cd ${shellQuote(ROOT)} && export OS_IMAGE_URL=${node.url} OS_AUTH_TOKEN=${ADMIN_TOKEN}`);
     await term.type(`${commandLine(["queue", "--wait", "--interval", "0.1", id])}; echo "EXIT=$?"`);
-    const bar = (s: string) => new RegExp(`^${id} ([█░]{24}) +(\\d+)% \\| ([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| ([^|]+) \\| ETA ([^|]+) \\| (\\w+)`, "m").exec(s);
+    const bar = (s: string) =>
+      new RegExp(
+        `^${id} ([█░]{24}) +(\\d+)% \\| ([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| ([^|]+) \\| ETA ([^|]+) \\| (\\w+)`,
+        "m",
+      ).exec(s);
     const held = bar(await term.until("the bar", (s) => bar(s)?.[6] === "caching"))!;
     assert.ok(Number(held[2]) < 100);
     assert.match(held[1], /░$/);
@@ -281,7 +301,8 @@ t("watch on a terminal: a row per image, refreshed, until Ctrl-C", async () => {
     await term.open(160, 20);
     await term.type(`cd ${shellQuote(ROOT)} && export OS_IMAGE_URL=${node.url} OS_AUTH_TOKEN=${ADMIN_TOKEN}`);
     await term.type(`${commandLine(["watch", "--interval", "0.2"])}; echo "EXIT=$?"`);
-    const row = (s: string, which: string) => new RegExp(`^${which} [█░]{24} +(\\d+)% .*\\| (\\w+)(?: \\((\\d+) hits\\))?`, "m").exec(s);
+    const row = (s: string, which: string) =>
+      new RegExp(`^${which} [█░]{24} +(\\d+)% .*\\| (\\w+)(?: \\((\\d+) hits\\))?`, "m").exec(s);
     await term.until("both rows", (s) => row(s, id)?.[2] === "caching" && row(s, cachedId)?.[2] === "cached");
     assert.match(await term.screen(), /1 cached, 1 caching, 0 queued/);
     gate.open();

@@ -7,7 +7,9 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The CLI on the runtime running this file. */
 export function cliCommand(): [string, string[]] {
-  return CURRENT_RUNTIME === "deno" ? [denoBinary(), ["run", "-A", "cli.ts"]] : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
+  return CURRENT_RUNTIME === "deno"
+    ? [denoBinary(), ["run", "-A", "cli.ts"]]
+    : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
 }
 
 export interface Cli {

@@ -88,25 +88,35 @@ t("upstream timeouts and public_endpoint: defaults, flags, environment, bad valu
   assert.equal(config.upstreamTimeout, 60);
   assert.equal(config.upstreamStallTimeout, 60);
   assert.equal(config.publicEndpoint, undefined);
-  const flags = parse(["--upstream-timeout", "7", "--public-endpoint", "http://node.example:9292"], { GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "9" }).config;
+  const flags = parse(["--upstream-timeout", "7", "--public-endpoint", "http://node.example:9292"], {
+    GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "9",
+  }).config;
   assert.equal(flags.upstreamTimeout, 7);
   assert.equal(flags.upstreamStallTimeout, 9);
   assert.equal(flags.publicEndpoint, "http://node.example:9292");
   assert.throws(() => parse(["--upstream-timeout", "0"]), /upstream_timeout.*at least 1/);
   assert.throws(() => parse(["--public-endpoint", "node.example"]), /public_endpoint.*not an http/);
-  assert.throws(() => parse(["--config-file", "/dev/null"], { GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "soon" }), /upstream_stall_timeout/);
+  assert.throws(
+    () => parse(["--config-file", "/dev/null"], { GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "soon" }),
+    /upstream_stall_timeout/,
+  );
 });
 
 t("flags win over the environment, which wins over the file", async () => {
   const file = await confFile("[DEFAULT]\nbind_port = 1111\nimage_cache_max_size = 5\n");
-  const { config } = parse(["--config-file", file, "--port", "3333"], { GLANCE_CACHE_PORT: "2222", GLANCE_CACHE_MAX_SIZE: "7" });
+  const { config } = parse(["--config-file", file, "--port", "3333"], {
+    GLANCE_CACHE_PORT: "2222",
+    GLANCE_CACHE_MAX_SIZE: "7",
+  });
   assert.equal(config.port, 3333);
   assert.equal(config.maxSize, 7);
   assert.equal(parse([], { GLANCE_CACHE_CONFIG_FILE: file }).config.port, 1111);
 });
 
 t("unknown options are named, not ignored", async () => {
-  const file = await confFile("[DEFAULT]\nbind_port = 9292\nimage_cache_max_sise = 5\n[keystone_authtoken]\nuser_name = x\n[bogus]\na = 1\n");
+  const file = await confFile(
+    "[DEFAULT]\nbind_port = 9292\nimage_cache_max_sise = 5\n[keystone_authtoken]\nuser_name = x\n[bogus]\na = 1\n",
+  );
   assert.throws(() => parse(["--config-file", file]), (err: Error) => {
     assert.ok(err instanceof ConfigError);
     assert.match(err.message, /\[DEFAULT\] image_cache_max_sise: unknown option/);
@@ -161,8 +171,12 @@ t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation
   const { parseOsloConfig } = await import("../src/config_file.ts");
   assert.deepEqual(parseOsloConfig("[a.b]\nx = 1\n"), { "a.b": { x: "1" } });
   assert.deepEqual(parseOsloConfig("[s]\nk[] = 1\nk[] = 2\n"), { s: { "k[]": "2" } });
-  assert.deepEqual(parseOsloConfig("[s]\nk = first\n  second\n\tthird\n\nj = 'q'\n"), { s: { k: "first\nsecond\nthird", j: "q" } });
-  assert.deepEqual(parseOsloConfig("[s]\nurl = http://h:5000/v3\nk: v = w\n"), { s: { url: "http://h:5000/v3", k: "v = w" } });
+  assert.deepEqual(parseOsloConfig("[s]\nk = first\n  second\n\tthird\n\nj = 'q'\n"), {
+    s: { k: "first\nsecond\nthird", j: "q" },
+  });
+  assert.deepEqual(parseOsloConfig("[s]\nurl = http://h:5000/v3\nk: v = w\n"), {
+    s: { url: "http://h:5000/v3", k: "v = w" },
+  });
   assert.throws(() => parseOsloConfig("k = v\n"), /line 1: an option outside any \[section\]/);
   assert.throws(() => parseOsloConfig("[s\n"), /line 1: a section header without its closing bracket/);
   assert.throws(() => parseOsloConfig("[s]\njunk\n"), /line 2: neither a section/);
@@ -182,10 +196,36 @@ t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation
 
 t("isLoopback: only real loopback addresses", async () => {
   const { isLoopback } = await import("../src/config.ts");
-  for (const yes of ["127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "0:0:0:0:0:0:0:1", "[::1]", "localhost", "::ffff:127.0.0.1"]) {
+  for (
+    const yes of [
+      "127.0.0.1",
+      "127.1.2.3",
+      "127.255.255.255",
+      "::1",
+      "0:0:0:0:0:0:0:1",
+      "[::1]",
+      "localhost",
+      "::ffff:127.0.0.1",
+    ]
+  ) {
     assert.equal(isLoopback(yes), true, yes);
   }
-  for (const no of ["127.evil.example", "127.0.0.1.evil.example", "127.1", "0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "::2", "::ffff:10.0.0.1", "127.0.0.256", "localhost.evil", ""]) {
+  for (
+    const no of [
+      "127.evil.example",
+      "127.0.0.1.evil.example",
+      "127.1",
+      "0.0.0.0",
+      "::",
+      "10.0.0.1",
+      "128.0.0.1",
+      "::2",
+      "::ffff:10.0.0.1",
+      "127.0.0.256",
+      "localhost.evil",
+      "",
+    ]
+  ) {
     assert.equal(isLoopback(no), false, no);
   }
   assert.throws(() => parse(["--host", "127.evil.example"]), /refusing to listen on 127.evil.example/);
@@ -207,16 +247,26 @@ t("trusted proxies, test tokens, public metrics and limits: flags, environment, 
   assert.equal(c.publicMetrics, true);
   assert.equal(c.maxRequestBodySize, 2000);
   assert.equal(c.imageSizeCap, 1000);
-  assert.deepEqual(parse([], { GLANCE_CACHE_TRUSTED_PROXIES: "192.0.2.1" }).config.trustedProxies?.map((r) => r.text), ["192.0.2.1"]);
-  assert.deepEqual(parse(["--trusted-proxies", "::ffff:10.1.0.0/112"]).config.trustedProxies?.map((r) => r.text), ["::ffff:10.1.0.0/112"]);
+  assert.deepEqual(parse([], { GLANCE_CACHE_TRUSTED_PROXIES: "192.0.2.1" }).config.trustedProxies?.map((r) => r.text), [
+    "192.0.2.1",
+  ]);
+  assert.deepEqual(parse(["--trusted-proxies", "::ffff:10.1.0.0/112"]).config.trustedProxies?.map((r) => r.text), [
+    "::ffff:10.1.0.0/112",
+  ]);
   for (const bad of ["10.0.0.0/33", "fd00::/129", "10.0.0", "proxy.example", "10.0.0.0/8/8"]) {
     assert.throws(() => parse(["--trusted-proxies", bad]), /--trusted-proxies/, bad);
   }
 });
 
 t("headers mode off loopback needs trusted proxies", () => {
-  assert.throws(() => parse(["--auth", "headers", "--host", "0.0.0.0"]), /refusing to listen on 0.0.0.0 without --trusted-proxies/);
-  assert.equal(parse(["--auth", "headers", "--host", "0.0.0.0", "--trusted-proxies", "10.0.0.5"]).config.auth, "headers");
+  assert.throws(
+    () => parse(["--auth", "headers", "--host", "0.0.0.0"]),
+    /refusing to listen on 0.0.0.0 without --trusted-proxies/,
+  );
+  assert.equal(
+    parse(["--auth", "headers", "--host", "0.0.0.0", "--trusted-proxies", "10.0.0.5"]).config.auth,
+    "headers",
+  );
   assert.equal(parse(["--auth", "headers", "--host", "::1"]).config.trustedProxies, undefined);
 });
 
@@ -228,7 +278,10 @@ t("commands", () => {
 
 t("policy.yaml: Glance's cache rules in oslo.policy's syntax; other rules left to upstream", async () => {
   const path = join(await tempDir(), "policy.yaml");
-  await writeFile(path, '"cache_list": "role:admin or role:cache_reader"\n"cache_image": ""\n"get_image": "rule:default"\n');
+  await writeFile(
+    path,
+    '"cache_list": "role:admin or role:cache_reader"\n"cache_image": ""\n"get_image": "rule:default"\n',
+  );
   const policy = await Policy.fromFile(path);
   const reader = makeIdentity("u", "p", ["cache_reader"]);
   const member = makeIdentity("u", "p", ["member"]);
@@ -237,7 +290,10 @@ t("policy.yaml: Glance's cache rules in oslo.policy's syntax; other rules left t
   policy.enforce("cache_image", member);
   assert.throws(() => policy.enforce("cache_delete", reader), /cache_delete/); // default role:admin
   await writeFile(path, '"cache_delete": "rule:something_complicated"\n');
-  await assert.rejects(Policy.fromFile(path), /rule "cache_delete" refers to rule:something_complicated, which is not defined/);
+  await assert.rejects(
+    Policy.fromFile(path),
+    /rule "cache_delete" refers to rule:something_complicated, which is not defined/,
+  );
 });
 
 t("the cache queue bound: default 1000, from the file, the environment or the flag", async () => {
@@ -249,13 +305,22 @@ t("the cache queue bound: default 1000, from the file, the environment or the fl
   assert.throws(() => parse(["--image-cache-max-queue", "-1"]), ConfigError);
 });
 
-t("verify_hash: os_hash_value by default, checksum from the file, the environment or the flag; nothing else", async () => {
-  assert.equal(parse([]).config.verifyHash, "os_hash_value");
-  const file = await confFile("[glance_cache_node]\nverify_hash = checksum\n");
-  assert.equal(parse(["--config-file", file]).config.verifyHash, "checksum");
-  assert.equal(parse(["--config-file", file], { GLANCE_CACHE_VERIFY_HASH: "os_hash_value" }).config.verifyHash, "os_hash_value");
-  assert.equal(parse(["--verify-hash", "checksum"]).config.verifyHash, "checksum");
-  assert.throws(() => parse(["--verify-hash", "sha1"]), (err: Error) => err instanceof ConfigError && /verify-hash.*os_hash_value or checksum/.test(err.message));
-});
+t(
+  "verify_hash: os_hash_value by default, checksum from the file, the environment or the flag; nothing else",
+  async () => {
+    assert.equal(parse([]).config.verifyHash, "os_hash_value");
+    const file = await confFile("[glance_cache_node]\nverify_hash = checksum\n");
+    assert.equal(parse(["--config-file", file]).config.verifyHash, "checksum");
+    assert.equal(
+      parse(["--config-file", file], { GLANCE_CACHE_VERIFY_HASH: "os_hash_value" }).config.verifyHash,
+      "os_hash_value",
+    );
+    assert.equal(parse(["--verify-hash", "checksum"]).config.verifyHash, "checksum");
+    assert.throws(
+      () => parse(["--verify-hash", "sha1"]),
+      (err: Error) => err instanceof ConfigError && /verify-hash.*os_hash_value or checksum/.test(err.message),
+    );
+  },
+);
 
 t.run();

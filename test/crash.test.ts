@@ -62,7 +62,7 @@ for (const [name, reached] of KILL_POINTS) {
     try {
       const id = await createImage(s);
       await fetch(`${s.url}/v2/cache/${id}`, { method: "PUT" });
-      for (let i = 0; ; i++) {
+      for (let i = 0;; i++) {
         const l = await listing(s);
         const w = l.caching_images[id]?.bytes_written ?? 0;
         if (reached(w) || l.cached_images.length) break;
@@ -125,7 +125,7 @@ t("SIGTERM: stops accepting, lets a download in flight finish, keeps the queue",
     await fetch(`${s.url}/v2/cache/${queued}`, { method: "PUT" });
     s.child.kill("SIGTERM");
     // the listener closes soon after the signal: wait for that, not for a fixed pause
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       const refused = await fetch(`${s.url}/versions`).then(
         (r) => r.body?.cancel().then(() => false) ?? false,
         () => true,

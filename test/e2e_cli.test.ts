@@ -12,8 +12,13 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const t = suite<{ env: Record<string, string>; node: Running }>("e2e cli", {} as never);
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [bin, pre] = CURRENT_RUNTIME === "deno" ? [denoBinary(), ["run", "-A", "cli.ts"]] : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
-  const child = spawn(bin, [...pre, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env } });
+  const [bin, pre] = CURRENT_RUNTIME === "deno"
+    ? [denoBinary(), ["run", "-A", "cli.ts"]]
+    : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
+  const child = spawn(bin, [...pre, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
@@ -47,7 +52,19 @@ t("a password login (OS_* variables) reaches the node with an admin token", asyn
 t("the same login by flags, as a member: 403, exit 1", async ({ env, node }) => {
   const l = login(env, "DEMO");
   const res = await cli(
-    ["--os-image-url", node.url, "--os-auth-url", l.OS_AUTH_URL, "--os-username", l.OS_USERNAME, "--os-password", l.OS_PASSWORD, "--os-project-name", l.OS_PROJECT_NAME, "list"],
+    [
+      "--os-image-url",
+      node.url,
+      "--os-auth-url",
+      l.OS_AUTH_URL,
+      "--os-username",
+      l.OS_USERNAME,
+      "--os-password",
+      l.OS_PASSWORD,
+      "--os-project-name",
+      l.OS_PROJECT_NAME,
+      "list",
+    ],
     {},
   );
   assert.equal(res.code, 1);
@@ -60,10 +77,16 @@ t("a wrong password fails the login, exit 1", async ({ env, node }) => {
   assert.match(res.stderr, /^error: Keystone login as admin failed: 401 /);
 });
 
-t("without an image URL the catalog's image endpoint is used (here Glance itself, without a cache API)", async ({ env }) => {
-  const res = await cli(["list"], login(env, "ADMIN"));
-  assert.equal(res.code, 1);
-  assert.equal(res.stderr, `error: GET ${env.GLANCE_URL}/v2/cache: 404 Caching via API is not supported at this site.\n`);
-});
+t(
+  "without an image URL the catalog's image endpoint is used (here Glance itself, without a cache API)",
+  async ({ env }) => {
+    const res = await cli(["list"], login(env, "ADMIN"));
+    assert.equal(res.code, 1);
+    assert.equal(
+      res.stderr,
+      `error: GET ${env.GLANCE_URL}/v2/cache: 404 Caching via API is not supported at this site.\n`,
+    );
+  },
+);
 
 t.run();

@@ -13,7 +13,9 @@ export const BASE = process.env.E2E_BASE ?? "/tmp/gcn-e2e";
 
 export function readEnv(): Record<string, string> {
   const file = join(BASE, "env");
-  if (!existsSync(file)) throw new Error(`${file} is missing: start Keystone and Glance first with e2e/start.sh (.ci/run does)`);
+  if (!existsSync(file)) {
+    throw new Error(`${file} is missing: start Keystone and Glance first with e2e/start.sh (.ci/run does)`);
+  }
   const env: Record<string, string> = {};
   for (const line of readFileSync(file, "utf8").split("\n")) {
     const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
@@ -23,13 +25,21 @@ export function readEnv(): Record<string, string> {
 }
 
 /** A project-scoped token, and the project's id. */
-export async function scopedToken(env: Record<string, string>, who: "ADMIN" | "DEMO"): Promise<{ token: string; projectId: string }> {
+export async function scopedToken(
+  env: Record<string, string>,
+  who: "ADMIN" | "DEMO",
+): Promise<{ token: string; projectId: string }> {
   const res = await fetch(`${env.KEYSTONE_URL.replace(/\/$/, "")}/auth/tokens`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
       auth: {
-        identity: { methods: ["password"], password: { user: { name: env[`${who}_USER`], domain: { name: env.DOMAIN }, password: env[`${who}_PASSWORD`] } } },
+        identity: {
+          methods: ["password"],
+          password: {
+            user: { name: env[`${who}_USER`], domain: { name: env.DOMAIN }, password: env[`${who}_PASSWORD`] },
+          },
+        },
         scope: { project: { name: env[`${who}_PROJECT`], domain: { name: env.DOMAIN } } },
       },
     }),
@@ -58,19 +68,32 @@ export function keystoneOptions(env: Record<string, string>): NonNullable<AppOpt
 
 /** A node in front of the e2e Glance with Keystone auth, reading Glance's metadata afresh on every request. */
 export function startInFront(env: Record<string, string>): Promise<Running> {
-  return start({ auth: "keystone", upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 }, keystone: keystoneOptions(env) });
+  return start({
+    auth: "keystone",
+    upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 },
+    keystone: keystoneOptions(env),
+  });
 }
 
 /** python-glanceclient, with a HOME of its own per call (4.1 breaks on its cached schema). */
-export async function glance(url: string, tok: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function glance(
+  url: string,
+  tok: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const home = await mkdtemp(join(tmpdir(), "gcn-glance-home-"));
   try {
     return await new Promise((resolve) => {
       execFile(
         "/usr/bin/glance",
         ["--os-image-url", url, "--os-auth-token", tok, ...args],
-        { env: { HOME: home, PATH: "/usr/bin:/bin", NO_PROXY: "127.0.0.1,localhost" }, timeout: 120_000, maxBuffer: 1 << 20 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        {
+          env: { HOME: home, PATH: "/usr/bin:/bin", NO_PROXY: "127.0.0.1,localhost" },
+          timeout: 120_000,
+          maxBuffer: 1 << 20,
+        },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ).stdin?.end();
     });
   } finally {

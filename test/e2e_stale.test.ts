@@ -127,7 +127,11 @@ t("PATCH with glanceclient (image-update): show and the next download see it at 
   assert.equal(lookups(ctx, id), before, "metadata reused (metadata_cache_time 60)");
   await glanceOk(ctx.node.url, ctx.admin, "image-update", "--visibility", "private", "--name", "renamed", id);
   assert.equal(field(await glanceOk(ctx.node.url, ctx.admin, "image-show", id), "name"), "renamed");
-  assert.equal((await download(ctx.node, ctx.demo, id)).status, 404, "private now: the member's cached answer was dropped");
+  assert.equal(
+    (await download(ctx.node, ctx.demo, id)).status,
+    404,
+    "private now: the member's cached answer was dropped",
+  );
   await glanceOk(ctx.node.url, ctx.admin, "image-delete", id);
 });
 
@@ -172,7 +176,11 @@ t("stage and import (glance-direct) with glanceclient, then download: the bytes"
   assert.equal((await download(ctx.node, ctx.admin, id)).status, 204, "staged: no data yet");
   await glanceOk(ctx.node.url, ctx.admin, "image-import", "--import-method", "glance-direct", id);
   // The import finishes in Glance's background task, not through the node: wait for it as a client would.
-  await waitFor("import done", async () => field(await glanceOk(ctx.node.url, ctx.admin, "image-show", id), "status") === "active", 60_000);
+  await waitFor(
+    "import done",
+    async () => field(await glanceOk(ctx.node.url, ctx.admin, "image-show", id), "status") === "active",
+    60_000,
+  );
   assert.equal(md5(await glanceDownload(ctx, ctx.admin, id)), md5(data));
   await glanceOk(ctx.node.url, ctx.admin, "image-delete", id);
 });
@@ -181,7 +189,11 @@ t("delete with glanceclient, then download: 404 and the cached copy gone", async
   const data = bytes(100_000);
   const id = await create(ctx, data);
   await glanceOk(ctx.node.url, ctx.admin, "cache-queue", id);
-  const listing = async () => (await (await ctx.node.req("/v2/cache", { as: as(ctx.admin) })).json()) as { cached_images: { image_id: string }[]; queued_images: string[] };
+  const listing = async () =>
+    (await (await ctx.node.req("/v2/cache", { as: as(ctx.admin) })).json()) as {
+      cached_images: { image_id: string }[];
+      queued_images: string[];
+    };
   await waitFor("cached", async () => (await listing()).cached_images.some((c) => c.image_id === id), 60_000);
   assert.equal(md5(await glanceDownload(ctx, ctx.admin, id)), md5(data), "served from the cache, metadata remembered");
   await glanceOk(ctx.node.url, ctx.admin, "image-delete", id);

@@ -30,35 +30,38 @@ async function smallCacheDisk(size: string): Promise<{ dir: string; unmount: () 
   };
 }
 
-t("disk full during a fill: downloads are served whole from the source, nothing partial stays, the error is logged and counted", async () => {
-  const disk = await smallCacheDisk("4m");
-  const logs: string[] = [];
-  let node: Running | undefined;
-  try {
-    node = await start({ log: (m) => logs.push(m) }, disk.dir);
-    const n = node;
-    const data = bytes(12 << 20);
-    const id = await createImage(n, data);
-    for (let i = 0; i < 2; i++) {
-      const res = await n.req(`/v2/images/${id}/file`);
-      assert.equal(res.status, 200);
-      assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(data), `download ${i + 1} whole and right`);
-      await waitFor("fill over", async () => n.app.cache.filling().length === 0);
+t(
+  "disk full during a fill: downloads are served whole from the source, nothing partial stays, the error is logged and counted",
+  async () => {
+    const disk = await smallCacheDisk("4m");
+    const logs: string[] = [];
+    let node: Running | undefined;
+    try {
+      node = await start({ log: (m) => logs.push(m) }, disk.dir);
+      const n = node;
+      const data = bytes(12 << 20);
+      const id = await createImage(n, data);
+      for (let i = 0; i < 2; i++) {
+        const res = await n.req(`/v2/images/${id}/file`);
+        assert.equal(res.status, 200);
+        assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(data), `download ${i + 1} whole and right`);
+        await waitFor("fill over", async () => n.app.cache.filling().length === 0);
+      }
+      assert.deepEqual((await listing(n)).cached_images, []);
+      assert.deepEqual(await readdir(join(disk.dir, "cache", "incomplete")), []);
+      assert.equal(n.app.cache.stats.fillsFailed, 2);
+      assert.ok(logs.some((l) => /ENOSPC|no space/i.test(l)), logs.join("\n"));
+      // A queued fill fails the same way and the worker goes on: a small image is still cached.
+      const small = await createImage(n, bytes(1000));
+      await n.req(`/v2/cache/${id}`, { method: "PUT" });
+      await n.req(`/v2/cache/${small}`, { method: "PUT" });
+      await waitFor("small cached", async () => (await listing(n)).cached_images.some((c) => c.image_id === small));
+      assert.deepEqual((await listing(n)).queued_images, []);
+    } finally {
+      await node?.stop();
+      await disk.unmount();
     }
-    assert.deepEqual((await listing(n)).cached_images, []);
-    assert.deepEqual(await readdir(join(disk.dir, "cache", "incomplete")), []);
-    assert.equal(n.app.cache.stats.fillsFailed, 2);
-    assert.ok(logs.some((l) => /ENOSPC|no space/i.test(l)), logs.join("\n"));
-    // A queued fill fails the same way and the worker goes on: a small image is still cached.
-    const small = await createImage(n, bytes(1000));
-    await n.req(`/v2/cache/${id}`, { method: "PUT" });
-    await n.req(`/v2/cache/${small}`, { method: "PUT" });
-    await waitFor("small cached", async () => (await listing(n)).cached_images.some((c) => c.image_id === small));
-    assert.deepEqual((await listing(n)).queued_images, []);
-  } finally {
-    await node?.stop();
-    await disk.unmount();
-  }
-});
+  },
+);
 
 t.run();

@@ -35,35 +35,41 @@ t("a checksum mismatch moves the file to invalid/, the worker lives on", async (
   assert.equal(node.app.cache.stats.fillsFailed, 1);
 });
 
-t("verify_hash = checksum: the md5 checksum verifies a fill (and only it); by default the sha512 multihash does", async () => {
-  for (const verifyHash of ["checksum", "os_hash_value"] as const) {
-    const node = await start({ verifyHash });
-    try {
-      const finished: { outcome: string; verifiedWith: string | null }[] = [];
-      node.app.cache.events.on((e) => {
-        if (e.type === "fill_finished") finished.push({ outcome: e.outcome, verifiedWith: e.verifiedWith });
-      });
-      const id = await createImage(node, bytes(3 << 20));
-      // a record whose multihash is wrong: only a fill that checks it notices
-      const image = (await node.app.store!.find(id, null))!;
-      image.os_hash_value = "0".repeat(128);
-      await node.req(`/v2/cache/${id}`, { method: "PUT" });
-      // the event comes once the fill has let go of its file, after the listing already shows the outcome
-      await waitFor("fill over", async () => finished.length === 1 && (await listing(node)).queued_images.length === 0);
-      const cached = (await listing(node)).cached_images.map((c) => c.image_id);
-      if (verifyHash === "checksum") {
-        assert.deepEqual(cached, [id]);
-        assert.deepEqual(finished, [{ outcome: "cached", verifiedWith: "md5" }]);
-      } else {
-        assert.deepEqual(cached, []);
-        assert.deepEqual(finished.map((f) => f.outcome), ["failed"]);
-        assert.deepEqual(await readdir(cacheDir(node, "invalid")), [id]);
+t(
+  "verify_hash = checksum: the md5 checksum verifies a fill (and only it); by default the sha512 multihash does",
+  async () => {
+    for (const verifyHash of ["checksum", "os_hash_value"] as const) {
+      const node = await start({ verifyHash });
+      try {
+        const finished: { outcome: string; verifiedWith: string | null }[] = [];
+        node.app.cache.events.on((e) => {
+          if (e.type === "fill_finished") finished.push({ outcome: e.outcome, verifiedWith: e.verifiedWith });
+        });
+        const id = await createImage(node, bytes(3 << 20));
+        // a record whose multihash is wrong: only a fill that checks it notices
+        const image = (await node.app.store!.find(id, null))!;
+        image.os_hash_value = "0".repeat(128);
+        await node.req(`/v2/cache/${id}`, { method: "PUT" });
+        // the event comes once the fill has let go of its file, after the listing already shows the outcome
+        await waitFor(
+          "fill over",
+          async () => finished.length === 1 && (await listing(node)).queued_images.length === 0,
+        );
+        const cached = (await listing(node)).cached_images.map((c) => c.image_id);
+        if (verifyHash === "checksum") {
+          assert.deepEqual(cached, [id]);
+          assert.deepEqual(finished, [{ outcome: "cached", verifiedWith: "md5" }]);
+        } else {
+          assert.deepEqual(cached, []);
+          assert.deepEqual(finished.map((f) => f.outcome), ["failed"]);
+          assert.deepEqual(await readdir(cacheDir(node, "invalid")), [id]);
+        }
+      } finally {
+        await node.close();
       }
-    } finally {
-      await node.close();
     }
-  }
-});
+  },
+);
 
 t("a corrupted image downloaded uncached: the client sees an aborted transfer, nothing cached", async ({ node }) => {
   const data = bytes(3 << 20);

@@ -60,11 +60,17 @@ async function startNode(site: string, extra: Record<string, unknown> = {}): Pro
 
 const fleetNodes = () => [ctx.a1, ctx.a2, ctx.b1];
 /** Reads of image data at the origin: from its store, or hits on its own cache. */
-const originReads = (id: string) => ctx.origin.app.cache.stats.sourceReads + (ctx.origin.app.cache.index.get(id)?.hits ?? 0);
+const originReads = (id: string) =>
+  ctx.origin.app.cache.stats.sourceReads + (ctx.origin.app.cache.index.get(id)?.hits ?? 0);
 const upstreamReads = () => fleetNodes().reduce((n, node) => n + node.app.fleet!.reads.upstreamReads, 0);
 
 async function fanOut(node: Running, body: unknown, as = ADMIN): Promise<Response> {
-  return node.req("/v2/x-fleet/jobs", { as, method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return node.req("/v2/x-fleet/jobs", {
+    as,
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }
 
 async function jobDone(node: Running, id: string): Promise<Job> {
@@ -79,23 +85,36 @@ async function newImage(size = 256 * 1024): Promise<{ id: string; data: Uint8Arr
   return { id: await createImage(ctx.origin, data), data };
 }
 
-const cachedOn = async (node: Running, id: string) => (await listing(node)).cached_images.some((c) => c.image_id === id);
+const cachedOn = async (node: Running, id: string) =>
+  (await listing(node)).cached_images.some((c) => c.image_id === id);
 
 /** Registers a node that is not one of ours (a fake peer, a stale node) straight in the database. */
-async function fakeNode(url: string, site: string, heartbeatAgo: number, holds: { id: string; size: number }[] = []): Promise<number> {
+async function fakeNode(
+  url: string,
+  site: string,
+  heartbeatAgo: number,
+  holds: { id: string; size: number }[] = [],
+): Promise<number> {
   await ctx.sql.query(
     `INSERT INTO fleet_nodes (url, site, state, registered_at, heartbeat_at) VALUES (?, ?, 'active', NOW(3), NOW(3) - INTERVAL ? SECOND)`,
     [url, site, heartbeatAgo],
   );
-  const [[row]] = (await ctx.sql.query("SELECT id FROM fleet_nodes WHERE url = ?", [url])) as unknown as [{ id: number }[]];
+  const [[row]] = (await ctx.sql.query("SELECT id FROM fleet_nodes WHERE url = ?", [url])) as unknown as [
+    { id: number }[],
+  ];
   for (const h of holds) {
-    await ctx.sql.query("INSERT INTO fleet_entries (node_id, image_id, state, size, bytes) VALUES (?, ?, 'cached', ?, ?)", [row.id, h.id, h.size, h.size]);
+    await ctx.sql.query(
+      "INSERT INTO fleet_entries (node_id, image_id, state, size, bytes) VALUES (?, ?, 'cached', ?, ?)",
+      [row.id, h.id, h.size, h.size],
+    );
   }
   return row.id;
 }
 
 /** An HTTP server playing a peer: `respond` writes whatever it likes for the image. */
-async function fakePeer(respond: (res: import("node:http").ServerResponse) => void): Promise<{ url: string; server: Server; requests: number }> {
+async function fakePeer(
+  respond: (res: import("node:http").ServerResponse) => void,
+): Promise<{ url: string; server: Server; requests: number }> {
   const peer = { url: "", server: createServer(), requests: 0 };
   peer.server.on("request", (_req, res) => {
     peer.requests++;
@@ -121,7 +140,7 @@ alone("POST /v2/cache/clean answers 200 empty, prune 200 with counts, nodes/{id}
     const id = await createImage(node, data);
     // Over once its own prune after the commit has looked at the size: the test's prunes below are the only ones.
     const over = new Promise<void>((resolve) =>
-      node.app.cache.events.on((e) => void (e.type === "fill_finished" && e.id === id && resolve())),
+      node.app.cache.events.on((e) => void (e.type === "fill_finished" && e.id === id && resolve()))
     );
     await node.req(`/v2/cache/${id}`, { method: "PUT" });
     await over;
@@ -139,14 +158,21 @@ alone("POST /v2/cache/clean answers 200 empty, prune 200 with counts, nodes/{id}
     const nodes = await node.req(`/v2/cache/nodes/${id}`, { headers: { Accept: "application/json" } });
     assert.equal(nodes.status, 409);
     assert.match(((await nodes.json()) as { message: string }).message, /^Centralized caching is not enabled/);
-    for (const [path, method] of [["/v2/cache/clean", "POST"], ["/v2/cache/prune", "POST"], [`/v2/cache/nodes/${id}`, "GET"]]) {
+    for (
+      const [path, method] of [["/v2/cache/clean", "POST"], ["/v2/cache/prune", "POST"], [
+        `/v2/cache/nodes/${id}`,
+        "GET",
+      ]]
+    ) {
       assert.equal((await node.req(path, { method, as: MEMBER })).status, 403, path);
     }
     assert.equal((await node.req("/v2/cache/clean", { method: "GET" })).headers.get("allow"), "POST");
     assert.equal((await node.req(`/v2/cache/nodes/${id}`, { method: "DELETE" })).headers.get("allow"), "GET");
     const job = await node.req("/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: id }) });
     assert.equal(job.status, 409);
-    const versions = (await (await fetch(`${node.url}/versions`)).json()) as { versions: { id: string; status: string }[] };
+    const versions = (await (await fetch(`${node.url}/versions`)).json()) as {
+      versions: { id: string; status: string }[];
+    };
     assert.deepEqual(versions.versions[0], { ...versions.versions[0], id: "v2.18", status: "CURRENT" });
   } finally {
     await node.close();
@@ -196,11 +222,14 @@ t("every node is registered under its URL and site, alive", async () => {
   assert.equal(res.status, 200);
   const { nodes } = (await res.json()) as { nodes: { url: string; site: string; status: string }[] };
   const ours = nodes.filter((n) => fleetNodes().some((f) => f.url === n.url));
-  assert.deepEqual(ours.map((n) => [n.url, n.site, n.status]).sort(), [
-    [ctx.a1.url, "a", "alive"],
-    [ctx.a2.url, "a", "alive"],
-    [ctx.b1.url, "b", "alive"],
-  ].sort());
+  assert.deepEqual(
+    ours.map((n) => [n.url, n.site, n.status]).sort(),
+    [
+      [ctx.a1.url, "a", "alive"],
+      [ctx.a2.url, "a", "alive"],
+      [ctx.b1.url, "b", "alive"],
+    ].sort(),
+  );
 });
 
 t("fan-out to every node: one request, each site reads the upstream once, peers fill the rest", async () => {
@@ -213,7 +242,10 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
   assert.equal(res.headers.get("location"), `/v2/x-fleet/jobs/${created.id}`);
   assert.equal(created.targets.length, 3);
   const job = await jobDone(ctx.a2, created.id);
-  assert.deepEqual(job.targets.map((t) => [t.node, t.state, t.bytes, t.total]).sort(), fleetNodes().map((n) => [n.url, "cached", data.length, data.length]).sort());
+  assert.deepEqual(
+    job.targets.map((t) => [t.node, t.state, t.bytes, t.total]).sort(),
+    fleetNodes().map((n) => [n.url, "cached", data.length, data.length]).sort(),
+  );
   for (const node of fleetNodes()) assert.equal(await cachedOn(node, id), true);
   // site a: one upstream read and one peer read; site b: one upstream read
   assert.equal(upstreamReads() - upstreamBefore, 2);
@@ -251,7 +283,10 @@ t("fan-out to every node: one request, each site reads the upstream once, peers 
   const metrics = await (await ctx.a2.req("/metrics")).text();
   assert.match(metrics, /^glance_cache_fleet_database_up 1$/m);
   assert.match(metrics, /^glance_cache_fleet_nodes\{status="alive"\} [3-9]$/m);
-  assert.match(metrics, new RegExp(`^glance_cache_fleet_node_size_bytes\\{node="${ctx.a1.url}",site="a",status="alive"\\} \\d+$`, "m"));
+  assert.match(
+    metrics,
+    new RegExp(`^glance_cache_fleet_node_size_bytes\\{node="${ctx.a1.url}",site="a",status="alive"\\} \\d+$`, "m"),
+  );
 });
 
 t("fan-out to one site caches there only", async () => {
@@ -266,7 +301,10 @@ t("fan-out to one site caches there only", async () => {
 });
 
 t("the fleet view pages through images in id order", async () => {
-  const all = (await (await ctx.a1.req("/v2/x-fleet/view?limit=1000")).json()) as { images: Record<string, unknown>; next?: string };
+  const all = (await (await ctx.a1.req("/v2/x-fleet/view?limit=1000")).json()) as {
+    images: Record<string, unknown>;
+    next?: string;
+  };
   assert.equal(all.next, undefined);
   const ids = Object.keys(all.images);
   assert.ok(ids.length >= 2);
@@ -319,7 +357,11 @@ t("bad input: unknown node 400, unknown site 404, non-active image 400, member 4
   let res = await fanOut(ctx.a1, { image_id: id, nodes: ["http://127.0.0.1:1"] });
   assert.equal(res.status, 400);
   assert.match(await res.text(), /Unknown fleet node/);
-  res = await ctx.a1.req("/v2/x-fleet/jobs", { method: "POST", headers: json, body: JSON.stringify({ image_id: id, site: "nowhere" }) });
+  res = await ctx.a1.req("/v2/x-fleet/jobs", {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ image_id: id, site: "nowhere" }),
+  });
   assert.equal(res.status, 404);
   assert.match(await msg(res), /No alive fleet node in site "nowhere"/);
   const queuedOnly = await createImage(ctx.origin, undefined);
@@ -346,7 +388,9 @@ t("a stale node gets no work and is hidden from where an image is; retiring it r
   const { id } = await newImage(1000);
   const staleUrl = "http://127.0.0.1:9/stale";
   const staleId = await fakeNode(staleUrl, "a", 3600, [{ id, size: 1000 }]);
-  const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { url: string; status: string }[] };
+  const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as {
+    nodes: { url: string; status: string }[];
+  };
   assert.equal(nodes.find((n) => n.url === staleUrl)!.status, "stale");
   const res = await fanOut(ctx.a1, { image_id: id, nodes: [staleUrl] });
   assert.equal(res.status, 400);
@@ -360,31 +404,43 @@ t("a stale node gets no work and is hidden from where an image is; retiring it r
   assert.equal((await ctx.a1.req(`/v2/x-fleet/nodes/${staleId}`, { method: "DELETE" })).status, 204);
   const after = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { url: string; status: string }[] };
   assert.equal(after.nodes.find((n) => n.url === staleUrl)!.status, "retired");
-  const [rows] = (await ctx.sql.query("SELECT COUNT(*) AS n FROM fleet_entries WHERE node_id = ?", [staleId])) as unknown as [{ n: number }[]];
+  const [rows] =
+    (await ctx.sql.query("SELECT COUNT(*) AS n FROM fleet_entries WHERE node_id = ?", [staleId])) as unknown as [
+      { n: number }[],
+    ];
   assert.equal(rows[0].n, 0);
   assert.equal((await ctx.a1.req("/v2/x-fleet/nodes/999999", { method: "DELETE" })).status, 404);
 });
 
-t("an image deleted through one node leaves every node's cache (bound: one poll interval after the delete is written)", async () => {
-  const { id } = await newImage();
-  const job = (await (await fanOut(ctx.a1, { image_id: id })).json()) as Job;
-  await jobDone(ctx.a1, job.id);
-  const del = await ctx.a2.req(`/v2/images/${id}`, { method: "DELETE" });
-  assert.equal(del.status, 204);
-  for (const node of fleetNodes()) await waitFor(`${id} gone from ${node.url}`, async () => !(await cachedOn(node, id)), 15_000);
-  assert.equal((await ctx.a1.req(`/v2/cache/nodes/${id}`)).status, 404);
-  // the shared rows follow each node's local cache
-  await waitFor("no shared rows left", async () => {
-    const view = (await (await ctx.a1.req(`/v2/x-fleet/view?image_id=${id}`)).json()) as { images: Record<string, unknown> };
-    return Object.keys(view.images).length === 0;
-  });
-});
+t(
+  "an image deleted through one node leaves every node's cache (bound: one poll interval after the delete is written)",
+  async () => {
+    const { id } = await newImage();
+    const job = (await (await fanOut(ctx.a1, { image_id: id })).json()) as Job;
+    await jobDone(ctx.a1, job.id);
+    const del = await ctx.a2.req(`/v2/images/${id}`, { method: "DELETE" });
+    assert.equal(del.status, 204);
+    for (const node of fleetNodes()) {
+      await waitFor(`${id} gone from ${node.url}`, async () => !(await cachedOn(node, id)), 15_000);
+    }
+    assert.equal((await ctx.a1.req(`/v2/cache/nodes/${id}`)).status, 404);
+    // the shared rows follow each node's local cache
+    await waitFor("no shared rows left", async () => {
+      const view = (await (await ctx.a1.req(`/v2/x-fleet/view?image_id=${id}`)).json()) as {
+        images: Record<string, unknown>;
+      };
+      return Object.keys(view.images).length === 0;
+    });
+  },
+);
 
 t("an image deactivated through one node leaves every node's cache", async () => {
   const { id } = await newImage();
   await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: id })).json()) as Job).id);
   assert.equal((await ctx.b1.req(`/v2/images/${id}/actions/deactivate`, { method: "POST" })).status, 204);
-  for (const node of fleetNodes()) await waitFor(`${id} gone from ${node.url}`, async () => !(await cachedOn(node, id)), 15_000);
+  for (const node of fleetNodes()) {
+    await waitFor(`${id} gone from ${node.url}`, async () => !(await cachedOn(node, id)), 15_000);
+  }
 });
 
 t("clean and prune act on the node that receives them; its shared rows follow", async () => {
@@ -448,7 +504,11 @@ t("a peer sending wrong bytes: the fill is rejected and nothing is cached", asyn
     assert.match(job.targets[0].reason ?? "", /sha512 [0-9a-f]+ != expected/);
     assert.ok(peer.requests >= 1);
     assert.equal(await cachedOn(ctx.b1, id), false);
-    assert.deepEqual(await ctx.b1.req(`/v2/cache/nodes/${id}`).then((r) => r.json()), [peer.url], "only the (fake) peer holds it");
+    assert.deepEqual(
+      await ctx.b1.req(`/v2/cache/nodes/${id}`).then((r) => r.json()),
+      [peer.url],
+      "only the (fake) peer holds it",
+    );
   } finally {
     await ctx.sql.query("DELETE FROM fleet_entries WHERE node_id = ?", [peerId]);
     await ctx.sql.query("UPDATE fleet_nodes SET state = 'retired' WHERE id = ?", [peerId]);
@@ -462,15 +522,24 @@ t("the peer endpoint answers only requests signed with the fleet secret", async 
   const url = ctx.a1.url + peerPath(id);
   assert.equal((await fetch(url)).status, 403);
   assert.equal((await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken("wrong", id) } })).status, 403);
-  assert.equal((await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, crypto.randomUUID()) } })).status, 403);
-  assert.equal((await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id, Date.now() - 3600_000) } })).status, 403);
+  assert.equal(
+    (await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, crypto.randomUUID()) } })).status,
+    403,
+  );
+  assert.equal(
+    (await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id, Date.now() - 3600_000) } })).status,
+    403,
+  );
   const ok = await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } });
   assert.equal(ok.status, 200);
   assert.equal(md5(new Uint8Array(await ok.arrayBuffer())), md5(data));
   // a node without a secret serves no peer at all
   const plain = await start();
   try {
-    assert.equal((await fetch(plain.url + peerPath(id), { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } })).status, 404);
+    assert.equal(
+      (await fetch(plain.url + peerPath(id), { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } })).status,
+      404,
+    );
   } finally {
     await plain.close();
   }
@@ -481,7 +550,10 @@ t("clear, clean and prune as fleet jobs: each node acts on its own cache and rep
   await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: id })).json()) as Job).id);
   const res = await fanOut(ctx.b1, { action: "clear", target: "cache", site: "a" });
   assert.equal(res.status, 202);
-  const job = (await jobDone(ctx.b1, ((await res.json()) as Job).id)) as Job & { action: string; targets: { result: { cache_deleted: number; queue_deleted: number } }[] };
+  const job = (await jobDone(ctx.b1, ((await res.json()) as Job).id)) as Job & {
+    action: string;
+    targets: { result: { cache_deleted: number; queue_deleted: number } }[];
+  };
   assert.equal(job.action, "clear");
   assert.deepEqual(job.targets.map((t) => t.state), ["done", "done"]);
   for (const t of job.targets) assert.ok(t.result.cache_deleted >= 1 && t.result.queue_deleted === 0);
@@ -493,58 +565,76 @@ t("clear, clean and prune as fleet jobs: each node acts on its own cache and rep
     return urls.length === 1 && urls[0] === ctx.b1.url;
   });
 
-  const prune = (await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { action: "prune" })).json()) as Job).id)) as Job & { targets: { result: unknown }[] };
+  const prune = (await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { action: "prune" })).json()) as Job).id)) as
+    & Job
+    & { targets: { result: unknown }[] };
   assert.equal(prune.targets.length, 3);
   for (const t of prune.targets) assert.deepEqual(t.result, { total_files_pruned: 0, total_bytes_pruned: 0 });
-  const clean = await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { action: "clean", nodes: [ctx.b1.url] })).json()) as Job).id);
+  const clean = await jobDone(
+    ctx.a1,
+    ((await (await fanOut(ctx.a1, { action: "clean", nodes: [ctx.b1.url] })).json()) as Job).id,
+  );
   assert.deepEqual(clean.targets.map((t) => t.state), ["done"]);
 
-  const listed = (await (await ctx.a2.req("/v2/x-fleet/jobs?limit=3")).json()) as { jobs: { id: string; action: string; state: string; targets: Record<string, number> }[] };
-  assert.deepEqual(listed.jobs.map((j) => [j.id, j.action, j.state]), [[clean.id, "clean", "done"], [prune.id, "prune", "done"], [job.id, "clear", "done"]]);
+  const listed = (await (await ctx.a2.req("/v2/x-fleet/jobs?limit=3")).json()) as {
+    jobs: { id: string; action: string; state: string; targets: Record<string, number> }[];
+  };
+  assert.deepEqual(listed.jobs.map((j) => [j.id, j.action, j.state]), [[clean.id, "clean", "done"], [
+    prune.id,
+    "prune",
+    "done",
+  ], [job.id, "clear", "done"]]);
   assert.deepEqual(listed.jobs[1].targets, { done: 3 });
   assert.equal((await ctx.a2.req("/v2/x-fleet/jobs?limit=0")).status, 400);
-  for (const action of ["clear", "clean", "prune"]) assert.equal((await fanOut(ctx.a1, { action }, MEMBER)).status, 403, action);
+  for (const action of ["clear", "clean", "prune"]) {
+    assert.equal((await fanOut(ctx.a1, { action }, MEMBER)).status, 403, action);
+  }
   assert.equal((await fanOut(ctx.a1, { action: "explode" })).status, 400);
   assert.equal((await fanOut(ctx.a1, { action: "clear", image_id: id })).status, 400);
   assert.equal((await fanOut(ctx.a1, { action: "clear", target: "everything" })).status, 400);
   assert.equal((await fanOut(ctx.a1, { image_id: id, colour: "red" })).status, 400);
 });
 
-t("the database restarted mid-job: nodes go on serving from their caches, then resume their shared writes", async () => {
-  const { id, data } = await newImage(2 << 20);
-  const { id: local } = await newImage(3000);
-  const { id: doomed } = await newImage(3000);
-  await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: doomed })).json()) as Job).id);
-  ctx.gate.arm(id);
-  const jobId = ((await (await fanOut(ctx.a1, { image_id: id, nodes: [ctx.b1.url] })).json()) as Job).id;
-  await waitFor("filling on b1", async () => ctx.gate.waiting.has(id), 20_000);
-  await ctx.db.stop();
-  try {
-    ctx.gate.release(id);
-    await waitFor("cached on b1 with the database down", () => cachedOn(ctx.b1, id), 20_000);
-    const body = new Uint8Array(await (await ctx.b1.req(`/v2/images/${id}/file`)).arrayBuffer());
-    assert.equal(md5(body), md5(data));
-    // a change while the database is away, written when it is back
-    assert.equal((await ctx.b1.req(`/v2/cache/${local}`, { method: "PUT" })).status, 202);
-    await waitFor("local fill", () => cachedOn(ctx.b1, local), 20_000);
-    const refused = await fanOut(ctx.a1, { image_id: id });
-    assert.equal(refused.status, 503);
-    assert.equal((await ctx.a1.req(`/v2/cache/nodes/${id}`)).status, 503);
-    // a delete seen while the database is away is announced when it is back
-    assert.equal((await ctx.a1.req(`/v2/images/${doomed}`, { method: "DELETE" })).status, 204);
-    assert.equal(await cachedOn(ctx.a1, doomed), false);
-    assert.equal(await cachedOn(ctx.b1, doomed), true);
-  } finally {
-    await ctx.db.start();
-  }
-  for (const node of [ctx.a2, ctx.b1]) await waitFor(`${doomed} gone from ${node.url}`, async () => !(await cachedOn(node, doomed)), 20_000);
-  const job = await jobDone(ctx.a1, jobId);
-  assert.deepEqual(job.targets.map((t) => t.state), ["cached"]);
-  await waitFor("shared rows rebuilt", async () => {
-    const urls = (await (await ctx.a1.req(`/v2/cache/nodes/${local}`)).json()) as string[];
-    return urls.includes(ctx.b1.url);
-  }, 20_000);
-});
+t(
+  "the database restarted mid-job: nodes go on serving from their caches, then resume their shared writes",
+  async () => {
+    const { id, data } = await newImage(2 << 20);
+    const { id: local } = await newImage(3000);
+    const { id: doomed } = await newImage(3000);
+    await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: doomed })).json()) as Job).id);
+    ctx.gate.arm(id);
+    const jobId = ((await (await fanOut(ctx.a1, { image_id: id, nodes: [ctx.b1.url] })).json()) as Job).id;
+    await waitFor("filling on b1", async () => ctx.gate.waiting.has(id), 20_000);
+    await ctx.db.stop();
+    try {
+      ctx.gate.release(id);
+      await waitFor("cached on b1 with the database down", () => cachedOn(ctx.b1, id), 20_000);
+      const body = new Uint8Array(await (await ctx.b1.req(`/v2/images/${id}/file`)).arrayBuffer());
+      assert.equal(md5(body), md5(data));
+      // a change while the database is away, written when it is back
+      assert.equal((await ctx.b1.req(`/v2/cache/${local}`, { method: "PUT" })).status, 202);
+      await waitFor("local fill", () => cachedOn(ctx.b1, local), 20_000);
+      const refused = await fanOut(ctx.a1, { image_id: id });
+      assert.equal(refused.status, 503);
+      assert.equal((await ctx.a1.req(`/v2/cache/nodes/${id}`)).status, 503);
+      // a delete seen while the database is away is announced when it is back
+      assert.equal((await ctx.a1.req(`/v2/images/${doomed}`, { method: "DELETE" })).status, 204);
+      assert.equal(await cachedOn(ctx.a1, doomed), false);
+      assert.equal(await cachedOn(ctx.b1, doomed), true);
+    } finally {
+      await ctx.db.start();
+    }
+    for (const node of [ctx.a2, ctx.b1]) {
+      await waitFor(`${doomed} gone from ${node.url}`, async () => !(await cachedOn(node, doomed)), 20_000);
+    }
+    const job = await jobDone(ctx.a1, jobId);
+    assert.deepEqual(job.targets.map((t) => t.state), ["cached"]);
+    await waitFor("shared rows rebuilt", async () => {
+      const urls = (await (await ctx.a1.req(`/v2/cache/nodes/${local}`)).json()) as string[];
+      return urls.includes(ctx.b1.url);
+    }, 20_000);
+  },
+);
 
 t("a node that comes back catches up on open jobs and on images deleted while it was away", async () => {
   const { id: keep } = await newImage(5000);
@@ -553,19 +643,25 @@ t("a node that comes back catches up on open jobs and on images deleted while it
   const port = Number(new URL(ctx.b1.url).port);
   await ctx.b1.stop();
   // a node that shuts down shows as stale at once
-  const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { url: string; status: string }[] };
+  const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as {
+    nodes: { url: string; status: string }[];
+  };
   assert.equal(nodes.find((n) => n.url === ctx.b1.url)!.status, "stale");
   // while b1 is away: a job for every node, and an image it holds is deleted
   const res = await fanOut(ctx.a1, { image_id: keep });
   const job = (await res.json()) as Job;
-  assert.deepEqual(job.targets.map((t) => t.node).sort(), [ctx.a1.url, ctx.a2.url].sort(), "b1 is stale: no part for it yet");
+  assert.deepEqual(
+    job.targets.map((t) => t.node).sort(),
+    [ctx.a1.url, ctx.a2.url].sort(),
+    "b1 is stale: no part for it yet",
+  );
   assert.equal((await ctx.a1.req(`/v2/images/${gone}`, { method: "DELETE" })).status, 204);
   ctx.b1 = await startOnPort(port, {
     upstream: { url: ctx.origin.url, metadataCacheTime: 0 },
     fleet: fleetOpts(ctx.db, ctx.b1.url, "b"),
     cacheSource: (s: ImageSource) => ctx.gate.wrap(s),
   }, ctx.b1.dir);
-  assert.equal(await cachedOn(ctx.b1, gone), true, "restarted with its cache") ;
+  assert.equal(await cachedOn(ctx.b1, gone), true, "restarted with its cache");
   await waitFor("b1 caught up", async () => (await cachedOn(ctx.b1, keep)) && !(await cachedOn(ctx.b1, gone)), 20_000);
 });
 
@@ -578,7 +674,10 @@ t("a running node that is retired stops its fleet work and writes no more rows",
   assert.equal((await ctx.b1.req(`/v2/cache/${id}`, { method: "PUT" })).status, 202);
   await waitFor("cached on b1", () => cachedOn(ctx.b1, id));
   await ctx.b1.app.fleet!.tick();
-  const [rows] = (await ctx.sql.query("SELECT COUNT(*) AS n FROM fleet_entries WHERE node_id = ?", [b1.id])) as unknown as [{ n: number }[]];
+  const [rows] =
+    (await ctx.sql.query("SELECT COUNT(*) AS n FROM fleet_entries WHERE node_id = ?", [b1.id])) as unknown as [
+      { n: number }[],
+    ];
   assert.equal(rows[0].n, 0);
   const after = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { url: string; status: string }[] };
   assert.equal(after.nodes.find((n) => n.url === ctx.b1.url)!.status, "retired");
@@ -588,7 +687,10 @@ t("a running node that is retired stops its fleet work and writes no more rows",
 
 t("a second process registering a node's URL takes it over; the first stops its fleet work", async () => {
   const port = await freePort();
-  const impostor = await startOnPort(port, { upstream: { url: ctx.origin.url, metadataCacheTime: 0 }, fleet: fleetOpts(ctx.db, ctx.a2.url, "a") });
+  const impostor = await startOnPort(port, {
+    upstream: { url: ctx.origin.url, metadataCacheTime: 0 },
+    fleet: fleetOpts(ctx.db, ctx.a2.url, "a"),
+  });
   try {
     await waitFor("a2 sees its URL taken", async () => ctx.a2.app.fleet!.retired, 15_000);
     assert.equal(impostor.app.fleet!.nodeId, ctx.a2.app.fleet!.nodeId);
@@ -597,7 +699,6 @@ t("a second process registering a node's URL takes it over; the first stops its 
     await impostor.close();
   }
 });
-
 
 t("cache_image is judged against the image on the fleet routes too; their JSON bodies are capped", async () => {
   // alone in its site, so no other test's fan-out waits for it; retired at the end
@@ -611,10 +712,15 @@ t("cache_image is judged against the image on the fleet routes too; their JSON b
     const ovf = await createImage(ctx.origin, bytes(1000), { container_format: "ovf" });
     assert.equal((await c1.req(`/v2/cache/${ovf}?fleet=site:c`, { method: "PUT" })).status, 403);
     assert.equal((await fanOut(c1, { image_id: ovf, site: "c" })).status, 403);
-    const huge = await c1.req("/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: bare, site: "c", pad: "x".repeat(70_000) }) });
+    const huge = await c1.req("/v2/x-fleet/jobs", {
+      method: "POST",
+      body: JSON.stringify({ image_id: bare, site: "c", pad: "x".repeat(70_000) }),
+    });
     assert.equal(huge.status, 413);
   } finally {
-    const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as { nodes: { id: number; url: string }[] };
+    const { nodes } = (await (await ctx.a1.req("/v2/x-fleet/nodes")).json()) as {
+      nodes: { id: number; url: string }[];
+    };
     await c1.close();
     const me = nodes.find((n) => n.url === c1.url);
     if (me) await ctx.a1.req(`/v2/x-fleet/nodes/${me.id}`, { method: "DELETE" });

@@ -37,12 +37,20 @@ fleet_secret = abc
     heartbeatInterval: 10,
   });
   const conn = connectionOptions(config.fleet!.databaseUrl);
-  assert.deepEqual([conn.host, conn.port, conn.user, conn.password, conn.database], ["db.example", 3307, "glance", "s@cret", "glance"]);
+  assert.deepEqual([conn.host, conn.port, conn.user, conn.password, conn.database], [
+    "db.example",
+    3307,
+    "glance",
+    "s@cret",
+    "glance",
+  ]);
   assert.equal(redact(config.fleet!.databaseUrl), "mysql+pymysql://glance:***@db.example:3307/glance?charset=utf8");
 });
 
 t("the README's example configuration is read as written", async () => {
-  const readme = await import("node:fs/promises").then((fs) => fs.readFile(new URL("../README.md", import.meta.url), "utf8"));
+  const readme = await import("node:fs/promises").then((fs) =>
+    fs.readFile(new URL("../README.md", import.meta.url), "utf8")
+  );
   const section = readme.slice(readme.indexOf("## Fleet"));
   const ini = /```ini\n([\s\S]*?)```/.exec(section)![1];
   const config = await configWith(ini);
@@ -72,9 +80,14 @@ fleet_poll_interval = 5
 });
 
 t("a fleet without worker_self_reference_url, or on another database, is refused", async () => {
-  await assert.rejects(configWith("[database]\nconnection = mysql+pymysql://a@h/db\n"), (e: Error) => e instanceof ConfigError && /worker_self_reference_url/.test(e.message));
   await assert.rejects(
-    configWith("[DEFAULT]\nworker_self_reference_url = http://n1\n[database]\nconnection = sqlite:////var/lib/glance/glance.sqlite\n"),
+    configWith("[database]\nconnection = mysql+pymysql://a@h/db\n"),
+    (e: Error) => e instanceof ConfigError && /worker_self_reference_url/.test(e.message),
+  );
+  await assert.rejects(
+    configWith(
+      "[DEFAULT]\nworker_self_reference_url = http://n1\n[database]\nconnection = sqlite:////var/lib/glance/glance.sqlite\n",
+    ),
     (e: Error) => e instanceof ConfigError && /only MariaDB/.test(e.message),
   );
   await assert.rejects(

@@ -26,9 +26,20 @@ t("a node killed with SIGKILL mid-fan-out finishes its part after it restarts", 
     for (const site of ["a", "a", "b"]) {
       const port = await freePort();
       const args = [
-        "--upstream-url", origin.url, "--metadata-cache-time", "0",
-        "--fleet-database-url", db.url, "--worker-self-reference-url", `http://127.0.0.1:${port}`, "--fleet-site", site,
-        "--fleet-poll-interval", "1", "--fleet-heartbeat-interval", "1",
+        "--upstream-url",
+        origin.url,
+        "--metadata-cache-time",
+        "0",
+        "--fleet-database-url",
+        db.url,
+        "--worker-self-reference-url",
+        `http://127.0.0.1:${port}`,
+        "--fleet-site",
+        site,
+        "--fleet-poll-interval",
+        "1",
+        "--fleet-heartbeat-interval",
+        "1",
       ];
       const node = { port, dir: await tempDir(), args };
       nodes.push({ ...node, proc: await startServer(CURRENT_RUNTIME, node.dir, args, port) });
@@ -36,14 +47,19 @@ t("a node killed with SIGKILL mid-fan-out finishes its part after it restarts", 
     const data = bytes(6 << 20);
     const id = await createImage(origin, data);
     gate.arm(id);
-    const api = (i: number, path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${nodes[i].port}${path}`, init);
+    const api = (i: number, path: string, init?: RequestInit) =>
+      fetch(`http://127.0.0.1:${nodes[i].port}${path}`, init);
     const res = await api(0, "/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: id }) });
     assert.equal(res.status, 202);
     const jobId = ((await res.json()) as Job).id;
     const victim = `http://127.0.0.1:${nodes[1].port}`;
     const job = (path: number) => api(path, `/v2/x-fleet/jobs/${jobId}`).then((r) => r.json() as Promise<Job>);
     // the victim has part of the image when it dies
-    await waitFor("victim filling", async () => (await job(0)).targets.find((t) => t.node === victim && t.state === "filling" && t.bytes > 0), 30_000);
+    await waitFor(
+      "victim filling",
+      async () => (await job(0)).targets.find((t) => t.node === victim && t.state === "filling" && t.bytes > 0),
+      30_000,
+    );
     await nodes[1].proc!.kill();
     nodes[1].proc = await startServer(CURRENT_RUNTIME, nodes[1].dir, nodes[1].args, nodes[1].port);
     gate.release(id);

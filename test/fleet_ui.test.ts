@@ -47,7 +47,8 @@ async function startNode(site: string, cacheSource: (s: ImageSource) => ImageSou
   });
 }
 
-const cachedOn = async (node: Running, id: string) => (await listing(node)).cached_images.some((c) => c.image_id === id);
+const cachedOn = async (node: Running, id: string) =>
+  (await listing(node)).cached_images.some((c) => c.image_id === id);
 
 async function jobDone(id: string): Promise<Job> {
   return waitFor(`job ${id} done`, async () => {
@@ -55,7 +56,6 @@ async function jobDone(id: string): Promise<Job> {
     return job.state === "done" && job;
   }, 30_000);
 }
-
 
 async function cli(args: string[], url = ctx.a1.url) {
   const run = spawnCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: ADMIN_TOKEN });
@@ -76,7 +76,10 @@ t.before(async () => {
   ctx.a1 = await startNode("a", (s) => ctx.gate.wrap(s, (id) => ctx.slow.has(id)));
   ctx.b1 = await startNode("b", (s) => {
     const failing = failingAfter(s, MiB);
-    return { find: (id, who) => s.find(id, who), read: (image, range) => (ctx.broken.has(image.id) ? failing : s).read(image, range) };
+    return {
+      find: (id, who) => s.find(id, who),
+      read: (image, range) => (ctx.broken.has(image.id) ? failing : s).read(image, range),
+    };
   });
 });
 
@@ -127,68 +130,83 @@ t("PUT /v2/cache/{id}?fleet=all | site:b | node:URL creates the fan-out job: 202
   assert.equal(await cachedOn(ctx.b1, listed), false);
 });
 
-t("PUT ?fleet=: member 403, bad option 400, unknown site 404, unknown image 404, a body 400; no fleet 409", async () => {
-  const id = await createImage(ctx.origin, bytes(1000));
-  const put = (node: Running, query: string, init: Record<string, unknown> = {}) => node.req(`/v2/cache/${id}${query}`, { method: "PUT", ...init });
-  assert.equal((await put(ctx.a1, "?fleet=all", { as: MEMBER })).status, 403);
-  for (const q of ["?fleet=", "?fleet=everything", "?fleet=node:", "?fleet=all&fleet=site:a"]) {
-    const res = await put(ctx.a1, q, { headers: { Accept: "application/json" } });
-    assert.equal(res.status, 400, q);
-    assert.match(((await res.json()) as { message: string }).message, /fleet must be 'all', 'site:NAME', or one or more 'node:URL'/);
-  }
-  assert.equal((await put(ctx.a1, "?fleet=site:nowhere")).status, 404);
-  assert.equal((await put(ctx.a1, `?fleet=${encodeURIComponent("node:http://127.0.0.1:1")}`)).status, 400);
-  assert.equal((await ctx.a1.req(`/v2/cache/${crypto.randomUUID()}?fleet=all`, { method: "PUT" })).status, 404);
-  assert.equal((await put(ctx.a1, "?fleet=all", { body: "x" })).status, 400);
+t(
+  "PUT ?fleet=: member 403, bad option 400, unknown site 404, unknown image 404, a body 400; no fleet 409",
+  async () => {
+    const id = await createImage(ctx.origin, bytes(1000));
+    const put = (node: Running, query: string, init: Record<string, unknown> = {}) =>
+      node.req(`/v2/cache/${id}${query}`, { method: "PUT", ...init });
+    assert.equal((await put(ctx.a1, "?fleet=all", { as: MEMBER })).status, 403);
+    for (const q of ["?fleet=", "?fleet=everything", "?fleet=node:", "?fleet=all&fleet=site:a"]) {
+      const res = await put(ctx.a1, q, { headers: { Accept: "application/json" } });
+      assert.equal(res.status, 400, q);
+      assert.match(
+        ((await res.json()) as { message: string }).message,
+        /fleet must be 'all', 'site:NAME', or one or more 'node:URL'/,
+      );
+    }
+    assert.equal((await put(ctx.a1, "?fleet=site:nowhere")).status, 404);
+    assert.equal((await put(ctx.a1, `?fleet=${encodeURIComponent("node:http://127.0.0.1:1")}`)).status, 400);
+    assert.equal((await ctx.a1.req(`/v2/cache/${crypto.randomUUID()}?fleet=all`, { method: "PUT" })).status, 404);
+    assert.equal((await put(ctx.a1, "?fleet=all", { body: "x" })).status, 400);
 
-  const alone = await start();
-  try {
-    const other = await createImage(alone, bytes(1000));
-    assert.equal((await alone.req(`/v2/cache/${other}?fleet=all`, { method: "PUT", as: MEMBER })).status, 403);
-    const res = await alone.req(`/v2/cache/${other}?fleet=all`, { method: "PUT", headers: { Accept: "application/json" } });
-    assert.equal(res.status, 409);
-    assert.match(((await res.json()) as { message: string }).message, /^The fleet is not enabled on this node/);
-    assert.equal(await cachedOn(alone, other), false, "nothing queued here either");
-  } finally {
-    await alone.close();
-  }
-});
+    const alone = await start();
+    try {
+      const other = await createImage(alone, bytes(1000));
+      assert.equal((await alone.req(`/v2/cache/${other}?fleet=all`, { method: "PUT", as: MEMBER })).status, 403);
+      const res = await alone.req(`/v2/cache/${other}?fleet=all`, {
+        method: "PUT",
+        headers: { Accept: "application/json" },
+      });
+      assert.equal(res.status, 409);
+      assert.match(((await res.json()) as { message: string }).message, /^The fleet is not enabled on this node/);
+      assert.equal(await cachedOn(alone, other), false, "nothing queued here either");
+    } finally {
+      await alone.close();
+    }
+  },
+);
 
-t("GET /v2/x-cache-node/status carries the fleet: nodes with site, state, sizes, heartbeat; where images are", async () => {
-  const id = await createImage(ctx.origin, bytes(2 * MiB));
-  const created = (await (await ctx.a1.req(`/v2/cache/${id}?fleet=all`, { method: "PUT" })).json()) as Job;
-  await jobDone(created.id);
-  await ctx.sql.query(
-    "INSERT INTO fleet_nodes (url, site, state, registered_at, heartbeat_at) VALUES ('http://192.0.2.9:9292', 'c', 'active', NOW(3), NOW(3) - INTERVAL 1 HOUR)",
-  );
-  try {
-    // Sizes travel with heartbeats: wait for both nodes to have reported the image.
-    const body = await waitFor("both heartbeats with the image", async () => {
-      const b = (await (await ctx.b1.req("/v2/x-cache-node/status")).json()) as { fleet: Record<string, any> };
-      const ours = b.fleet.nodes.filter((n: { url: string }) => n.url === ctx.a1.url || n.url === ctx.b1.url);
-      return ours.every((n: { cache_size: number }) => n.cache_size >= 2 * MiB) && b;
-    }, 20_000);
-    const f = body.fleet;
-    assert.equal(f.self, ctx.b1.url);
-    assert.equal(f.site, "b");
-    assert.equal(f.database_up, true);
-    assert.equal(f.error, null);
-    const byUrl = new Map(f.nodes.map((n: { url: string }) => [n.url, n]));
-    assert.deepEqual(
-      [ctx.a1.url, ctx.b1.url, "http://192.0.2.9:9292"].map((u) => [(byUrl.get(u) as any).site, (byUrl.get(u) as any).status]),
-      [["a", "alive"], ["b", "alive"], ["c", "stale"]],
+t(
+  "GET /v2/x-cache-node/status carries the fleet: nodes with site, state, sizes, heartbeat; where images are",
+  async () => {
+    const id = await createImage(ctx.origin, bytes(2 * MiB));
+    const created = (await (await ctx.a1.req(`/v2/cache/${id}?fleet=all`, { method: "PUT" })).json()) as Job;
+    await jobDone(created.id);
+    await ctx.sql.query(
+      "INSERT INTO fleet_nodes (url, site, state, registered_at, heartbeat_at) VALUES ('http://192.0.2.9:9292', 'c', 'active', NOW(3), NOW(3) - INTERVAL 1 HOUR)",
     );
-    const a1 = byUrl.get(ctx.a1.url) as Record<string, number>;
-    assert.ok(a1.max_size > 0 && a1.free_bytes > 0 && a1.heartbeat_age < 60 && a1.heartbeat_at > 0);
-    assert.deepEqual(f.images[id], { cached: [ctx.a1.url, ctx.b1.url].sort(), queued: [], filling: [] });
-    assert.equal(typeof f.more, "boolean");
-    assert.ok(Object.keys(f.images).length <= 20, "bounded: the first page only");
-    // Same access rule as without a fleet.
-    assert.equal((await ctx.b1.req("/v2/x-cache-node/status", { as: MEMBER })).status, 403);
-  } finally {
-    await ctx.sql.query("DELETE FROM fleet_nodes WHERE url = 'http://192.0.2.9:9292'");
-  }
-});
+    try {
+      // Sizes travel with heartbeats: wait for both nodes to have reported the image.
+      const body = await waitFor("both heartbeats with the image", async () => {
+        const b = (await (await ctx.b1.req("/v2/x-cache-node/status")).json()) as { fleet: Record<string, any> };
+        const ours = b.fleet.nodes.filter((n: { url: string }) => n.url === ctx.a1.url || n.url === ctx.b1.url);
+        return ours.every((n: { cache_size: number }) => n.cache_size >= 2 * MiB) && b;
+      }, 20_000);
+      const f = body.fleet;
+      assert.equal(f.self, ctx.b1.url);
+      assert.equal(f.site, "b");
+      assert.equal(f.database_up, true);
+      assert.equal(f.error, null);
+      const byUrl = new Map(f.nodes.map((n: { url: string }) => [n.url, n]));
+      assert.deepEqual(
+        [ctx.a1.url, ctx.b1.url, "http://192.0.2.9:9292"].map((
+          u,
+        ) => [(byUrl.get(u) as any).site, (byUrl.get(u) as any).status]),
+        [["a", "alive"], ["b", "alive"], ["c", "stale"]],
+      );
+      const a1 = byUrl.get(ctx.a1.url) as Record<string, number>;
+      assert.ok(a1.max_size > 0 && a1.free_bytes > 0 && a1.heartbeat_age < 60 && a1.heartbeat_at > 0);
+      assert.deepEqual(f.images[id], { cached: [ctx.a1.url, ctx.b1.url].sort(), queued: [], filling: [] });
+      assert.equal(typeof f.more, "boolean");
+      assert.ok(Object.keys(f.images).length <= 20, "bounded: the first page only");
+      // Same access rule as without a fleet.
+      assert.equal((await ctx.b1.req("/v2/x-cache-node/status", { as: MEMBER })).status, 403);
+    } finally {
+      await ctx.sql.query("DELETE FROM fleet_nodes WHERE url = 'http://192.0.2.9:9292'");
+    }
+  },
+);
 
 t("glance-cache fleet nodes / view / jobs / job in a pipe", async () => {
   const id = await createImage(ctx.origin, bytes(MiB));
@@ -226,53 +244,73 @@ t("glance-cache fleet nodes / view / jobs / job in a pipe", async () => {
   assert.match(unknown.stderr, /^error: GET http:.*\/v2\/x-fleet\/jobs\/.*: 404 Fleet job .* not found\.$/m);
 });
 
-t("glance-cache fleet cache --wait in a pipe: a line per node as it moves, exit 0 when every node cached it", async () => {
-  const id = await createImage(ctx.origin, bytes(16 * MiB));
-  ctx.slow.add(id);
-  // a1's fill passes its first chunk, then holds: its progress is seen, not caught by a poll in time.
-  // (allow() only ever raises the limit, so after the suite's open() the fill was never held, and a
-  // fill fast enough to finish between two polls failed this test on Deno.)
-  ctx.gate.hold(1);
-  const run = spawnCli(["fleet", "cache", id, "--wait", "--interval", "0.1"], { OS_IMAGE_URL: ctx.b1.url, OS_AUTH_TOKEN: ADMIN_TOKEN });
-  try {
-    await waitFor("a1 seen filling", async () => new RegExp(`^${ctx.a1.url} caching \\d+% `, "m").test(run.stdout()), 60_000);
-    await waitFor("b1 seen cached", async () => new RegExp(`^${ctx.b1.url} cached 16\\.0 MiB$`, "m").test(run.stdout()), 60_000);
-    ctx.gate.open();
-    assert.equal(await run.exit, 0, run.stderr());
-  } finally {
-    ctx.gate.open();
-    run.child.kill();
-  }
-  const lines = run.stdout().trim().split("\n");
-  assert.match(lines[0], new RegExp(`^job [0-9a-f-]{36}: caching ${id} on 2 nodes$`));
-  assert.match(lines.at(-1)!, /^job [0-9a-f-]{36} done: 2 of 2 nodes ok$/);
-  assert.ok(lines.some((l) => l === `${ctx.a1.url} cached 16.0 MiB`), run.stdout());
-  assert.equal(run.stderr(), "");
-});
+t(
+  "glance-cache fleet cache --wait in a pipe: a line per node as it moves, exit 0 when every node cached it",
+  async () => {
+    const id = await createImage(ctx.origin, bytes(16 * MiB));
+    ctx.slow.add(id);
+    // a1's fill passes its first chunk, then holds: its progress is seen, not caught by a poll in time.
+    // (allow() only ever raises the limit, so after the suite's open() the fill was never held, and a
+    // fill fast enough to finish between two polls failed this test on Deno.)
+    ctx.gate.hold(1);
+    const run = spawnCli(["fleet", "cache", id, "--wait", "--interval", "0.1"], {
+      OS_IMAGE_URL: ctx.b1.url,
+      OS_AUTH_TOKEN: ADMIN_TOKEN,
+    });
+    try {
+      await waitFor(
+        "a1 seen filling",
+        async () => new RegExp(`^${ctx.a1.url} caching \\d+% `, "m").test(run.stdout()),
+        60_000,
+      );
+      await waitFor(
+        "b1 seen cached",
+        async () => new RegExp(`^${ctx.b1.url} cached 16\\.0 MiB$`, "m").test(run.stdout()),
+        60_000,
+      );
+      ctx.gate.open();
+      assert.equal(await run.exit, 0, run.stderr());
+    } finally {
+      ctx.gate.open();
+      run.child.kill();
+    }
+    const lines = run.stdout().trim().split("\n");
+    assert.match(lines[0], new RegExp(`^job [0-9a-f-]{36}: caching ${id} on 2 nodes$`));
+    assert.match(lines.at(-1)!, /^job [0-9a-f-]{36} done: 2 of 2 nodes ok$/);
+    assert.ok(
+      lines.some((l) => l === `${ctx.a1.url} cached 16.0 MiB`),
+      run.stdout(),
+    );
+    assert.equal(run.stderr(), "");
+  },
+);
 
-t("glance-cache fleet cache --wait exits 1 when a node failed, naming it and why; --site and --node choose nodes", async () => {
-  const id = await createImage(ctx.origin, bytes(4 * MiB));
-  ctx.broken.add(id);
-  const res = await cli(["fleet", "cache", id, "--wait", "--interval", "0.1"]);
-  assert.equal(res.code, 1, res.stdout);
-  assert.match(res.stderr, new RegExp(`^error: ${ctx.b1.url}: .*source connection reset`, "m"));
-  assert.match(res.stdout, /done: 1 of 2 nodes ok$/m);
-  assert.ok(await cachedOn(ctx.a1, id));
+t(
+  "glance-cache fleet cache --wait exits 1 when a node failed, naming it and why; --site and --node choose nodes",
+  async () => {
+    const id = await createImage(ctx.origin, bytes(4 * MiB));
+    ctx.broken.add(id);
+    const res = await cli(["fleet", "cache", id, "--wait", "--interval", "0.1"]);
+    assert.equal(res.code, 1, res.stdout);
+    assert.match(res.stderr, new RegExp(`^error: ${ctx.b1.url}: .*source connection reset`, "m"));
+    assert.match(res.stdout, /done: 1 of 2 nodes ok$/m);
+    assert.ok(await cachedOn(ctx.a1, id));
 
-  const other = await createImage(ctx.origin, bytes(MiB));
-  const site = await cli(["fleet", "cache", other, "--site", "a", "--wait"]);
-  assert.equal(site.code, 0, site.stderr);
-  assert.match(site.stdout, new RegExp(`caching ${other} on 1 node\n`));
-  const node = await cli(["fleet", "cache", other, "--node", ctx.b1.url, "--node", ctx.a1.url]);
-  assert.equal(node.code, 0, node.stderr);
-  assert.match(node.stdout, new RegExp(`^job [0-9a-f-]{36}: caching ${other} on 2 nodes$`, "m"));
-  const both = await cli(["fleet", "cache", other, "--node", ctx.b1.url, "--site", "a"]);
-  assert.equal(both.code, 2);
-  assert.match(both.stderr, /give --site or --node, not both/);
-  const noSite = await cli(["fleet", "cache", other, "--site", "nowhere"]);
-  assert.equal(noSite.code, 1);
-  assert.match(noSite.stderr, /404 No alive fleet node in site "nowhere"/);
-});
+    const other = await createImage(ctx.origin, bytes(MiB));
+    const site = await cli(["fleet", "cache", other, "--site", "a", "--wait"]);
+    assert.equal(site.code, 0, site.stderr);
+    assert.match(site.stdout, new RegExp(`caching ${other} on 1 node\n`));
+    const node = await cli(["fleet", "cache", other, "--node", ctx.b1.url, "--node", ctx.a1.url]);
+    assert.equal(node.code, 0, node.stderr);
+    assert.match(node.stdout, new RegExp(`^job [0-9a-f-]{36}: caching ${other} on 2 nodes$`, "m"));
+    const both = await cli(["fleet", "cache", other, "--node", ctx.b1.url, "--site", "a"]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give --site or --node, not both/);
+    const noSite = await cli(["fleet", "cache", other, "--site", "nowhere"]);
+    assert.equal(noSite.code, 1);
+    assert.match(noSite.stderr, /404 No alive fleet node in site "nowhere"/);
+  },
+);
 
 t("glance-cache fleet retire NODE (by URL or id); a node without a fleet says so", async () => {
   await ctx.sql.query(
@@ -281,7 +319,11 @@ t("glance-cache fleet retire NODE (by URL or id); a node without a fleet says so
   const res = await cli(["fleet", "retire", "http://192.0.2.10:9292/"]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^retired node \d+ \(http:\/\/192\.0\.2\.10:9292\)$/m);
-  const nodes = JSON.parse((await cli(["fleet", "nodes", "--json"])).stdout) as { id: number; url: string; status: string }[];
+  const nodes = JSON.parse((await cli(["fleet", "nodes", "--json"])).stdout) as {
+    id: number;
+    url: string;
+    status: string;
+  }[];
   const gone = nodes.find((n) => n.url === "http://192.0.2.10:9292")!;
   assert.equal(gone.status, "retired");
   const again = await cli(["fleet", "retire", String(gone.id)]);
@@ -301,16 +343,19 @@ t("glance-cache fleet retire NODE (by URL or id); a node without a fleet says so
   }
 });
 
-t("with the fleet database away, the status document still comes, saying so (last: it stops the database)", async () => {
-  await ctx.db.stop();
-  const res = await ctx.a1.req("/v2/x-cache-node/status");
-  assert.equal(res.status, 200);
-  const body = (await res.json()) as { cache: { cached: number }; fleet: Record<string, unknown> };
-  assert.ok(body.cache.cached > 0);
-  assert.equal(body.fleet.self, ctx.a1.url);
-  assert.equal(body.fleet.database_up, false);
-  assert.match(body.fleet.error as string, /^The fleet database is unavailable: /);
-  assert.deepEqual([body.fleet.nodes, body.fleet.images], [[], {}]);
-});
+t(
+  "with the fleet database away, the status document still comes, saying so (last: it stops the database)",
+  async () => {
+    await ctx.db.stop();
+    const res = await ctx.a1.req("/v2/x-cache-node/status");
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { cache: { cached: number }; fleet: Record<string, unknown> };
+    assert.ok(body.cache.cached > 0);
+    assert.equal(body.fleet.self, ctx.a1.url);
+    assert.equal(body.fleet.database_up, false);
+    assert.match(body.fleet.error as string, /^The fleet database is unavailable: /);
+    assert.deepEqual([body.fleet.nodes, body.fleet.images], [[], {}]);
+  },
+);
 
 t.run();

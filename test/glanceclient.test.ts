@@ -33,7 +33,9 @@ interface Result {
 
 /** The command, its exit and both outputs: the message of every assertion about a glance call. */
 function show(r: Result): string {
-  return `$ ${r.command}\nexit ${r.code}${r.signal ? ` (signal ${r.signal})` : ""}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}---`;
+  return `$ ${r.command}\nexit ${r.code}${
+    r.signal ? ` (signal ${r.signal})` : ""
+  }\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}---`;
 }
 
 function ok(r: Result): Result {
@@ -82,7 +84,11 @@ async function glance(node: Running, args: string[], token = ADMIN_TOKEN): Promi
       child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
       const timer = setTimeout(() => {
         child.kill("SIGKILL");
-        reject(new Error(`timed out after ${COMMAND_TIMEOUT_MS} ms: ${command}\n--- stdout\n${stdout}--- stderr\n${stderr}---`));
+        reject(
+          new Error(
+            `timed out after ${COMMAND_TIMEOUT_MS} ms: ${command}\n--- stdout\n${stdout}--- stderr\n${stderr}---`,
+          ),
+        );
       }, COMMAND_TIMEOUT_MS);
       child.on("error", (err) => {
         clearTimeout(timer);
@@ -148,7 +154,17 @@ t("image-create --file, cache-queue, cache-list, image-download, cache-delete", 
   await writeFile(file, data);
 
   const created = ok(
-    await glance(node, ["image-create", "--disk-format", "raw", "--container-format", "bare", "--name", "X", "--file", file]),
+    await glance(node, [
+      "image-create",
+      "--disk-format",
+      "raw",
+      "--container-format",
+      "bare",
+      "--name",
+      "X",
+      "--file",
+      file,
+    ]),
   );
   const id = tableValue(created, "id");
   assert.match(id, new RegExp(`^${UUID}$`), show(created));
@@ -174,7 +190,11 @@ t("image-create --file, cache-queue, cache-list, image-download, cache-delete", 
   const out = join(work, "out.raw");
   const downloaded = ok(await glance(node, ["image-download", "--file", out, id]));
   assert.equal(md5(new Uint8Array(await readFile(out))), md5(data), show(downloaded));
-  assert.equal((await listing(node)).cached_images.find((c) => c.image_id === id)?.hits, 1, "the download was a cache hit");
+  assert.equal(
+    (await listing(node)).cached_images.find((c) => c.image_id === id)?.hits,
+    1,
+    "the download was a cache hit",
+  );
 
   const deleted = ok(await glance(node, ["cache-delete", id]));
   assert.equal(deleted.stderr, "", show(deleted));
@@ -206,7 +226,10 @@ async function holdWorker(node: Running, blocker: string): Promise<() => void> {
   try {
     await Promise.race([
       started,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the blocker fill never started")), WAIT_MS))),
+      new Promise((
+        _,
+        reject,
+      ) => (timer = setTimeout(() => reject(new Error("the blocker fill never started")), WAIT_MS))),
     ]);
   } catch (err) {
     store.read = original;
@@ -255,7 +278,11 @@ for (const [label, targetArgs] of TARGETS) {
       if (clearsQueue) {
         // the queue is empty and no fill runs: nothing can be filled after this point
         assert.equal(node.app.cache.queue.size, 0);
-        assert.deepEqual((await cacheState(node)).cached, clearsCache ? [] : [cached], `nothing filled after\n${show(r)}`);
+        assert.deepEqual(
+          (await cacheState(node)).cached,
+          clearsCache ? [] : [cached],
+          `nothing filled after\n${show(r)}`,
+        );
       } else {
         await waitCached(node, waiting, WAIT_MS);
         assert.deepEqual((await cacheState(node)).cached, [waiting], `the kept queue was filled\n${show(r)}`);

@@ -26,7 +26,11 @@ t("healthy: 200 OK as text/plain without a token; HEAD 204; JSON when asked; ?de
     assert.equal(plain.status, 200);
     assert.equal(plain.headers.get("content-type"), "text/plain; charset=UTF-8");
     assert.equal(await plain.text(), "OK");
-    assert.equal(plain.headers.get("x-openstack-request-id"), null, "as Glance's healthcheck, before its context middleware");
+    assert.equal(
+      plain.headers.get("x-openstack-request-id"),
+      null,
+      "as Glance's healthcheck, before its context middleware",
+    );
 
     const head = await probe(node, "", {}, "HEAD");
     assert.equal(head.status, 204);
@@ -42,10 +46,17 @@ t("healthy: 200 OK as text/plain without a token; HEAD 204; JSON when asked; ?de
 
     const detailed = await probe(node, "?detailed");
     assert.equal(detailed.status, 200);
-    const body = (await detailed.json()) as { detailed: boolean; now: string; reasons: { class: string; reason: string; details: string }[] };
+    const body = (await detailed.json()) as {
+      detailed: boolean;
+      now: string;
+      reasons: { class: string; reason: string; details: string }[];
+    };
     assert.equal(body.detailed, true);
     assert.match(body.now, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
-    assert.deepEqual(body.reasons.map((r) => [r.class, r.reason]), [["CacheDirectoryCheck", "OK"], ["DiskSpaceCheck", "OK"]]);
+    assert.deepEqual(body.reasons.map((r) => [r.class, r.reason]), [["CacheDirectoryCheck", "OK"], [
+      "DiskSpaceCheck",
+      "OK",
+    ]]);
     assert.match(body.reasons[1].details, /GiB free of .* GiB .*minimum 5%/);
     // no paths in what anyone may read
     assert.ok(!JSON.stringify(body).includes(node.dir), JSON.stringify(body));
@@ -65,7 +76,9 @@ t("503 when the cache directory cannot take a file (a file where its incomplete/
       assert.equal(res.status, 503);
       assert.equal(res.headers.get("content-type"), "text/plain; charset=UTF-8");
       assert.equal(await res.text(), "CACHE DIRECTORY NOT WRITABLE");
-      const detailed = (await (await probe(node, "?detailed")).json()) as { reasons: { class: string; details: string }[] };
+      const detailed = (await (await probe(node, "?detailed")).json()) as {
+        reasons: { class: string; details: string }[];
+      };
       assert.match(detailed.reasons[0].details, /ENOTDIR/);
       const json = await probe(node, "", { Accept: "application/json" });
       assert.equal(json.status, 503);
@@ -106,14 +119,24 @@ t("in front of Glance: healthy while it answers, 503 when the upstream Glance or
     assert.equal(res.status, 503);
     assert.equal(await res.text(), "GLANCE UNREACHABLE");
   });
-  const keystone = { authUrl: `${nobody}/v3`, username: "u", password: "p", projectName: "service", userDomainName: "Default", projectDomainName: "Default", tokenCacheTime: 60 };
+  const keystone = {
+    authUrl: `${nobody}/v3`,
+    username: "u",
+    password: "p",
+    projectName: "service",
+    userDomainName: "Default",
+    projectDomainName: "Default",
+    tokenCacheTime: 60,
+  };
   const upstream2 = await start({ auth: "noauth" });
   try {
     await withNode({ upstream: { url: upstream2.url }, keystone }, async (node) => {
       const res = await probe(node);
       assert.equal(res.status, 503);
       assert.equal(await res.text(), "KEYSTONE UNREACHABLE");
-      const detailed = (await (await probe(node, "?detailed")).json()) as { reasons: { class: string; reason: string; details: string }[] };
+      const detailed = (await (await probe(node, "?detailed")).json()) as {
+        reasons: { class: string; reason: string; details: string }[];
+      };
       assert.deepEqual(detailed.reasons.map((r) => [r.class, r.reason]), [
         ["CacheDirectoryCheck", "OK"],
         ["DiskSpaceCheck", "OK"],

@@ -6,8 +6,18 @@ import { join } from "node:path";
 import { type App, type AppOptions, createApp } from "../src/app.ts";
 import { runtimeServe } from "../src/runtime/server.ts";
 
-export const ADMIN = { "X-Identity-Status": "Confirmed", "X-Roles": "admin", "X-Tenant-Id": "adminproj", "X-User-Id": "adminuser" };
-export const MEMBER = { "X-Identity-Status": "Confirmed", "X-Roles": "member", "X-Tenant-Id": "memberproj", "X-User-Id": "memberuser" };
+export const ADMIN = {
+  "X-Identity-Status": "Confirmed",
+  "X-Roles": "admin",
+  "X-Tenant-Id": "adminproj",
+  "X-User-Id": "adminuser",
+};
+export const MEMBER = {
+  "X-Identity-Status": "Confirmed",
+  "X-Roles": "member",
+  "X-Tenant-Id": "memberproj",
+  "X-User-Id": "memberuser",
+};
 
 export interface Running {
   url: string;
@@ -96,7 +106,11 @@ export async function listing(node: Running): Promise<Listing> {
   return (await res.json()) as Listing;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -107,7 +121,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 /** The rest of a stream's bytes, after the chunks the test has already read (`first`). */
-export async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>, first: Uint8Array[] = []): Promise<Uint8Array> {
+export async function readAll(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  first: Uint8Array[] = [],
+): Promise<Uint8Array> {
   const chunks = [...first];
   for (;;) {
     const { done, value } = await reader.read();

@@ -28,27 +28,41 @@ t("every image-changing route of Glance's v2 API is a change; delete and deactiv
     assert.deepEqual(imageChangeOf(method, path), { id: ID, ends }, `${method} ${path}`);
   }
   // reads and requests about no one image change nothing
-  for (const [method, path] of [["GET", `/v2/images/${ID}`], ["HEAD", `/v2/images/${ID}/file`], ["POST", "/v2/images"], ["GET", "/v2/images"]]) {
+  for (
+    const [method, path] of [["GET", `/v2/images/${ID}`], ["HEAD", `/v2/images/${ID}/file`], ["POST", "/v2/images"], [
+      "GET",
+      "/v2/images",
+    ]]
+  ) {
     assert.equal(imageChangeOf(method, path), undefined, `${method} ${path}`);
   }
-  assert.equal(imageChangeOf("DELETE", `/v2/images/${ID}/members/p1`)?.ends, false, "removing a member does not end the image");
+  assert.equal(
+    imageChangeOf("DELETE", `/v2/images/${ID}/members/p1`)?.ends,
+    false,
+    "removing a member does not end the image",
+  );
 });
 
-t("observed: gone to an admin or deactivated ends the copy; a member's not-found or an active image does not", async () => {
-  const forgotten: string[] = [];
-  const invalidated: string[] = [];
-  const changes = new ImageChanges({ forget: async (id) => void forgotten.push(id) }, { invalidate: (id) => void invalidated.push(id) });
-  const image = (status: Image["status"]) => ({ id: ID, status }) as Image;
-  assert.equal(await changes.observed(ID, undefined, { isAdmin: false }), false);
-  assert.equal(await changes.observed(ID, image("active"), { isAdmin: true }), false);
-  assert.deepEqual(forgotten, []);
-  assert.equal(await changes.observed(ID, undefined, { isAdmin: true }), true);
-  assert.equal(await changes.observed(ID, image("deactivated"), { isAdmin: false }), true);
-  assert.deepEqual(forgotten, [ID, ID]);
-  assert.deepEqual(invalidated, [ID, ID]);
-  changes.changed(ID);
-  assert.deepEqual(forgotten, [ID, ID], "a change drops metadata only");
-  assert.equal(invalidated.length, 3);
-});
+t(
+  "observed: gone to an admin or deactivated ends the copy; a member's not-found or an active image does not",
+  async () => {
+    const forgotten: string[] = [];
+    const invalidated: string[] = [];
+    const changes = new ImageChanges({ forget: async (id) => void forgotten.push(id) }, {
+      invalidate: (id) => void invalidated.push(id),
+    });
+    const image = (status: Image["status"]) => ({ id: ID, status }) as Image;
+    assert.equal(await changes.observed(ID, undefined, { isAdmin: false }), false);
+    assert.equal(await changes.observed(ID, image("active"), { isAdmin: true }), false);
+    assert.deepEqual(forgotten, []);
+    assert.equal(await changes.observed(ID, undefined, { isAdmin: true }), true);
+    assert.equal(await changes.observed(ID, image("deactivated"), { isAdmin: false }), true);
+    assert.deepEqual(forgotten, [ID, ID]);
+    assert.deepEqual(invalidated, [ID, ID]);
+    changes.changed(ID);
+    assert.deepEqual(forgotten, [ID, ID], "a change drops metadata only");
+    assert.equal(invalidated.length, 3);
+  },
+);
 
 t.run();

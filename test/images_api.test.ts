@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { suite } from "uvu";
-import { ADMIN, bytes, createImage, MEMBER, md5, type Running, start } from "./helpers.ts";
+import { ADMIN, bytes, createImage, md5, MEMBER, type Running, start } from "./helpers.ts";
 
 const t = suite<{ node: Running }>("images api", {} as never);
 t.before.each(async (ctx) => {
@@ -59,9 +59,28 @@ t("create answers 201 with Location, import methods and Glance's fields", async 
   assert.equal(res.headers.get("location"), `${node.url}/v2/images/${doc.id}`);
   assert.equal(res.headers.get("openstack-image-import-methods"), "glance-direct,web-download,copy-image");
   assert.deepEqual(Object.keys(doc).sort(), [
-    "checksum", "container_format", "created_at", "disk_format", "file", "id", "min_disk", "min_ram", "name",
-    "os_hash_algo", "os_hash_value", "os_hidden", "owner", "protected", "schema", "self", "size", "status",
-    "tags", "updated_at", "virtual_size", "visibility",
+    "checksum",
+    "container_format",
+    "created_at",
+    "disk_format",
+    "file",
+    "id",
+    "min_disk",
+    "min_ram",
+    "name",
+    "os_hash_algo",
+    "os_hash_value",
+    "os_hidden",
+    "owner",
+    "protected",
+    "schema",
+    "self",
+    "size",
+    "status",
+    "tags",
+    "updated_at",
+    "virtual_size",
+    "visibility",
   ]);
   const { created_at, updated_at, id, ...rest } = doc;
   assert.match(String(created_at), GLANCE_TIME);
@@ -140,18 +159,21 @@ t("upload answers 204 and the image is active with size, md5 and sha512", async 
   assert.equal((await upload(node, id, data)).status, 409);
 });
 
-t("an upload of several copy chunks (md5 on the hash thread where it runs) records the same digests and bytes", async ({ node }) => {
-  // 2 MiB chunks: two whole ones, then a part, with slice boundaries inside
-  const data = bytes(5 * (1 << 20) + 3);
-  const id = await createImage(node, undefined);
-  assert.equal((await upload(node, id, data)).status, 204);
-  const doc = await show(node, id);
-  assert.equal(doc.size, data.length);
-  assert.equal(doc.checksum, md5(data));
-  assert.equal(doc.os_hash_value, sha512(data));
-  const back = new Uint8Array(await (await node.req(`/v2/images/${id}/file`, { as: ADMIN })).arrayBuffer());
-  assert.equal(md5(back), md5(data));
-});
+t(
+  "an upload of several copy chunks (md5 on the hash thread where it runs) records the same digests and bytes",
+  async ({ node }) => {
+    // 2 MiB chunks: two whole ones, then a part, with slice boundaries inside
+    const data = bytes(5 * (1 << 20) + 3);
+    const id = await createImage(node, undefined);
+    assert.equal((await upload(node, id, data)).status, 204);
+    const doc = await show(node, id);
+    assert.equal(doc.size, data.length);
+    assert.equal(doc.checksum, md5(data));
+    assert.equal(doc.os_hash_value, sha512(data));
+    const back = new Uint8Array(await (await node.req(`/v2/images/${id}/file`, { as: ADMIN })).arrayBuffer());
+    assert.equal(md5(back), md5(data));
+  },
+);
 
 t("upload with a content type other than octet-stream is 415 and leaves the image queued", async ({ node }) => {
   const id = await createImage(node, undefined);
@@ -350,24 +372,31 @@ t("an image without data cannot be deactivated (403)", async ({ node }) => {
   assert.equal((await show(node, id)).status, "queued");
 });
 
-t("visibility: a member sees public and community images of another project, not private or shared", async ({ node }) => {
-  const ids: Record<string, string> = {};
-  for (const v of ["private", "shared", "public", "community"]) ids[v] = await createImage(node, bytes(10), { visibility: v });
-  for (const v of ["private", "shared"]) {
-    const res = await node.req(`/v2/images/${ids[v]}`, { as: MEMBER });
-    assert.equal(res.status, 404, v);
-    assert.match(await res.text(), new RegExp(`Image ${ids[v]} not found\\.`));
-    assert.equal((await node.req(`/v2/images/${ids[v]}/file`, { as: MEMBER })).status, 404, `${v} file`);
-    assert.equal((await patch(node, ids[v], [{ op: "replace", path: "/name", value: "x" }], MEMBER)).status, 404);
-    assert.equal((await node.req(`/v2/images/${ids[v]}`, { as: MEMBER, method: "DELETE" })).status, 404);
-  }
-  for (const v of ["public", "community"]) {
-    assert.equal((await show(node, ids[v], MEMBER)).visibility, v);
-    assert.equal((await node.req(`/v2/images/${ids[v]}/file`, { as: MEMBER })).status, 200, `${v} file`);
-  }
-  // the admin sees them all
-  assert.deepEqual((await listIds(node)).sort(), Object.values(ids).sort());
-});
+t(
+  "visibility: a member sees public and community images of another project, not private or shared",
+  async ({ node }) => {
+    const ids: Record<string, string> = {};
+    for (const v of ["private", "shared", "public", "community"]) {
+      ids[v] = await createImage(node, bytes(10), {
+        visibility: v,
+      });
+    }
+    for (const v of ["private", "shared"]) {
+      const res = await node.req(`/v2/images/${ids[v]}`, { as: MEMBER });
+      assert.equal(res.status, 404, v);
+      assert.match(await res.text(), new RegExp(`Image ${ids[v]} not found\\.`));
+      assert.equal((await node.req(`/v2/images/${ids[v]}/file`, { as: MEMBER })).status, 404, `${v} file`);
+      assert.equal((await patch(node, ids[v], [{ op: "replace", path: "/name", value: "x" }], MEMBER)).status, 404);
+      assert.equal((await node.req(`/v2/images/${ids[v]}`, { as: MEMBER, method: "DELETE" })).status, 404);
+    }
+    for (const v of ["public", "community"]) {
+      assert.equal((await show(node, ids[v], MEMBER)).visibility, v);
+      assert.equal((await node.req(`/v2/images/${ids[v]}/file`, { as: MEMBER })).status, 200, `${v} file`);
+    }
+    // the admin sees them all
+    assert.deepEqual((await listIds(node)).sort(), Object.values(ids).sort());
+  },
+);
 
 t("community images are listed for a member only with ?visibility=community", async ({ node }) => {
   const pub = await createImage(node, undefined, { visibility: "public" });
@@ -397,7 +426,10 @@ t("a member cannot make an image public, by create or by patch (403)", async ({ 
   assert.equal((await patch(node, id, [{ op: "replace", path: "/visibility", value: "public" }], MEMBER)).status, 403);
   assert.equal((await show(node, id, MEMBER)).visibility, "shared");
   // but private and community are the member's to choose
-  assert.equal((await patch(node, id, [{ op: "replace", path: "/visibility", value: "community" }], MEMBER)).status, 200);
+  assert.equal(
+    (await patch(node, id, [{ op: "replace", path: "/visibility", value: "community" }], MEMBER)).status,
+    200,
+  );
   assert.equal((await show(node, id, MEMBER)).visibility, "community");
 });
 

@@ -19,7 +19,14 @@ async function fakeKeystone() {
     if (request.method === "POST") {
       issued++;
       return Response.json(
-        { token: { expires_at: "2999-01-01T00:00:00Z", user: { id: "svc", name: "svc" }, project: { id: "service" }, roles: [{ name: "admin" }] } },
+        {
+          token: {
+            expires_at: "2999-01-01T00:00:00Z",
+            user: { id: "svc", name: "svc" },
+            project: { id: "service" },
+            roles: [{ name: "admin" }],
+          },
+        },
         { status: 201, headers: { "X-Subject-Token": "service-token" } },
       );
     }
@@ -30,7 +37,12 @@ async function fakeKeystone() {
     if (subject !== "good") return Response.json({ error: { code: 404 } }, { status: 404 });
     await open.wait;
     return Response.json({
-      token: { expires_at: "2999-01-01T00:00:00Z", user: { id: "u1", name: "user" }, project: { id: "p1" }, roles: [{ name: "admin" }] },
+      token: {
+        expires_at: "2999-01-01T00:00:00Z",
+        user: { id: "u1", name: "user" },
+        project: { id: "p1" },
+        roles: [{ name: "admin" }],
+      },
     });
   });
   return {
@@ -93,7 +105,9 @@ t("through the node: a bogus token is 401 twice with one validation; a good one 
   const ks = await fakeKeystone();
   const node = await start({ auth: "keystone", keystone: options(ks.url) });
   try {
-    for (let i = 0; i < 2; i++) assert.equal((await node.req("/v2/cache", { as: { "X-Auth-Token": "bogus" } })).status, 401);
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await node.req("/v2/cache", { as: { "X-Auth-Token": "bogus" } })).status, 401);
+    }
     assert.equal(ks.validations.get("bogus"), 1);
     ks.open();
     assert.equal((await node.req("/v2/cache", { as: { "X-Auth-Token": "good" } })).status, 200);
@@ -108,7 +122,10 @@ t("Keystone unreachable, hung, or refusing the node's own credentials or token: 
   await gone.close(); // nothing listens there any more
   const ks = await fakeKeystone();
   const refusing = await serveLoopback(() => Response.json({ error: {} }, { status: 401 }));
-  const cases: [string, string][] = [[gone.url, "good"], [ks.url, "hang"], [refusing.url, "good"], [ks.url, "own-token-refused"]];
+  const cases: [string, string][] = [[gone.url, "good"], [ks.url, "hang"], [refusing.url, "good"], [
+    ks.url,
+    "own-token-refused",
+  ]];
   try {
     for (const [url, token] of cases) {
       const node = await start({ auth: "keystone", keystone: options(url) });

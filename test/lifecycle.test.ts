@@ -10,12 +10,17 @@ import { bytes, createImage, listing, md5, readAll, type Running, start, waitCac
 const t = suite("lifecycle");
 const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
 const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
-const download = async (node: Running, id: string) => new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer());
+const download = async (node: Running, id: string) =>
+  new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer());
 
 t("over the size cap, least recently used images are evicted", async () => {
   const node = await start({ maxSize: 250_000 });
   try {
-    const [a, b, c] = [await createImage(node, bytes(100_000)), await createImage(node, bytes(100_000)), await createImage(node, bytes(100_000))];
+    const [a, b, c] = [
+      await createImage(node, bytes(100_000)),
+      await createImage(node, bytes(100_000)),
+      await createImage(node, bytes(100_000)),
+    ];
     await put(node, a);
     await waitCached(node, a);
     await put(node, b);
@@ -40,7 +45,9 @@ t("an image larger than the cap is served but not cached", async () => {
     const id = await createImage(node, data);
     assert.equal(md5(await download(node, id)), md5(data));
     // the worker takes it off the queue without filling it: wait for that, then count
-    const unqueued = new Promise<void>((resolve) => node.app.cache.events.on((e) => e.type === "unqueued" && e.id === id && resolve()));
+    const unqueued = new Promise<void>((resolve) =>
+      node.app.cache.events.on((e) => e.type === "unqueued" && e.id === id && resolve())
+    );
     assert.equal((await put(node, id)).status, 202);
     await unqueued;
     assert.equal(node.app.cache.stats.fillsStarted, 0);
@@ -100,7 +107,11 @@ t("prune() and clean() on demand", async () => {
 t("at start, files and index are reconciled and leftovers removed", async () => {
   const node = await start();
   const data = bytes(5000);
-  const [kept, noFile, wrongSize] = [await createImage(node, data), await createImage(node, data), await createImage(node, data)];
+  const [kept, noFile, wrongSize] = [
+    await createImage(node, data),
+    await createImage(node, data),
+    await createImage(node, data),
+  ];
   for (const id of [kept, noFile, wrongSize]) {
     await put(node, id);
     await waitCached(node, id);
@@ -133,7 +144,9 @@ t("fills in progress are listed under caching_images with bytes written and expe
     const id = await createImage(node, bytes(4 << 20));
     await put(node, id);
     const progress = await waitFor("progress", async () => {
-      const p = ((await listing(node)) as unknown as { caching_images: Record<string, { bytes_written: number; expected_size: number; started_at: number }> }).caching_images[id];
+      const p = ((await listing(node)) as unknown as {
+        caching_images: Record<string, { bytes_written: number; expected_size: number; started_at: number }>;
+      }).caching_images[id];
       return p && p.bytes_written > 0 ? p : undefined;
     });
     assert.equal(progress.expected_size, 4 << 20);
@@ -232,40 +245,47 @@ t("Range on an uncached image is served from the source and fills nothing", asyn
   }
 });
 
-t("the cache-directory lock: held by a live process it refuses; a dead holder or a recycled PID is taken over", async () => {
-  const { CacheLayout } = await import("../src/cache/layout.ts");
-  const { acquireLock } = await import("../src/cache/upkeep.ts");
-  const { readFile, mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const process = (await import("node:process")).default;
-  const dir = await mkdtemp(join(tmpdir(), "gcn-lock-"));
-  try {
-    const layout = new CacheLayout(dir);
-    await layout.create();
-    const lock = join(dir, "lock");
-    const stat = await readFile(`/proc/${process.ppid}/stat`, "utf8");
-    const parentStart = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    // a live process with its own start time holds it
-    await writeFile(lock, `${process.ppid} ${parentStart}`);
-    await assert.rejects(acquireLock(layout), /in use by process/);
-    // the same PID, but started at another time: the PID was recycled, the lock is stale
-    await writeFile(lock, `${process.ppid} 1`);
-    let release = await acquireLock(layout);
-    assert.match(await readFile(lock, "utf8"), new RegExp(`^${process.pid} \\d+$`));
-    await release();
-    assert.ok(!existsSync(lock));
-    // a process that is gone
-    await writeFile(lock, "2147483646 12345");
-    release = await acquireLock(layout);
-    await release();
-    // created exclusively: a lock file that appears is never overwritten while its holder lives
-    await writeFile(lock, `${process.ppid} ${parentStart}`);
-    await assert.rejects(acquireLock(layout), /in use/);
-    assert.equal(await readFile(lock, "utf8"), `${process.ppid} ${parentStart}`);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith("lock")), ["lock"], "no temporary lock files left");
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+t(
+  "the cache-directory lock: held by a live process it refuses; a dead holder or a recycled PID is taken over",
+  async () => {
+    const { CacheLayout } = await import("../src/cache/layout.ts");
+    const { acquireLock } = await import("../src/cache/upkeep.ts");
+    const { readFile, mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const process = (await import("node:process")).default;
+    const dir = await mkdtemp(join(tmpdir(), "gcn-lock-"));
+    try {
+      const layout = new CacheLayout(dir);
+      await layout.create();
+      const lock = join(dir, "lock");
+      const stat = await readFile(`/proc/${process.ppid}/stat`, "utf8");
+      const parentStart = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+      // a live process with its own start time holds it
+      await writeFile(lock, `${process.ppid} ${parentStart}`);
+      await assert.rejects(acquireLock(layout), /in use by process/);
+      // the same PID, but started at another time: the PID was recycled, the lock is stale
+      await writeFile(lock, `${process.ppid} 1`);
+      let release = await acquireLock(layout);
+      assert.match(await readFile(lock, "utf8"), new RegExp(`^${process.pid} \\d+$`));
+      await release();
+      assert.ok(!existsSync(lock));
+      // a process that is gone
+      await writeFile(lock, "2147483646 12345");
+      release = await acquireLock(layout);
+      await release();
+      // created exclusively: a lock file that appears is never overwritten while its holder lives
+      await writeFile(lock, `${process.ppid} ${parentStart}`);
+      await assert.rejects(acquireLock(layout), /in use/);
+      assert.equal(await readFile(lock, "utf8"), `${process.ppid} ${parentStart}`);
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.startsWith("lock")),
+        ["lock"],
+        "no temporary lock files left",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 t.run();

@@ -12,13 +12,26 @@ export async function serveLoopback(handler: (request: Request) => Response | Pr
   return { url: `http://127.0.0.1:${listening.port}`, close: () => listening.close() };
 }
 
-const HOP = ["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host", "expect", "te", "upgrade"];
+const HOP = [
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "content-length",
+  "content-encoding",
+  "host",
+  "expect",
+  "te",
+  "upgrade",
+];
 
 /**
  * `target` mounted under `prefix` (devstack's http://host/image), as a web server's reverse proxy
  * does it (Location rewritten back); everything else is 404. Counts requests by "METHOD /path".
  */
-export async function prefixProxy(target: string, prefix: string): Promise<Loopback & { base: string; seen: Map<string, number>; headers: Headers[] }> {
+export async function prefixProxy(
+  target: string,
+  prefix: string,
+): Promise<Loopback & { base: string; seen: Map<string, number>; headers: Headers[] }> {
   /** "METHOD /path" (under the prefix) by "User-Agent": how often each came, and from whom. */
   const seen = new Map<string, number>();
   const headers: Headers[] = [];
@@ -42,7 +55,9 @@ export async function prefixProxy(target: string, prefix: string): Promise<Loopb
       ...(hasBody ? { duplex: "half" } : {}),
     } as RequestInit);
     const back = new Headers();
-    res.headers.forEach((v, k) => HOP.includes(k) || back.set(k, k === "location" && v.startsWith(origin) ? base + v.slice(origin.length) : v));
+    res.headers.forEach((v, k) =>
+      HOP.includes(k) || back.set(k, k === "location" && v.startsWith(origin) ? base + v.slice(origin.length) : v)
+    );
     const bodyless = [204, 304].includes(res.status) || request.method === "HEAD";
     if (bodyless) await res.body?.cancel();
     return new Response(bodyless ? null : res.body, { status: res.status, headers: back });

@@ -56,7 +56,7 @@ export async function startMariaDb(database = "glance_fleet"): Promise<MariaDb> 
       { stdio: "ignore" },
     );
     const mysql = (await import("mysql2/promise")).default;
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       try {
         const conn = await mysql.createConnection({ host: "127.0.0.1", port, user: "root" });
         await conn.query(`CREATE DATABASE IF NOT EXISTS ${database}`);

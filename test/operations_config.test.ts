@@ -22,22 +22,45 @@ function config(argv: string[], env: Record<string, string> = {}) {
 
 t("defaults: INFO text lines, 5% free space, no disable file", () => {
   const c = config([]);
-  assert.deepEqual([c.debug, c.useJson, c.healthcheckMinFreePercent, c.healthcheckDisableFile], [false, false, 5, undefined]);
+  assert.deepEqual([c.debug, c.useJson, c.healthcheckMinFreePercent, c.healthcheckDisableFile], [
+    false,
+    false,
+    5,
+    undefined,
+  ]);
 });
 
 t("from glance-api.conf, overridden by the environment, overridden by flags", async () => {
-  const file = await confFile("[DEFAULT]\ndebug = true\nuse_json = true\n[healthcheck]\nmin_free_percent = 10\ndisable_by_file_path = /run/gcn/off\ndetailed = false\n");
+  const file = await confFile(
+    "[DEFAULT]\ndebug = true\nuse_json = true\n[healthcheck]\nmin_free_percent = 10\ndisable_by_file_path = /run/gcn/off\ndetailed = false\n",
+  );
   const c = config(["--config-file", file]);
-  assert.deepEqual([c.debug, c.useJson, c.healthcheckMinFreePercent, c.healthcheckDisableFile], [true, true, 10, "/run/gcn/off"]);
-  const e = config(["--config-file", file], { GLANCE_CACHE_USE_JSON: "false", GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT: "2" });
+  assert.deepEqual([c.debug, c.useJson, c.healthcheckMinFreePercent, c.healthcheckDisableFile], [
+    true,
+    true,
+    10,
+    "/run/gcn/off",
+  ]);
+  const e = config(["--config-file", file], {
+    GLANCE_CACHE_USE_JSON: "false",
+    GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT: "2",
+  });
   assert.deepEqual([e.useJson, e.healthcheckMinFreePercent], [false, 2]);
-  const f = config(["--config-file", file, "--healthcheck-min-free-percent", "0"], { GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT: "2" });
+  const f = config(["--config-file", file, "--healthcheck-min-free-percent", "0"], {
+    GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT: "2",
+  });
   assert.equal(f.healthcheckMinFreePercent, 0);
 });
 
 t("a percentage above 100 or not a number is refused with the option's name", () => {
-  assert.throws(() => config(["--healthcheck-min-free-percent", "101"]), (e: unknown) => e instanceof ConfigError && /min_free_percent.*at most 100/.test(e.message));
-  assert.throws(() => config([], { GLANCE_CACHE_DEBUG: "maybe" }), (e: unknown) => e instanceof ConfigError && /\[DEFAULT\] debug/.test(e.message));
+  assert.throws(
+    () => config(["--healthcheck-min-free-percent", "101"]),
+    (e: unknown) => e instanceof ConfigError && /min_free_percent.*at most 100/.test(e.message),
+  );
+  assert.throws(
+    () => config([], { GLANCE_CACHE_DEBUG: "maybe" }),
+    (e: unknown) => e instanceof ConfigError && /\[DEFAULT\] debug/.test(e.message),
+  );
 });
 
 t.run();

@@ -46,7 +46,11 @@ t("and binds tighter than or; not; parentheses; case-insensitive keywords", () =
 });
 
 t("@, !, empty and the old list-of-lists form", () => {
-  const p = new Policy({ cache_list: "@", cache_image: "!", cache_delete: [["role:member", "project_id:p1"], ["role:admin"]] });
+  const p = new Policy({
+    cache_list: "@",
+    cache_image: "!",
+    cache_delete: [["role:member", "project_id:p1"], ["role:admin"]],
+  });
   assert.equal(p.allows("cache_list", other), true);
   assert.equal(p.allows("cache_image", admin), false);
   assert.equal(p.allows("cache_delete", member), true);

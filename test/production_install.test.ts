@@ -20,13 +20,15 @@ t("npm ci --omit=dev, then the node starts and answers /versions and /healthchec
   try {
     for (const f of SHIPPED) await cp(join(ROOT, f), join(dir, f), { recursive: true });
     // --prefer-offline: the packages usually sit in npm's cache already; this stays a few seconds.
-    await promisify(execFile)("npm", ["ci", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, timeout: 300_000 });
+    await promisify(execFile)("npm", ["ci", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline"], {
+      cwd: dir,
+      timeout: 300_000,
+    });
     // The same command line as `npm start` (or `deno run -A mod.ts`), from the installed copy only.
     const args = ["mod.ts", "--port", "0", "--data-dir", join(dir, "data")];
-    const child =
-      CURRENT_RUNTIME === "node"
-        ? spawn("node", ["--import", "tsx", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
-        : spawn(process.execPath, ["run", "-A", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = CURRENT_RUNTIME === "node"
+      ? spawn("node", ["--import", "tsx", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn(process.execPath, ["run", "-A", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (b) => (out += b));
     child.stderr!.on("data", (b) => (out += b));

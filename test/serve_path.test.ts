@@ -23,22 +23,31 @@ async function cachedImage(node: Running): Promise<{ id: string; data: Uint8Arra
   return { id, data };
 }
 
-t("a cached download through the runtime's server is byte for byte the image, also several at once", async ({ node }) => {
-  const { id, data } = await cachedImage(node);
-  const bodies = await Promise.all(
-    Array.from({ length: 4 }, async () => new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer())),
-  );
-  for (const body of bodies) {
-    assert.equal(body.byteLength, SIZE);
-    assert.equal(md5(body), md5(data));
-  }
-});
+t(
+  "a cached download through the runtime's server is byte for byte the image, also several at once",
+  async ({ node }) => {
+    const { id, data } = await cachedImage(node);
+    const bodies = await Promise.all(
+      Array.from(
+        { length: 4 },
+        async () => new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer()),
+      ),
+    );
+    for (const body of bodies) {
+      assert.equal(body.byteLength, SIZE);
+      assert.equal(md5(body), md5(data));
+    }
+  },
+);
 
 t("uncached downloads tailing one fill through the runtime's server are byte for byte the image", async ({ node }) => {
   const data = bytes(SIZE);
   const id = await createImage(node, data);
   const bodies = await Promise.all(
-    Array.from({ length: 4 }, async () => new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer())),
+    Array.from(
+      { length: 4 },
+      async () => new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer()),
+    ),
   );
   for (const body of bodies) {
     assert.equal(body.byteLength, SIZE);
@@ -47,15 +56,20 @@ t("uncached downloads tailing one fill through the runtime's server are byte for
   await waitCached(node, id);
 });
 
-t("an uncached download called on the handler directly hands out chunks that stay valid when all are kept", async ({ node }) => {
-  const data = bytes(SIZE);
-  const id = await createImage(node, data);
-  const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), { remoteAddr: "127.0.0.1" });
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
-  assert.ok(chunks.length > 1);
-  assert.equal(md5(concat(chunks)), md5(data));
-});
+t(
+  "an uncached download called on the handler directly hands out chunks that stay valid when all are kept",
+  async ({ node }) => {
+    const data = bytes(SIZE);
+    const id = await createImage(node, data);
+    const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), {
+      remoteAddr: "127.0.0.1",
+    });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    assert.ok(chunks.length > 1);
+    assert.equal(md5(concat(chunks)), md5(data));
+  },
+);
 
 t("a cached range through the runtime's server is the right bytes", async ({ node }) => {
   const { id, data } = await cachedImage(node);
@@ -66,16 +80,21 @@ t("a cached range through the runtime's server is the right bytes", async ({ nod
   assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(data.subarray(start, end + 1)));
 });
 
-t("the handler called directly (no runtime adapter) hands out chunks that stay valid when all are kept", async ({ node }) => {
-  const { id, data } = await cachedImage(node);
-  const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), { remoteAddr: "127.0.0.1" });
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
-  assert.ok(chunks.length > 1);
-  const whole = concat(chunks);
-  assert.equal(whole.byteLength, SIZE);
-  assert.equal(md5(whole), md5(data));
-});
+t(
+  "the handler called directly (no runtime adapter) hands out chunks that stay valid when all are kept",
+  async ({ node }) => {
+    const { id, data } = await cachedImage(node);
+    const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), {
+      remoteAddr: "127.0.0.1",
+    });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    assert.ok(chunks.length > 1);
+    const whole = concat(chunks);
+    assert.equal(whole.byteLength, SIZE);
+    assert.equal(md5(whole), md5(data));
+  },
+);
 
 t("an uncached download whose client goes away as the body closes: no error is logged", async (ctx) => {
   await ctx.node.close();
@@ -83,7 +102,9 @@ t("an uncached download whose client goes away as the body closes: no error is l
   const node = (ctx.node = await start({ log: (m) => logs.push(m) }));
   const data = bytes(3 * CHUNK_SIZE + 5);
   const id = await createImage(node, data);
-  const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), { remoteAddr: "127.0.0.1" });
+  const res = await node.app.fetch(new Request(`http://node/v2/images/${id}/file`, { headers: ADMIN }), {
+    remoteAddr: "127.0.0.1",
+  });
   const reader = res.body!.getReader();
   let got = 0;
   while (got < data.byteLength) got += (await reader.read()).value!.byteLength;

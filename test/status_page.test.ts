@@ -58,13 +58,14 @@ t("GET /v2/x-cache-node/status needs the cache_list policy, as GET /v2/cache doe
   }
 });
 
-
 /** The fill's bar as the page shows it: its row state and aria-valuenow. */
 async function fillBar(page: Page, id: string): Promise<{ state: string; value: number } | null> {
   return page.evaluate((id) => {
     const row = document.querySelector(`tr[data-fill="${id}"]`);
     const bar = row?.querySelector("[role=progressbar]");
-    return row && bar ? { state: row.getAttribute("data-state")!, value: Number(bar.getAttribute("aria-valuenow")) } : null;
+    return row && bar
+      ? { state: row.getAttribute("data-state")!, value: Number(bar.getAttribute("aria-valuenow")) }
+      : null;
   }, id);
 }
 
@@ -105,7 +106,10 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     const bySize = await page.$$eval("#cached tr", (rows) => rows.map((r) => r.getAttribute("data-cached")));
     assert.deepEqual(bySize, [big, small]);
     await page.click('th[data-key="hits"]');
-    assert.deepEqual(await page.$$eval("#cached tr", (rows) => rows.map((r) => r.getAttribute("data-cached"))), [small, big]);
+    assert.deepEqual(await page.$$eval("#cached tr", (rows) => rows.map((r) => r.getAttribute("data-cached"))), [
+      small,
+      big,
+    ]);
     assert.equal(await page.$eval('th[data-key="hits"]', (e) => e.getAttribute("aria-sort")), "descending");
 
     // Queue from the page; the source holds after its first chunk, then lets half through, then all.
@@ -116,7 +120,9 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     assert.ok(first.value < 100, `held at ${first.value}%`);
     gate.allow(12 * MiB);
     await page.waitForFunction(
-      (id, before) => Number(document.querySelector(`tr[data-fill="${id}"] [role=progressbar]`)?.getAttribute("aria-valuenow")) > before + 20,
+      (id, before) =>
+        Number(document.querySelector(`tr[data-fill="${id}"] [role=progressbar]`)?.getAttribute("aria-valuenow")) >
+          before + 20,
       { timeout: 60_000 },
       slow,
       first.value,
@@ -127,7 +133,9 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     await page.screenshot({ path: join(ARTIFACTS, "status-filling.png"), fullPage: true });
 
     gate.open();
-    await page.waitForFunction((id) => document.querySelector(`tr[data-fill="${id}"][data-state=done]`), { timeout: 60_000 }, slow);
+    await page.waitForFunction((id) => document.querySelector(`tr[data-fill="${id}"][data-state=done]`), {
+      timeout: 60_000,
+    }, slow);
     assert.deepEqual(await fillBar(page, slow), { state: "done", value: 100 });
     await page.waitForSelector(`tr[data-cached="${slow}"]`);
     const shot = join(ARTIFACTS, "status.png");
@@ -148,7 +156,11 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     // An error from the API shows on the page.
     await page.type("#image", "not-an-image");
     await page.click("#queue-form button[type=submit]");
-    await page.waitForFunction(() => /queue not-an-image: Image not-an-image not found/.test(document.querySelector("#message.error")?.textContent ?? ""));
+    await page.waitForFunction(() =>
+      /queue not-an-image: Image not-an-image not found/.test(
+        document.querySelector("#message.error")?.textContent ?? "",
+      )
+    );
     // chromium logs the API's 401 (no token yet) and 404 (that image) as failed resources: expected,
     // and left out of problems by watchedPage.
 

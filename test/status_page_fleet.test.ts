@@ -18,7 +18,6 @@ const MiB = 1 << 20;
 
 const t = suite("status page of a fleet node");
 
-
 t("in chromium on a fleet node: the fleet section lists every node (alive, stale) and where images are", async () => {
   const db = await startMariaDb();
   const sql = openPool(db.url);
@@ -30,11 +29,13 @@ t("in chromium on a fleet node: the fleet section lists every node (alive, stale
     for (const site of ["a", "b"]) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
-      nodes.push(await startOnPort(port, {
-        insecureTestTokens: true,
-        upstream: { url: origin.url, metadataCacheTime: 0 },
-        fleet: { databaseUrl: db.url, selfUrl: url, site, pollInterval: 0.1, heartbeatInterval: 0.5, staleAfter: 60 },
-      }));
+      nodes.push(
+        await startOnPort(port, {
+          insecureTestTokens: true,
+          upstream: { url: origin.url, metadataCacheTime: 0 },
+          fleet: { databaseUrl: db.url, selfUrl: url, site, pollInterval: 0.1, heartbeatInterval: 0.5, staleAfter: 60 },
+        }),
+      );
     }
     const [a1, b1] = nodes;
     await sql.query(
@@ -42,7 +43,11 @@ t("in chromium on a fleet node: the fleet section lists every node (alive, stale
     );
     const id = await createImage(origin, bytes(2 * MiB));
     const job = (await (await a1.req(`/v2/cache/${id}?fleet=all`, { method: "PUT" })).json()) as { id: string };
-    await waitFor("the job done", async () => ((await (await a1.req(`/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done", 30_000);
+    await waitFor(
+      "the job done",
+      async () => ((await (await a1.req(`/v2/x-fleet/jobs/${job.id}`)).json()) as { state: string }).state === "done",
+      30_000,
+    );
 
     browser = await launchChromium(profile);
     const { page, foreign, problems } = await watchedPage(browser, a1.url, /status of 401/);
@@ -51,7 +56,11 @@ t("in chromium on a fleet node: the fleet section lists every node (alive, stale
     await page.click("#login button[type=submit]");
     await page.waitForSelector("#fleet:not([hidden])");
     await page.waitForSelector(`tr[data-node="${b1.url}"][data-status=alive]`);
-    const rows = await page.$$eval("#fleet-nodes tr", (trs) => trs.map((tr) => [tr.getAttribute("data-node"), tr.getAttribute("data-status"), tr.children[1].textContent]));
+    const rows = await page.$$eval(
+      "#fleet-nodes tr",
+      (trs) =>
+        trs.map((tr) => [tr.getAttribute("data-node"), tr.getAttribute("data-status"), tr.children[1].textContent]),
+    );
     assert.deepEqual(rows, [[a1.url, "alive", "a"], [b1.url, "alive", "b"], ["http://192.0.2.7:9292", "stale", "c"]]);
     assert.match(await page.$eval(`tr[data-node="${a1.url}"]`, (e) => e.textContent ?? ""), /\(this node\)/);
     assert.match(await page.$eval("#fleet-self", (e) => e.textContent ?? ""), new RegExp(`${a1.url} \\(site a\\)`));

@@ -17,8 +17,17 @@ async function handler(opts: Partial<AppOptions>): Promise<{ app: App; done: () 
   return { app, done: async () => (await app.close(), await rm(dataDir, { recursive: true, force: true })) };
 }
 
-const call = (app: App, path: string, remoteAddr: string | undefined, headers: Record<string, string> = {}, init: RequestInit = {}) =>
-  app.fetch(new Request(`http://node${path}`, { ...init, headers: { Accept: "application/json", ...headers } }), remoteAddr === undefined ? undefined : { remoteAddr });
+const call = (
+  app: App,
+  path: string,
+  remoteAddr: string | undefined,
+  headers: Record<string, string> = {},
+  init: RequestInit = {},
+) =>
+  app.fetch(
+    new Request(`http://node${path}`, { ...init, headers: { Accept: "application/json", ...headers } }),
+    remoteAddr === undefined ? undefined : { remoteAddr },
+  );
 
 async function glanceError(res: Response, status: number): Promise<string> {
   assert.equal(res.status, status);
@@ -34,7 +43,11 @@ t("createCacheNode() defaults: noauth serves loopback peers only; unknown or rem
       assert.equal((await call(app, "/v2/cache", peer)).status, 200, peer);
     }
     for (const peer of [undefined, "192.0.2.10", "10.0.0.1", "::ffff:192.0.2.10", "2001:db8::1", "not an address"]) {
-      assert.match(await glanceError(await call(app, "/v2/cache", peer), 403), /serves loopback clients only/, String(peer));
+      assert.match(
+        await glanceError(await call(app, "/v2/cache", peer), 403),
+        /serves loopback clients only/,
+        String(peer),
+      );
       assert.equal((await call(app, "/v2/images", peer, {}, { method: "POST", body: "{}" })).status, 403);
     }
     // The public list still answers anyone.
@@ -106,10 +119,19 @@ t("headers mode: user:project:role tokens only with insecureTestTokens, only fro
 t("every route authenticates except /, /versions, /healthcheck; /metrics only when public_metrics", async () => {
   const { app, done } = await handler({ auth: "headers" });
   try {
-    for (const [method, path] of [
-      ["GET", "/metrics"], ["GET", "/v2/cache"], ["DELETE", "/v2/cache"], ["GET", "/v2/images"],
-      ["GET", "/v2/schemas/image"], ["GET", "/v2/nothing"], ["GET", "/v3/cache"], ["GET", "/anything"], ["POST", "/versions/x"],
-    ]) {
+    for (
+      const [method, path] of [
+        ["GET", "/metrics"],
+        ["GET", "/v2/cache"],
+        ["DELETE", "/v2/cache"],
+        ["GET", "/v2/images"],
+        ["GET", "/v2/schemas/image"],
+        ["GET", "/v2/nothing"],
+        ["GET", "/v3/cache"],
+        ["GET", "/anything"],
+        ["POST", "/versions/x"],
+      ]
+    ) {
       assert.equal((await call(app, path, "127.0.0.1", {}, { method })).status, 401, `${method} ${path}`);
     }
     assert.equal((await call(app, "/versions", "203.0.113.9")).status, 200);
@@ -136,7 +158,14 @@ t("over real HTTP the adapter passes the peer: loopback noauth works, the handle
     await node.close();
   }
   let seen: string | undefined;
-  const spy = await start({ auth: { authenticate: async (_r, conn) => ((seen = conn.remoteAddr), { userId: "u", projectId: "p", roles: ["admin"], isAdmin: true }) } });
+  const spy = await start({
+    auth: {
+      authenticate: async (
+        _r,
+        conn,
+      ) => ((seen = conn.remoteAddr), { userId: "u", projectId: "p", roles: ["admin"], isAdmin: true }),
+    },
+  });
   try {
     assert.equal((await fetch(`${spy.url}/v2/cache`)).status, 200);
     assert.ok(seen === "127.0.0.1" || seen === "::ffff:127.0.0.1", String(seen));
@@ -147,13 +176,25 @@ t("over real HTTP the adapter passes the peer: loopback noauth works, the handle
 
 t("in front of an upstream Glance, JSON bodies over the limit are refused before they go upstream", async () => {
   const upstream = await start({ auth: "noauth" });
-  const node = await start({ auth: "headers", upstream: { url: upstream.url, metadataCacheTime: 0 }, maxRequestBodySize: 4096 });
+  const node = await start({
+    auth: "headers",
+    upstream: { url: upstream.url, metadataCacheTime: 0 },
+    maxRequestBodySize: 4096,
+  });
   try {
     const big = JSON.stringify({ name: "big", description: "y".repeat(5000) });
-    const res = await node.req("/v2/images", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: big });
+    const res = await node.req("/v2/images", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: big,
+    });
     assert.match(await glanceError(res, 413), /Request is too large/);
     assert.equal(upstream.app.store!.all().length, 0);
-    const ok = await node.req("/v2/images", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "small" }) });
+    const ok = await node.req("/v2/images", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "small" }),
+    });
     assert.equal(ok.status, 201);
     assert.equal(upstream.app.store!.all().length, 1);
   } finally {
@@ -175,44 +216,84 @@ const PATCH = { "Content-Type": "application/openstack-images-v2.1-json-patch", 
 ts("a non-admin cannot change an image's owner with PATCH (403); an admin can", async ({ node }) => {
   const id = await createImage(node, undefined, {}, MEMBER);
   for (const op of ["replace", "add"]) {
-    const res = await node.req(`/v2/images/${id}`, { as: MEMBER, method: "PATCH", headers: PATCH, body: JSON.stringify([{ op, path: "/owner", value: "someone-else" }]) });
+    const res = await node.req(`/v2/images/${id}`, {
+      as: MEMBER,
+      method: "PATCH",
+      headers: PATCH,
+      body: JSON.stringify([{ op, path: "/owner", value: "someone-else" }]),
+    });
     assert.match(await glanceError(res, 403), /Owner can't be updated by non admin/);
   }
   const shown = (await (await node.req(`/v2/images/${id}`, { as: MEMBER })).json()) as { owner: string };
   assert.equal(shown.owner, "memberproj");
-  const res = await node.req(`/v2/images/${id}`, { method: "PATCH", headers: PATCH, body: JSON.stringify([{ op: "replace", path: "/owner", value: "someone-else" }]) });
+  const res = await node.req(`/v2/images/${id}`, {
+    method: "PATCH",
+    headers: PATCH,
+    body: JSON.stringify([{ op: "replace", path: "/owner", value: "someone-else" }]),
+  });
   assert.equal(res.status, 200);
   assert.equal(((await res.json()) as { owner: string }).owner, "someone-else");
 });
 
-ts("JSON bodies over max_request_body_size: 413 in Glance's format, announced or streamed, nothing created", async ({ node }) => {
-  const big = JSON.stringify({ name: "x", description: "y".repeat(5000) });
-  const before = await tree(node.dir);
-  const announced = await node.req("/v2/images", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: big });
-  assert.equal(await glanceError(announced, 413), "Request is too large.<br /><br />\n\n\n");
-  const streamed = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(new TextEncoder().encode(big));
-      c.close();
-    },
-  });
-  const chunked = await node.req("/v2/images", { method: "POST", headers: { "Content-Type": "application/json" }, body: streamed, duplex: "half" } as RequestInit);
-  assert.equal(chunked.status, 413);
-  await chunked.body?.cancel();
-  assert.deepEqual(await tree(node.dir), before);
-  const id = await createImage(node, undefined);
-  const patch = await node.req(`/v2/images/${id}`, { method: "PATCH", headers: PATCH, body: JSON.stringify([{ op: "add", path: "/description", value: "y".repeat(5000) }]) });
-  assert.equal(patch.status, 413);
-  await patch.body?.cancel();
-  const small = await node.req(`/v2/images/${id}`, { method: "PATCH", headers: PATCH, body: JSON.stringify([{ op: "add", path: "/description", value: "fits" }]) });
-  assert.equal(small.status, 200);
-});
+ts(
+  "JSON bodies over max_request_body_size: 413 in Glance's format, announced or streamed, nothing created",
+  async ({ node }) => {
+    const big = JSON.stringify({ name: "x", description: "y".repeat(5000) });
+    const before = await tree(node.dir);
+    const announced = await node.req("/v2/images", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: big,
+    });
+    assert.equal(await glanceError(announced, 413), "Request is too large.<br /><br />\n\n\n");
+    const streamed = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(big));
+        c.close();
+      },
+    });
+    const chunked = await node.req(
+      "/v2/images",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: streamed,
+        duplex: "half",
+      } as RequestInit,
+    );
+    assert.equal(chunked.status, 413);
+    await chunked.body?.cancel();
+    assert.deepEqual(await tree(node.dir), before);
+    const id = await createImage(node, undefined);
+    const patch = await node.req(`/v2/images/${id}`, {
+      method: "PATCH",
+      headers: PATCH,
+      body: JSON.stringify([{ op: "add", path: "/description", value: "y".repeat(5000) }]),
+    });
+    assert.equal(patch.status, 413);
+    await patch.body?.cancel();
+    const small = await node.req(`/v2/images/${id}`, {
+      method: "PATCH",
+      headers: PATCH,
+      body: JSON.stringify([{ op: "add", path: "/description", value: "fits" }]),
+    });
+    assert.equal(small.status, 200);
+  },
+);
 
 ts("uploads over image_size_cap: 413, the image queued again, no data left behind", async ({ node }) => {
   const id = await createImage(node, undefined);
   const before = await tree(node.dir);
   const put = (body: BodyInit, extra: RequestInit = {}) =>
-    node.req(`/v2/images/${id}/file`, { method: "PUT", headers: { "Content-Type": "application/octet-stream", Accept: "application/json" }, body, ...extra } as RequestInit);
+    node.req(
+      `/v2/images/${id}/file`,
+      {
+        method: "PUT",
+        headers: { "Content-Type": "application/octet-stream", Accept: "application/json" },
+        body,
+        ...extra,
+      } as RequestInit,
+    );
   const announced = await put(bytes(100_001) as unknown as BodyInit);
   assert.match(await glanceError(announced, 413), /The incoming image is too large/);
   // Streamed without a length: the cap is enforced on the bytes themselves.

@@ -34,31 +34,51 @@ async function uploadThroughNode(node: Running, data: Uint8Array): Promise<strin
   const file = join(await tempDir(), "image.raw");
   await writeFile(file, data);
   const { stdout } = await promisify(execFile)("curl", [
-    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-T", file,
-    "-H", "Content-Type: application/octet-stream", "-H", "X-Identity-Status: Confirmed", "-H", "X-Roles: admin",
-    "-H", "X-Tenant-Id: adminproj", "-H", "X-User-Id: adminuser", `${node.url}/v2/images/${id}/file`,
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    "-X",
+    "PUT",
+    "-T",
+    file,
+    "-H",
+    "Content-Type: application/octet-stream",
+    "-H",
+    "X-Identity-Status: Confirmed",
+    "-H",
+    "X-Roles: admin",
+    "-H",
+    "X-Tenant-Id: adminproj",
+    "-H",
+    "X-User-Id: adminuser",
+    `${node.url}/v2/images/${id}/file`,
   ]);
   assert.equal(stdout, "204");
   return id;
 }
 
-t("image API calls pass through; the cache is answered by the node; a cached download does not read upstream", async ({ node, reads }) => {
-  const data = bytes(3 << 20);
-  const id = await uploadThroughNode(node, data);
-  const shown = (await (await node.req(`/v2/images/${id}`)).json()) as { status: string; checksum: string };
-  assert.equal(shown.status, "active");
-  assert.equal(shown.checksum, md5(data));
-  assert.equal((await node.req("/v2/images")).status, 200);
-  assert.equal((await node.req(`/v2/cache/${id}`, { method: "PUT" })).status, 202);
-  await waitCached(node, id);
-  const before = reads(id);
-  assert.ok(before > 0);
-  for (let i = 0; i < 3; i++) {
-    const res = await node.req(`/v2/images/${id}/file`);
-    assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(data));
-  }
-  assert.equal(reads(id), before, "served from the cache: upstream data not read again");
-});
+t(
+  "image API calls pass through; the cache is answered by the node; a cached download does not read upstream",
+  async ({ node, reads }) => {
+    const data = bytes(3 << 20);
+    const id = await uploadThroughNode(node, data);
+    const shown = (await (await node.req(`/v2/images/${id}`)).json()) as { status: string; checksum: string };
+    assert.equal(shown.status, "active");
+    assert.equal(shown.checksum, md5(data));
+    assert.equal((await node.req("/v2/images")).status, 200);
+    assert.equal((await node.req(`/v2/cache/${id}`, { method: "PUT" })).status, 202);
+    await waitCached(node, id);
+    const before = reads(id);
+    assert.ok(before > 0);
+    for (let i = 0; i < 3; i++) {
+      const res = await node.req(`/v2/images/${id}/file`);
+      assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(data));
+    }
+    assert.equal(reads(id), before, "served from the cache: upstream data not read again");
+  },
+);
 
 t("an image deleted upstream is not served from the cache, and its entry goes", async ({ node, upstream }) => {
   const id = await uploadThroughNode(node, bytes(100_000));

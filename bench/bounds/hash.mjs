@@ -6,7 +6,7 @@ const fd = openSync(file, "r");
 const buf = new Uint8Array(8 << 20);
 const h = createHash("sha512");
 let hashing = 0;
-for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
   const t = performance.now();
   h.update(n === buf.length ? buf : buf.subarray(0, n));
   hashing += performance.now() - t;

@@ -46,7 +46,20 @@ export async function createImage(t: Target, name: string): Promise<string> {
 /** PUT the file's bytes with curl (streamed); seconds of the PUT alone. The image must be active after. */
 export async function uploadData(t: Target, id: string, file: string): Promise<number> {
   const headers = Object.entries(t.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
-  const put = await runOk("curl", ["-sS", "-f", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-H", "Expect:", ...headers, "-T", file, fileUrl(t, id)]);
+  const put = await runOk("curl", [
+    "-sS",
+    "-f",
+    "-X",
+    "PUT",
+    "-H",
+    "Content-Type: application/octet-stream",
+    "-H",
+    "Expect:",
+    ...headers,
+    "-T",
+    file,
+    fileUrl(t, id),
+  ]);
   const img = (await (await api(t, "GET", `/v2/images/${id}`)).json()) as { status: string };
   if (img.status !== "active") throw new Error(`${t.name}: image ${id} is ${img.status} after its upload`);
   return put.seconds;
@@ -61,7 +74,7 @@ export async function clearCache(t: Target): Promise<void> {
   const res = await api(t, "DELETE", "/v2/cache");
   await res.body?.cancel();
   if (res.status >= 300) throw new Error(`${t.name} DELETE /v2/cache: ${res.status}`);
-  for (let i = 0; ; i++) {
+  for (let i = 0;; i++) {
     const l = await listing(t);
     if (!l.cached_images.length && !l.queued_images.length) return;
     if (i > 600) throw new Error(`${t.name}: cache not empty 60 s after DELETE /v2/cache`);

@@ -44,7 +44,15 @@ export interface Download {
 
 /** One download with curl into /dev/null. */
 export function curl(url: string, headers: Record<string, string> = {}): Promise<Download> {
-  const args = ["-sS", "-o", "/dev/null", "--max-time", "1200", "-w", "%{http_code} %{size_download} %{speed_download}"];
+  const args = [
+    "-sS",
+    "-o",
+    "/dev/null",
+    "--max-time",
+    "1200",
+    "-w",
+    "%{http_code} %{size_download} %{speed_download}",
+  ];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
   args.push(url);
   return new Promise((resolve, reject) => {
@@ -66,17 +74,28 @@ export function curl(url: string, headers: Record<string, string> = {}): Promise
 /** A checked download: MB/s by curl's speed_download. */
 export async function downloadMBps(url: string, headers: Record<string, string>, size: number): Promise<number> {
   const d = await curl(url, headers);
-  if (d.status !== 200 || d.bytes !== size) throw new Error(`GET ${url}: status ${d.status}, ${d.bytes} of ${size} bytes`);
+  if (d.status !== 200 || d.bytes !== size) {
+    throw new Error(`GET ${url}: status ${d.status}, ${d.bytes} of ${size} bytes`);
+  }
   return d.bytesPerSecond / 1e6;
 }
 
 /** n simultaneous downloads: aggregate MB/s over the wall clock from the first start to the last end. */
-export async function downloadManyMBps(n: number, url: string, headers: Record<string, string>, size: number): Promise<number> {
+export async function downloadManyMBps(
+  n: number,
+  url: string,
+  headers: Record<string, string>,
+  size: number,
+): Promise<number> {
   const t0 = performance.now();
   const all = await Promise.all(Array.from({ length: n }, () => curl(url, headers)));
   const s = (performance.now() - t0) / 1000;
   const bad = all.filter((d) => d.status !== 200 || d.bytes !== size);
-  if (bad.length) throw new Error(`${bad.length} of ${n} downloads of ${url} failed: ${bad.map((d) => `${d.status}/${d.bytes}`).join(", ")}`);
+  if (bad.length) {
+    throw new Error(
+      `${bad.length} of ${n} downloads of ${url} failed: ${bad.map((d) => `${d.status}/${d.bytes}`).join(", ")}`,
+    );
+  }
   return (n * size) / 1e6 / s;
 }
 
@@ -114,7 +133,10 @@ export async function backgroundBusyPct(ms = 1000): Promise<{ busy_pct: number; 
   const d = read().map((v, i) => v - a[i]);
   const total = d.reduce((x, y) => x + y, 0);
   const idle = d[3] + (d[4] ?? 0);
-  return { busy_pct: total > 0 ? Math.round((100 * (total - idle)) / total) : NaN, loadavg1: Number(loadavg()[0].toFixed(2)) };
+  return {
+    busy_pct: total > 0 ? Math.round((100 * (total - idle)) / total) : NaN,
+    loadavg1: Number(loadavg()[0].toFixed(2)),
+  };
 }
 
 /** Minor page faults of a process so far (fresh memory touched for the first time costs one per page). */

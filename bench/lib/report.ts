@@ -37,13 +37,24 @@ function cell(row: Row, rt: Runtime): string {
 
 function refCell(row: Row, runtimes: Runtime[]): string {
   if (row.ref.budget !== undefined) return row.ref.name;
-  const refs = runtimes.flatMap((rt) => (row.samples[rt] ?? []).map((s) => s.ref)).filter((v): v is number => v !== null);
+  const refs = runtimes.flatMap((rt) => (row.samples[rt] ?? []).map((s) => s.ref)).filter((v): v is number =>
+    v !== null
+  );
   return refs.length ? `${row.ref.name}: ${fmt(median(refs), row.unit)}` : `${row.ref.name}: not run`;
 }
 
-export function markdown(rows: Row[], runtimes: Runtime[], meta: { title: string; lines: string[]; chart: string }): string {
+export function markdown(
+  rows: Row[],
+  runtimes: Runtime[],
+  meta: { title: string; lines: string[]; chart: string },
+): string {
   const L: string[] = [`# ${meta.title}`, "", ...meta.lines, ""];
-  const head = ["row", ...runtimes.flatMap((rt) => [NAME[rt], `${NAME[rt]} ÷ ref`]), "reference (median)", "target (÷ ref)"];
+  const head = [
+    "row",
+    ...runtimes.flatMap((rt) => [NAME[rt], `${NAME[rt]} ÷ ref`]),
+    "reference (median)",
+    "target (÷ ref)",
+  ];
   L.push(`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "--:")).join("|")}|`);
   for (const row of rows) {
     const cells = [row.label];
@@ -57,11 +68,22 @@ export function markdown(rows: Row[], runtimes: Runtime[], meta: { title: string
     L.push(`| ${cells.join(" | ")} |`);
   }
   L.push("");
-  L.push("Values: median of the runs ± half their range (as % of the median). Ratio: median over the runs of value ÷ the reference");
-  L.push("measured right before it; ↓-rows (s, CPU, ms, MB) want a ratio at or under the target, ↑-rows (MB/s) at or over it.");
+  L.push(
+    "Values: median of the runs ± half their range (as % of the median). Ratio: median over the runs of value ÷ the reference",
+  );
+  L.push(
+    "measured right before it; ↓-rows (s, CPU, ms, MB) want a ratio at or under the target, ↑-rows (MB/s) at or over it.",
+  );
   const rss = rows.filter((r) => Object.keys(r.rssMb).length && r.ref.budget !== 150);
   if (rss.length) {
-    L.push("", `Peak RSS per row: ${rss.map((r) => `${r.label}: ${runtimes.map((rt) => `${NAME[rt]} ${r.rssMb[rt]?.toFixed(0) ?? "n/a"} MB`).join(", ")}`).join("; ")}.`);
+    L.push(
+      "",
+      `Peak RSS per row: ${
+        rss.map((r) =>
+          `${r.label}: ${runtimes.map((rt) => `${NAME[rt]} ${r.rssMb[rt]?.toFixed(0) ?? "n/a"} MB`).join(", ")}`
+        ).join("; ")
+      }.`,
+    );
   }
   const errors = rows.flatMap((r) => r.errors.map((e) => `${r.label}: ${e}`));
   if (errors.length) L.push("", `**Errors:** ${[...new Set(errors)].join("; ")}`);

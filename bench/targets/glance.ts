@@ -24,7 +24,14 @@ export async function startGlance(work: string): Promise<Target> {
     await runOk("bash", [join(SCRIPTS, "start.sh")], { env });
     const parent = Number(readFileSync(join(base, "glance-api.pid"), "utf8").trim());
     const version = (await run("dpkg-query", ["-W", "-f", "${Version}", "glance-api"])).stdout.trim();
-    return { name: "glance", version: `glance-api ${version}`, url: `http://127.0.0.1:${port}`, headers: HEADERS, pid: await apiWorker(parent), stop };
+    return {
+      name: "glance",
+      version: `glance-api ${version}`,
+      url: `http://127.0.0.1:${port}`,
+      headers: HEADERS,
+      pid: await apiWorker(parent),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -35,7 +42,7 @@ export async function startGlance(work: string): Promise<Target> {
 async function apiWorker(parent: number): Promise<number> {
   for (let i = 0; i < 100; i++) {
     const kids = readdirSync(`/proc/${parent}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${parent}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+      readFileSync(`/proc/${parent}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number)
     );
     if (kids.length) return kids[0];
     await sleep(100);

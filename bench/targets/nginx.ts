@@ -49,7 +49,9 @@ http {
 }
 `,
   );
-  const child = spawn(bin, ["-p", dir, "-c", conf, "-e", join(dir, "error.log")], { stdio: ["ignore", "ignore", "inherit"] });
+  const child = spawn(bin, ["-p", dir, "-c", conf, "-e", join(dir, "error.log")], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   const stop = onCleanup("nginx", () => stopChild(child));
   try {
     const url = `http://127.0.0.1:${port}`;
@@ -63,7 +65,8 @@ http {
 
 async function worker(master: number): Promise<number> {
   for (let i = 0; i < 100; i++) {
-    const kids = readFileSync(`/proc/${master}/task/${master}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    const kids = readFileSync(`/proc/${master}/task/${master}/children`, "utf8").trim().split(/\s+/).filter(Boolean)
+      .map(Number);
     if (kids.length) return kids[0];
     await sleep(50);
   }

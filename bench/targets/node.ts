@@ -21,7 +21,9 @@ export async function startCacheNode(runtime: Runtime, work: string): Promise<Ta
     await stop();
     throw err;
   }
-  const version = runtime === "node" ? `Node ${process.version}` : (await run(denoBinary(), ["--version"])).stdout.split("\n")[0].trim();
+  const version = runtime === "node"
+    ? `Node ${process.version}`
+    : (await run(denoBinary(), ["--version"])).stdout.split("\n")[0].trim();
   return { name: runtime, version, url: server.url, headers: {}, pid: server.pid, stop };
 }
 

@@ -137,7 +137,10 @@ export class KeystoneClient {
       const res = await fetch(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
       // The body is small: read it under the same deadline so a stalled one fails here too.
       const body = await res.arrayBuffer();
-      return new Response([204, 205, 304].includes(res.status) ? null : body, { status: res.status, headers: res.headers });
+      return new Response([204, 205, 304].includes(res.status) ? null : body, {
+        status: res.status,
+        headers: res.headers,
+      });
     } catch (err) {
       throw unavailable(`Keystone at ${this.v3} could not be reached within ${seconds} s: ${(err as Error).message}`);
     }

@@ -20,7 +20,8 @@ export function noAuth(opts: { force?: boolean } = {}): Authenticator {
 }
 
 /** Headers keystonemiddleware sets; a client that sends any of them itself is trying to be someone. */
-const IDENTITY_HEADER = /^x-(identity-status|roles|role|user(-id|-name|-domain-id|-domain-name)?|tenant(-id|-name)?|project(-id|-name|-domain-id|-domain-name)?|domain-(id|name)|service-.*|is-admin-project|system-scope)$/;
+const IDENTITY_HEADER =
+  /^x-(identity-status|roles|role|user(-id|-name|-domain-id|-domain-name)?|tenant(-id|-name)?|project(-id|-name|-domain-id|-domain-name)?|domain-(id|name)|service-.*|is-admin-project|system-scope)$/;
 
 export interface HeaderAuthOptions {
   /** Peers whose identity headers are believed (default: loopback). */

@@ -5,8 +5,21 @@ import { notAuthorized } from "../errors.ts";
 import type { Image } from "../images/image.ts";
 import type { Identity } from "./identity.ts";
 
-export type CacheRule = "cache_list" | "cache_image" | "cache_delete" | "cache_clean" | "cache_prune" | "list_cached_nodes";
-export const CACHE_RULES: CacheRule[] = ["cache_list", "cache_image", "cache_delete", "cache_clean", "cache_prune", "list_cached_nodes"];
+export type CacheRule =
+  | "cache_list"
+  | "cache_image"
+  | "cache_delete"
+  | "cache_clean"
+  | "cache_prune"
+  | "list_cached_nodes";
+export const CACHE_RULES: CacheRule[] = [
+  "cache_list",
+  "cache_image",
+  "cache_delete",
+  "cache_clean",
+  "cache_prune",
+  "list_cached_nodes",
+];
 
 /**
  * Rules as oslo.policy writes them: "" or "@" (anyone), "!" (no one), role:X, rule:NAME, generic checks
@@ -105,7 +118,9 @@ function parseCheck(token: string, refs: Set<string>): Check {
       return m !== undefined && (creds.roles as string[]).includes(m.toLowerCase());
     };
   }
-  if (kind === "http" || kind === "https") throw new PolicyError(`${kind}: checks (a remote policy server) are not supported`);
+  if (kind === "http" || kind === "https") {
+    throw new PolicyError(`${kind}: checks (a remote policy server) are not supported`);
+  }
   return genericCheck(kind, match);
 }
 
@@ -174,7 +189,11 @@ function parseExpression(rule: string, refs: Set<string>): Check {
     throw new PolicyError(`unexpected "${token.type}"`);
   };
   const check = orExpr();
-  if (at < tokens.length) throw new PolicyError(`unexpected "${tokens[at].type === "check" ? (tokens[at] as { text: string }).text : tokens[at].type}"`);
+  if (at < tokens.length) {
+    throw new PolicyError(
+      `unexpected "${tokens[at].type === "check" ? (tokens[at] as { text: string }).text : tokens[at].type}"`,
+    );
+  }
   return check;
 }
 
@@ -182,7 +201,9 @@ function parseExpression(rule: string, refs: Set<string>): Check {
 function parseList(rule: unknown[], refs: Set<string>): Check {
   if (rule.length === 0) return always;
   const alternatives = rule.map((inner) => {
-    if (!Array.isArray(inner) || !inner.every((c) => typeof c === "string")) throw new PolicyError("a list rule must be a list of lists of checks");
+    if (!Array.isArray(inner) || !inner.every((c) => typeof c === "string")) {
+      throw new PolicyError("a list rule must be a list of lists of checks");
+    }
     const checks = inner.map((c: string) => parseCheck(c.trim(), refs));
     return (t: Target, c: Creds, r: Map<string, Check>) => checks.every((ch) => ch(t, c, r));
   });
@@ -215,9 +236,15 @@ export class Policy {
     const compile = (name: string, from?: string) => {
       if (this.checks.has(name)) return;
       if (visiting.includes(name)) {
-        throw new PolicyError(`rule ${JSON.stringify(name)} refers to itself: ${[...visiting.slice(visiting.indexOf(name)), name].join(" -> ")}`);
+        throw new PolicyError(
+          `rule ${JSON.stringify(name)} refers to itself: ${
+            [...visiting.slice(visiting.indexOf(name)), name].join(" -> ")
+          }`,
+        );
       }
-      if (!(name in merged)) throw new PolicyError(`rule ${JSON.stringify(from)} refers to rule:${name}, which is not defined`);
+      if (!(name in merged)) {
+        throw new PolicyError(`rule ${JSON.stringify(from)} refers to rule:${name}, which is not defined`);
+      }
       const refs = new Set<string>();
       let check: Check;
       try {
@@ -258,7 +285,9 @@ export class Policy {
   /** Reads a policy.yaml (or policy.json) file: a mapping of rule names to rules. */
   static async fromFile(path: string): Promise<Policy> {
     const doc = parseYaml(await readFile(path, "utf8")) ?? {};
-    if (typeof doc !== "object" || Array.isArray(doc)) throw new PolicyError(`${path}: not a mapping of rule names to rules`);
+    if (typeof doc !== "object" || Array.isArray(doc)) {
+      throw new PolicyError(`${path}: not a mapping of rule names to rules`);
+    }
     try {
       return new Policy(doc as Record<string, RuleText>);
     } catch (err) {

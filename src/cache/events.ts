@@ -8,15 +8,15 @@ export type CacheEvent =
   | { type: "unqueued"; id: string }
   | { type: "fill_started"; id: string; expectedSize: number | null; trigger: "queue" | "download" }
   | {
-      type: "fill_finished";
-      id: string;
-      outcome: "cached" | "failed" | "discarded";
-      bytes: number;
-      seconds: number;
-      /** The digest checked ("sha512", "md5", ...), or null when the image had none. */
-      verifiedWith: string | null;
-      error?: string;
-    }
+    type: "fill_finished";
+    id: string;
+    outcome: "cached" | "failed" | "discarded";
+    bytes: number;
+    seconds: number;
+    /** The digest checked ("sha512", "md5", ...), or null when the image had none. */
+    verifiedWith: string | null;
+    error?: string;
+  }
   | { type: "evicted"; id: string; reason: EvictReason }
   /** The image was found deleted or deactivated at its source (sent whether or not this node held it). */
   | { type: "forgotten"; id: string }

@@ -2,7 +2,7 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { openWriter, type FileWriter } from "../runtime/file_writer.ts";
+import { type FileWriter, openWriter } from "../runtime/file_writer.ts";
 import { CHUNK_SIZE, ChunkBuffers, fileSink, PIPE_INTO_SINK, reuseBuffers } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
@@ -154,7 +154,9 @@ export class Fill {
             }
           } catch (err) {
             if (cancelled) return release(); // the client went away during this pull: nothing failed
-            this.deps.log(`a download of ${this.id} stopped at byte ${pos}: ${err instanceof Error ? err.message : err}`);
+            this.deps.log(
+              `a download of ${this.id} stopped at byte ${pos}: ${err instanceof Error ? err.message : err}`,
+            );
             await release();
             controller.error(err);
           }
@@ -175,7 +177,7 @@ export class Fill {
 
   /** The file appears when the fill starts writing, and is renamed when committed: follow it. */
   private async openForReading(): Promise<FileHandle> {
-    for (let settledTries = 0; ; ) {
+    for (let settledTries = 0;;) {
       try {
         return await open(this.committed ? this.deps.layout.committed(this.id) : this.path, "r");
       } catch (err) {
@@ -313,4 +315,3 @@ function backgroundFlush(fh: FileWriter): { progress: (written: number) => void;
     },
   };
 }
-

@@ -133,7 +133,9 @@ export class ImageCache {
       })),
       queued_images: this.waiting(),
       caching_images: Object.fromEntries(
-        this.filling().map((f) => [f.id, { bytes_written: f.written, expected_size: f.image.size, started_at: f.startedAt }]),
+        this.filling().map((
+          f,
+        ) => [f.id, { bytes_written: f.written, expected_size: f.image.size, started_at: f.startedAt }]),
       ),
     };
   }
@@ -149,7 +151,9 @@ export class ImageCache {
     if (state !== "absent" && state !== "discarding") return;
     if (this.queue.has(id)) return;
     if (this.queue.size >= this.maxQueue) {
-      throw conflict(`The cache queue is full: ${this.queue.size} images are waiting (max_queue ${this.maxQueue}). Try again once it has drained.`);
+      throw conflict(
+        `The cache queue is full: ${this.queue.size} images are waiting (max_queue ${this.maxQueue}). Try again once it has drained.`,
+      );
     }
     this.states.move(id, "queued");
     if (await this.queue.add(id)) this.events.emit({ type: "queued", id });
@@ -212,7 +216,11 @@ export class ImageCache {
     if ((state === "filling" || state === "verifying") && current) return current.reader();
     if (state === "cached" || this.closing || !this.budget.tryTake(image.size!)) {
       this.stats.uncachedDownloads++;
-      this.log(`download of ${image.id} served from the source without caching (${state === "cached" ? "committed meanwhile" : "no fill slot or room free"})`);
+      this.log(
+        `download of ${image.id} served from the source without caching (${
+          state === "cached" ? "committed meanwhile" : "no fill slot or room free"
+        })`,
+      );
       return this.fromSource(image);
     }
     return this.startFill(image, "download").reader();
@@ -340,7 +348,14 @@ export class ImageCache {
         return false;
       }
       const now = Date.now() / 1000;
-      const durable = this.index.put({ image_id: id, size: fill.written, hits: 0, last_accessed: now, last_modified: now, checksum: fill.image.checksum });
+      const durable = this.index.put({
+        image_id: id,
+        size: fill.written,
+        hits: 0,
+        last_accessed: now,
+        last_modified: now,
+        checksum: fill.image.checksum,
+      });
       this.states.move(id, "cached");
       try {
         await durable; // the row is on disk before the commit is reported
@@ -423,7 +438,11 @@ export class ImageCache {
     const image = await this.source.find(id, null);
     if (this.closing) return;
     if (!image || !this.cacheable(image)) {
-      const why = !image ? "no such image" : image.status !== "active" ? `status ${image.status}` : `larger than the cache (${image.size} bytes)`;
+      const why = !image
+        ? "no such image"
+        : image.status !== "active"
+        ? `status ${image.status}`
+        : `larger than the cache (${image.size} bytes)`;
       this.log(`not caching ${id}: ${why}`);
       if (this.states.of(id) === "queued") this.states.move(id, "absent");
       return;

@@ -63,6 +63,8 @@ export class ImageStates {
 
   /** The current fills still copying or verifying (not the discarding ones). */
   fills(): Fill[] {
-    return [...this.live.values()].filter((l) => l.fill && (l.state === "filling" || l.state === "verifying")).map((l) => l.fill!);
+    return [...this.live.values()].filter((l) => l.fill && (l.state === "filling" || l.state === "verifying")).map((
+      l,
+    ) => l.fill!);
   }
 }

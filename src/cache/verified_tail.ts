@@ -27,7 +27,11 @@ export function verifiedTail(
 }
 
 /** The whole image from the source, verified the same way; the source is opened before this returns (its errors come first). */
-export async function verifiedRead(image: Image, source: ImageSource, verifyHash?: VerifyHash): Promise<ReadableStream<Uint8Array>> {
+export async function verifiedRead(
+  image: Image,
+  source: ImageSource,
+  verifyHash?: VerifyHash,
+): Promise<ReadableStream<Uint8Array>> {
   sizeOf(image);
   const reader = (await source.read(image)).getReader();
   return verifying(image, 0, verifyHash, async () => reader);
@@ -96,7 +100,7 @@ async function hashPrefix(hasher: Hasher, fh: FileHandle | undefined, pos: numbe
   if (pos === 0) return;
   if (!fh) throw new Error(`cannot re-read the ${pos} bytes of ${id} already sent`);
   const buf = uninitialized(Math.min(CHUNK_SIZE, pos));
-  for (let at = 0; at < pos; ) {
+  for (let at = 0; at < pos;) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.byteLength, pos - at), at);
     if (bytesRead === 0) throw new Error(`the file of ${id} ended at byte ${at} of the ${pos} already sent`);
     hasher.update(buf.subarray(0, bytesRead));

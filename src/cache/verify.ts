@@ -21,13 +21,21 @@ export type VerifyHash = "os_hash_value" | "checksum";
 export const VERIFY_HASHES: readonly VerifyHash[] = ["os_hash_value", "checksum"];
 
 /** The size is always checked besides. An os_hash_algo this runtime lacks falls back to the md5 `checksum`. */
-export function expectedDigest(image: Image, log?: (msg: string) => void, prefer: VerifyHash = "os_hash_value"): Digest | undefined {
-  if (prefer === "checksum" && image.checksum) return { algo: "md5", runtimeAlgo: "md5", hex: image.checksum.toLowerCase() };
+export function expectedDigest(
+  image: Image,
+  log?: (msg: string) => void,
+  prefer: VerifyHash = "os_hash_value",
+): Digest | undefined {
+  if (prefer === "checksum" && image.checksum) {
+    return { algo: "md5", runtimeAlgo: "md5", hex: image.checksum.toLowerCase() };
+  }
   if (image.os_hash_algo && image.os_hash_value) {
     const runtimeAlgo = runtimeHashName(image.os_hash_algo);
     if (runtimeAlgo) return { algo: image.os_hash_algo, runtimeAlgo, hex: image.os_hash_value.toLowerCase() };
     log?.(
-      `image ${image.id}: os_hash_algo ${JSON.stringify(image.os_hash_algo)} is not available here; verifying size${image.checksum ? " and md5 checksum" : " only"}`,
+      `image ${image.id}: os_hash_algo ${JSON.stringify(image.os_hash_algo)} is not available here; verifying size${
+        image.checksum ? " and md5 checksum" : " only"
+      }`,
     );
   }
   if (image.checksum) return { algo: "md5", runtimeAlgo: "md5", hex: image.checksum.toLowerCase() };

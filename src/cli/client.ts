@@ -129,7 +129,13 @@ export class CacheClient {
   }
 
   async createJob(body: Record<string, unknown>): Promise<FleetJob> {
-    const res = await this.call("POST", "/v2/x-fleet/jobs", [], { "Content-Type": "application/json" }, JSON.stringify(body));
+    const res = await this.call(
+      "POST",
+      "/v2/x-fleet/jobs",
+      [],
+      { "Content-Type": "application/json" },
+      JSON.stringify(body),
+    );
     return res.json() as Promise<FleetJob>;
   }
 
@@ -138,14 +144,21 @@ export class CacheClient {
   }
 
   async jobs(limit: number): Promise<FleetJobSummary[]> {
-    return ((await (await this.call("GET", `/v2/x-fleet/jobs?limit=${limit}`)).json()) as { jobs: FleetJobSummary[] }).jobs;
+    return ((await (await this.call("GET", `/v2/x-fleet/jobs?limit=${limit}`)).json()) as { jobs: FleetJobSummary[] })
+      .jobs;
   }
 
   async retire(nodeId: number): Promise<void> {
     await this.call("DELETE", `/v2/x-fleet/nodes/${nodeId}`);
   }
 
-  private async call(method: string, path: string, allowed: number[] = [], headers: Record<string, string> = {}, body?: string): Promise<Response> {
+  private async call(
+    method: string,
+    path: string,
+    allowed: number[] = [],
+    headers: Record<string, string> = {},
+    body?: string,
+  ): Promise<Response> {
     const all: Record<string, string> = { Accept: "application/json", "User-Agent": "glance-cache", ...headers };
     if (this.conn.token) all["X-Auth-Token"] = this.conn.token;
     let res: Response;

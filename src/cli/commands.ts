@@ -32,14 +32,24 @@ export async function status(client: CacheClient, io: Io, json: boolean): Promis
     lines.push(
       ["Version", `glance-cache-node ${node.version}, up ${formatDuration(node.uptime)}`],
       ["Source", node.source.type === "upstream" ? `Glance at ${node.source.url}` : "embedded store"],
-      ["Cache", `${formatBytes(node.cache.size)} of ${formatBytes(node.cache.max_size)} (${percent(node.cache.size, node.cache.max_size)})`],
+      [
+        "Cache",
+        `${formatBytes(node.cache.size)} of ${formatBytes(node.cache.max_size)} (${
+          percent(node.cache.size, node.cache.max_size)
+        })`,
+      ],
       ["Disk", `${formatBytes(node.disk.free)} free of ${formatBytes(node.disk.total)}`],
     );
   }
   const filling = fills.length
     ? `, ${fills.length} caching (${formatBytes(fills.reduce((n, f) => n + f.bytes_written, 0))} written)`
     : ", 0 caching";
-  lines.push(["Images", `${listing.cached_images.length} cached (${formatBytes(cachedBytes)}), ${listing.queued_images.length} queued${filling}`]);
+  lines.push([
+    "Images",
+    `${listing.cached_images.length} cached (${
+      formatBytes(cachedBytes)
+    }), ${listing.queued_images.length} queued${filling}`,
+  ]);
   for (const [k, v] of lines) out(io, `${`${k}:`.padEnd(9)} ${v}`);
   return 0;
 }
@@ -56,13 +66,23 @@ export function listText(listing: CacheListing): string {
   const bytes = cached.reduce((n, c) => n + c.size, 0);
   parts.push(`Cached images: ${cached.length} (${formatBytes(bytes)})`);
   if (cached.length) {
-    const rows = cached.map((c) => [c.image_id, formatBytes(c.size), String(c.hits), formatTime(c.last_accessed), formatTime(c.last_modified)]);
+    const rows = cached.map((
+      c,
+    ) => [c.image_id, formatBytes(c.size), String(c.hits), formatTime(c.last_accessed), formatTime(c.last_modified)]);
     parts.push(table(["ID", "SIZE", "HITS", "LAST ACCESSED", "CACHED AT"], rows, [1, 2]));
   }
   const fills = Object.entries(listing.caching_images ?? {});
   parts.push(`Caching: ${fills.length}`);
   if (fills.length) {
-    const rows = fills.map(([id, f]) => [id, percent(f.bytes_written, f.expected_size), formatBytes(f.bytes_written), formatBytes(f.expected_size), formatTime(f.started_at)]);
+    const rows = fills.map((
+      [id, f],
+    ) => [
+      id,
+      percent(f.bytes_written, f.expected_size),
+      formatBytes(f.bytes_written),
+      formatBytes(f.expected_size),
+      formatTime(f.started_at),
+    ]);
     parts.push(table(["ID", "DONE", "WRITTEN", "SIZE", "STARTED"], rows, [1, 2, 3]));
   }
   parts.push(`Queued images: ${listing.queued_images.length}`);
@@ -70,7 +90,13 @@ export function listText(listing: CacheListing): string {
   return parts.join("\n");
 }
 
-export async function queue(client: CacheClient, io: Io, ids: string[], wait: boolean, intervalMs: number): Promise<number> {
+export async function queue(
+  client: CacheClient,
+  io: Io,
+  ids: string[],
+  wait: boolean,
+  intervalMs: number,
+): Promise<number> {
   let failed = 0;
   const pending: string[] = [];
   // Known before queueing, so that --wait can tell "already cached" from a fill that was quick.
@@ -90,7 +116,13 @@ export async function queue(client: CacheClient, io: Io, ids: string[], wait: bo
 }
 
 /** Polls the listing until every image is cached or has left the queue without being cached (a failure). */
-async function waitForFills(client: CacheClient, io: Io, ids: string[], cachedBefore: Set<string>, intervalMs: number): Promise<number> {
+async function waitForFills(
+  client: CacheClient,
+  io: Io,
+  ids: string[],
+  cachedBefore: Set<string>,
+  intervalMs: number,
+): Promise<number> {
   const meter = new RateMeter();
   const queuedAt = Date.now();
   const rows = new Map<string, Row>(ids.map((id) => [id, { id, state: "queued", bytes: 0, total: null, rate: 0 }]));
@@ -103,7 +135,9 @@ async function waitForFills(client: CacheClient, io: Io, ids: string[], cachedBe
       for (const row of rows.values()) {
         if (row.state !== "queued" && row.state !== "caching") continue;
         const now: Row = { ...row, ...(rowOf(row.id, listing, meter) ?? gone()) };
-        if (now.state === "cached") now.note = cachedBefore.has(row.id) ? "already cached" : fillSummary(now.bytes, Date.now() - queuedAt);
+        if (now.state === "cached") {
+          now.note = cachedBefore.has(row.id) ? "already cached" : fillSummary(now.bytes, Date.now() - queuedAt);
+        }
         rows.set(row.id, now);
       }
       view.update([...rows.values()]);
@@ -131,14 +165,26 @@ function fillSummary(bytes: number, ms: number): string {
   return `in ${formatDuration(ms / 1000)}, average ${formatRate(bytes / Math.max(ms / 1000, 0.001))}`;
 }
 
-const gone = (): Partial<Row> => ({ state: "failed", rate: 0, note: "it left the queue without being cached (see the node's log)" });
+const gone = (): Partial<Row> => ({
+  state: "failed",
+  rate: 0,
+  note: "it left the queue without being cached (see the node's log)",
+});
 
 /** The image's state in a listing, or undefined when the listing does not have it. */
 function rowOf(id: string, listing: CacheListing, meter: RateMeter): Row | undefined {
   const cached = listing.cached_images.find((c) => c.image_id === id);
   if (cached) return { id, state: "cached", bytes: cached.size, total: cached.size, rate: 0 };
   const fill = listing.caching_images?.[id];
-  if (fill) return { id, state: "caching", bytes: fill.bytes_written, total: fill.expected_size, rate: meter.sample(id, fill.bytes_written) };
+  if (fill) {
+    return {
+      id,
+      state: "caching",
+      bytes: fill.bytes_written,
+      total: fill.expected_size,
+      rate: meter.sample(id, fill.bytes_written),
+    };
+  }
   if (listing.queued_images.includes(id)) return { id, state: "queued", bytes: 0, total: null, rate: 0 };
   return undefined;
 }
@@ -167,7 +213,12 @@ export async function clear(client: CacheClient, io: Io, target: string): Promis
 }
 
 /** The listing, again every interval, `count` times or until interrupted; bars on a terminal. */
-export async function watch(client: CacheClient, io: Io, intervalMs: number, count: number | undefined): Promise<number> {
+export async function watch(
+  client: CacheClient,
+  io: Io,
+  intervalMs: number,
+  count: number | undefined,
+): Promise<number> {
   const meter = new RateMeter();
   const tty = io.stdout.isTTY ? terminalView(io.stdout, "") : undefined;
   let interrupted = false;
@@ -178,7 +229,11 @@ export async function watch(client: CacheClient, io: Io, intervalMs: number, cou
       const stamp = formatTime(Date.now() / 1000);
       if (tty) {
         const fills = Object.keys(listing.caching_images ?? {}).length;
-        tty.setHeader(`${client.url}  ${stamp}  ${listing.cached_images.length} cached, ${fills} caching, ${listing.queued_images.length} queued  (every ${intervalMs / 1000}s, Ctrl-C ends)`);
+        tty.setHeader(
+          `${client.url}  ${stamp}  ${listing.cached_images.length} cached, ${fills} caching, ${listing.queued_images.length} queued  (every ${
+            intervalMs / 1000
+          }s, Ctrl-C ends)`,
+        );
         tty.update(watchRows(listing, meter));
       } else {
         out(io, `--- ${stamp} ${client.url}\n${listText(listing)}`);

@@ -37,8 +37,12 @@ export async function connect(flags: AuthFlags, env: Record<string, string | und
     userDomain: pick(flags.osUserDomainName, "OS_USER_DOMAIN_NAME") ?? "Default",
     projectDomain: pick(flags.osProjectDomainName, "OS_PROJECT_DOMAIN_NAME") ?? "Default",
   });
-  const endpoint =
-    imageUrl ?? imageEndpoint(login.catalog, pick(flags.osInterface, "OS_INTERFACE") ?? "public", pick(flags.osRegionName, "OS_REGION_NAME"));
+  const endpoint = imageUrl ??
+    imageEndpoint(
+      login.catalog,
+      pick(flags.osInterface, "OS_INTERFACE") ?? "public",
+      pick(flags.osRegionName, "OS_REGION_NAME"),
+    );
   return { imageUrl: rootOf(endpoint), token: login.token };
 }
 
@@ -61,13 +65,20 @@ async function passwordLogin(authUrl: string, c: Credentials): Promise<{ token: 
   const url = `${/\/v3$/.test(base) ? base : `${base}/v3`}/auth/tokens`;
   const body = {
     auth: {
-      identity: { methods: ["password"], password: { user: { name: c.username, domain: { name: c.userDomain }, password: c.password } } },
+      identity: {
+        methods: ["password"],
+        password: { user: { name: c.username, domain: { name: c.userDomain }, password: c.password } },
+      },
       scope: { project: { name: c.projectName, domain: { name: c.projectDomain } } },
     },
   };
   let res: Response;
   try {
-    res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
+    res = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
   } catch (err) {
     throw new CliError(`Keystone at ${authUrl} cannot be reached: ${causeOf(err)}`);
   }
@@ -92,7 +103,9 @@ function imageEndpoint(catalog: CatalogEntry[], iface: string, region: string | 
     );
     if (hit) return hit.url;
   }
-  throw new CliError(`the service catalog has no ${wanted} image endpoint${region ? ` in ${region}` : ""}; give --os-image-url`);
+  throw new CliError(
+    `the service catalog has no ${wanted} image endpoint${region ? ` in ${region}` : ""}; give --os-image-url`,
+  );
 }
 
 function rootOf(url: string): string {

@@ -27,11 +27,17 @@ function nodesText(list: FleetNode[]): string {
     String(n.hits),
     `${formatDuration(n.heartbeat_age)} ago`,
   ]);
-  return `Nodes: ${list.length}\n${table(["ID", "URL", "SITE", "STATE", "CACHE", "FREE", "IMAGES", "HITS", "HEARTBEAT"], rows, [0, 5, 6, 7, 8])}`;
+  return `Nodes: ${list.length}\n${
+    table(["ID", "URL", "SITE", "STATE", "CACHE", "FREE", "IMAGES", "HITS", "HEARTBEAT"], rows, [0, 5, 6, 7, 8])
+  }`;
 }
 
 /** The fleet view: nodes, then per image where it is; `all` follows the pages to the end. */
-export async function view(client: CacheClient, io: Io, q: { imageId?: string; limit?: number; all: boolean; json: boolean }): Promise<number> {
+export async function view(
+  client: CacheClient,
+  io: Io,
+  q: { imageId?: string; limit?: number; all: boolean; json: boolean },
+): Promise<number> {
   const first = await client.fleetView(q);
   const images = { ...first.images };
   let next = first.next;
@@ -55,7 +61,11 @@ export async function view(client: CacheClient, io: Io, q: { imageId?: string; l
       id,
       list(v.cached),
       list(v.queued),
-      list(v.filling.map((f) => `${f.node}(${f.total ? `${Math.floor((100 * f.bytes) / f.total)}%` : formatBytes(f.bytes)})`)),
+      list(
+        v.filling.map((f) =>
+          `${f.node}(${f.total ? `${Math.floor((100 * f.bytes) / f.total)}%` : formatBytes(f.bytes)})`
+        ),
+      ),
     ]);
     out(io, table(["ID", "CACHED ON", "QUEUED ON", "FILLING ON"], rows));
   }
@@ -80,7 +90,14 @@ export async function cache(
   return wait ? waitForJob(client, io, job, intervalMs) : 0;
 }
 
-export async function job(client: CacheClient, io: Io, id: string, json: boolean, wait: boolean, intervalMs: number): Promise<number> {
+export async function job(
+  client: CacheClient,
+  io: Io,
+  id: string,
+  json: boolean,
+  wait: boolean,
+  intervalMs: number,
+): Promise<number> {
   if (!/^[0-9a-f-]{36}$/.test(id)) throw new CliError(`not a job id: ${id}`, 2);
   const j = await client.job(id);
   if (wait) return waitForJob(client, io, j, intervalMs);
@@ -173,17 +190,29 @@ async function waitForJob(client: CacheClient, io: Io, first: FleetJob, interval
     return 1;
   }
   const failed = job.targets.filter(ended);
-  for (const t of failed) io.stderr.write(`error: ${t.node}: ${t.reason ?? (t.node_status === "retired" ? "the node was retired" : t.state)}\n`);
-  out(io, `job ${job.id} done: ${job.targets.length - failed.length} of ${job.targets.length} node${job.targets.length === 1 ? "" : "s"} ok`);
+  for (const t of failed) {
+    io.stderr.write(
+      `error: ${t.node}: ${t.reason ?? (t.node_status === "retired" ? "the node was retired" : t.state)}\n`,
+    );
+  }
+  out(
+    io,
+    `job ${job.id} done: ${job.targets.length - failed.length} of ${job.targets.length} node${
+      job.targets.length === 1 ? "" : "s"
+    } ok`,
+  );
   return failed.length ? 1 : 0;
 }
 
 /** A target that ended without doing its part. */
-const ended = (t: FleetTarget) => t.state === "failed" || (t.node_status === "retired" && t.state !== "cached" && t.state !== "done");
+const ended = (t: FleetTarget) =>
+  t.state === "failed" || (t.node_status === "retired" && t.state !== "cached" && t.state !== "done");
 
 function rowOf(t: FleetTarget, width: number, meter: RateMeter): Row {
   const id = t.node.padEnd(width);
-  if (ended(t)) return { id, state: "failed", bytes: t.bytes, total: t.total, rate: 0, note: t.reason ?? "node retired" };
+  if (ended(t)) {
+    return { id, state: "failed", bytes: t.bytes, total: t.total, rate: 0, note: t.reason ?? "node retired" };
+  }
   const stale = t.node_status === "stale" ? "node stale" : undefined;
   switch (t.state) {
     case "cached":

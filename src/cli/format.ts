@@ -31,7 +31,9 @@ export const formatRate = (bytesPerSecond: number) => (bytesPerSecond > 0 ? `${f
 export function formatTime(epoch: number): string {
   const d = new Date(epoch * 1000);
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${
+    p(d.getSeconds())
+  }`;
 }
 
 /** Columns padded to their widest cell; columns named in `right` are right-aligned. */

@@ -21,7 +21,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride()
     .showHelpAfterError("(glance-cache --help shows the commands and options)")
-    .option("--os-image-url <url>", `the node (env OS_IMAGE_URL; default: the catalog's image endpoint, else ${DEFAULT_IMAGE_URL})`)
+    .option(
+      "--os-image-url <url>",
+      `the node (env OS_IMAGE_URL; default: the catalog's image endpoint, else ${DEFAULT_IMAGE_URL})`,
+    )
     .option("--os-auth-token <token>", "a Keystone token (env OS_AUTH_TOKEN)")
     .option("--os-auth-url <url>", "Keystone, for a password login (env OS_AUTH_URL)")
     .option("--os-username <name>", "(env OS_USERNAME)")
@@ -33,7 +36,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .option("--os-interface <name>", "the catalog interface (env OS_INTERFACE, default public)");
 
   // commander calls an action with (...positionals, options, command).
-  const run = (fn: (client: CacheClient, opts: Record<string, unknown>, ids: string[]) => Promise<number>) =>
+  const run =
+    (fn: (client: CacheClient, opts: Record<string, unknown>, ids: string[]) => Promise<number>) =>
     async (...args: unknown[]) => {
       const cmd = args[args.length - 1] as Command;
       const opts = cmd.optsWithGlobals();
@@ -71,13 +75,19 @@ export async function main(argv: string[], env: Record<string, string | undefine
   program
     .command("watch")
     .description("the listing, refreshed until interrupted (or --count times); bars on a terminal")
-    .addOption(new Option("--interval <seconds>", "seconds between refreshes").default(2).argParser(positive("--interval")))
+    .addOption(
+      new Option("--interval <seconds>", "seconds between refreshes").default(2).argParser(positive("--interval")),
+    )
     .addOption(new Option("--count <n>", "stop after n refreshes").argParser(positive("--count")))
-    .action(run((client, o) => commands.watch(client, io, (o.interval as number) * 1000, o.count as number | undefined)));
+    .action(
+      run((client, o) => commands.watch(client, io, (o.interval as number) * 1000, o.count as number | undefined)),
+    );
 
   const fleetCmd = program
     .command("fleet")
-    .description("a fleet of nodes sharing a database: nodes, where images are, fan-out jobs (any node of the fleet answers)");
+    .description(
+      "a fleet of nodes sharing a database: nodes, where images are, fan-out jobs (any node of the fleet answers)",
+    );
   fleetCmd
     .command("nodes")
     .description("the fleet's nodes: site, alive/stale/retired, cache size, free space, hits, heartbeat")
@@ -90,20 +100,39 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .addOption(new Option("--limit <n>", "images per page (default 100)").argParser(positive("--limit")))
     .option("--all", "follow the pages to the last image")
     .option("--json", "print the view as JSON")
-    .action(run((client, o) =>
-      fleet.view(client, io, { imageId: o.image as string | undefined, limit: o.limit as number | undefined, all: Boolean(o.all), json: Boolean(o.json) })
-    ));
+    .action(
+      run((client, o) =>
+        fleet.view(client, io, {
+          imageId: o.image as string | undefined,
+          limit: o.limit as number | undefined,
+          all: Boolean(o.all),
+          json: Boolean(o.json),
+        })
+      ),
+    );
   fleetCmd
     .command("cache")
     .description("cache an image on every alive node, on one site's, or on listed nodes (a fan-out job)")
     .argument("<id>", "image id")
     .option("--site <site>", "the alive nodes of this site only")
-    .addOption(new Option("--node <url>", "this node (repeat for more)").argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(
+      new Option("--node <url>", "this node (repeat for more)").argParser((
+        v: string,
+        prev: string[] = [],
+      ) => [...prev, v]),
+    )
     .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
     .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
     .action(async (id: string, _o: unknown, cmd: Command) =>
       run((client, o) =>
-        fleet.cache(client, io, id, { site: o.site as string | undefined, nodes: o.node as string[] | undefined }, Boolean(o.wait), (o.interval as number) * 1000)
+        fleet.cache(
+          client,
+          io,
+          id,
+          { site: o.site as string | undefined, nodes: o.node as string[] | undefined },
+          Boolean(o.wait),
+          (o.interval as number) * 1000,
+        )
       )(cmd)
     );
   fleetCmd
@@ -114,7 +143,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .option("-w, --wait", "follow it until it is over (as fleet cache --wait)")
     .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
     .action(async (id: string, _o: unknown, cmd: Command) =>
-      run((client, o) => fleet.job(client, io, id, Boolean(o.json), Boolean(o.wait), (o.interval as number) * 1000))(cmd)
+      run((client, o) => fleet.job(client, io, id, Boolean(o.json), Boolean(o.wait), (o.interval as number) * 1000))(
+        cmd,
+      )
     );
   fleetCmd
     .command("jobs")

@@ -46,7 +46,10 @@ const fraction = (r: Row) => (r.state === "cached" ? 1 : r.total ? Math.min(1, r
 const BAR_FORMAT = "{id} {bar} {percentage}% | {bytesText} | {rateText} | ETA {etaText} | {state}";
 
 /** Bars on a terminal; `header`, when given, is a line above them that setHeader() changes. */
-export function terminalView(stream: NodeJS.WriteStream, header?: string): ProgressView & { setHeader(text: string): void } {
+export function terminalView(
+  stream: NodeJS.WriteStream,
+  header?: string,
+): ProgressView & { setHeader(text: string): void } {
   const multibar = new cliProgress.MultiBar(
     {
       stream,

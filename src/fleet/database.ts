@@ -119,7 +119,9 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
   {
     // Each node reports its number of cached images with its heartbeat: listing nodes reads no entry rows.
     version: 3,
-    statements: ["ALTER TABLE fleet_nodes ADD COLUMN IF NOT EXISTS cached_images BIGINT NOT NULL DEFAULT 0 AFTER cache_size"],
+    statements: [
+      "ALTER TABLE fleet_nodes ADD COLUMN IF NOT EXISTS cached_images BIGINT NOT NULL DEFAULT 0 AFTER cache_size",
+    ],
   },
   {
     // The process that registered a URL last owns its row: a second process under the same URL (a
@@ -138,7 +140,9 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 export async function migrate(pool: Pool, log: (msg: string) => void): Promise<number[]> {
   const conn = await pool.getConnection();
   try {
-    const [[lock]] = (await conn.query("SELECT GET_LOCK('glance_fleet_migrations', 60) AS got")) as unknown as [{ got: number }[]];
+    const [[lock]] = (await conn.query("SELECT GET_LOCK('glance_fleet_migrations', 60) AS got")) as unknown as [
+      { got: number }[],
+    ];
     if (lock.got !== 1) throw new Error("fleet database: timed out waiting for another node's migrations");
     try {
       await conn.query(
@@ -147,7 +151,11 @@ export async function migrate(pool: Pool, log: (msg: string) => void): Promise<n
       const [rows] = (await conn.query("SELECT version FROM fleet_migrations")) as unknown as [{ version: number }[]];
       const applied = new Set(rows.map((r) => r.version));
       const newer = [...applied].filter((v) => v > SCHEMA_VERSION);
-      if (newer.length) throw new Error(`fleet database: schema version ${Math.max(...newer)} is newer than this node's (${SCHEMA_VERSION})`);
+      if (newer.length) {
+        throw new Error(
+          `fleet database: schema version ${Math.max(...newer)} is newer than this node's (${SCHEMA_VERSION})`,
+        );
+      }
       const done: number[] = [];
       for (const m of MIGRATIONS) {
         if (applied.has(m.version)) continue;

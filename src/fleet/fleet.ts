@@ -91,10 +91,16 @@ export class Fleet {
       const instance = crypto.randomUUID();
       const me = await registry.register(opts.selfUrl, opts.site ?? "", instance);
       if (me.tookOver) {
-        log(`fleet: ${opts.selfUrl} was alive in the fleet under another process (a restart, or two nodes with one worker_self_reference_url); this one takes it over`);
+        log(
+          `fleet: ${opts.selfUrl} was alive in the fleet under another process (a restart, or two nodes with one worker_self_reference_url); this one takes it over`,
+        );
       }
       const forgotten = await ForgottenImages.open(pool, me.id, me.forgottenSeq, me.isNew);
-      log(`fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${JSON.stringify(opts.site ?? "")})`);
+      log(
+        `fleet: joined ${redact(opts.databaseUrl)} as node ${me.id} (${opts.selfUrl}, site ${
+          JSON.stringify(opts.site ?? "")
+        })`,
+      );
       return new Fleet(pool, registry, opts, me.id, instance, forgotten, log);
     } catch (err) {
       await pool.end().catch(() => {});
@@ -107,7 +113,11 @@ export class Fleet {
     this.peerSource = new PeerSource(
       source,
       this.opts.secret
-        ? { peers: (id) => this.registry.peersHolding(id, this.site, this.nodeId), secret: this.opts.secret, log: this.log }
+        ? {
+          peers: (id) => this.registry.peersHolding(id, this.site, this.nodeId),
+          secret: this.opts.secret,
+          log: this.log,
+        }
         : undefined,
     );
     return this.peerSource;
@@ -142,7 +152,10 @@ export class Fleet {
     // A node shutting down is stale at once: peers and jobs stop counting on it (best effort).
     if (this.shared && !this.retired) {
       await this.pool
-        .query("UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 DAY WHERE id = ? AND instance = ?", [this.nodeId, this.instance])
+        .query("UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 DAY WHERE id = ? AND instance = ?", [
+          this.nodeId,
+          this.instance,
+        ])
         .catch(() => {});
     }
     await this.pool.end().catch(() => {});
@@ -162,7 +175,11 @@ export class Fleet {
    * A fan-out job caching an image on (or cleaning, pruning, clearing) every alive node, the alive nodes
    * of one site, or the listed nodes (URLs, each alive). The caller has checked the image and the policy.
    */
-  async fanOut(spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">, target: { site?: string; nodes?: string[] }, createdBy: string): Promise<string> {
+  async fanOut(
+    spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">,
+    target: { site?: string; nodes?: string[] },
+    createdBy: string,
+  ): Promise<string> {
     const all = await this.registry.list();
     const alive = all.filter((n) => n.status === "alive");
     let chosen: NodeRow[];
@@ -172,8 +189,12 @@ export class Fleet {
       if (unknown.length) throw badInput(`Unknown fleet node(s): ${unknown.join(", ")}`);
       chosen = target.nodes.map((u) => known.get(u.replace(/\/+$/, ""))!);
       const down = chosen.filter((n) => n.status !== "alive");
-      if (down.length) throw badInput(`Fleet node(s) not alive: ${down.map((n) => `${n.url} (${n.status})`).join(", ")}`);
-      if (target.site !== undefined && chosen.some((n) => n.site !== target.site)) throw badInput("Listed nodes are not all in the given site");
+      if (down.length) {
+        throw badInput(`Fleet node(s) not alive: ${down.map((n) => `${n.url} (${n.status})`).join(", ")}`);
+      }
+      if (target.site !== undefined && chosen.some((n) => n.site !== target.site)) {
+        throw badInput("Listed nodes are not all in the given site");
+      }
     } else if (target.site !== undefined) {
       chosen = alive.filter((n) => n.site === target.site);
       if (!chosen.length) throw notFound(`No alive fleet node in site ${JSON.stringify(target.site)}`);
@@ -182,7 +203,11 @@ export class Fleet {
       if (!chosen.length) throw conflict("No alive fleet node");
     }
     const ids = [...new Set(chosen.map((n) => n.id))];
-    const id = await this.jobs.create({ ...spec, site: target.site ?? null, nodes: target.nodes ?? null }, ids, createdBy);
+    const id = await this.jobs.create(
+      { ...spec, site: target.site ?? null, nodes: target.nodes ?? null },
+      ids,
+      createdBy,
+    );
     // This node does its part at once rather than at its next round.
     if (ids.includes(this.nodeId)) void this.tick();
     return id;
@@ -196,7 +221,9 @@ export class Fleet {
    * Per image, which alive nodes hold, queue or fill it: one image, or a page of images in id order
    * after `marker` (the whole fleet's entries are too many for one answer at scale).
    */
-  async images(q: { imageId?: string; marker?: string; limit: number }): Promise<{ images: Record<string, ImageView>; next?: string }> {
+  async images(
+    q: { imageId?: string; marker?: string; limit: number },
+  ): Promise<{ images: Record<string, ImageView>; next?: string }> {
     let ids: string[];
     if (q.imageId) ids = [q.imageId];
     else {
@@ -212,9 +239,12 @@ export class Fleet {
     if (!ids.length) return { images };
     // Entry rows by the image index alone, nodes matched here: a join costs a lookup per row.
     const alive = new Map((await this.registry.alive()).map((n) => [n.id, n.url]));
-    const [rows] = (await this.pool.query("SELECT image_id, node_id, state, bytes, size FROM fleet_entries WHERE image_id IN (?)", [ids])) as unknown as [
-      { image_id: string; node_id: number; state: string; bytes: number; size: number | null }[],
-    ];
+    const [rows] =
+      (await this.pool.query("SELECT image_id, node_id, state, bytes, size FROM fleet_entries WHERE image_id IN (?)", [
+        ids,
+      ])) as unknown as [
+        { image_id: string; node_id: number; state: string; bytes: number; size: number | null }[],
+      ];
     for (const r of rows.sort((a, b) => (a.image_id < b.image_id ? -1 : a.image_id > b.image_id ? 1 : 0))) {
       const url = alive.get(r.node_id);
       if (!url) continue;
@@ -278,7 +308,9 @@ export class Fleet {
       if (this.failing) this.log("fleet: the database answers again");
       this.failing = false;
     } catch (err) {
-      if (!this.failing) this.log(`fleet: round failed (${(err as Error).message}); serving from the local cache and retrying`);
+      if (!this.failing) {
+        this.log(`fleet: round failed (${(err as Error).message}); serving from the local cache and retrying`);
+      }
       this.failing = true;
       if (this.shared) this.shared.needsRebuild = true;
     }

@@ -28,7 +28,9 @@ export class ForgottenImages {
     await pool.query(`DELETE FROM fleet_forgotten WHERE at < NOW(3) - INTERVAL ${KEEP_DAYS} DAY`);
     let cursor = storedCursor;
     if (isNew) {
-      const [rows] = (await pool.query("SELECT COALESCE(MAX(seq), 0) AS seq FROM fleet_forgotten")) as unknown as [{ seq: number }[]];
+      const [rows] = (await pool.query("SELECT COALESCE(MAX(seq), 0) AS seq FROM fleet_forgotten")) as unknown as [
+        { seq: number }[],
+      ];
       cursor = rows[0].seq;
     }
     return new ForgottenImages(pool, nodeId, cursor);
@@ -52,7 +54,10 @@ export class ForgottenImages {
     for (const id of [...this.unannounced]) {
       if (!this.unannounced.delete(id)) continue;
       try {
-        await this.pool.query("INSERT INTO fleet_forgotten (image_id, node_id, at) VALUES (?, ?, NOW(3))", [id, this.nodeId]);
+        await this.pool.query("INSERT INTO fleet_forgotten (image_id, node_id, at) VALUES (?, ?, NOW(3))", [
+          id,
+          this.nodeId,
+        ]);
       } catch (err) {
         this.unannounced.add(id);
         throw err;

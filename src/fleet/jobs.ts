@@ -58,16 +58,21 @@ export class Jobs {
     const conn = await this.pool.getConnection();
     try {
       await conn.beginTransaction();
-      await conn.query("INSERT INTO fleet_jobs (id, action, clear_target, image_id, site, nodes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3))", [
-        id,
-        spec.action,
-        spec.clearTarget,
-        spec.imageId,
-        spec.site,
-        spec.nodes ? JSON.stringify(spec.nodes) : null,
-        createdBy,
+      await conn.query(
+        "INSERT INTO fleet_jobs (id, action, clear_target, image_id, site, nodes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3))",
+        [
+          id,
+          spec.action,
+          spec.clearTarget,
+          spec.imageId,
+          spec.site,
+          spec.nodes ? JSON.stringify(spec.nodes) : null,
+          createdBy,
+        ],
+      );
+      await conn.query("INSERT INTO fleet_job_targets (job_id, node_id, state, updated_at) VALUES ?", [
+        nodeIds.map((n) => [id, n, "pending", new Date()]),
       ]);
-      await conn.query("INSERT INTO fleet_job_targets (job_id, node_id, state, updated_at) VALUES ?", [nodeIds.map((n) => [id, n, "pending", new Date()])]);
       await conn.commit();
     } catch (err) {
       await conn.rollback().catch(() => {});
@@ -86,7 +91,9 @@ export class Jobs {
     if (!jobs.length) return undefined;
     const [rows] = (await this.pool.query(
       `SELECT n.url AS node, n.id AS node_id, n.site,
-       CASE WHEN n.state = 'retired' THEN 'retired' WHEN n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND THEN 'alive' ELSE 'stale' END AS node_status,
+       CASE WHEN n.state = 'retired' THEN 'retired' WHEN n.heartbeat_at >= NOW(3) - INTERVAL ${
+        Number(this.staleAfter)
+      } SECOND THEN 'alive' ELSE 'stale' END AS node_status,
        t.state, t.bytes, t.total, t.reason, t.result FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.job_id = ? ORDER BY n.site, n.url`,
       [id],
     )) as unknown as [(Omit<JobTarget, "state" | "result"> & { state: TargetState; result: string | null })[]];
@@ -100,7 +107,9 @@ export class Jobs {
       ...job,
       nodes: job.nodes ? (JSON.parse(job.nodes) as string[]) : null,
       // A retired node's part is over whatever its state.
-      state: targets.some((t) => t.node_status !== "retired" && !["cached", "failed", "done"].includes(t.state)) ? "running" : "done",
+      state: targets.some((t) => t.node_status !== "retired" && !["cached", "failed", "done"].includes(t.state))
+        ? "running"
+        : "done",
       targets,
     };
   }
@@ -114,7 +123,13 @@ export class Jobs {
        LEFT JOIN fleet_nodes n ON n.id = t.node_id
        GROUP BY j.id, t.state, n.state ORDER BY j.created_at DESC, j.id`,
       [limit],
-    )) as unknown as [(Omit<Job, "targets" | "nodes" | "state"> & { state: TargetState | null; node_state: string | null; n: number })[]];
+    )) as unknown as [
+      (Omit<Job, "targets" | "nodes" | "state"> & {
+        state: TargetState | null;
+        node_state: string | null;
+        n: number;
+      })[],
+    ];
     const jobs = new Map<string, Omit<Job, "targets" | "nodes"> & { targets: Record<string, number> }>();
     for (const { state, node_state, n, ...job } of rows) {
       const entry = jobs.get(job.id) ?? { ...job, state: "done" as const, targets: {} };
@@ -130,7 +145,9 @@ export class Jobs {
   /** Jobs older than `days` go, with their targets. */
   async expire(days: number): Promise<void> {
     await this.pool.query(
-      `DELETE t FROM fleet_job_targets t JOIN fleet_jobs j ON j.id = t.job_id WHERE j.created_at < NOW(3) - INTERVAL ${Number(days)} DAY`,
+      `DELETE t FROM fleet_job_targets t JOIN fleet_jobs j ON j.id = t.job_id WHERE j.created_at < NOW(3) - INTERVAL ${
+        Number(days)
+      } DAY`,
     );
     await this.pool.query(`DELETE FROM fleet_jobs WHERE created_at < NOW(3) - INTERVAL ${Number(days)} DAY`);
   }
@@ -152,13 +169,28 @@ export class Jobs {
    * One round of this node's part: queue what is pending, and report each open target's state as the
    * local cache has it. `failures` holds why the last fill of an image failed on this node.
    */
-  async work(nodeId: number, site: string, cache: ImageCache, failures: Map<string, string>, staggerSite: boolean): Promise<void> {
+  async work(
+    nodeId: number,
+    site: string,
+    cache: ImageCache,
+    failures: Map<string, string>,
+    staggerSite: boolean,
+  ): Promise<void> {
     const [rows] = (await this.pool.query(
       `SELECT t.job_id, t.state, t.attempts, t.bytes, t.total, j.image_id, j.action, j.clear_target FROM fleet_job_targets t
        JOIN fleet_jobs j ON j.id = t.job_id WHERE t.node_id = ? AND t.state IN (?) ORDER BY j.created_at`,
       [nodeId, OPEN],
     )) as unknown as [
-      { job_id: string; state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string; action: JobAction; clear_target: ClearTarget | null }[],
+      {
+        job_id: string;
+        state: TargetState;
+        attempts: number;
+        bytes: number;
+        total: number | null;
+        image_id: string;
+        action: JobAction;
+        clear_target: ClearTarget | null;
+      }[],
     ];
     for (const row of rows) {
       if (row.action !== "cache") {
@@ -176,7 +208,13 @@ export class Jobs {
   }
 
   /** A clean, prune or clear on this node; done again after a crash before it was recorded, which is harmless. */
-  private async perform(jobId: string, nodeId: number, action: Exclude<JobAction, "cache">, target: ClearTarget, cache: ImageCache): Promise<void> {
+  private async perform(
+    jobId: string,
+    nodeId: number,
+    action: Exclude<JobAction, "cache">,
+    target: ClearTarget,
+    cache: ImageCache,
+  ): Promise<void> {
     let result: unknown;
     let reason: string | null = null;
     try {
@@ -184,22 +222,31 @@ export class Jobs {
       else if (action === "clear") {
         const before = { cached: cache.index.count, queued: cache.queue.list().length };
         await cache.clear(target);
-        result = { cache_deleted: before.cached - cache.index.count, queue_deleted: before.queued - cache.queue.list().length };
+        result = {
+          cache_deleted: before.cached - cache.index.count,
+          queue_deleted: before.queued - cache.queue.list().length,
+        };
       } else {
         const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
         const pruned = await cache.prune();
-        result = { total_files_pruned: pruned.length, total_bytes_pruned: pruned.reduce((n, id) => n + (sizes.get(id) ?? 0), 0) };
+        result = {
+          total_files_pruned: pruned.length,
+          total_bytes_pruned: pruned.reduce((n, id) => n + (sizes.get(id) ?? 0), 0),
+        };
       }
     } catch (err) {
       reason = err instanceof Error ? err.message : String(err);
     }
-    await this.pool.query("UPDATE fleet_job_targets SET state = ?, result = ?, reason = ?, updated_at = NOW(3) WHERE job_id = ? AND node_id = ?", [
-      reason ? "failed" : "done",
-      result === undefined ? null : JSON.stringify(result),
-      reason?.slice(0, 255) ?? null,
-      jobId,
-      nodeId,
-    ]);
+    await this.pool.query(
+      "UPDATE fleet_job_targets SET state = ?, result = ?, reason = ?, updated_at = NOW(3) WHERE job_id = ? AND node_id = ?",
+      [
+        reason ? "failed" : "done",
+        result === undefined ? null : JSON.stringify(result),
+        reason?.slice(0, 255) ?? null,
+        jobId,
+        nodeId,
+      ],
+    );
   }
 
   /**
@@ -210,22 +257,29 @@ export class Jobs {
   private async waitForSiteLeader(jobId: string, nodeId: number, site: string): Promise<boolean> {
     const [rows] = (await this.pool.query(
       `SELECT t.node_id, t.state FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id
-       WHERE t.job_id = ? AND n.site = ? AND n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND
+       WHERE t.job_id = ? AND n.site = ? AND n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${
+        Number(this.staleAfter)
+      } SECOND
        ORDER BY t.node_id LIMIT 1`,
       [jobId, site],
     )) as unknown as [{ node_id: number; state: TargetState }[]];
     const leader = rows[0];
-    return leader !== undefined && leader.node_id !== nodeId && (leader.state === "pending" || leader.state === "queued");
+    return leader !== undefined && leader.node_id !== nodeId &&
+      (leader.state === "pending" || leader.state === "queued");
   }
 
   private async advance(
     row: { state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string },
     cache: ImageCache,
     failures: Map<string, string>,
-  ): Promise<{ state: TargetState; bytes: number; total: number | null; reason: string | null; attempts: number } | undefined> {
+  ): Promise<
+    { state: TargetState; bytes: number; total: number | null; reason: string | null; attempts: number } | undefined
+  > {
     const id = row.image_id;
     const same = (s: TargetState, bytes: number, total: number | null) =>
-      s === row.state && bytes === row.bytes && total === row.total ? undefined : { state: s, bytes, total, reason: null, attempts: row.attempts };
+      s === row.state && bytes === row.bytes && total === row.total
+        ? undefined
+        : { state: s, bytes, total, reason: null, attempts: row.attempts };
     const entry = cache.index.get(id);
     if (entry) return same("cached", entry.size, entry.size);
     const fill = cache.filling().find((f) => f.id === id);
@@ -235,7 +289,13 @@ export class Jobs {
       return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id)!, attempts: row.attempts };
     }
     if (row.attempts >= MAX_ATTEMPTS) {
-      return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id) ?? `not cached after ${MAX_ATTEMPTS} attempts`, attempts: row.attempts };
+      return {
+        state: "failed",
+        bytes: 0,
+        total: row.total,
+        reason: failures.get(id) ?? `not cached after ${MAX_ATTEMPTS} attempts`,
+        attempts: row.attempts,
+      };
     }
     failures.delete(id);
     await cache.enqueue(id);

@@ -31,7 +31,9 @@ export interface NodeStats {
 
 /** Liveness is judged by the database's clock, so the nodes' clocks need not agree. */
 const STATUS_SQL = (staleAfter: number) =>
-  `CASE WHEN state = 'retired' THEN 'retired' WHEN heartbeat_at >= NOW(3) - INTERVAL ${Number(staleAfter)} SECOND THEN 'alive' ELSE 'stale' END`;
+  `CASE WHEN state = 'retired' THEN 'retired' WHEN heartbeat_at >= NOW(3) - INTERVAL ${
+    Number(staleAfter)
+  } SECOND THEN 'alive' ELSE 'stale' END`;
 
 export class NodeRegistry {
   constructor(
@@ -44,9 +46,15 @@ export class NodeRegistry {
    * Registers (or re-activates) the node under its URL as process `instance`; returns its id, the
    * forgotten-images cursor it left at, and whether another process held the URL until now.
    */
-  async register(url: string, site: string, instance: string): Promise<{ id: number; forgottenSeq: number; isNew: boolean; tookOver: boolean }> {
+  async register(
+    url: string,
+    site: string,
+    instance: string,
+  ): Promise<{ id: number; forgottenSeq: number; isNew: boolean; tookOver: boolean }> {
     const [before] = (await this.pool.query(
-      `SELECT heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND AND state = 'active' AS alive FROM fleet_nodes WHERE url = ?`,
+      `SELECT heartbeat_at >= NOW(3) - INTERVAL ${
+        Number(this.staleAfter)
+      } SECOND AND state = 'active' AS alive FROM fleet_nodes WHERE url = ?`,
       [url],
     )) as unknown as [{ alive: number }[]];
     await this.pool.query(
@@ -54,10 +62,18 @@ export class NodeRegistry {
        ON DUPLICATE KEY UPDATE site = VALUES(site), state = 'active', instance = VALUES(instance), heartbeat_at = NOW(3)`,
       [url, site, instance],
     );
-    const [rows] = (await this.pool.query("SELECT id, forgotten_seq, registered_at = heartbeat_at AS fresh FROM fleet_nodes WHERE url = ?", [url])) as unknown as [
+    const [rows] = (await this.pool.query(
+      "SELECT id, forgotten_seq, registered_at = heartbeat_at AS fresh FROM fleet_nodes WHERE url = ?",
+      [url],
+    )) as unknown as [
       { id: number; forgotten_seq: number; fresh: number }[],
     ];
-    return { id: rows[0].id, forgottenSeq: rows[0].forgotten_seq, isNew: rows[0].fresh === 1, tookOver: before[0]?.alive === 1 };
+    return {
+      id: rows[0].id,
+      forgottenSeq: rows[0].forgotten_seq,
+      isNew: rows[0].fresh === 1,
+      tookOver: before[0]?.alive === 1,
+    };
   }
 
   /** "retired" or "replaced" (another process registered this URL) when the node must stop its fleet work. */
@@ -65,10 +81,22 @@ export class NodeRegistry {
     const [res] = (await this.pool.query(
       `UPDATE fleet_nodes SET heartbeat_at = NOW(3), cache_size = ?, cached_images = ?, max_size = ?, free_bytes = ?, hits = ?,
        upstream_reads = ?, peer_reads = ? WHERE id = ? AND state = 'active' AND instance = ?`,
-      [stats.cacheSize, stats.cachedImages, stats.maxSize, stats.freeBytes, stats.hits, stats.upstreamReads, stats.peerReads, id, instance],
+      [
+        stats.cacheSize,
+        stats.cachedImages,
+        stats.maxSize,
+        stats.freeBytes,
+        stats.hits,
+        stats.upstreamReads,
+        stats.peerReads,
+        id,
+        instance,
+      ],
     )) as unknown as [{ affectedRows: number }];
     if (res.affectedRows === 1) return "ok";
-    const [rows] = (await this.pool.query("SELECT state FROM fleet_nodes WHERE id = ?", [id])) as unknown as [{ state: string }[]];
+    const [rows] = (await this.pool.query("SELECT state FROM fleet_nodes WHERE id = ?", [id])) as unknown as [
+      { state: string }[],
+    ];
     return rows[0]?.state === "active" ? "replaced" : "retired";
   }
 
@@ -88,7 +116,9 @@ export class NodeRegistry {
 
   /** Retires a node: it gets no more work and its shared rows go. False when there is no such node. */
   async retire(id: number): Promise<boolean> {
-    const [res] = (await this.pool.query("UPDATE fleet_nodes SET state = 'retired' WHERE id = ?", [id])) as unknown as [{ affectedRows: number }];
+    const [res] = (await this.pool.query("UPDATE fleet_nodes SET state = 'retired' WHERE id = ?", [id])) as unknown as [
+      { affectedRows: number },
+    ];
     if (res.affectedRows === 0) {
       const [rows] = (await this.pool.query("SELECT id FROM fleet_nodes WHERE id = ?", [id])) as unknown as [unknown[]];
       if (rows.length === 0) return false;
@@ -114,7 +144,9 @@ export class NodeRegistry {
     const [rows] = (await this.pool.query(
       `SELECT n.url FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id
        WHERE e.image_id = ? AND e.state IN ('cached', 'filling') AND n.site = ? AND n.id <> ? AND n.state = 'active'
-       AND n.heartbeat_at >= NOW(3) - INTERVAL ${Number(this.staleAfter)} SECOND ORDER BY e.state = 'cached' DESC, RAND() LIMIT 3`,
+       AND n.heartbeat_at >= NOW(3) - INTERVAL ${
+        Number(this.staleAfter)
+      } SECOND ORDER BY e.state = 'cached' DESC, RAND() LIMIT 3`,
       [imageId, site, self],
     )) as unknown as [{ url: string }[]];
     return rows.map((r) => r.url);

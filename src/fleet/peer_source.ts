@@ -90,7 +90,10 @@ export class PeerSource implements ImageSource {
     return undefined;
   }
 
-  private withFallback(image: Image, peer: { url: string; body: ReadableStream<Uint8Array> }): ReadableStream<Uint8Array> {
+  private withFallback(
+    image: Image,
+    peer: { url: string; body: ReadableStream<Uint8Array> },
+  ): ReadableStream<Uint8Array> {
     let reader = peer.body.getReader();
     let pos = 0;
     let fromPeer = true;
@@ -115,7 +118,11 @@ export class PeerSource implements ImageSource {
               fromPeer = false;
               this.viaPeer.delete(image.id);
               this.reads.peerFailures++;
-              this.deps?.log(`fleet: peer ${peer.url} failed at byte ${pos} of ${image.id} (${(err as Error).message}); going on from the source`);
+              this.deps?.log(
+                `fleet: peer ${peer.url} failed at byte ${pos} of ${image.id} (${
+                  (err as Error).message
+                }); going on from the source`,
+              );
               reader.cancel().catch(() => {});
               if (pos >= size) {
                 controller.close();

@@ -2,9 +2,19 @@
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Pool } from "./database.ts";
 
-type Row = [nodeId: number, imageId: string, state: "cached" | "queued" | "filling", size: number | null, bytes: number, hits: number, lastAccessed: number | null, checksum: string | null];
+type Row = [
+  nodeId: number,
+  imageId: string,
+  state: "cached" | "queued" | "filling",
+  size: number | null,
+  bytes: number,
+  hits: number,
+  lastAccessed: number | null,
+  checksum: string | null,
+];
 
-const UPSERT = `INSERT INTO fleet_entries (node_id, image_id, state, size, bytes, hits, last_accessed, checksum) VALUES ?
+const UPSERT =
+  `INSERT INTO fleet_entries (node_id, image_id, state, size, bytes, hits, last_accessed, checksum) VALUES ?
   ON DUPLICATE KEY UPDATE state = VALUES(state), size = VALUES(size), bytes = VALUES(bytes), hits = VALUES(hits),
   last_accessed = VALUES(last_accessed), checksum = VALUES(checksum)`;
 
@@ -109,7 +119,9 @@ export class SharedRows {
       else gone.push(id);
     }
     try {
-      if (gone.length) await this.pool.query("DELETE FROM fleet_entries WHERE node_id = ? AND image_id IN (?)", [this.nodeId, gone]);
+      if (gone.length) {
+        await this.pool.query("DELETE FROM fleet_entries WHERE node_id = ? AND image_id IN (?)", [this.nodeId, gone]);
+      }
       if (rows.length) await this.pool.query(UPSERT, [rows]);
     } catch (err) {
       this.log(`fleet: shared rows not written (${(err as Error).message}); rebuilding them when the database answers`);
@@ -119,7 +131,9 @@ export class SharedRows {
 
   private rowOf(id: string): Row | undefined {
     const entry = this.cache.index.get(id);
-    if (entry) return [this.nodeId, id, "cached", entry.size, entry.size, entry.hits, entry.last_accessed, entry.checksum];
+    if (entry) {
+      return [this.nodeId, id, "cached", entry.size, entry.size, entry.hits, entry.last_accessed, entry.checksum];
+    }
     const fill = this.cache.filling().find((f) => f.id === id);
     if (fill) return [this.nodeId, id, "filling", fill.image.size, fill.written, 0, null, null];
     if (this.cache.queue.has(id)) return [this.nodeId, id, "queued", null, 0, 0, null, null];

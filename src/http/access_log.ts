@@ -37,7 +37,14 @@ export function accessLogged(
       const finish = (outcome: AccessRecord["outcome"]) => {
         if (over) return;
         over = true;
-        const record = { method: request.method, path: url.pathname + url.search, status: res.status, bytes, seconds: (performance.now() - started) / 1000, outcome };
+        const record = {
+          method: request.method,
+          path: url.pathname + url.search,
+          status: res.status,
+          bytes,
+          seconds: (performance.now() - started) / 1000,
+          outcome,
+        };
         observer.done?.(ctx, record);
         logger.log(
           res.status >= 500 || outcome === "failed" ? "WARNING" : "INFO",

@@ -1,7 +1,15 @@
 // Glance-format HTTP errors: the status line, message and body shape webob renders, chosen by Accept.
 import { DomainError, type ErrorKind } from "../errors.ts";
 
-export { badInput as badRequest, conflict, forbidden, imageNotFound, notAuthorized, notFound, UNAUTHORIZED_MESSAGE } from "../errors.ts";
+export {
+  badInput as badRequest,
+  conflict,
+  forbidden,
+  imageNotFound,
+  notAuthorized,
+  notFound,
+  UNAUTHORIZED_MESSAGE,
+} from "../errors.ts";
 
 /** How each domain error reaches the client. */
 const STATUS_OF: Record<ErrorKind, number> = {
@@ -40,7 +48,6 @@ const TITLES: Record<number, string> = {
   502: "Bad Gateway",
   503: "Service Unavailable",
 };
-
 
 type Flavor = "text/html" | "application/json" | "text/plain";
 
@@ -90,7 +97,9 @@ export function errorResponse(
       title: TITLES[status] ?? "Error",
     });
   } else if (flavor === "text/html") {
-    body = `<html>\n <head>\n  <title>${statusLine}</title>\n </head>\n <body>\n  <h1>${statusLine}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`;
+    body = `<html>\n <head>\n  <title>${statusLine}</title>\n </head>\n <body>\n  <h1>${statusLine}</h1>\n  ${
+      escapeHtml(message)
+    }<br /><br />\n\n\n\n </body>\n</html>`;
   } else {
     body = `${statusLine}\n\n${message}\n\n   `;
   }

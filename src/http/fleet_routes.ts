@@ -62,9 +62,15 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
       const { image_id: id, site, nodes, action = "cache", target } = body;
       const extra = Object.keys(body).filter((k) => !["action", "image_id", "site", "nodes", "target"].includes(k));
       if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
-      if (typeof action !== "string" || !JOB_ACTIONS.includes(action as JobAction)) throw badRequest(`action must be one of ${JOB_ACTIONS.join(", ")}`);
-      if (site !== undefined && (typeof site !== "string" || site.length > 64)) throw badRequest("site must be a string");
-      if (nodes !== undefined && (!Array.isArray(nodes) || !nodes.length || !nodes.every((n) => typeof n === "string"))) {
+      if (typeof action !== "string" || !JOB_ACTIONS.includes(action as JobAction)) {
+        throw badRequest(`action must be one of ${JOB_ACTIONS.join(", ")}`);
+      }
+      if (site !== undefined && (typeof site !== "string" || site.length > 64)) {
+        throw badRequest("site must be a string");
+      }
+      if (
+        nodes !== undefined && (!Array.isArray(nodes) || !nodes.length || !nodes.every((n) => typeof n === "string"))
+      ) {
         throw badRequest("nodes must be a non-empty list of node URLs");
       }
       if (target !== undefined && (action !== "clear" || !["cache", "queue", ""].includes(target as string))) {
@@ -105,7 +111,9 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
       const f = need();
       const limitText = new URL(request.url).searchParams.get("limit") ?? "20";
       const limit = Number(limitText);
-      if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000");
+      if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > 1000) {
+        throw badRequest("limit must be between 1 and 1000");
+      }
       return json({ jobs: await fleetDb(f.jobs.list(limit)) });
     },
 
@@ -127,7 +135,9 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
       if (imageId !== undefined && !isImageId(imageId)) throw badRequest("image_id is not an image id");
       if (marker !== undefined && !isImageId(marker)) throw badRequest("marker is not an image id");
       const limit = Number(limitText);
-      if (!/^\d{1,6}$/.test(limitText) || limit < 1 || limit > VIEW_PAGE_MAX) throw badRequest(`limit must be between 1 and ${VIEW_PAGE_MAX}`);
+      if (!/^\d{1,6}$/.test(limitText) || limit < 1 || limit > VIEW_PAGE_MAX) {
+        throw badRequest(`limit must be between 1 and ${VIEW_PAGE_MAX}`);
+      }
       const [nodes, page] = await fleetDb(Promise.all([f.nodes(), f.images({ imageId, marker, limit })]));
       const body: Record<string, unknown> = { self: f.url, nodes, images: page.images };
       if (page.next) body.next = `/v2/x-fleet/view?limit=${limit}&marker=${page.next}`;
@@ -143,7 +153,9 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
     async retire(nodeId: string, who: Identity): Promise<Response> {
       policy.enforce("cache_delete", who);
       const f = need();
-      if (!/^\d{1,15}$/.test(nodeId) || !(await fleetDb(f.registry.retire(Number(nodeId))))) throw notFound(`Fleet node ${nodeId} not found.`);
+      if (!/^\d{1,15}$/.test(nodeId) || !(await fleetDb(f.registry.retire(Number(nodeId))))) {
+        throw notFound(`Fleet node ${nodeId} not found.`);
+      }
       return empty(204);
     },
 
@@ -154,13 +166,20 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
     async peer(id: string, request: Request): Promise<Response> {
       const secret = fleet?.opts.secret;
       if (!fleet || !secret || !isImageId(id)) throw notFound();
-      if (!peerTokenValid(secret, id, request.headers.get(PEER_AUTH_HEADER))) throw forbidden("Peer authentication failed.");
-      const headers = (size: number) => ({ "Content-Type": "application/octet-stream", "Content-Length": String(size) });
+      if (!peerTokenValid(secret, id, request.headers.get(PEER_AUTH_HEADER))) {
+        throw forbidden("Peer authentication failed.");
+      }
+      const headers = (size: number) => ({
+        "Content-Type": "application/octet-stream",
+        "Content-Length": String(size),
+      });
       const entry = cache.index.get(id);
       const fh = entry ? await open(cache.layout.committed(id), "r").catch(() => undefined) : undefined;
       if (entry && fh) return new Response(fileHandleStream(fh), { headers: headers(entry.size) });
       const fill = cache.filling().find((f) => f.id === id && f.state === "running");
-      if (fill && fill.image.size !== null && !fleet.readingFromPeer(id)) return new Response(fill.reader(), { headers: headers(fill.image.size) });
+      if (fill && fill.image.size !== null && !fleet.readingFromPeer(id)) {
+        return new Response(fill.reader(), { headers: headers(fill.image.size) });
+      }
       throw notFound(`Image ${id} is not cached here.`);
     },
   };

@@ -30,7 +30,10 @@ export class Healthcheck {
 
   results(): Promise<CheckResult[]> {
     if (!this.last || performance.now() - this.last.at > this.cacheMs) {
-      this.last = { at: performance.now(), results: Promise.all(this.checks.map((c) => c().catch((err) => failed("Check", err)))) };
+      this.last = {
+        at: performance.now(),
+        results: Promise.all(this.checks.map((c) => c().catch((err) => failed("Check", err)))),
+      };
     }
     return this.last.results;
   }
@@ -39,18 +42,24 @@ export class Healthcheck {
     const results = await this.results();
     const healthy = results.every((r) => r.available);
     const status = healthy ? 200 : 503;
-    if (request.method === "HEAD") return new Response(null, { status: healthy ? 204 : 503, headers: { "Content-Type": "text/plain; charset=UTF-8" } });
+    if (request.method === "HEAD") {
+      return new Response(null, {
+        status: healthy ? 204 : 503,
+        headers: { "Content-Type": "text/plain; charset=UTF-8" },
+      });
+    }
     const url = new URL(request.url);
-    const detailed = url.searchParams.has("detailed") && !/^(0|false|no)$/i.test(url.searchParams.get("detailed") ?? "");
+    const detailed = url.searchParams.has("detailed") &&
+      !/^(0|false|no)$/i.test(url.searchParams.get("detailed") ?? "");
     // Unhealthy: the failing checks' reasons; healthy: one "OK" (oslo lists one reason per backend).
     const reasons = healthy ? ["OK"] : results.filter((r) => !r.available).map((r) => r.reason);
     if (detailed || prefersJson(request.headers.get("accept"))) {
       const body = detailed
         ? {
-            detailed: true,
-            now: new Date().toISOString().replace("T", " ").replace("Z", ""),
-            reasons: results.map((r) => ({ class: r.name, details: r.details, reason: r.reason })),
-          }
+          detailed: true,
+          now: new Date().toISOString().replace("T", " ").replace("Z", ""),
+          reasons: results.map((r) => ({ class: r.name, details: r.details, reason: r.reason })),
+        }
         : { detailed: false, reasons };
       return new Response(JSON.stringify(body, null, 4), { status, headers: { "Content-Type": "application/json" } });
     }
@@ -80,7 +89,12 @@ function qValue(accept: string, type: string): number {
 
 function failed(name: string, err: unknown): CheckResult {
   const code = (err as { code?: string })?.code;
-  return { name, available: false, reason: `${name} failed`, details: code ?? (err instanceof Error ? err.name : "error") };
+  return {
+    name,
+    available: false,
+    reason: `${name} failed`,
+    details: code ?? (err instanceof Error ? err.name : "error"),
+  };
 }
 
 /** Fills write into incomplete/ and commit into the cache directory: both must take a new file. */
@@ -94,7 +108,12 @@ export function cacheWritableCheck(dirs: string[]): Check {
         await rm(probe, { force: true });
       } catch (err) {
         const code = (err as { code?: string }).code ?? "error";
-        return { name, available: false, reason: "CACHE DIRECTORY NOT WRITABLE", details: `cannot create a file in the cache directory (${code})` };
+        return {
+          name,
+          available: false,
+          reason: "CACHE DIRECTORY NOT WRITABLE",
+          details: `cannot create a file in the cache directory (${code})`,
+        };
       }
     }
     return { name, available: true, reason: "OK", details: "the cache directory takes new files" };
@@ -121,10 +140,22 @@ export function reachableCheck(name: string, what: string, url: string, timeoutM
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       await res.body?.cancel();
-      if (res.status >= 500) return { name, available: false, reason: `${what} UNAVAILABLE`, details: `${what.toLowerCase()} answered ${res.status}` };
+      if (res.status >= 500) {
+        return {
+          name,
+          available: false,
+          reason: `${what} UNAVAILABLE`,
+          details: `${what.toLowerCase()} answered ${res.status}`,
+        };
+      }
       return { name, available: true, reason: "OK", details: `${what.toLowerCase()} answered ${res.status}` };
     } catch (err) {
-      return { name, available: false, reason: `${what} UNREACHABLE`, details: `${what.toLowerCase()} did not answer (${connectError(err)})` };
+      return {
+        name,
+        available: false,
+        reason: `${what} UNREACHABLE`,
+        details: `${what.toLowerCase()} did not answer (${connectError(err)})`,
+      };
     }
   };
 }
@@ -133,7 +164,9 @@ export function reachableCheck(name: string, what: string, url: string, timeoutM
 export function disableByFileCheck(path: string): Check {
   return async () => {
     const name = "DisableByFileHealthcheck";
-    if (existsSync(path)) return { name, available: false, reason: "DISABLED BY FILE", details: "the disable file exists" };
+    if (existsSync(path)) {
+      return { name, available: false, reason: "DISABLED BY FILE", details: "the disable file exists" };
+    }
     return { name, available: true, reason: "OK", details: "the disable file does not exist" };
   };
 }

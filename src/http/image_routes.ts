@@ -3,7 +3,15 @@ import type { Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
 import type { ImageChanges } from "../images/image_changes.ts";
-import { canSee, type Image, imageView, isImageId, isOwnerOrAdmin, VISIBILITIES, type Visibility } from "../images/image.ts";
+import {
+  canSee,
+  type Image,
+  imageView,
+  isImageId,
+  isOwnerOrAdmin,
+  VISIBILITIES,
+  type Visibility,
+} from "../images/image.ts";
 import { badInput as badRequest, conflict, forbidden, imageNotFound, tooLarge } from "../errors.ts";
 import { downloadImage } from "./download.ts";
 import { HttpError } from "./errors.ts";
@@ -13,12 +21,36 @@ import { empty, json } from "./responses.ts";
 const DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"];
 const CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"];
 const READ_ONLY = new Set([
-  "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "created_at",
-  "updated_at", "direct_url", "self", "file", "schema", "locations", "stores",
+  "status",
+  "size",
+  "virtual_size",
+  "checksum",
+  "os_hash_algo",
+  "os_hash_value",
+  "created_at",
+  "updated_at",
+  "direct_url",
+  "self",
+  "file",
+  "schema",
+  "locations",
+  "stores",
 ]);
 /** Glance: ImageSizeLimitExceeded rendered by the upload controller. */
 const IMAGE_TOO_LARGE = "The incoming image is too large: The provided image is too large.";
-const CORE = new Set(["name", "visibility", "owner", "disk_format", "container_format", "min_ram", "min_disk", "protected", "os_hidden", "tags", "id"]);
+const CORE = new Set([
+  "name",
+  "visibility",
+  "owner",
+  "disk_format",
+  "container_format",
+  "min_ram",
+  "min_disk",
+  "protected",
+  "os_hidden",
+  "tags",
+  "id",
+]);
 
 export interface ImageLimits {
   /** Largest JSON body of a create or update, bytes. */
@@ -88,7 +120,10 @@ export function imagesApi(
         .filter((i) => !q.has("status") || i.status === q.get("status"))
         .filter((i) => !q.has("name") || i.name === q.get("name"))
         .filter((i) => !q.has("owner") || i.owner === q.get("owner"))
-        .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1));
+        .sort((
+          a,
+          b,
+        ) => (a.created_at === b.created_at ? (a.id < b.id ? 1 : -1) : a.created_at < b.created_at ? 1 : -1));
       const marker = q.get("marker");
       if (marker) {
         const at = images.findIndex((i) => i.id === marker);
@@ -96,7 +131,11 @@ export function imagesApi(
         images = images.slice(at + 1);
       }
       const page = images.slice(0, Math.min(limit, 1000));
-      const doc: Record<string, unknown> = { images: page.map(imageView), first: "/v2/images", schema: "/v2/schemas/images" };
+      const doc: Record<string, unknown> = {
+        images: page.map(imageView),
+        first: "/v2/images",
+        schema: "/v2/schemas/images",
+      };
       if (images.length > page.length && page.length > 0) {
         const next = new URLSearchParams(q);
         next.set("marker", page[page.length - 1].id);
@@ -148,13 +187,18 @@ export function imagesApi(
       if (type !== "application/octet-stream") {
         throw new HttpError(415, `Content type ${type || "None"} is not supported`);
       }
-      if (image.status !== "queued") throw conflict(`Image status transition from ${image.status} to saving is not allowed`);
+      if (image.status !== "queued") {
+        throw conflict(`Image status transition from ${image.status} to saving is not allowed`);
+      }
       if (!request.body) throw badRequest("Image data is missing.");
       if (Number(request.headers.get("content-length") ?? "0") > limits.imageSizeCap) {
         await request.body.cancel().catch(() => {});
         throw tooLarge(IMAGE_TOO_LARGE);
       }
-      await store.upload(image, request.body, { sizeCap: limits.imageSizeCap, tooLarge: () => tooLarge(IMAGE_TOO_LARGE) });
+      await store.upload(image, request.body, {
+        sizeCap: limits.imageSizeCap,
+        tooLarge: () => tooLarge(IMAGE_TOO_LARGE),
+      });
       return empty(204);
     },
 
@@ -210,12 +254,16 @@ function applyField(image: Image, key: string, value: unknown, who: Identity): v
       (image as unknown as Record<string, unknown>)[key] = value;
       return;
     case "name":
-      if (value !== null && (typeof value !== "string" || value.length > 255)) throw badRequest("Invalid value for name");
+      if (value !== null && (typeof value !== "string" || value.length > 255)) {
+        throw badRequest("Invalid value for name");
+      }
       image.name = value as string | null;
       return;
     case "visibility":
       if (!VISIBILITIES.includes(value as Visibility)) throw badRequest(`Invalid visibility value: ${value}`);
-      if (value === "public" && !who.isAdmin) throw forbidden("You are not authorized to complete publicize_image action.");
+      if (value === "public" && !who.isAdmin) {
+        throw forbidden("You are not authorized to complete publicize_image action.");
+      }
       image.visibility = value as Visibility;
       return;
     case "disk_format":
@@ -238,11 +286,17 @@ function applyField(image: Image, key: string, value: unknown, who: Identity): v
       image[key] = value;
       return;
     case "tags":
-      if (!Array.isArray(value) || !value.every((t) => typeof t === "string")) throw badRequest("Invalid value for tags");
+      if (!Array.isArray(value) || !value.every((t) => typeof t === "string")) {
+        throw badRequest("Invalid value for tags");
+      }
       image.tags = [...new Set(value as string[])];
       return;
     default:
-      if (typeof value !== "string") throw badRequest(`Provided object does not match schema 'image': ${JSON.stringify(value)} is not of type 'string'`);
+      if (typeof value !== "string") {
+        throw badRequest(
+          `Provided object does not match schema 'image': ${JSON.stringify(value)} is not of type 'string'`,
+        );
+      }
       image.properties[key] = value;
   }
 }

@@ -6,15 +6,15 @@ export const IMAGE_SCHEMA = {
     "id": {
       "type": "string",
       "description": "An identifier for the image",
-      "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+      "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$",
     },
     "name": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "description": "Descriptive name for the image",
-      "maxLength": 255
+      "maxLength": 255,
     },
     "status": {
       "type": "string",
@@ -29,8 +29,8 @@ export const IMAGE_SCHEMA = {
         "uploading",
         "importing",
         "pending_delete",
-        "deactivated"
-      ]
+        "deactivated",
+      ],
     },
     "visibility": {
       "type": "string",
@@ -39,72 +39,72 @@ export const IMAGE_SCHEMA = {
         "community",
         "public",
         "private",
-        "shared"
-      ]
+        "shared",
+      ],
     },
     "protected": {
       "type": "boolean",
-      "description": "If true, image will not be deletable."
+      "description": "If true, image will not be deletable.",
     },
     "os_hidden": {
       "type": "boolean",
-      "description": "If true, image will not appear in default image list response."
+      "description": "If true, image will not appear in default image list response.",
     },
     "checksum": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "readOnly": true,
       "description": "md5 hash of image contents.",
-      "maxLength": 32
+      "maxLength": 32,
     },
     "os_hash_algo": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "readOnly": true,
       "description": "Algorithm to calculate the os_hash_value",
-      "maxLength": 64
+      "maxLength": 64,
     },
     "os_hash_value": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "readOnly": true,
       "description": "Hexdigest of the image contents using the algorithm specified by the os_hash_algo",
-      "maxLength": 128
+      "maxLength": 128,
     },
     "owner": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "description": "Owner of the image",
-      "maxLength": 255
+      "maxLength": 255,
     },
     "size": {
       "type": [
         "null",
-        "integer"
+        "integer",
       ],
       "readOnly": true,
-      "description": "Size of image file in bytes"
+      "description": "Size of image file in bytes",
     },
     "virtual_size": {
       "type": [
         "null",
-        "integer"
+        "integer",
       ],
       "readOnly": true,
-      "description": "Virtual size of image in bytes"
+      "description": "Virtual size of image in bytes",
     },
     "container_format": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "description": "Format of the container",
       "enum": [
@@ -116,13 +116,13 @@ export const IMAGE_SCHEMA = {
         "ovf",
         "ova",
         "docker",
-        "compressed"
-      ]
+        "compressed",
+      ],
     },
     "disk_format": {
       "type": [
         "null",
-        "string"
+        "string",
       ],
       "description": "Format of the disk",
       "enum": [
@@ -137,66 +137,66 @@ export const IMAGE_SCHEMA = {
         "qcow2",
         "vdi",
         "iso",
-        "ploop"
-      ]
+        "ploop",
+      ],
     },
     "created_at": {
       "type": "string",
       "readOnly": true,
-      "description": "Date and time of image registration"
+      "description": "Date and time of image registration",
     },
     "updated_at": {
       "type": "string",
       "readOnly": true,
-      "description": "Date and time of the last image modification"
+      "description": "Date and time of the last image modification",
     },
     "tags": {
       "type": "array",
       "description": "List of strings related to the image",
       "items": {
         "type": "string",
-        "maxLength": 255
-      }
+        "maxLength": 255,
+      },
     },
     "min_ram": {
       "type": "integer",
-      "description": "Amount of ram (in MB) required to boot image."
+      "description": "Amount of ram (in MB) required to boot image.",
     },
     "min_disk": {
       "type": "integer",
-      "description": "Amount of disk space (in GB) required to boot image."
+      "description": "Amount of disk space (in GB) required to boot image.",
     },
     "self": {
       "type": "string",
       "readOnly": true,
-      "description": "An image self url"
+      "description": "An image self url",
     },
     "file": {
       "type": "string",
       "readOnly": true,
-      "description": "An image file url"
+      "description": "An image file url",
     },
     "schema": {
       "type": "string",
       "readOnly": true,
-      "description": "An image schema url"
-    }
+      "description": "An image schema url",
+    },
   },
   "additionalProperties": {
-    "type": "string"
+    "type": "string",
   },
   "links": [
     {
       "rel": "self",
-      "href": "{self}"
+      "href": "{self}",
     },
     {
       "rel": "enclosure",
-      "href": "{file}"
+      "href": "{file}",
     },
     {
       "rel": "describedby",
-      "href": "{schema}"
-    }
-  ]
+      "href": "{schema}",
+    },
+  ],
 } as const;

@@ -49,16 +49,32 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
         this.set(await read());
       },
     });
-  counter("glance_cache_source_reads_total", "Reads of image data from the image source", () => cache.stats.sourceReads);
+  counter(
+    "glance_cache_source_reads_total",
+    "Reads of image data from the image source",
+    () => cache.stats.sourceReads,
+  );
   counter("glance_cache_fills_started_total", "Fills started", () => cache.stats.fillsStarted);
-  counter("glance_cache_fills_failed_total", "Fills that failed (checksum, source or disk error)", () => cache.stats.fillsFailed);
-  counter("glance_cache_evictions_total", "Images evicted to stay within image_cache_max_size", () => cache.stats.evictions);
+  counter(
+    "glance_cache_fills_failed_total",
+    "Fills that failed (checksum, source or disk error)",
+    () => cache.stats.fillsFailed,
+  );
+  counter(
+    "glance_cache_evictions_total",
+    "Images evicted to stay within image_cache_max_size",
+    () => cache.stats.evictions,
+  );
   gauge("glance_cache_size_bytes", "Bytes of committed cache entries", () => cache.index.totalSize);
   gauge("glance_cache_max_size_bytes", "image_cache_max_size", () => cache.maxSize);
   gauge("glance_cache_images", "Committed cache entries", () => cache.index.count);
   gauge("glance_cache_queued_images", "Images waiting in the queue (queue depth)", () => cache.waiting().length);
   gauge("glance_cache_filling_images", "Fills in progress", () => cache.filling().length);
-  gauge("glance_cache_filling_bytes", "Bytes written so far by the fills in progress", () => cache.filling().reduce((n, f) => n + f.written, 0));
+  gauge(
+    "glance_cache_filling_bytes",
+    "Bytes written so far by the fills in progress",
+    () => cache.filling().reduce((n, f) => n + f.written, 0),
+  );
   // statfs is one cheap system call; a failure (directory gone) shows as NaN rather than breaking the scrape.
   const fs = () => statfs(cacheDir).catch(() => undefined);
   gauge("glance_cache_fs_free_bytes", "Bytes available to the node on the cache directory's filesystem", async () => {
@@ -70,8 +86,16 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
     return s ? s.blocks * s.bsize : NaN;
   });
 
-  const hits = new Counter({ name: "glance_cache_hits_total", help: "Downloads answered from the cache", registers: [registry] });
-  const misses = new Counter({ name: "glance_cache_misses_total", help: "Downloads answered from the source (filling the cache or not)", registers: [registry] });
+  const hits = new Counter({
+    name: "glance_cache_hits_total",
+    help: "Downloads answered from the cache",
+    registers: [registry],
+  });
+  const misses = new Counter({
+    name: "glance_cache_misses_total",
+    help: "Downloads answered from the source (filling the cache or not)",
+    registers: [registry],
+  });
   const served = new Counter({
     name: "glance_cache_served_bytes_total",
     help: "Image bytes sent to clients, by where they came from: the cache (hits) or the source (misses)",
@@ -92,7 +116,11 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
     buckets: FILL_BUCKETS,
     registers: [registry],
   });
-  const fillBytes = new Counter({ name: "glance_cache_fill_bytes_total", help: "Bytes written to the cache by fills", registers: [registry] });
+  const fillBytes = new Counter({
+    name: "glance_cache_fill_bytes_total",
+    help: "Bytes written to the cache by fills",
+    registers: [registry],
+  });
   const requests = new Counter({
     name: "glance_cache_http_requests_total",
     help: "HTTP requests answered, by method and status code",
@@ -140,15 +168,29 @@ function fleetMetrics(
   counter: (name: string, help: string, read: () => number) => void,
   gauge: (name: string, help: string, read: () => number) => void,
 ): void {
-  counter("glance_cache_fleet_upstream_reads_total", "Whole-image reads from the real source by this node's fills", () => fleet.reads.upstreamReads);
+  counter(
+    "glance_cache_fleet_upstream_reads_total",
+    "Whole-image reads from the real source by this node's fills",
+    () => fleet.reads.upstreamReads,
+  );
   counter("glance_cache_fleet_peer_reads_total", "Fills of this node served by a peer", () => fleet.reads.peerReads);
-  counter("glance_cache_fleet_peer_failures_total", "Peers that failed this node (refused or broke off)", () => fleet.reads.peerFailures);
-  gauge("glance_cache_fleet_database_up", "1 when this node's last round of fleet work reached the database", () => (fleet.databaseUp ? 1 : 0));
+  counter(
+    "glance_cache_fleet_peer_failures_total",
+    "Peers that failed this node (refused or broke off)",
+    () => fleet.reads.peerFailures,
+  );
+  gauge(
+    "glance_cache_fleet_database_up",
+    "1 when this node's last round of fleet work reached the database",
+    () => (fleet.databaseUp ? 1 : 0),
+  );
   // Every gauge below collects from one query per scrape (prom-client collects them concurrently);
   // a scrape while the database is down shows no nodes.
   let snapshot: { at: number; nodes: Promise<NodeRow[]> } | undefined;
   const nodes = () => {
-    if (!snapshot || Date.now() - snapshot.at > 1000) snapshot = { at: Date.now(), nodes: fleet.nodes().catch(() => []) };
+    if (!snapshot || Date.now() - snapshot.at > 1000) {
+      snapshot = { at: Date.now(), nodes: fleet.nodes().catch(() => []) };
+    }
     return snapshot.nodes;
   };
   new Gauge({
@@ -159,7 +201,12 @@ function fleetMetrics(
     async collect() {
       this.reset();
       const all = await nodes();
-      for (const status of ["alive", "stale", "retired"]) this.set({ status }, all.filter((n) => n.status === status).length);
+      for (const status of ["alive", "stale", "retired"]) {
+        this.set(
+          { status },
+          all.filter((n) => n.status === status).length,
+        );
+      }
     },
   });
   const perNode = (name: string, help: string, read: (n: NodeRow) => number) =>
@@ -175,5 +222,9 @@ function fleetMetrics(
     });
   perNode("glance_cache_fleet_node_size_bytes", "Bytes cached on each fleet node", (n) => n.cache_size);
   perNode("glance_cache_fleet_node_hits", "Cache hits of each fleet node (sent with its heartbeat)", (n) => n.hits);
-  perNode("glance_cache_fleet_node_heartbeat_age_seconds", "Seconds since each fleet node's last heartbeat", (n) => n.heartbeat_age);
+  perNode(
+    "glance_cache_fleet_node_heartbeat_age_seconds",
+    "Seconds since each fleet node's last heartbeat",
+    (n) => n.heartbeat_age,
+  );
 }

@@ -1,18 +1,33 @@
 // Pass-through to an upstream Glance: the request and the response stream both ways, never buffered;
 // the caller's identity headers stay here, and changes made through it drop what the node knew of the image.
-import { type ImageChanges, imageChangeOf } from "../images/image_changes.ts";
+import { imageChangeOf, type ImageChanges } from "../images/image_changes.ts";
 import type { UpstreamClient } from "../images/upstream_client.ts";
 import { upstreamRequestIdHeader } from "../request_context.ts";
 
 const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
-  "transfer-encoding", "upgrade", "host", "content-length", "expect",
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "expect",
 ]);
 
 /** Headers that assert who the caller is: only the upstream's own auth middleware may set them. */
 const IDENTITY_PREFIXES = ["x-user", "x-project", "x-tenant", "x-domain", "x-service-", "x-trust"];
 const IDENTITY = new Set([
-  "x-identity-status", "x-roles", "x-role", "x-is-admin-project", "x-system-scope", "x-application-credential-id",
+  "x-identity-status",
+  "x-roles",
+  "x-role",
+  "x-is-admin-project",
+  "x-system-scope",
+  "x-application-credential-id",
 ]);
 
 /** Credentials, not assertions: upstream validates them itself (Nova sends X-Service-Token with a user's token). */
@@ -54,7 +69,10 @@ export function passThrough(opts: PassThroughOptions): (request: Request) => Pro
       if ((HOP_BY_HOP.has(name) && name !== "content-length") || named.has(name)) return;
       if (name === "content-encoding" || (name === "content-length" && res.headers.has("content-encoding"))) return;
       // Links back into the API point at us, not at the upstream.
-      out.set(name, name === "location" && value.startsWith(client.base) ? ours + value.slice(client.base.length) : value);
+      out.set(
+        name,
+        name === "location" && value.startsWith(client.base) ? ours + value.slice(client.base.length) : value,
+      );
     });
     const bodyless = [101, 204, 205, 304].includes(res.status) || request.method === "HEAD";
     if (bodyless) await res.body?.cancel();

@@ -86,6 +86,13 @@ async function fleetPart(fleet: Fleet) {
     const [nodes, page] = await Promise.all([fleet.nodes(), fleet.images({ limit: STATUS_FLEET_IMAGES })]);
     return { ...base, nodes, images: page.images, more: page.next !== undefined, error: null };
   } catch (err) {
-    return { ...base, database_up: false, nodes: [], images: {}, more: false, error: `The fleet database is unavailable: ${(err as Error).message}` };
+    return {
+      ...base,
+      database_up: false,
+      nodes: [],
+      images: {},
+      more: false,
+      error: `The fleet database is unavailable: ${(err as Error).message}`,
+    };
   }
 }

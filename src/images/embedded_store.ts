@@ -157,7 +157,11 @@ interface Stored {
  * computes one after the other run side by side on two cores. The next chunk is gathered meanwhile.
  * Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
  */
-async function storeBody(body: ReadableStream<Uint8Array>, fh: FileWriter, limit: { sizeCap: number; tooLarge: () => Error }): Promise<Stored> {
+async function storeBody(
+  body: ReadableStream<Uint8Array>,
+  fh: FileWriter,
+  limit: { sizeCap: number; tooLarge: () => Error },
+): Promise<Stored> {
   const buffers = HASH_THREAD_PAYS ? SideHasher.sharedBuffers(COPY_CHUNK) : undefined;
   const chunks = gatheredChunks(body, COPY_CHUNK, buffers);
   const sha512 = new Hasher(["sha512"]);

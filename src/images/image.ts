@@ -2,7 +2,15 @@
 import type { Identity } from "../auth/identity.ts";
 
 export type Visibility = "public" | "private" | "shared" | "community";
-export type ImageStatus = "queued" | "saving" | "active" | "killed" | "deleted" | "deactivated" | "uploading" | "importing";
+export type ImageStatus =
+  | "queued"
+  | "saving"
+  | "active"
+  | "killed"
+  | "deleted"
+  | "deactivated"
+  | "uploading"
+  | "importing";
 
 export interface Image {
   id: string;

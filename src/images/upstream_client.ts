@@ -41,7 +41,10 @@ export class UpstreamClient {
     const armHeadersTimer = () => {
       if (answered) return;
       headersTimer = setTimeout(
-        () => abort.abort(upstreamFailed(`The upstream image service did not answer ${what} within ${this.opts.headersTimeout} s.`)),
+        () =>
+          abort.abort(
+            upstreamFailed(`The upstream image service did not answer ${what} within ${this.opts.headersTimeout} s.`),
+          ),
         this.opts.headersTimeout * 1000,
       );
     };
@@ -92,7 +95,10 @@ function watchUpload(
   const rearm = () => {
     clearTimeout(timer);
     if (stopped) return;
-    timer = setTimeout(() => abort.abort(upstreamFailed(`No data moved for ${seconds} s in ${what}: stalled.`)), seconds * 1000);
+    timer = setTimeout(
+      () => abort.abort(upstreamFailed(`No data moved for ${seconds} s in ${what}: stalled.`)),
+      seconds * 1000,
+    );
   };
   rearm();
   const stop = () => {
@@ -131,7 +137,10 @@ function watchStalls(
     {
       async pull(controller) {
         const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(upstreamFailed(`No data for ${seconds} s from ${what}: stalled.`)), seconds * 1000);
+          timer = setTimeout(
+            () => reject(upstreamFailed(`No data for ${seconds} s from ${what}: stalled.`)),
+            seconds * 1000,
+          );
         });
         try {
           const { done: ended, value } = await Promise.race([reader.read(), stalled]);

@@ -17,9 +17,25 @@ export interface UpstreamOptions {
 
 const NOT_PROPERTIES = new Set(["self", "file", "schema", "locations", "direct_url", "stores"]);
 const CORE = new Set([
-  "id", "name", "status", "visibility", "owner", "size", "virtual_size", "checksum", "os_hash_algo",
-  "os_hash_value", "disk_format", "container_format", "min_ram", "min_disk", "protected", "os_hidden",
-  "tags", "created_at", "updated_at",
+  "id",
+  "name",
+  "status",
+  "visibility",
+  "owner",
+  "size",
+  "virtual_size",
+  "checksum",
+  "os_hash_algo",
+  "os_hash_value",
+  "disk_format",
+  "container_format",
+  "min_ram",
+  "min_disk",
+  "protected",
+  "os_hidden",
+  "tags",
+  "created_at",
+  "updated_at",
 ]);
 
 /**
@@ -72,16 +88,23 @@ export class UpstreamGlance implements ImageSource {
     const res = await this.opts.client.fetch(`/v2/images/${image.id}/file`, { headers });
     if (!res.body || res.status !== (range ? 206 : 200)) {
       await res.body?.cancel();
-      if (range && res.status === 200) throw upstreamFailed(`The upstream image service answered ${what} (${headers.Range}) with the whole image, not the range.`);
+      if (range && res.status === 200) {
+        throw upstreamFailed(
+          `The upstream image service answered ${what} (${headers.Range}) with the whole image, not the range.`,
+        );
+      }
       throw upstreamError(res.status, what);
     }
     if (range) {
       const got = res.headers.get("content-range") ?? "";
       const total = got.split("/")[1];
-      const exact = got.startsWith(`bytes ${range.start}-${range.end}/`) && (total === "*" || image.size === null || total === String(image.size));
+      const exact = got.startsWith(`bytes ${range.start}-${range.end}/`) &&
+        (total === "*" || image.size === null || total === String(image.size));
       if (!exact) {
         await res.body.cancel();
-        throw upstreamFailed(`The upstream image service answered ${what} (${headers.Range}) with Content-Range "${got}".`);
+        throw upstreamFailed(
+          `The upstream image service answered ${what} (${headers.Range}) with Content-Range "${got}".`,
+        );
       }
     }
     return res.body;

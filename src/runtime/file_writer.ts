@@ -19,7 +19,12 @@ export interface FileWriter extends ChunkWriter {
  * 2.4–2.9 s. Node's FileHandle already writes on libuv's thread pool.
  */
 export async function openWriter(path: string, flags: "wx" | "w"): Promise<FileWriter> {
-  if (deno) return denoWriter(path, await deno.open(path, { write: true, create: true, createNew: flags === "wx", truncate: flags === "w" }));
+  if (deno) {
+    return denoWriter(
+      path,
+      await deno.open(path, { write: true, create: true, createNew: flags === "wx", truncate: flags === "w" }),
+    );
+  }
   return open(path, flags);
 }
 
@@ -30,7 +35,10 @@ interface DenoFsFile {
   close(): void;
 }
 interface DenoFs {
-  open(path: string, options: { read?: boolean; write?: boolean; create?: boolean; createNew?: boolean; truncate?: boolean }): Promise<DenoFsFile>;
+  open(
+    path: string,
+    options: { read?: boolean; write?: boolean; create?: boolean; createNew?: boolean; truncate?: boolean },
+  ): Promise<DenoFsFile>;
 }
 const deno = (globalThis as { Deno?: DenoFs }).Deno;
 
@@ -42,7 +50,9 @@ const deno = (globalThis as { Deno?: DenoFs }).Deno;
 function denoWriter(path: string, file: DenoFsFile): FileWriter {
   let flusher: Promise<DenoFsFile> | undefined;
   return {
-    write: async (buffer, offset, length) => ({ bytesWritten: await file.write(buffer.subarray(offset, offset + length)) }),
+    write: async (buffer, offset, length) => ({
+      bytesWritten: await file.write(buffer.subarray(offset, offset + length)),
+    }),
     datasync: async () => (await (flusher ??= deno!.open(path, { read: true }))).syncData(),
     sync: () => file.sync(),
     close: async () => {

@@ -40,7 +40,9 @@ export class SideHasher {
   /** Hashes `chunk`, a view at the start of one of the buffers; resolves when the worker is done with it. */
   async update(chunk: Uint8Array): Promise<void> {
     const slot = this.buffers.findIndex((b) => b.buffer === chunk.buffer);
-    if (slot < 0 || chunk.byteOffset !== 0) throw new Error("SideHasher: the chunk is not at the start of a shared buffer");
+    if (slot < 0 || chunk.byteOffset !== 0) {
+      throw new Error("SideHasher: the chunk is not at the start of a shared buffer");
+    }
     await this.ask({ slot, length: chunk.byteLength });
   }
 
