@@ -1,7 +1,7 @@
 // Floors measured in the same run as the table: what this machine and each runtime allow, for the rows that fall short.
 import { join } from "node:path";
 import { rm } from "node:fs/promises";
-import { denoBinary, freePort, nodeBinary, run, runOk, waitForHttp } from "../support/processes.ts";
+import { denoBinary, freePort, nodeBinary, runOk, waitForHttp } from "../support/processes.ts";
 import { spawn } from "node:child_process";
 import { onCleanup } from "./lib/cleanup.ts";
 import { downloadManyMBps, downloadMBps, median, sleep, withCpu } from "./lib/measure.ts";

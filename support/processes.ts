@@ -96,7 +96,8 @@ export async function waitForHttp(
       const res = await fetch(url);
       await res.body?.cancel();
       if (res.ok) return;
-    } catch {}
+    } catch { // not answering yet
+    }
     if (Date.now() - t0 > timeoutMs || (child && (child.exitCode !== null || child.signalCode !== null))) {
       throw new Error(`${what} did not start (no answer from ${url})`);
     }

@@ -25,6 +25,8 @@ if [ ! -d node_modules ] || ! npm ls --all >/dev/null 2>&1; then
 fi
 npx --no-install deno --version >/dev/null || fail "deno missing from node_modules"
 npx --no-install tsc -p tsconfig.json || fail "typecheck failed"
+npx --no-install deno fmt --check || fail "deno fmt --check: run npx deno fmt"
+npx --no-install deno lint || fail "deno lint failed"
 
 # --- Keystone and Glance on loopback (e2e/start.sh installs, configures and starts them) --------------------
 # Services that already run (started by e2e/start.sh, seeded, env written) are used as they are and left

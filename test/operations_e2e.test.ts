@@ -47,7 +47,7 @@ t(
 
 t(
   "the request id we return is the one Glance logs, on the pass-through and on both reads of a download",
-  async ({ env, node, admin }) => {
+  async ({ node, admin }) => {
     const as = { "X-Auth-Token": admin };
     const created = await node.req("/v2/images", {
       as,

@@ -12,7 +12,7 @@ import { fileHandleStream } from "../streams/files.ts";
 import { DomainError, unavailable } from "../errors.ts";
 import { queueableImage, refuseBody } from "./cache_routes.ts";
 import { readLimitedJsonObject } from "./request_body.ts";
-import { badRequest, conflict, forbidden, imageNotFound, notFound } from "./errors.ts";
+import { badRequest, conflict, forbidden, notFound } from "./errors.ts";
 import { empty, json } from "./responses.ts";
 
 export interface FleetApiDeps {
