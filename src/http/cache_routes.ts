@@ -5,8 +5,10 @@ import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import { type Image, isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { badInput as badRequest, conflict, imageNotFound } from "../errors.ts";
-import { empty, json } from "./responses.ts";
+import { empty, json, methodNotAllowed, param } from "./responses.ts";
+import { type Routes, routes } from "./router.ts";
 
+/** What the cache API needs. */
 export interface CacheApiDeps {
   cache: ImageCache;
   source: ImageSource;
@@ -15,6 +17,7 @@ export interface CacheApiDeps {
   cachedNodes?: (id: string) => Promise<string[]>;
 }
 
+/** The cache API's handlers, one per call, each checking its policy rule first. */
 export function cacheApi({ cache, source, policy, cachedNodes }: CacheApiDeps) {
   return {
     /** POST /v2/cache/clean: 200 with an empty body, as newer Glance. */
@@ -96,4 +99,25 @@ export async function queueableImage(source: ImageSource, policy: Policy, id: st
   policy.enforce("cache_image", who, imageTarget(image));
   if (image.status !== "active") throw badRequest("Only images with status active can be targeted for queueing");
   return image;
+}
+
+/**
+ * The cache API's router: Glance's paths under /v2/cache and their 405s. PUT /v2/cache/{id}?fleet=... is the
+ * fleet's (src/http/fleet_routes.ts, mounted before this one).
+ */
+export function cacheRoutes(deps: CacheApiDeps): Routes {
+  const api = cacheApi(deps);
+  return routes()
+    .get("/v2/cache", (r) => api.list(r.identity))
+    .delete("/v2/cache", (r) => api.clear(r.identity, r))
+    .all("/v2/cache", methodNotAllowed("GET, DELETE"))
+    .post("/v2/cache/clean", (r) => api.clean(r.identity))
+    .all("/v2/cache/clean", methodNotAllowed("POST"))
+    .post("/v2/cache/prune", (r) => api.prune(r.identity))
+    .all("/v2/cache/prune", methodNotAllowed("POST"))
+    .get("/v2/cache/nodes/:id", (r) => api.nodes(param(r, "id"), r.identity))
+    .all("/v2/cache/nodes/:id", methodNotAllowed("GET"))
+    .put("/v2/cache/:id", (r) => api.queue(param(r, "id"), r.identity, r))
+    .delete("/v2/cache/:id", (r) => api.remove(param(r, "id"), r.identity))
+    .all("/v2/cache/:id", methodNotAllowed("DELETE, PUT"));
 }

@@ -8,6 +8,10 @@ import { forbidden, imageNotFound } from "../errors.ts";
 import { HttpError } from "./errors.ts";
 import { sequentialBody } from "../runtime/server.ts";
 import { reuseBuffers } from "../streams/files.ts";
+import { currentRequest } from "../request_context.ts";
+import type { Metrics } from "./metrics.ts";
+import { param } from "./responses.ts";
+import type { RoutedRequest } from "./router.ts";
 
 /** The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served. */
 export async function downloadImage(
@@ -65,4 +69,30 @@ export function parseRange(header: string | null, size: number): ByteRange | und
     throw new HttpError(416, "Requested range not satisfiable", { "Content-Range": `bytes */${size}` });
   }
   return { start, end };
+}
+
+/** What a download route needs. */
+export interface DownloadDeps {
+  source: ImageSource;
+  cache: ImageCache;
+  changes: ImageChanges;
+  metrics: Metrics;
+}
+
+/**
+ * GET /v2/images/{id}/file as a route (the same in front of an upstream and over the embedded store): the
+ * download, counted as a hit or a miss in the request's log context and the metrics.
+ */
+export function downloadRoute({ source, cache, changes, metrics }: DownloadDeps) {
+  return async (r: RoutedRequest): Promise<Response> => {
+    const id = param(r, "id");
+    const res = await downloadImage(source, cache, changes, id, r, r.identity);
+    const ctx = currentRequest();
+    if (ctx && (res.status === 200 || res.status === 206)) {
+      // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.
+      ctx.cache ??= res.status === 206 && cache.index.has(id) ? "hit" : "miss";
+      metrics.download(ctx.cache);
+    }
+    return res;
+  };
 }

@@ -13,8 +13,10 @@ import { DomainError, unavailable } from "../errors.ts";
 import { queueableImage, refuseBody } from "./cache_routes.ts";
 import { readLimitedJsonObject } from "./request_body.ts";
 import { badRequest, conflict, forbidden, notFound } from "./errors.ts";
-import { empty, json } from "./responses.ts";
+import { empty, json, param } from "./responses.ts";
+import { type Routes, routes } from "./router.ts";
 
+/** What the fleet routes need. */
 export interface FleetApiDeps {
   fleet: Fleet | undefined;
   cache: ImageCache;
@@ -39,6 +41,7 @@ export async function fleetDb<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+/** The fleet extension's handlers; without a fleet each answers 409 (after its policy check). */
 export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: FleetApiDeps) {
   const need = (): Fleet => {
     if (!fleet) throw conflict(NOT_ENABLED);
@@ -201,4 +204,27 @@ export function fleetOption(values: string[]): Where {
   }
   if (!values.length || !values.every((v) => v.startsWith("node:") && v.length > 5)) throw bad();
   return { nodes: values.map((v) => v.slice(5)) };
+}
+
+/** Where peers read images from each other: signed with the fleet secret, not by a caller's identity. */
+export const PEER_PREFIX = "/x-fleet/peer/images/";
+
+/**
+ * The fleet extension's router: /v2/x-fleet/..., the peer reads, and PUT /v2/cache/{id}?fleet=... (without
+ * ?fleet= that PUT is Glance's, and this router passes it on to the cache routes).
+ */
+export function fleetRoutes(deps: FleetApiDeps): Routes {
+  const api = fleetApi(deps);
+  return routes()
+    .put(
+      "/v2/cache/:id",
+      (r) => new URL(r.url).searchParams.has("fleet") ? api.queueOnFleet(param(r, "id"), r.identity, r) : undefined,
+    )
+    .post("/v2/x-fleet/jobs", (r) => api.createJob(r.identity, r))
+    .get("/v2/x-fleet/jobs", (r) => api.jobs(r.identity, r))
+    .get("/v2/x-fleet/jobs/:id", (r) => api.job(param(r, "id"), r.identity))
+    .get("/v2/x-fleet/view", (r) => api.view(r.identity, r))
+    .get("/v2/x-fleet/nodes", (r) => api.nodes(r.identity))
+    .delete("/v2/x-fleet/nodes/:id", (r) => api.retire(param(r, "id"), r.identity))
+    .get(`${PEER_PREFIX}:id`, (r) => api.peer(param(r, "id"), r));
 }

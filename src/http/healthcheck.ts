@@ -183,3 +183,28 @@ function connectError(err: unknown): string {
 function gib(n: number): string {
   return (n / 1024 ** 3).toFixed(1);
 }
+
+/** What the node's health depends on. */
+export interface NodeHealthOptions {
+  /** Directories fills write and commit into. */
+  cacheDirs: string[];
+  /** 503 below this much free space on the cache's filesystem (%). */
+  minFreePercent?: number;
+  /** The upstream Glance, when the node is in front of one. */
+  upstreamUrl?: string;
+  /** Keystone's v3 URL, when tokens are validated or the node has service credentials. */
+  keystoneUrl?: string;
+  /** oslo's disable_by_file_path. */
+  disableByFilePath?: string;
+}
+
+/** The node's checks: the cache takes files and has room, the services it depends on answer, not drained. */
+export function nodeHealthChecks(opts: NodeHealthOptions): Check[] {
+  const checks = [cacheWritableCheck(opts.cacheDirs), diskSpaceCheck(opts.cacheDirs[0], opts.minFreePercent ?? 5)];
+  if (opts.upstreamUrl) {
+    checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`));
+  }
+  if (opts.keystoneUrl) checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl));
+  if (opts.disableByFilePath) checks.push(disableByFileCheck(opts.disableByFilePath));
+  return checks;
+}

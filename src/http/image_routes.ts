@@ -1,6 +1,5 @@
 // The images API (v2) backed by the embedded store: records, data upload and download, (de)activation, tags.
 import type { Identity } from "../auth/identity.ts";
-import type { ImageCache } from "../cache/image_cache.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
 import type { ImageChanges } from "../images/image_changes.ts";
 import {
@@ -12,46 +11,18 @@ import {
   VISIBILITIES,
   type Visibility,
 } from "../images/image.ts";
+import { IMAGE_SCHEMA, IMAGES_SCHEMA } from "./image_schema.ts";
 import { badInput as badRequest, conflict, forbidden, imageNotFound, tooLarge } from "../errors.ts";
-import { downloadImage } from "./download.ts";
+import { applyField, listedFor, READ_ONLY, removeField } from "./image_fields.ts";
 import { HttpError } from "./errors.ts";
 import { readLimitedJson, readLimitedJsonObject } from "./request_body.ts";
-import { empty, json } from "./responses.ts";
+import { empty, json, methodNotAllowed, param } from "./responses.ts";
+import { type RoutedRequest, type Routes, routes } from "./router.ts";
 
-const DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"];
-const CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"];
-const READ_ONLY = new Set([
-  "status",
-  "size",
-  "virtual_size",
-  "checksum",
-  "os_hash_algo",
-  "os_hash_value",
-  "created_at",
-  "updated_at",
-  "direct_url",
-  "self",
-  "file",
-  "schema",
-  "locations",
-  "stores",
-]);
 /** Glance: ImageSizeLimitExceeded rendered by the upload controller. */
 const IMAGE_TOO_LARGE = "The incoming image is too large: The provided image is too large.";
-const CORE = new Set([
-  "name",
-  "visibility",
-  "owner",
-  "disk_format",
-  "container_format",
-  "min_ram",
-  "min_disk",
-  "protected",
-  "os_hidden",
-  "tags",
-  "id",
-]);
 
+/** The size limits of image requests. */
 export interface ImageLimits {
   /** Largest JSON body of a create or update, bytes. */
   maxRequestBodySize: number;
@@ -59,14 +30,19 @@ export interface ImageLimits {
   imageSizeCap: number;
 }
 
-/** publicEndpoint: where clients reach us ([DEFAULT] public_endpoint); default the request's origin. */
-export function imagesApi(
-  store: EmbeddedStore,
-  cache: ImageCache,
-  changes: ImageChanges,
-  limits: ImageLimits,
-  publicEndpoint?: string,
-) {
+/** What the images API over the embedded store needs. */
+export interface ImagesDeps {
+  store: EmbeddedStore;
+  changes: ImageChanges;
+  limits: ImageLimits;
+  /** Where clients reach us ([DEFAULT] public_endpoint), for Location; default the request's origin. */
+  publicEndpoint?: string;
+  /** GET /v2/images/{id}/file, served from the cache. */
+  download: (request: RoutedRequest) => Promise<Response>;
+}
+
+/** The images API's handlers over the embedded store. */
+export function imagesApi({ store, changes, limits, publicEndpoint }: ImagesDeps) {
   const readJson = (request: Request) => readLimitedJson(request, limits.maxRequestBodySize);
   const readJsonObject = (request: Request) => readLimitedJsonObject(request, limits.maxRequestBodySize);
 
@@ -202,8 +178,6 @@ export function imagesApi(
       return empty(204);
     },
 
-    download: (id: string, request: Request, who: Identity) => downloadImage(store, cache, changes, id, request, who),
-
     async deactivate(id: string, who: Identity): Promise<Response> {
       const image = await visible(id, who);
       if (!who.isAdmin) throw forbidden("You are not authorized to complete deactivate action.");
@@ -239,70 +213,24 @@ export function imagesApi(
   };
 }
 
-/** Glance lists community images only when asked for them (or to their owner). */
-function listedFor(image: Image, who: Identity, visibility: string | null): boolean {
-  if (visibility && visibility !== "all") return image.visibility === visibility;
-  if (image.visibility === "community") return image.owner === who.projectId;
-  return true;
-}
-
-function applyField(image: Image, key: string, value: unknown, who: Identity): void {
-  switch (key) {
-    case "id":
-    case "owner":
-      if (value !== null && typeof value !== "string") throw badRequest(`Invalid value for ${key}`);
-      (image as unknown as Record<string, unknown>)[key] = value;
-      return;
-    case "name":
-      if (value !== null && (typeof value !== "string" || value.length > 255)) {
-        throw badRequest("Invalid value for name");
-      }
-      image.name = value as string | null;
-      return;
-    case "visibility":
-      if (!VISIBILITIES.includes(value as Visibility)) throw badRequest(`Invalid visibility value: ${value}`);
-      if (value === "public" && !who.isAdmin) {
-        throw forbidden("You are not authorized to complete publicize_image action.");
-      }
-      image.visibility = value as Visibility;
-      return;
-    case "disk_format":
-    case "container_format": {
-      const allowed = key === "disk_format" ? DISK_FORMATS : CONTAINER_FORMATS;
-      if (value !== null && !allowed.includes(value as string)) {
-        throw badRequest(`Invalid value '${value}' for ${key}: must be one of ${allowed.join(", ")}`);
-      }
-      image[key] = value as string | null;
-      return;
-    }
-    case "min_ram":
-    case "min_disk":
-      if (!Number.isInteger(value) || (value as number) < 0) throw badRequest(`Invalid value for ${key}`);
-      image[key] = value as number;
-      return;
-    case "protected":
-    case "os_hidden":
-      if (typeof value !== "boolean") throw badRequest(`Invalid value for ${key}: must be a boolean`);
-      image[key] = value;
-      return;
-    case "tags":
-      if (!Array.isArray(value) || !value.every((t) => typeof t === "string")) {
-        throw badRequest("Invalid value for tags");
-      }
-      image.tags = [...new Set(value as string[])];
-      return;
-    default:
-      if (typeof value !== "string") {
-        throw badRequest(
-          `Provided object does not match schema 'image': ${JSON.stringify(value)} is not of type 'string'`,
-        );
-      }
-      image.properties[key] = value;
-  }
-}
-
-function removeField(image: Image, key: string): void {
-  if (CORE.has(key)) throw forbidden(`Attribute '${key}' cannot be removed.`);
-  if (!(key in image.properties)) throw conflict(`Property ${key} does not exist.`);
-  delete image.properties[key];
+/** The images API's router over the embedded store, with Glance's 405s. */
+export function imageRoutes(deps: ImagesDeps): Routes {
+  const images = imagesApi(deps);
+  return routes()
+    .get("/v2/images", (r) => images.list(r, r.identity))
+    .post("/v2/images", (r) => images.create(r, r.identity))
+    .all("/v2/images", methodNotAllowed("GET, POST"))
+    .get("/v2/images/:id", (r) => images.show(param(r, "id"), r.identity))
+    .patch("/v2/images/:id", (r) => images.update(param(r, "id"), r, r.identity))
+    .delete("/v2/images/:id", (r) => images.remove(param(r, "id"), r.identity))
+    .all("/v2/images/:id", methodNotAllowed("DELETE, GET, PATCH"))
+    .get("/v2/images/:id/file", deps.download)
+    .put("/v2/images/:id/file", (r) => images.upload(param(r, "id"), r, r.identity))
+    .all("/v2/images/:id/file", methodNotAllowed("GET, PUT"))
+    .post("/v2/images/:id/actions/deactivate", (r) => images.deactivate(param(r, "id"), r.identity))
+    .post("/v2/images/:id/actions/reactivate", (r) => images.reactivate(param(r, "id"), r.identity))
+    .put("/v2/images/:id/tags/:tag", (r) => images.tag(param(r, "id"), param(r, "tag"), true, r.identity))
+    .delete("/v2/images/:id/tags/:tag", (r) => images.tag(param(r, "id"), param(r, "tag"), false, r.identity))
+    .get("/v2/schemas/image", () => json(IMAGE_SCHEMA))
+    .get("/v2/schemas/images", () => json(IMAGES_SCHEMA));
 }

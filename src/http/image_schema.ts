@@ -200,3 +200,19 @@ export const IMAGE_SCHEMA = {
     },
   ],
 } as const;
+
+/** GET /v2/schemas/images: a page of images, with its links. */
+export const IMAGES_SCHEMA = {
+  name: "images",
+  properties: {
+    images: { type: "array", items: IMAGE_SCHEMA },
+    schema: { type: "string" },
+    first: { type: "string" },
+    next: { type: "string" },
+  },
+  links: [
+    { rel: "first", href: "{first}" },
+    { rel: "next", href: "{next}" },
+    { rel: "describedby", href: "{schema}" },
+  ],
+};

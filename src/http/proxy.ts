@@ -3,6 +3,8 @@
 import { imageChangeOf, type ImageChanges } from "../images/image_changes.ts";
 import type { UpstreamClient } from "../images/upstream_client.ts";
 import { upstreamRequestIdHeader } from "../request_context.ts";
+import { limitJsonBodies } from "./request_body.ts";
+import { type RoutedRequest, type Routes, routes } from "./router.ts";
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -107,4 +109,19 @@ export function forwardedHeaders(incoming: Headers): Headers {
 /** Headers a Connection header names: hop-by-hop for this connection only (RFC 9110, 7.6.1). */
 function connectionNamed(headers: Headers): Set<string> {
   return new Set((headers.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
+}
+
+/** What the pass-through routes need. */
+export interface ProxyRoutesOptions extends PassThroughOptions {
+  /** Largest JSON body sent upstream, bytes. */
+  maxRequestBodySize: number;
+  /** GET /v2/images/{id}/file, served from the cache. */
+  download: (request: RoutedRequest) => Promise<Response>;
+}
+
+/** In front of an upstream Glance: downloads from the cache, every other /v2 call passed through. */
+export function proxyRoutes(opts: ProxyRoutesOptions): Routes {
+  return routes()
+    .get("/v2/images/:id/file", opts.download)
+    .all("/v2/*", limitJsonBodies(passThrough(opts), opts.maxRequestBodySize));
 }
