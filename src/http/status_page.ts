@@ -7,7 +7,8 @@ import type { Policy } from "../auth/policy.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { json } from "./responses.ts";
-import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from "./status_page_html.ts";
+import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
+import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
 
 export const NODE_STATUS_PATH = "/v2/x-cache-node/status";
 
