@@ -22,7 +22,9 @@ const rel = (f: string) => relative(root, f);
 
 /** Every relative import of a module (static, type-only and dynamic), resolved to a path. */
 function importsOf(file: string): string[] {
-  const found = [...(text.get(file) ?? readFileSync(file, "utf8")).matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)].map((m) => m[1]);
+  const found = [
+    ...(text.get(file) ?? readFileSync(file, "utf8")).matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g),
+  ].map((m) => m[1]);
   return found.map((spec) => resolve(dirname(file), spec));
 }
 
