@@ -1,14 +1,10 @@
 // Chunks pulled one at a time by a copy loop: a stream's small pieces gathered into two reused buffers, the next filled while the current one is used.
 import { Buffer } from "node:buffer";
 
-/**
- * Chunks of a few MiB keep the per-chunk costs (a thread-pool round trip per read and write, a call
- * into the hash, a message to a hash thread) negligible. Measured on this machine (2 vCPUs), reads of
- * 1, 4 or 8 MiB with the next in flight all copy-and-hash 256 MiB in ~0.35–0.5 s on Node; 8 MiB
- * buffers raised the server's peak RSS past 150 MB, so 2 MiB.
- */
+/** Bytes per chunk of a copy loop: per-chunk costs vanish at a few MiB, more costs RSS (measured: docs/design.md). */
 export const COPY_CHUNK = 2 << 20;
 
+/** Chunks pulled one at a time by a copy loop (an upload, a fill), two buffers reused: see gatheredChunks. */
 export interface ChunkReader {
   /** The next chunk, never empty; null at the end. It stays valid until the call after next. */
   next(): Promise<Uint8Array | null>;
@@ -56,7 +52,7 @@ function readAhead(
 
 /**
  * A stream's small chunks (an HTTP body's are 16–64 KiB) gathered into chunks of `chunkSize`, read
- * ahead: one copy in memory buys a write and a hash call per 8 MiB instead of per 64 KiB.
+ * ahead: one copy in memory buys a write and a hash call per chunk (2 MiB) instead of per 64 KiB.
  */
 export function gatheredChunks(
   stream: ReadableStream<Uint8Array>,

@@ -2,6 +2,7 @@
 import { Buffer } from "node:buffer";
 import { type FileHandle, open } from "node:fs/promises";
 
+/** Bytes a file stream reads per pull, unless its consumer asks for its own size (reuseBuffers). */
 export const CHUNK_SIZE = 1 << 20;
 
 /**
@@ -23,10 +24,8 @@ export const PIPE_INTO_SINK: Recycling = { ring: 2, chunk: CHUNK_SIZE };
 /**
  * Lets a file stream hand out its next chunks from a ring of buffers instead of a fresh one per
  * chunk, for a consumer that says how many chunks it holds at once (see Recycling; the runtime
- * adapters' body pipes and a fill's sink). A fresh 1 MiB buffer per chunk is what made a cached
- * download of the full node cost twice the CPU of the bare stream: on Node the dead buffers pile up
- * as external memory and V8 answers with ~34 mark-compact GCs per GiB, then the next buffers are
- * fresh pages again. Any other stream is left alone: false.
+ * adapters' body pipes and a fill's sink). Any other stream is left alone: false.
+ * A fresh buffer per chunk doubled a cached download's CPU in garbage collection (measured: docs/design.md).
  */
 export function reuseBuffers(stream: ReadableStream<Uint8Array>, how: Recycling): boolean {
   return setReuse.get(stream)?.(how) ?? false;
@@ -83,8 +82,7 @@ export class ChunkBuffers {
     if (this.ring) return;
     this.size = Math.min(this.chunk ?? how.chunk, this.cap);
     this.ringSize = how.ring;
-    // A stream with a high-water mark reads its first chunk ahead when it is made: that buffer is
-    // ring[0] (measured: 16 concurrent downloads held 3 MiB each instead of 2 without this).
+    // The chunk a stream read ahead when it was made becomes ring[0], not a third buffer (measured: docs/design.md).
     this.ring = this.lastFresh?.byteLength === this.size ? [this.lastFresh] : [];
     this.next = this.ring.length % this.ringSize;
     this.lastFresh = undefined;
@@ -128,6 +126,7 @@ export function uninitialized(size: number): Uint8Array {
   return Buffer.allocUnsafeSlow(size);
 }
 
+/** Opens a file and streams [start, end] of it (inclusive), as fileHandleStream does. */
 export async function fileStream(path: string, start = 0, end = Infinity): Promise<ReadableStream<Uint8Array>> {
   return fileHandleStream(await open(path, "r"), start, end);
 }
@@ -170,10 +169,8 @@ export function fileSink(
 }
 
 /**
- * A copy whose reads and writes complete at once (page cache) chains promise continuations without
- * ever returning to the event loop; on Deno that starved every other request for 100-250 ms at a
- * time during a fill (GET /v2/cache p99 250 ms; GC pauses were 1-5 ms). Giving the loop a turn
- * after 10 ms of copying brought the p99 to 39 ms (Node: 20 -> 12 ms), the fill no slower.
+ * A copy whose reads and writes complete at once (page cache) never returns to the event loop: a turn every
+ * 10 ms keeps other requests served during a fill, the fill no slower (measured: docs/design.md).
  */
 function eventLoopTurns(everyMs = 10): () => Promise<void> {
   let last = performance.now();

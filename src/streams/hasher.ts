@@ -46,17 +46,20 @@ export function runtimeHashName(hashlibName: string): string | undefined {
  */
 export class Hasher {
   private readonly hashes: Map<string, Hash>;
+  /** Bytes hashed so far. */
   size = 0;
 
   constructor(algos: string[]) {
     this.hashes = new Map(algos.map((a) => [a, createHash(a)]));
   }
 
+  /** Feeds a chunk to every digest. */
   update(chunk: Uint8Array): void {
     this.size += chunk.byteLength;
     for (const h of this.hashes.values()) h.update(chunk);
   }
 
+  /** Hex digests by algorithm name; call once, after the last chunk. */
   digest(): Record<string, string> {
     return Object.fromEntries([...this.hashes].map(([a, h]) => [a, h.digest("hex")]));
   }

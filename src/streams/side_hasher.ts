@@ -5,8 +5,8 @@ import { Worker } from "node:worker_threads";
 /**
  * The chunks live in two SharedArrayBuffers the worker was given at its start; a chunk is handed
  * over as (slot, length) and must not change until `update` resolves. Nothing is transferred or
- * copied per chunk: transferring chunks to a worker is what made an earlier attempt 40 times
- * slower on Deno. node:worker_threads, as both Node and Deno offer it.
+ * copied per chunk, which is what makes a thread pay (measured: docs/design.md).
+ * node:worker_threads, as both Node and Deno offer it.
  */
 export class SideHasher {
   private readonly worker: Worker;
@@ -19,8 +19,7 @@ export class SideHasher {
     readonly buffers: Uint8Array[],
   ) {
     // a hashing loop allocates next to nothing: a small heap keeps the thread's resident memory small
-    // The SharedArrayBuffers themselves, not views of them: Deno 2.9 grew the process by ~116 MB when
-    // two 2 MiB Uint8Array views went in workerData, by nothing for the bare buffers (measured).
+    // The SharedArrayBuffers themselves, not views of them: views cost Deno memory (measured: docs/design.md).
     this.worker = new Worker(new URL("./hash_worker.mjs", import.meta.url), {
       workerData: { algo, shared: buffers.map((b) => b.buffer) },
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
@@ -46,11 +45,13 @@ export class SideHasher {
     await this.ask({ slot, length: chunk.byteLength });
   }
 
+  /** The hex digest of every chunk so far; call once, after the last update. */
   async digest(): Promise<string> {
     const { hex } = await this.ask({ digest: true });
     return hex!;
   }
 
+  /** Ends the thread; call it once done, also after a failure. */
   close(): Promise<number> {
     return this.worker.terminate();
   }
