@@ -2,7 +2,9 @@
 import process from "node:process";
 import { currentRequest } from "./request_context.ts";
 
+/** oslo.log's level names, as written on each line. */
 export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR";
+/** A line's key=value pairs (JSON members with use_json); undefined values are left out. */
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 
 /** The request a line belongs to, when there is one (oslo's "[request_id user project]"). */
@@ -12,6 +14,7 @@ export interface LineContext {
   projectId?: string | null;
 }
 
+/** How a Logger writes: the [DEFAULT] debug and use_json options, and where to. */
 export interface LoggerOptions {
   /** [DEFAULT] debug: DEBUG lines are written too (default: INFO and above). */
   debug?: boolean;
@@ -21,7 +24,9 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+/** The node's log: one Logger per app, shared by its parts, each under its own name (access, cache, fleet...). */
 export class Logger {
+  /** Whether DEBUG lines are written: code may skip building one otherwise. */
   readonly debugEnabled: boolean;
   private readonly json: boolean;
   private readonly write: (line: string) => void;
@@ -32,6 +37,7 @@ export class Logger {
     this.write = opts.write ?? ((line) => process.stdout.write(`${line}\n`));
   }
 
+  /** Writes one line under logger `name`, in the request `ctx` if given; a DEBUG line only with debug. */
   log(level: Level, name: string, message: string, fields: Fields = {}, ctx?: LineContext): void {
     if (level === "DEBUG" && !this.debugEnabled) return;
     const now = new Date();

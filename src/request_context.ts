@@ -1,6 +1,7 @@
 // The request being served, reachable from any code it calls (upstream reads, cache events) without passing it along.
 import { AsyncLocalStorage } from "node:async_hooks";
 
+/** What the node knows of the request being served: its id, caller and cache outcome, for logs and metrics. */
 export interface RequestContext {
   /** req-<uuid>: returned as X-Openstack-Request-Id, sent upstream, and written in every line logged for the request. */
   requestId: string;
@@ -18,6 +19,7 @@ export function withRequestContext<T>(ctx: RequestContext, fn: () => T): T {
   return storage.run(ctx, fn);
 }
 
+/** The request the calling code serves, or undefined for work no request started (startup, upkeep). */
 export function currentRequest(): RequestContext | undefined {
   return storage.getStore();
 }

@@ -3,10 +3,13 @@
 /** An address as 16 bytes (IPv4 as IPv4-mapped IPv6), so one comparison serves both families. */
 type Bytes = Uint8Array;
 
+/** A range of addresses (trusted proxies, loopback), compared in the 16-byte form; parseCidr makes one. */
 export interface Cidr {
+  /** As written in the configuration, for messages. */
   text: string;
+  /** The network address, 16 bytes (an IPv4 range as IPv4-mapped). */
   bytes: Bytes;
-  /** prefix length over the 128-bit form */
+  /** Prefix length over the 128-bit form (an IPv4 /8 is 104). */
   bits: number;
 }
 
@@ -86,6 +89,7 @@ export function parseCidrList(text: string): Cidr[] {
     .map(parseCidr);
 }
 
+/** Whether an address in the 16-byte form (parseAddress) lies in the range. */
 export function inRange(address: Bytes, range: Cidr): boolean {
   let bits = range.bits;
   // An IPv4 range also matches the address written as ::ffff:a.b.c.d, and the reverse (same bytes).
@@ -96,6 +100,7 @@ export function inRange(address: Bytes, range: Cidr): boolean {
   return true;
 }
 
+/** 127.0.0.0/8 and ::1: the callers noauth serves and headerAuth trusts by default. */
 export const LOOPBACK: Cidr[] = [parseCidr("127.0.0.0/8"), parseCidr("::1/128")];
 
 /** Whether a peer address (as the runtime reports it) is in one of the ranges; unknown peers never are. */

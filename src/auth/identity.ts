@@ -1,9 +1,13 @@
 // Who is calling: the Identity every handler sees, and the Authenticator interface each auth mode implements.
 
+/** The caller, as every handler and policy check sees it, whichever auth mode found it. */
 export interface Identity {
   userId: string;
+  /** The project the caller's token is scoped to; null when it is not scoped to one. */
   projectId: string | null;
+  /** Role names, trimmed and lower-cased. */
   roles: string[];
+  /** Holds the admin role: Glance's visibility rules go by this; policy rules by context_is_admin. */
   isAdmin: boolean;
   /** The caller's Keystone token, passed on to an upstream Glance so that it decides visibility. */
   token?: string;
@@ -24,6 +28,7 @@ export interface Authenticator {
   authenticate(request: Request, conn: ConnInfo): Promise<Identity>;
 }
 
+/** An Identity from what an auth mode found: roles normalized, isAdmin set by the admin role. */
 export function makeIdentity(userId: string, projectId: string | null, roles: string[], token?: string): Identity {
   const normalized = roles.map((r) => r.trim().toLowerCase()).filter(Boolean);
   return { userId, projectId, roles: normalized, isAdmin: normalized.includes("admin"), token };

@@ -2,11 +2,13 @@
 import { unauthenticated, unavailable } from "../errors.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 
+/** The [keystone_authtoken] settings: the node's own service user, and how long Keystone's answers are trusted. */
 export interface KeystoneOptions {
   /** [keystone_authtoken] auth_url, with or without /v3 */
   authUrl: string;
   /** [keystone_authtoken] www_authenticate_uri: where 401s send clients (default auth_url) */
   wwwAuthenticateUri?: string;
+  /** The node's own service user ([keystone_authtoken] username); its password, project and domains follow. */
   username: string;
   password: string;
   projectName: string;
@@ -38,6 +40,10 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.set(key, value);
 }
 
+/**
+ * The node's Keystone v3 client: its own service token, and callers' tokens validated, both cached. Keystone
+ * unreachable, slow or refusing the node's own credentials is an unavailable DomainError (503), never a 500.
+ */
 export class KeystoneClient {
   private service: { token: string; until: number } | undefined;
   private servicePending: Promise<string> | undefined;
@@ -46,13 +52,17 @@ export class KeystoneClient {
   private readonly refused = new Map<string, number>();
   /** Validations in progress: concurrent requests with one token ask Keystone once. */
   private readonly pending = new Map<string, Promise<Identity | undefined>>();
+  /** Keystone's v3 base URL, whichever form auth_url was given in. */
   readonly v3: string;
 
   constructor(readonly opts: KeystoneOptions) {
     this.v3 = `${opts.authUrl.replace(/\/+$/, "").replace(/\/v3$/, "")}/v3`;
   }
 
-  /** The node's own token (its [keystone_authtoken] user), renewed a minute before it expires. */
+  /**
+   * The node's own token (its [keystone_authtoken] user), renewed a minute before it expires (at the latest
+   * after an hour). Throws unavailable when Keystone refuses the credentials or cannot be reached.
+   */
   async serviceToken(): Promise<string> {
     if (this.service && Date.now() < this.service.until) return this.service.token;
     this.servicePending ??= this.issueServiceToken().finally(() => (this.servicePending = undefined));
@@ -84,7 +94,10 @@ export class KeystoneClient {
     return token;
   }
 
-  /** The identity behind a caller's token, or undefined if Keystone says it is not valid. */
+  /**
+   * The identity behind a caller's token, or undefined if Keystone says it is not valid. Answers are reused for
+   * tokenCacheTime (refusals for negativeCacheTime); throws unavailable when Keystone cannot answer.
+   */
   async validate(token: string): Promise<Identity | undefined> {
     const hit = this.validated.get(token);
     if (hit && Date.now() < hit.until) return hit.identity;

@@ -3,6 +3,7 @@ import { forbidden, unauthenticated } from "../errors.ts";
 import { type Cidr, LOOPBACK, peerIn } from "./addresses.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 
+/** The project of the admin every noauth caller is. */
 export const NOAUTH_PROJECT = "admin";
 
 /**
@@ -23,6 +24,7 @@ export function noAuth(opts: { force?: boolean } = {}): Authenticator {
 const IDENTITY_HEADER =
   /^x-(identity-status|roles|role|user(-id|-name|-domain-id|-domain-name)?|tenant(-id|-name)?|project(-id|-name|-domain-id|-domain-name)?|domain-(id|name)|service-.*|is-admin-project|system-scope)$/;
 
+/** Whose identity headers headerAuth believes, and whether it takes test tokens. */
 export interface HeaderAuthOptions {
   /** Peers whose identity headers are believed (default: loopback). */
   trustedProxies?: Cidr[];

@@ -5,6 +5,7 @@ import { notAuthorized } from "../errors.ts";
 import type { Image } from "../images/image.ts";
 import type { Identity } from "./identity.ts";
 
+/** The policy rules the node enforces, by Glance's names. */
 export type CacheRule =
   | "cache_list"
   | "cache_image"
@@ -12,6 +13,7 @@ export type CacheRule =
   | "cache_clean"
   | "cache_prune"
   | "list_cached_nodes";
+/** Every CacheRule: each is compiled when a Policy is built, so a broken one fails at startup. */
 export const CACHE_RULES: CacheRule[] = [
   "cache_list",
   "cache_image",
@@ -22,11 +24,11 @@ export const CACHE_RULES: CacheRule[] = [
 ];
 
 /**
- * Rules as oslo.policy writes them: "" or "@" (anyone), "!" (no one), role:X, rule:NAME, generic checks
- * (project_id:%(project_id)s, is_admin:True, 'public':%(visibility)s), combined with and, or, not and
- * parentheses; or the old list-of-lists form ([["a", "b"], ["c"]] = (a and b) or c).
+ * Rules as oslo.policy writes them: "" or "@" (anyone), "!" (no one), role:X, rule:NAME, generic checks (is_admin:True,
+ * 'public':%(visibility)s) with and, or, not, parentheses; or lists of lists ([["a", "b"], ["c"]]: (a and b) or c).
  */
 export type RuleText = string | string[][];
+/** A policy file's content: every CacheRule, and whatever other rules they refer to. */
 export type PolicyRules = Record<CacheRule, string> & Record<string, RuleText>;
 
 /** Glance's defaults for the rules the node enforces, and the base rules they may refer to. */
@@ -47,8 +49,8 @@ type Creds = Record<string, unknown>;
 type Target = Record<string, unknown>;
 type Check = (target: Target, creds: Creds, rules: Map<string, Check>) => boolean;
 
+/** A rule or policy file the node cannot use; the message names the rule (and the file). Thrown at startup. */
 export class PolicyError extends Error {}
-
 const always: Check = () => true;
 const never: Check = () => false;
 
@@ -125,7 +127,6 @@ function parseCheck(token: string, refs: Set<string>): Check {
 }
 
 type Token = { type: "(" | ")" | "and" | "or" | "not" } | { type: "check"; text: string };
-
 /** oslo.policy's tokenizer: words split on whitespace, parentheses peeled off their ends. */
 function tokenize(rule: string): Token[] {
   const tokens: Token[] = [];
@@ -210,6 +211,7 @@ function parseList(rule: unknown[], refs: Set<string>): Check {
   return (t, c, r) => alternatives.some((a) => a(t, c, r));
 }
 
+/** One rule compiled to a check, the names it refers to (rule:NAME) added to refs; PolicyError if unparsable. */
 export function compileRule(rule: unknown, refs = new Set<string>()): Check {
   if (typeof rule === "string") return parseExpression(rule, refs);
   if (Array.isArray(rule)) return parseList(rule, refs);
@@ -222,14 +224,13 @@ export function imageTarget(image: Image): Target {
   return { ...properties, ...core, project_id: image.owner };
 }
 
+/**
+ * The node's policy: Glance's defaults overlaid with the operator's rules, compiled when built: an unparsable rule,
+ * a missing reference or a cycle is a PolicyError naming it; rules neither enforced nor referred to are left alone.
+ */
 export class Policy {
   private readonly checks = new Map<string, Check>();
 
-  /**
-   * Compiles every rule the node enforces and every rule those refer to (rule:NAME). A rule that cannot be
-   * understood, a reference to a rule that does not exist, or a cycle is a PolicyError naming the rule.
-   * Other rules in the set (Glance's rules for the image API) are upstream's business and left alone.
-   */
   constructor(rules: Partial<Record<string, RuleText>> = {}) {
     const merged: Record<string, unknown> = { ...DEFAULT_POLICY, ...rules };
     const visiting: string[] = [];
@@ -274,10 +275,12 @@ export class Policy {
     return base;
   }
 
+  /** Whether `who` may do `rule`, to `target` if given (imageTarget of the image). */
   allows(rule: CacheRule, who: Identity, target: Target = {}): boolean {
     return this.checks.get(rule)!(target, this.creds(who), this.checks);
   }
 
+  /** As allows, but a refusal throws notAuthorized (Glance's 403 naming the rule). */
   enforce(rule: CacheRule, who: Identity, target: Target = {}): void {
     if (!this.allows(rule, who, target)) throw notAuthorized(rule);
   }

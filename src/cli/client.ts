@@ -3,20 +3,26 @@ import type { NodeRow } from "../fleet/nodes.ts";
 import { causeOf, type Connection } from "./connection.ts";
 import { CliError } from "./errors.ts";
 
+/** One cached image in GET /v2/cache: times in epoch seconds, size in bytes. */
 export interface CachedImage {
   image_id: string;
+  /** Downloads the cached copy served. */
   hits: number;
   last_accessed: number;
+  /** When the copy was cached. */
   last_modified: number;
   size: number;
 }
 
+/** A fill in progress in the node's listing (caching_images); times in epoch seconds. */
 export interface FillProgress {
   bytes_written: number;
+  /** The image's size as its source says it; null when it does not. */
   expected_size: number | null;
   started_at: number;
 }
 
+/** GET /v2/cache: what Glance's cache API answers, and our fills in progress. */
 export interface CacheListing {
   cached_images: CachedImage[];
   queued_images: string[];
@@ -24,46 +30,61 @@ export interface CacheListing {
   caching_images?: Record<string, FillProgress>;
 }
 
+/** GET /v2/x-cache-node/status: this node's own facts; sizes in bytes. */
 export interface NodeStatus {
+  /** The node's software version (package.json). */
   version: string;
+  /** Seconds since the node started. */
   uptime: number;
   source: { type: "embedded" } | { type: "upstream"; url: string };
   cache: { size: number; max_size: number; cached: number; queued: number; caching: number };
   disk: { free: number; total: number };
+  /** The fleet as the status page shows it, null for a node alone; the CLI does not read it. */
   fleet: unknown;
 }
 
 /** A node as GET /v2/x-fleet/nodes shows it: the fleet's own row type. */
 export type FleetNode = NodeRow;
 
+/** Where one image is in the fleet view: the URLs of the nodes that hold, queue or fill it. */
 export interface FleetImage {
   cached: string[];
   queued: string[];
   filling: { node: string; bytes: number; total: number | null }[];
 }
 
+/** A page of GET /v2/x-fleet/view. */
 export interface FleetView {
+  /** The URL of the node that answered. */
   self: string;
   nodes: FleetNode[];
   images: Record<string, FleetImage>;
+  /** The path of the next page; absent on the last. */
   next?: string;
 }
 
+/** One node's part of a fan-out job. */
 export interface FleetTarget {
   node: string;
   node_id: number;
   site: string;
   node_status: "alive" | "stale" | "retired";
+  /** A cache job's part ends cached, a clean, prune or clear's done; either may fail. */
   state: "queued" | "filling" | "cached" | "failed" | "done";
   bytes: number;
   total: number | null;
+  /** Why the part failed, null otherwise. */
   reason: string | null;
+  /** What a clean, prune or clear did on the node (its counts); null for a cache job. */
   result: unknown;
 }
 
+/** A fan-out job with every node's part; `nodes` and `site` are null when they did not narrow it. */
 export interface FleetJob {
   id: string;
+  /** cache, clean, prune or clear. */
   action: string;
+  /** The image of a cache job, null for the other actions. */
   image_id: string | null;
   site: string | null;
   nodes: string[] | null;
@@ -73,22 +94,31 @@ export interface FleetJob {
   targets: FleetTarget[];
 }
 
+/** A job in GET /v2/x-fleet/jobs: its nodes counted by state instead of listed. */
 export type FleetJobSummary = Omit<FleetJob, "targets" | "nodes"> & { targets: Record<string, number> };
 
+/** What `glance-cache clear` empties. */
 export type ClearTarget = "cache" | "queue" | "both";
 
+/**
+ * The node's HTTP API as the CLI's commands use it. Any failure (unreachable, an error status) is a CliError
+ * carrying the node's own message.
+ */
 export class CacheClient {
   constructor(private readonly conn: Connection) {}
 
+  /** The node's root URL. */
   get url(): string {
     return this.conn.imageUrl;
   }
 
+  /** The API versions the node offers (GET /versions). */
   async versions(): Promise<{ id: string; status: string }[]> {
     const res = await this.call("GET", "/versions");
     return ((await res.json()) as { versions: { id: string; status: string }[] }).versions;
   }
 
+  /** Cached images, fills in progress and the queue (GET /v2/cache). */
   async listing(): Promise<CacheListing> {
     return (await this.call("GET", "/v2/cache")).json() as Promise<CacheListing>;
   }
@@ -99,14 +129,17 @@ export class CacheClient {
     return res.status === 404 ? undefined : ((await res.json()) as NodeStatus);
   }
 
+  /** Queues an image for caching. */
   async queue(id: string): Promise<void> {
     await this.call("PUT", `/v2/cache/${encodeURIComponent(id)}`);
   }
 
+  /** Removes an image from the cache or the queue; a fill in progress stops. */
   async remove(id: string): Promise<void> {
     await this.call("DELETE", `/v2/cache/${encodeURIComponent(id)}`);
   }
 
+  /** Empties the cache, the queue, or both. */
   async clear(target: ClearTarget): Promise<void> {
     // The API's "empty" header means both.
     await this.call("DELETE", "/v2/cache", [], { "x-image-cache-clear-target": target === "both" ? "" : target });
@@ -114,6 +147,7 @@ export class CacheClient {
 
   // ---- the fleet extension (/v2/x-fleet/...) ----
 
+  /** Every node of the fleet, retired ones included. */
   async fleetNodes(): Promise<FleetNode[]> {
     return ((await (await this.call("GET", "/v2/x-fleet/nodes")).json()) as { nodes: FleetNode[] }).nodes;
   }
@@ -128,6 +162,7 @@ export class CacheClient {
     return (await this.call("GET", path)).json() as Promise<FleetView>;
   }
 
+  /** Starts a fan-out job; `body` is POST /v2/x-fleet/jobs's document (image_id, and site or nodes). */
   async createJob(body: Record<string, unknown>): Promise<FleetJob> {
     const res = await this.call(
       "POST",
@@ -139,15 +174,18 @@ export class CacheClient {
     return res.json() as Promise<FleetJob>;
   }
 
+  /** One job, with every node's part. */
   async job(id: string): Promise<FleetJob> {
     return (await this.call("GET", `/v2/x-fleet/jobs/${encodeURIComponent(id)}`)).json() as Promise<FleetJob>;
   }
 
+  /** The newest `limit` jobs, summarized. */
   async jobs(limit: number): Promise<FleetJobSummary[]> {
     return ((await (await this.call("GET", `/v2/x-fleet/jobs?limit=${limit}`)).json()) as { jobs: FleetJobSummary[] })
       .jobs;
   }
 
+  /** Retires a fleet node: it gets no more work until it restarts. */
   async retire(nodeId: number): Promise<void> {
     await this.call("DELETE", `/v2/x-fleet/nodes/${nodeId}`);
   }

@@ -4,6 +4,7 @@ import { CliError } from "./errors.ts";
 import { formatBytes, formatDuration, formatRate, formatTime, table } from "./format.ts";
 import { lineView, type ProgressView, RateMeter, type Row, terminalView } from "./progress.ts";
 
+/** Where a command writes and how it learns of Ctrl-C (tests pass their own). */
 export interface Io {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
@@ -14,6 +15,7 @@ export interface Io {
 const out = (io: Io, text: string) => io.stdout.write(`${text}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** `status`: the node's API versions, software, source, cache and disk; `json` prints the documents as they came. */
 export async function status(client: CacheClient, io: Io, json: boolean): Promise<number> {
   const [versions, listing, node] = await Promise.all([client.versions(), client.listing(), client.node()]);
   if (json) {
@@ -54,12 +56,14 @@ export async function status(client: CacheClient, io: Io, json: boolean): Promis
   return 0;
 }
 
+/** `list`: the listing as tables, or as the node sent it with `json`. */
 export async function list(client: CacheClient, io: Io, json: boolean): Promise<number> {
   const listing = await client.listing();
   out(io, json ? JSON.stringify(listing, null, 2) : listText(listing));
   return 0;
 }
 
+/** The listing as text: cached images, fills in progress and the queue, each a table (also `watch` in a pipe). */
 export function listText(listing: CacheListing): string {
   const parts: string[] = [];
   const cached = listing.cached_images;
@@ -90,6 +94,7 @@ export function listText(listing: CacheListing): string {
   return parts.join("\n");
 }
 
+/** `queue`: queues each image; with `wait`, follows them until cached. 1 when one was not queued or cached. */
 export async function queue(
   client: CacheClient,
   io: Io,
@@ -189,6 +194,7 @@ function rowOf(id: string, listing: CacheListing, meter: RateMeter): Row | undef
   return undefined;
 }
 
+/** `delete`: removes each image, going on past a failure; 1 when one failed. */
 export async function remove(client: CacheClient, io: Io, ids: string[]): Promise<number> {
   let failed = 0;
   for (const id of ids) {
@@ -203,6 +209,7 @@ export async function remove(client: CacheClient, io: Io, ids: string[]): Promis
   return failed ? 1 : 0;
 }
 
+/** `clear`: empties the cache, the queue or both; another target is a usage error (exit 2). */
 export async function clear(client: CacheClient, io: Io, target: string): Promise<number> {
   if (target !== "cache" && target !== "queue" && target !== "both") {
     throw new CliError(`--target must be cache, queue or both, not ${target}`, 2);

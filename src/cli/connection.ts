@@ -1,6 +1,7 @@
 // Where the CLI talks to and with which token: flags, else OS_* variables, else a Keystone password login.
 import { CliError } from "./errors.ts";
 
+/** The global --os-* options as commander names them; each falls back to its OS_* variable. */
 export interface AuthFlags {
   osImageUrl?: string;
   osAuthToken?: string;
@@ -14,15 +15,21 @@ export interface AuthFlags {
   osInterface?: string;
 }
 
+/** Where the commands send their requests, and with which token. */
 export interface Connection {
   /** The node's root URL, without a trailing /v2. */
   imageUrl: string;
+  /** Sent as X-Auth-Token; undefined sends none (a noauth node). */
   token: string | undefined;
 }
 
 /** What glanceclient would use when nothing names a node: the node started by `npm start` on this host. */
 export const DEFAULT_IMAGE_URL = "http://127.0.0.1:9292";
 
+/**
+ * The node and the token, from flags, else OS_* variables: a token (or no Keystone at all) is used as is, else
+ * a password login whose catalog names the node unless --os-image-url does. A CliError when that fails.
+ */
 export async function connect(flags: AuthFlags, env: Record<string, string | undefined>): Promise<Connection> {
   const pick = (flag: string | undefined, name: string) => flag ?? (env[name] || undefined);
   const imageUrl = pick(flags.osImageUrl, "OS_IMAGE_URL");
@@ -122,6 +129,7 @@ function required(v: string | undefined, what: string): string {
   return v;
 }
 
+/** Why a fetch failed, in a word (Node hides ECONNREFUSED and the like in err.cause). */
 export function causeOf(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));

@@ -8,6 +8,7 @@ import { lineView, RateMeter, type Row, terminalView } from "./progress.ts";
 const out = (io: Io, text: string) => io.stdout.write(`${text}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** `fleet nodes`: the fleet's nodes as a table, or the raw list with `json`. */
 export async function nodes(client: CacheClient, io: Io, json: boolean): Promise<number> {
   const list = await client.fleetNodes();
   out(io, json ? JSON.stringify(list, null, 2) : nodesText(list));
@@ -90,6 +91,7 @@ export async function cache(
   return wait ? waitForJob(client, io, job, intervalMs) : 0;
 }
 
+/** `fleet job`: one job, node by node; with `wait`, followed as `fleet cache --wait`. A malformed id is exit 2. */
 export async function job(
   client: CacheClient,
   io: Io,
@@ -129,6 +131,7 @@ function jobText(j: FleetJob): string {
   return `${head.join("\n")}\n${table(["NODE", "SITE", "NODE STATE", "STATE", "BYTES", "NOTE"], rows)}`;
 }
 
+/** `fleet jobs`: the newest `limit` jobs, their nodes counted by state. */
 export async function jobs(client: CacheClient, io: Io, limit: number, json: boolean): Promise<number> {
   const list = await client.jobs(limit);
   if (json) {

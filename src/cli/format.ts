@@ -1,5 +1,6 @@
 // Human-readable sizes, durations, times and aligned tables for the CLI's output.
 
+/** Bytes in binary units ("1.5 GiB"); "?" for an unknown size. */
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "?";
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -12,6 +13,7 @@ export function formatBytes(n: number | null | undefined): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** Seconds as "4.2s", "3m05s", "2h07m" or "1d3h"; "?" for a negative or infinite one. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
   if (seconds < 10) return `${seconds.toFixed(1)}s`;
@@ -25,6 +27,7 @@ export function formatDuration(seconds: number): string {
   return `${s}s`;
 }
 
+/** Bytes per second as "12.0 MiB/s"; "-" until there is a rate. */
 export const formatRate = (bytesPerSecond: number) => (bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : "-");
 
 /** Epoch seconds as local "YYYY-MM-DD HH:MM:SS". */

@@ -2,12 +2,17 @@
 import cliProgress from "cli-progress";
 import { formatBytes, formatDuration, formatRate } from "./format.ts";
 
+/** An image's state (or a node's part's) as a progress view shows it. */
 export type RowState = "queued" | "caching" | "cached" | "failed";
 
+/** One line of a progress view. */
 export interface Row {
+  /** The image id, or for a fleet job the node's URL (padded to line up). */
   id: string;
   state: RowState;
+  /** Bytes written so far. */
   bytes: number;
+  /** The size expected, null when unknown. */
   total: number | null;
   /** bytes per second, 0 when unknown */
   rate: number;
@@ -15,9 +20,11 @@ export interface Row {
   note?: string;
 }
 
+/** Progress as the CLI shows it: terminalView on a terminal, lineView in a pipe. */
 export interface ProgressView {
   /** The rows as they are now; a row missing from `rows` is removed from the view. */
   update(rows: Row[]): void;
+  /** Ends the view (a terminal gets its cursor back); call it once, also on error. */
   stop(): void;
 }
 
@@ -27,6 +34,7 @@ type Write = (text: string) => void;
 export class RateMeter {
   private readonly last = new Map<string, { bytes: number; at: number; rate: number }>();
 
+  /** Records `bytes` written for `id` at `now` (epoch seconds); the smoothed rate so far. */
   sample(id: string, bytes: number, now = Date.now() / 1000): number {
     const prev = this.last.get(id);
     let rate = prev?.rate ?? 0;
@@ -116,6 +124,7 @@ export function lineView(write: Write): ProgressView {
   };
 }
 
+/** A row as one line of text: lineView's line. */
 export function plainLine(r: Row): string {
   const pct = `${Math.floor(fraction(r) * 100)}%`;
   const size = r.total === null ? formatBytes(r.bytes) : `${formatBytes(r.bytes)}/${formatBytes(r.total)}`;
