@@ -3,11 +3,15 @@ import type { ConnInfo } from "../auth/identity.ts";
 import type { Logger } from "../log.ts";
 import { newRequestContext, type RequestContext, withRequestContext } from "../request_context.ts";
 
+/** One request as the access log line and the metrics see it, once its body is over. */
 export interface AccessRecord {
   method: string;
+  /** The path with its query string. */
   path: string;
   status: number;
+  /** Body bytes sent. */
   bytes: number;
+  /** From the request's arrival to the end of its body. */
   seconds: number;
   /** done: the whole body went out; cancelled: the client went away; failed: the body broke off (source error). */
   outcome: "done" | "cancelled" | "failed";
@@ -15,11 +19,18 @@ export interface AccessRecord {
 
 /** Told about every response as its body goes out: metrics watch here. */
 export interface ResponseObserver {
+  /** A chunk of a streamed body went out. */
   chunk?(ctx: RequestContext, bytes: number): void;
+  /** The first chunk of a streamed body went out, `seconds` after the request arrived. */
   firstByte?(ctx: RequestContext, seconds: number): void;
+  /** The body is over, sent whole or not (record.outcome): called once per request. */
   done?(ctx: RequestContext, record: AccessRecord): void;
 }
 
+/**
+ * The app's fetch handler wrapped: each request runs in its own RequestContext, and once its body is over one access
+ * line is logged and `observer` told. A small document goes out whole with Content-Length; image data streams.
+ */
 export function accessLogged(
   handler: (request: Request, info?: ConnInfo) => Promise<Response>,
   logger: Logger,

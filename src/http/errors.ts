@@ -23,6 +23,7 @@ const STATUS_OF: Record<ErrorKind, number> = {
   unavailable: 503,
 };
 
+/** A refusal with an HTTP status that no DomainError kind names (415, 416), rendered with its headers. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -81,6 +82,7 @@ function qualityOf(offer: string, ranges: { type: string; q: number }[]): number
 const escapeHtml = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
+/** An error response as webob renders Glance's: the status line, message and body in the flavor Accept picks. */
 export function errorResponse(
   status: number,
   message: string,
@@ -107,6 +109,7 @@ export function errorResponse(
   return new Response(body, { status, headers: { "Content-Type": contentType, ...extraHeaders } });
 }
 
+/** The response to whatever a handler threw: HttpError and DomainError as the client's error, else a logged 500. */
 export function renderError(err: unknown, request: Request): Response {
   const accept = request.headers.get("accept");
   if (err instanceof HttpError) return errorResponse(err.status, err.message, accept, err.headers);

@@ -4,16 +4,22 @@ import { rm, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 
+/** One check's verdict, in oslo.middleware's terms. */
 export interface CheckResult {
   /** oslo's "class": which check spoke. */
   name: string;
+  /** False makes /healthcheck a 503. */
   available: boolean;
+  /** What a load balancer sees: "OK", or a short upper-case reason. */
   reason: string;
+  /** The longer explanation, shown with ?detailed. */
   details: string;
 }
 
+/** One health check; a check that throws counts as failed. */
 export type Check = () => Promise<CheckResult>;
 
+/** How the Healthcheck reuses its answers. */
 export interface HealthcheckOptions {
   /** How long one round of checks is reused (default 2 s): a load balancer probing often costs nothing. */
   cacheSeconds?: number;
@@ -28,6 +34,7 @@ export class Healthcheck {
     this.cacheMs = (opts.cacheSeconds ?? 2) * 1000;
   }
 
+  /** The last round's results, or a new round's when that one is older than cacheSeconds. */
   results(): Promise<CheckResult[]> {
     if (!this.last || performance.now() - this.last.at > this.cacheMs) {
       this.last = {
@@ -38,6 +45,7 @@ export class Healthcheck {
     return this.last.results;
   }
 
+  /** GET or HEAD /healthcheck: 200 (HEAD 204) or 503, in plain text or, when asked for, JSON. */
   async respond(request: Request): Promise<Response> {
     const results = await this.results();
     const healthy = results.every((r) => r.available);

@@ -1,5 +1,7 @@
 // GET /v2/schemas/image: the image schema as Glance 25.1 serves it, less locations, stores and direct_url,
 // which this node does not have (and whose --stores option breaks glanceclient 4.1 once it caches the schema).
+
+/** GET /v2/schemas/image: the schema glanceclient reads to know an image's fields. */
 export const IMAGE_SCHEMA = {
   "name": "image",
   "properties": {

@@ -20,14 +20,20 @@ function runtimeMetrics(): Registry {
   return runtimeRegistry;
 }
 
+/** The node's metrics: GET /metrics's exposition, fed by accessLogged (as its observer) and the download route. */
 export interface Metrics extends ResponseObserver {
   /** The exposition of GET /metrics. */
   text(): Promise<string>;
+  /** The exposition's Content-Type. */
   readonly contentType: string;
   /** A download answered from the cache (hit) or not (miss). */
   download(cache: "hit" | "miss"): void;
 }
 
+/**
+ * The metrics of one app: the cache's (and the fleet's) counters and sizes read at each scrape, `cacheDir`'s
+ * filesystem, the responses' latencies, and the runtime's own (process-wide) metrics.
+ */
 export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>

@@ -40,6 +40,7 @@ function isIdentityHeader(name: string): boolean {
   return IDENTITY.has(name) || IDENTITY_PREFIXES.some((p) => name.startsWith(p));
 }
 
+/** What the pass-through needs: the upstream, and the rule that drops what the node knew of a changed image. */
 export interface PassThroughOptions {
   client: UpstreamClient;
   changes: ImageChanges;
@@ -47,6 +48,10 @@ export interface PassThroughOptions {
   publicEndpoint?: string;
 }
 
+/**
+ * A request passed to the upstream Glance and its answer back, streamed both ways, without the caller's identity
+ * headers; Location links point back at us. A change to an image drops its metadata, its end its cached copy.
+ */
 export function passThrough(opts: PassThroughOptions): (request: Request) => Promise<Response> {
   const { client, changes } = opts;
   return async (request) => {

@@ -41,6 +41,7 @@ export async function readLimitedJsonObject(request: Request, max: number): Prom
   return body as Record<string, unknown>;
 }
 
+/** The body parsed as JSON, at most `max` bytes: 413 past that, 400 when it is not JSON. */
 export async function readLimitedJson(request: Request, max: number): Promise<unknown> {
   const text = await readLimitedText(request, max);
   try {

@@ -7,9 +7,11 @@ const EMPTY_HEADERS = { "Content-Type": "text/html; charset=UTF-8", "Content-Len
 export const empty = (status: number, headers: Record<string, string> = {}) =>
   new Response(null, { status, headers: { ...EMPTY_HEADERS, ...headers } });
 
+/** A JSON document (Content-Type application/json, as Glance sends it). */
 export const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
 
+/** A handler answering 405 with the methods `allow` lists, as Glance's router does. */
 export const methodNotAllowed = (allow: string) => () => empty(405, { Allow: allow });
 
 /** Route params arrive percent-encoded; Glance routes on the decoded path (dot segments included). */

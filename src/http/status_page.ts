@@ -10,8 +10,10 @@ import { json } from "./responses.ts";
 import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
 import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
 
+/** The node's status document, read by the status page and `glance-cache status`. */
 export const NODE_STATUS_PATH = "/v2/x-cache-node/status";
 
+/** What the status page and the status document need. */
 export interface StatusDeps {
   cache: ImageCache;
   policy: Policy;
@@ -45,6 +47,7 @@ const PAGE_HEADERS = {
   "X-Content-Type-Options": "nosniff",
 };
 
+/** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
 export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {

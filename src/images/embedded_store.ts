@@ -12,12 +12,17 @@ import { HASH_THREAD_PAYS } from "../runtime/hash_thread.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
+/**
+ * The image source when there is no upstream Glance, and the store behind the images API: records held in memory
+ * once opened, each saved as it changes; an image's data is written only by upload.
+ */
 export class EmbeddedStore implements ImageSource {
   private constructor(
     private readonly dir: string,
     private readonly images: Map<string, Image>,
   ) {}
 
+  /** Opens the directory (creating it) and loads its records; an upload a crash cut short is queued again. */
   static async open(dir: string): Promise<EmbeddedStore> {
     await mkdir(dir, { recursive: true });
     const images = new Map<string, Image>();
@@ -31,20 +36,24 @@ export class EmbeddedStore implements ImageSource {
     return new EmbeddedStore(dir, images);
   }
 
+  /** The image as `who` may see it (null: the node itself, which sees all), or undefined. */
   async find(id: string, who: Identity | null): Promise<Image | undefined> {
     const image = this.images.get(id);
     if (!image || (who && !canSee(image, who))) return undefined;
     return image;
   }
 
+  /** The image's data, or a range of it; an image without data fails (ENOENT). */
   async read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     return fileStream(this.dataPath(image.id), range?.start, range?.end);
   }
 
+  /** Every image, whoever may see it: the caller filters. */
   all(): Image[] {
     return [...this.images.values()];
   }
 
+  /** A new queued image with Glance's defaults under `fields` (a new id unless given); saved before it returns. */
   async create(fields: Partial<Image> & { owner: string | null }): Promise<Image> {
     const now = glanceTime();
     const image: Image = {
@@ -73,6 +82,7 @@ export class EmbeddedStore implements ImageSource {
     return image;
   }
 
+  /** Writes the record (a temporary file renamed over it) and stamps updated_at. */
   async save(image: Image): Promise<void> {
     image.updated_at = glanceTime();
     const path = this.metaPath(image.id);
@@ -81,6 +91,7 @@ export class EmbeddedStore implements ImageSource {
     this.images.set(image.id, image);
   }
 
+  /** Removes the record, its data and an upload in progress; an upload still running then leaves nothing. */
   async delete(id: string): Promise<void> {
     this.images.delete(id);
     await rm(this.metaPath(id), { force: true });

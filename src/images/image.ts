@@ -1,7 +1,9 @@
 // The image record as Glance's v2 API shows it, and who may see it.
 import type { Identity } from "../auth/identity.ts";
 
+/** Glance's image visibilities. */
 export type Visibility = "public" | "private" | "shared" | "community";
+/** Glance's image statuses; the embedded store moves an image through queued, saving and active. */
 export type ImageStatus =
   | "queued"
   | "saving"
@@ -12,20 +14,26 @@ export type ImageStatus =
   | "uploading"
   | "importing";
 
+/** An image as Glance's v2 API shows it: sizes in bytes, times as glanceTime writes them. */
 export interface Image {
   id: string;
   name: string | null;
   status: ImageStatus;
   visibility: Visibility;
+  /** The owning project's id. */
   owner: string | null;
   size: number | null;
   virtual_size: number | null;
+  /** The data's md5, hex; null until the data is uploaded (as size and the os_hash_* fields). */
   checksum: string | null;
+  /** The hashlib name of the algorithm of os_hash_value (sha512 in the embedded store). */
   os_hash_algo: string | null;
   os_hash_value: string | null;
   disk_format: string | null;
   container_format: string | null;
+  /** MiB of RAM a server booted from the image needs. */
   min_ram: number;
+  /** GiB of disk a server booted from the image needs. */
   min_disk: number;
   protected: boolean;
   os_hidden: boolean;
@@ -36,6 +44,7 @@ export interface Image {
   properties: Record<string, string>;
 }
 
+/** Every Visibility, to check a value a client sends. */
 export const VISIBILITIES: Visibility[] = ["public", "private", "shared", "community"];
 
 /** Glance's rule: admins see all; public and community images are visible to all; the rest to their owner. */
@@ -45,6 +54,7 @@ export function canSee(image: Image, who: Identity): boolean {
   return image.owner !== null && image.owner === who.projectId;
 }
 
+/** Whether `who` may change the image: an admin, or its owner project. */
 export function isOwnerOrAdmin(image: Image, who: Identity): boolean {
   return who.isAdmin || (image.owner !== null && image.owner === who.projectId);
 }
@@ -68,4 +78,5 @@ export function isImageId(id: string): boolean {
   return UUID.test(id);
 }
 
+/** A time as Glance writes it: ISO 8601 in UTC, to the second ("2024-05-01T12:00:00Z"). */
 export const glanceTime = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, "Z");

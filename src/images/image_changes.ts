@@ -4,14 +4,20 @@ import type { Image } from "./image.ts";
 
 /** The cache, as far as this rule needs it. */
 export interface CachedCopies {
+  /** Drops the image's cached copy, its queue entry and its fill, if any. */
   forget(id: string): Promise<void>;
 }
 
 /** What remembers images' metadata (the upstream source); the embedded store keeps none. */
 export interface MetadataMemory {
+  /** Forgets every answer about the image, for every caller. */
   invalidate(id: string): void;
 }
 
+/**
+ * The rule applied: told by the pass-through of changes made through the node, and by downloads of what the
+ * source answered. One per app, over the cache and (in front of a Glance) the upstream source.
+ */
 export class ImageChanges {
   constructor(
     private readonly copies: CachedCopies,

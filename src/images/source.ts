@@ -2,12 +2,14 @@
 import type { Identity } from "../auth/identity.ts";
 import type { Image } from "./image.ts";
 
+/** A byte range of an image's data, as an HTTP Range names it: both ends inclusive. */
 export interface ByteRange {
   start: number;
   /** inclusive */
   end: number;
 }
 
+/** Where images live (the embedded store, an upstream Glance): what a new source implements. */
 export interface ImageSource {
   /** The image as `who` may see it (null: the node's own service identity, which sees all), or undefined. */
   find(id: string, who: Identity | null): Promise<Image | undefined>;

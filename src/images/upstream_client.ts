@@ -1,6 +1,7 @@
 // The one HTTP client to the upstream Glance: keeps its path prefix, and bounds every request in time.
 import { upstreamFailed } from "../errors.ts";
 
+/** Where the upstream Glance is, and how long any request to it may take. */
 export interface UpstreamClientOptions {
   /** The upstream Glance API, with its path prefix if it has one (http://host/image). */
   url: string;
@@ -10,12 +11,17 @@ export interface UpstreamClientOptions {
   stallTimeout: number;
 }
 
+/** A request to send upstream; a body streams, never buffered. */
 export interface UpstreamRequest {
   method?: string;
   headers?: Headers | Record<string, string>;
   body?: ReadableStream<Uint8Array> | null;
 }
 
+/**
+ * The one client to the upstream Glance, shared by the image source and the pass-through: redirects are not
+ * followed, and every request is bounded in time (headersTimeout, stallTimeout).
+ */
 export class UpstreamClient {
   /** The upstream's URL without a trailing slash: http://host:9292 or http://host/image. */
   readonly base: string;

@@ -6,6 +6,7 @@ import type { Image } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 import type { UpstreamClient } from "./upstream_client.ts";
 
+/** What UpstreamGlance needs. */
 export interface UpstreamOptions {
   /** The upstream Glance API (e.g. http://glance.internal:9292), shared with the pass-through proxy. */
   client: UpstreamClient;
@@ -51,6 +52,7 @@ export class UpstreamGlance implements ImageSource {
 
   constructor(private readonly opts: UpstreamOptions) {}
 
+  /** The image as `who` may see it (null: the node's service token); undefined on 404 or 403, else upstream_failed. */
   async find(id: string, who: Identity | null): Promise<Image | undefined> {
     const token = who ? who.token : await this.opts.serviceToken?.();
     const key = `${token ?? ""} ${id}`;
