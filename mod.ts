@@ -3,12 +3,13 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type App, type AppOptions, createApp } from "./src/app.ts";
 import { ConfigError, parseConfig, type ServeConfig, USAGE } from "./src/config.ts";
-import { runtimeServe } from "./src/runtime/server.ts";
+import { runtimeServe } from "./src/adapter/serve.ts";
 import { Policy } from "./src/auth/policy.ts";
 
 export type { App, AppOptions };
 export type { Authenticator, ConnInfo, Identity } from "./src/auth/identity.ts";
-export { runtimeServe } from "./src/runtime/server.ts";
+/** The server adapter of the runtime we are on, for serving the handler as `serve` does. */
+export { runtimeServe } from "./src/adapter/serve.ts";
 export type { ImageSource } from "./src/images/source.ts";
 
 /**

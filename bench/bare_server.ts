@@ -1,7 +1,7 @@
 // The file stream alone behind the runtime adapter: GET /<anything> serves BARE_FILE. The floor the node's serve path is compared with.
 import process from "node:process";
 import { open, stat } from "node:fs/promises";
-import { runtimeServe } from "../src/runtime/server.ts";
+import { runtimeServe } from "../src/adapter/serve.ts";
 import { fileHandleStream } from "../src/streams/files.ts";
 
 const file = process.env.BARE_FILE!;

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, type AppOptions, createApp } from "../src/app.ts";
-import { runtimeServe } from "../src/runtime/server.ts";
+import { runtimeServe } from "../src/adapter/serve.ts";
 
 export const ADMIN = {
   "X-Identity-Status": "Confirmed",

@@ -1,5 +1,5 @@
 // Loopback servers for upstream tests: a prefix-mounting reverse proxy that counts what passes, and a gate.
-import { runtimeServe } from "../src/runtime/server.ts";
+import { runtimeServe } from "../src/adapter/serve.ts";
 
 export interface Loopback {
   url: string;

@@ -1,4 +1,5 @@
 // Who is calling: the Identity every handler sees, and the Authenticator interface each auth mode implements.
+import type { Recycling } from "../streams/files.ts";
 
 /** The caller, as every handler and policy check sees it, whichever auth mode found it. */
 export interface Identity {
@@ -21,6 +22,12 @@ export interface Identity {
 export interface ConnInfo {
   remoteAddr?: string;
   rawPath?: string;
+  /**
+   * Set by our own adapters, which write a response body to the socket themselves and hold a bounded number
+   * of its chunks: a download's buffers may then be recycled (see reuseBuffers), `ring` of them, `chunk`
+   * bytes each. Absent (an embedder's server, a test calling the handler): every chunk is a fresh buffer.
+   */
+  body?: Recycling;
 }
 
 /** Resolves a request to an identity, or throws an unauthenticated/forbidden DomainError. One per auth mode. */

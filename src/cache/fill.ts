@@ -2,7 +2,7 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { type FileWriter, openWriter } from "../runtime/file_writer.ts";
+import { type FileWriter, openWriter } from "../platform/file_writer.ts";
 import { CHUNK_SIZE, ChunkBuffers, fileSink, PIPE_INTO_SINK, reuseBuffers } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";

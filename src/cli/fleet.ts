@@ -1,4 +1,5 @@
 // The CLI's fleet commands: nodes, view, cache (a fan-out job, --wait with a bar per node), job, jobs, retire.
+import { jobTitle } from "../fleet/job_kinds.ts";
 import type { CacheClient, FleetJob, FleetNode, FleetTarget, FleetView } from "./client.ts";
 import type { Io } from "./commands.ts";
 import { CliError } from "./errors.ts";
@@ -112,7 +113,7 @@ export async function job(
 }
 
 function jobText(j: FleetJob): string {
-  const what = j.action === "cache" ? `cache ${j.image_id}` : j.action;
+  const what = jobTitle(j);
   const on = j.nodes ? `nodes ${j.nodes.join(",")}` : j.site !== null ? `site ${j.site}` : "all nodes";
   const head = [
     `Job:      ${j.id}`,
@@ -142,7 +143,7 @@ export async function jobs(client: CacheClient, io: Io, limit: number, json: boo
   if (list.length) {
     const rows = list.map((j) => [
       j.id,
-      j.action === "cache" ? `cache ${j.image_id}` : j.action,
+      jobTitle(j),
       j.site ?? "-",
       j.state,
       Object.entries(j.targets).map(([s, n]) => `${n} ${s}`).join(", ") || "-",

@@ -3,8 +3,9 @@ import { statfs } from "node:fs/promises";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { CacheEvent } from "../cache/events.ts";
 import type { ImageSource } from "../images/source.ts";
-import { badInput, conflict, notFound } from "../errors.ts";
 import { migrate, openPool, type Pool, redact } from "./database.ts";
+import { chooseNodes, type FanOutTarget } from "./fan_out.ts";
+import { imagesView, type ImageView, type ViewQuery } from "./fleet_view.ts";
 import { type Job, Jobs, type JobSpec } from "./jobs.ts";
 import { NodeRegistry, type NodeRow } from "./nodes.ts";
 import { ForgottenImages } from "./forgotten.ts";
@@ -28,15 +29,13 @@ export interface FleetOptions {
   staleAfter?: number;
 }
 
-export interface ImageView {
-  cached: string[];
-  queued: string[];
-  filling: { node: string; bytes: number; total: number | null }[];
-}
-
 /** Jobs are listed this long after they were created. */
 const JOBS_KEEP_DAYS = 7;
 
+/**
+ * This node's membership of a fleet: its registration and heartbeat, its cache mirrored in the shared rows,
+ * its part of the fan-out jobs, and the fleet-wide questions the routes ask (jobs, view, nodes).
+ */
 export class Fleet {
   readonly site: string;
   readonly jobs: Jobs;
@@ -150,14 +149,7 @@ export class Fleet {
     await this.round;
     await this.shared?.settled();
     // A node shutting down is stale at once: peers and jobs stop counting on it (best effort).
-    if (this.shared && !this.retired) {
-      await this.pool
-        .query("UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 DAY WHERE id = ? AND instance = ?", [
-          this.nodeId,
-          this.instance,
-        ])
-        .catch(() => {});
-    }
+    if (this.shared && !this.retired) await this.registry.leave(this.nodeId, this.instance).catch(() => {});
     await this.pool.end().catch(() => {});
   }
 
@@ -177,31 +169,10 @@ export class Fleet {
    */
   async fanOut(
     spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">,
-    target: { site?: string; nodes?: string[] },
+    target: FanOutTarget,
     createdBy: string,
   ): Promise<string> {
-    const all = await this.registry.list();
-    const alive = all.filter((n) => n.status === "alive");
-    let chosen: NodeRow[];
-    if (target.nodes) {
-      const known = new Map(all.map((n) => [n.url.replace(/\/+$/, ""), n]));
-      const unknown = target.nodes.filter((u) => !known.has(u.replace(/\/+$/, "")));
-      if (unknown.length) throw badInput(`Unknown fleet node(s): ${unknown.join(", ")}`);
-      chosen = target.nodes.map((u) => known.get(u.replace(/\/+$/, ""))!);
-      const down = chosen.filter((n) => n.status !== "alive");
-      if (down.length) {
-        throw badInput(`Fleet node(s) not alive: ${down.map((n) => `${n.url} (${n.status})`).join(", ")}`);
-      }
-      if (target.site !== undefined && chosen.some((n) => n.site !== target.site)) {
-        throw badInput("Listed nodes are not all in the given site");
-      }
-    } else if (target.site !== undefined) {
-      chosen = alive.filter((n) => n.site === target.site);
-      if (!chosen.length) throw notFound(`No alive fleet node in site ${JSON.stringify(target.site)}`);
-    } else {
-      chosen = alive;
-      if (!chosen.length) throw conflict("No alive fleet node");
-    }
+    const chosen = chooseNodes(await this.registry.list(), target);
     const ids = [...new Set(chosen.map((n) => n.id))];
     const id = await this.jobs.create(
       { ...spec, site: target.site ?? null, nodes: target.nodes ?? null },
@@ -221,44 +192,8 @@ export class Fleet {
    * Per image, which alive nodes hold, queue or fill it: one image, or a page of images in id order
    * after `marker` (the whole fleet's entries are too many for one answer at scale).
    */
-  async images(
-    q: { imageId?: string; marker?: string; limit: number },
-  ): Promise<{ images: Record<string, ImageView>; next?: string }> {
-    let ids: string[];
-    if (q.imageId) ids = [q.imageId];
-    else {
-      const [rows] = (await this.pool.query(
-        "SELECT DISTINCT image_id FROM fleet_entries WHERE image_id > ? ORDER BY image_id LIMIT ?",
-        [q.marker ?? "", q.limit + 1],
-      )) as unknown as [{ image_id: string }[]];
-      ids = rows.map((r) => r.image_id);
-    }
-    const more = ids.length > q.limit;
-    if (more) ids = ids.slice(0, q.limit);
-    const images: Record<string, ImageView> = {};
-    if (!ids.length) return { images };
-    // Entry rows by the image index alone, nodes matched here: a join costs a lookup per row.
-    const alive = new Map((await this.registry.alive()).map((n) => [n.id, n.url]));
-    const [rows] =
-      (await this.pool.query("SELECT image_id, node_id, state, bytes, size FROM fleet_entries WHERE image_id IN (?)", [
-        ids,
-      ])) as unknown as [
-        { image_id: string; node_id: number; state: string; bytes: number; size: number | null }[],
-      ];
-    for (const r of rows.sort((a, b) => (a.image_id < b.image_id ? -1 : a.image_id > b.image_id ? 1 : 0))) {
-      const url = alive.get(r.node_id);
-      if (!url) continue;
-      const v = (images[r.image_id] ??= { cached: [], queued: [], filling: [] });
-      if (r.state === "cached") v.cached.push(url);
-      else if (r.state === "queued") v.queued.push(url);
-      else v.filling.push({ node: url, bytes: r.bytes, total: r.size });
-    }
-    for (const v of Object.values(images)) {
-      v.cached.sort();
-      v.queued.sort();
-      v.filling.sort((a, b) => (a.node < b.node ? -1 : 1));
-    }
-    return more ? { images, next: ids[ids.length - 1] } : { images };
+  images(q: ViewQuery): Promise<{ images: Record<string, ImageView>; next?: string }> {
+    return imagesView(this.pool, this.registry, q);
   }
 
   nodes(): Promise<NodeRow[]> {
@@ -347,16 +282,7 @@ export class Fleet {
       this.unsubscribe();
       await this.shared!.settled();
       // Rows written between the retirement and this heartbeat go too (a replaced node's rows are the new owner's).
-      if (status === "retired") {
-        await this.pool.query(
-          "DELETE e FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id WHERE e.node_id = ? AND n.state = 'retired'",
-          [this.nodeId],
-        );
-        await this.pool.query(
-          "DELETE t FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.node_id = ? AND n.state = 'retired'",
-          [this.nodeId],
-        );
-      }
+      if (status === "retired") await this.registry.dropRowsOfRetired(this.nodeId);
       this.retired = true;
       return;
     }

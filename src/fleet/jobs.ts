@@ -1,11 +1,10 @@
 // Fan-out jobs: one request caches an image on (or cleans, prunes, clears) many nodes; each node picks up its part by polling.
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Pool } from "./database.ts";
+import { followFill, waitForSiteLeader } from "./fill_part.ts";
+import { isJobAction, JOB_ACTIONS, JOB_KINDS, type JobAction, type JobKind, type TargetState } from "./job_kinds.ts";
 
-export type TargetState = "pending" | "queued" | "filling" | "cached" | "failed" | "done";
-export type JobAction = "cache" | "clean" | "prune" | "clear";
-export const JOB_ACTIONS: JobAction[] = ["cache", "clean", "prune", "clear"];
-
+/** One node's part of a job, as GET /v2/x-fleet/jobs/{id} shows it. */
 export interface JobTarget {
   node: string;
   node_id: number;
@@ -15,10 +14,11 @@ export interface JobTarget {
   bytes: number;
   total: number | null;
   reason: string | null;
-  /** What a clean, prune or clear did on the node (prune: Glance's total_files_pruned, total_bytes_pruned). */
+  /** What a part run once came to on the node (its kind's JobResults entry); null for a cache job. */
   result: unknown;
 }
 
+/** What a new job is to do, and where (a site, listed nodes, or every node when both are null). */
 export interface JobSpec {
   action: JobAction;
   imageId: string | null;
@@ -27,6 +27,7 @@ export interface JobSpec {
   nodes: string[] | null;
 }
 
+/** A job with every node's part, as GET /v2/x-fleet/jobs/{id} shows it. */
 export interface Job {
   id: string;
   action: JobAction;
@@ -42,11 +43,10 @@ export interface Job {
 }
 
 const OPEN: TargetState[] = ["pending", "queued", "filling"];
-/** A target whose image vanished from this node without a known failure is queued again this many times. */
-const MAX_ATTEMPTS = 3;
 /** Jobs older than this are not caught up on by nodes that join. */
 const CATCH_UP_HOURS = 24;
 
+/** The fleet's jobs in the shared database: created by any node, each node's part done by that node's rounds. */
 export class Jobs {
   constructor(
     private readonly pool: Pool,
@@ -160,8 +160,8 @@ export class Jobs {
     await this.pool.query(
       `INSERT IGNORE INTO fleet_job_targets (job_id, node_id, state, updated_at)
        SELECT j.id, ?, 'pending', NOW(3) FROM fleet_jobs j
-       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.action = 'cache' AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR`,
-      [nodeId, site],
+       WHERE j.nodes IS NULL AND (j.site IS NULL OR j.site = ?) AND j.action IN (?) AND j.created_at >= NOW(3) - INTERVAL ${CATCH_UP_HOURS} HOUR`,
+      [nodeId, site, JOB_ACTIONS.filter((a) => JOB_KINDS[a].catchUp)],
     );
   }
 
@@ -193,12 +193,17 @@ export class Jobs {
       }[],
     ];
     for (const row of rows) {
-      if (row.action !== "cache") {
-        await this.perform(row.job_id, nodeId, row.action, row.clear_target ?? "both", cache);
+      // A kind this node does not know (one a newer node created) fails its part rather than every round.
+      const { part } = isJobAction(row.action) ? (JOB_KINDS[row.action] as JobKind<unknown>) : { part: undefined };
+      if (part !== "fill") {
+        await this.runOnce(row.job_id, nodeId, part ?? unknownKind(row.action), row.clear_target ?? "both", cache);
         continue;
       }
-      if (row.state === "pending" && staggerSite && (await this.waitForSiteLeader(row.job_id, nodeId, site))) continue;
-      const next = await this.advance(row, cache, failures);
+      const leader = { jobId: row.job_id, nodeId, site };
+      if (row.state === "pending" && staggerSite && (await waitForSiteLeader(this.pool, this.staleAfter, leader))) {
+        continue;
+      }
+      const next = await followFill(row, cache, failures);
       if (!next) continue;
       await this.pool.query(
         "UPDATE fleet_job_targets SET state = ?, bytes = ?, total = ?, reason = ?, attempts = ?, updated_at = NOW(3) WHERE job_id = ? AND node_id = ?",
@@ -207,33 +212,18 @@ export class Jobs {
     }
   }
 
-  /** A clean, prune or clear on this node; done again after a crash before it was recorded, which is harmless. */
-  private async perform(
+  /** A part run once (JobKind.part): its result recorded, or why it failed. */
+  private async runOnce(
     jobId: string,
     nodeId: number,
-    action: Exclude<JobAction, "cache">,
+    part: (cache: ImageCache, target: ClearTarget) => Promise<unknown>,
     target: ClearTarget,
     cache: ImageCache,
   ): Promise<void> {
     let result: unknown;
     let reason: string | null = null;
     try {
-      if (action === "clean") result = { files_cleaned: (await cache.clean()).length };
-      else if (action === "clear") {
-        const before = { cached: cache.index.count, queued: cache.queue.list().length };
-        await cache.clear(target);
-        result = {
-          cache_deleted: before.cached - cache.index.count,
-          queue_deleted: before.queued - cache.queue.list().length,
-        };
-      } else {
-        const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
-        const pruned = await cache.prune();
-        result = {
-          total_files_pruned: pruned.length,
-          total_bytes_pruned: pruned.reduce((n, id) => n + (sizes.get(id) ?? 0), 0),
-        };
-      }
+      result = await part(cache, target);
     } catch (err) {
       reason = err instanceof Error ? err.message : String(err);
     }
@@ -248,58 +238,8 @@ export class Jobs {
       ],
     );
   }
-
-  /**
-   * With peer fills, the nodes of one site take turns: the alive target with the lowest id reads the
-   * source, the others wait until its fill has started (then tail it from that peer), so a site reads
-   * the source once.
-   */
-  private async waitForSiteLeader(jobId: string, nodeId: number, site: string): Promise<boolean> {
-    const [rows] = (await this.pool.query(
-      `SELECT t.node_id, t.state FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id
-       WHERE t.job_id = ? AND n.site = ? AND n.state = 'active' AND n.heartbeat_at >= NOW(3) - INTERVAL ${
-        Number(this.staleAfter)
-      } SECOND
-       ORDER BY t.node_id LIMIT 1`,
-      [jobId, site],
-    )) as unknown as [{ node_id: number; state: TargetState }[]];
-    const leader = rows[0];
-    return leader !== undefined && leader.node_id !== nodeId &&
-      (leader.state === "pending" || leader.state === "queued");
-  }
-
-  private async advance(
-    row: { state: TargetState; attempts: number; bytes: number; total: number | null; image_id: string },
-    cache: ImageCache,
-    failures: Map<string, string>,
-  ): Promise<
-    { state: TargetState; bytes: number; total: number | null; reason: string | null; attempts: number } | undefined
-  > {
-    const id = row.image_id;
-    const same = (s: TargetState, bytes: number, total: number | null) =>
-      s === row.state && bytes === row.bytes && total === row.total
-        ? undefined
-        : { state: s, bytes, total, reason: null, attempts: row.attempts };
-    const entry = cache.index.get(id);
-    if (entry) return same("cached", entry.size, entry.size);
-    const fill = cache.filling().find((f) => f.id === id);
-    if (fill) return same("filling", fill.written, fill.image.size);
-    if (cache.queue.has(id)) return same("queued", 0, row.total);
-    if (row.state !== "pending" && failures.has(id)) {
-      return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id)!, attempts: row.attempts };
-    }
-    if (row.attempts >= MAX_ATTEMPTS) {
-      return {
-        state: "failed",
-        bytes: 0,
-        total: row.total,
-        reason: failures.get(id) ?? `not cached after ${MAX_ATTEMPTS} attempts`,
-        attempts: row.attempts,
-      };
-    }
-    failures.delete(id);
-    await cache.enqueue(id);
-    // enqueue may have finished at once (already cached) or refused nothing; the next round reports it.
-    return { state: "queued", bytes: 0, total: row.total, reason: null, attempts: row.attempts + 1 };
-  }
 }
+
+/** The part of a job whose kind this node does not know. */
+const unknownKind = (action: string) => (): Promise<never> =>
+  Promise.reject(new Error(`unknown job action ${action} (created by a newer node?)`));

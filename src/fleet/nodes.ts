@@ -35,6 +35,7 @@ const STATUS_SQL = (staleAfter: number) =>
     Number(staleAfter)
   } SECOND THEN 'alive' ELSE 'stale' END`;
 
+/** The fleet's nodes in the shared database: registration, heartbeats, retirement, and who holds an image. */
 export class NodeRegistry {
   constructor(
     private readonly pool: Pool,
@@ -126,6 +127,29 @@ export class NodeRegistry {
     await this.pool.query("DELETE FROM fleet_entries WHERE node_id = ?", [id]);
     await this.pool.query("DELETE FROM fleet_job_targets WHERE node_id = ?", [id]);
     return true;
+  }
+
+  /** A node shutting down is stale at once, so peers and jobs stop counting on it; a later process's row stays. */
+  async leave(id: number, instance: string): Promise<void> {
+    await this.pool.query(
+      "UPDATE fleet_nodes SET heartbeat_at = NOW(3) - INTERVAL 1 DAY WHERE id = ? AND instance = ?",
+      [
+        id,
+        instance,
+      ],
+    );
+  }
+
+  /** The shared rows a retired node wrote after its retirement (none if it is active again). */
+  async dropRowsOfRetired(id: number): Promise<void> {
+    await this.pool.query(
+      "DELETE e FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id WHERE e.node_id = ? AND n.state = 'retired'",
+      [id],
+    );
+    await this.pool.query(
+      "DELETE t FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.node_id = ? AND n.state = 'retired'",
+      [id],
+    );
   }
 
   /** URLs of alive nodes holding the image committed. */

@@ -1,19 +1,21 @@
 // GET /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
-import type { Identity } from "../auth/identity.ts";
+import type { ConnInfo, Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageChanges } from "../images/image_changes.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { forbidden, imageNotFound } from "../errors.ts";
 import { HttpError } from "./errors.ts";
-import { sequentialBody } from "../runtime/server.ts";
-import { reuseBuffers } from "../streams/files.ts";
+import { type Recycling, reuseBuffers } from "../streams/files.ts";
 import { currentRequest } from "../request_context.ts";
 import type { Metrics } from "./metrics.ts";
 import { param } from "./responses.ts";
 import type { RoutedRequest } from "./router.ts";
 
-/** The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served. */
+/**
+ * The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served.
+ * `recycling`: the connection info's `body`, when the adapter writes the body to the socket itself.
+ */
 export async function downloadImage(
   source: ImageSource,
   cache: ImageCache,
@@ -21,6 +23,7 @@ export async function downloadImage(
   id: string,
   request: Request,
   who: Identity,
+  recycling?: Recycling,
 ): Promise<Response> {
   if (!isImageId(id)) throw imageNotFound(id);
   const image = await source.find(id, who);
@@ -37,7 +40,6 @@ export async function downloadImage(
   const range = parseRange(request.headers.get("range"), image.size);
   const body = await cache.serve(image, range);
   // Served straight to a socket by our adapter: a cached file's stream may recycle its buffers.
-  const recycling = sequentialBody(request);
   if (recycling) reuseBuffers(body, recycling);
   if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
   return new Response(body, {
@@ -81,12 +83,13 @@ export interface DownloadDeps {
 
 /**
  * GET /v2/images/{id}/file as a route (the same in front of an upstream and over the embedded store): the
- * download, counted as a hit or a miss in the request's log context and the metrics.
+ * download, counted as a hit or a miss in the request's log context and the metrics. The router must hand it
+ * the connection info as its second argument (itty-router passes router.fetch's extra arguments on).
  */
 export function downloadRoute({ source, cache, changes, metrics }: DownloadDeps) {
-  return async (r: RoutedRequest): Promise<Response> => {
+  return async (r: RoutedRequest, info?: ConnInfo): Promise<Response> => {
     const id = param(r, "id");
-    const res = await downloadImage(source, cache, changes, id, r, r.identity);
+    const res = await downloadImage(source, cache, changes, id, r, r.identity, info?.body);
     const ctx = currentRequest();
     if (ctx && (res.status === 200 || res.status === 206)) {
       // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.

@@ -4,7 +4,7 @@ import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
-import { JOB_ACTIONS, type JobAction } from "../fleet/jobs.ts";
+import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
 import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
@@ -86,7 +86,7 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         jobId = await cacheJob(f, id, where, who);
       } else {
         if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
-        policy.enforce(action === "clean" ? "cache_clean" : action === "prune" ? "cache_prune" : "cache_delete", who);
+        policy.enforce(JOB_KINDS[action as JobAction].rule, who);
         const clearTarget = action === "clear" ? ((target || "both") as ClearTarget) : null;
         jobId = await fleetDb(f.fanOut({ action: action as JobAction, imageId: null, clearTarget }, where, who.userId));
       }

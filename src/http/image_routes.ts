@@ -1,5 +1,5 @@
 // The images API (v2) backed by the embedded store: records, data upload and download, (de)activation, tags.
-import type { Identity } from "../auth/identity.ts";
+import type { ConnInfo, Identity } from "../auth/identity.ts";
 import type { EmbeddedStore } from "../images/embedded_store.ts";
 import type { ImageChanges } from "../images/image_changes.ts";
 import {
@@ -37,8 +37,8 @@ export interface ImagesDeps {
   limits: ImageLimits;
   /** Where clients reach us ([DEFAULT] public_endpoint), for Location; default the request's origin. */
   publicEndpoint?: string;
-  /** GET /v2/images/{id}/file, served from the cache. */
-  download: (request: RoutedRequest) => Promise<Response>;
+  /** GET /v2/images/{id}/file, served from the cache (the connection info says whether its buffers may be recycled). */
+  download: (request: RoutedRequest, info?: ConnInfo) => Promise<Response>;
 }
 
 /** The images API's handlers over the embedded store. */

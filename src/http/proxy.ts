@@ -1,5 +1,6 @@
 // Pass-through to an upstream Glance: the request and the response stream both ways, never buffered;
 // the caller's identity headers stay here, and changes made through it drop what the node knew of the image.
+import type { ConnInfo } from "../auth/identity.ts";
 import { imageChangeOf, type ImageChanges } from "../images/image_changes.ts";
 import type { UpstreamClient } from "../images/upstream_client.ts";
 import { upstreamRequestIdHeader } from "../request_context.ts";
@@ -120,8 +121,8 @@ function connectionNamed(headers: Headers): Set<string> {
 export interface ProxyRoutesOptions extends PassThroughOptions {
   /** Largest JSON body sent upstream, bytes. */
   maxRequestBodySize: number;
-  /** GET /v2/images/{id}/file, served from the cache. */
-  download: (request: RoutedRequest) => Promise<Response>;
+  /** GET /v2/images/{id}/file, served from the cache (the connection info says whether its buffers may be recycled). */
+  download: (request: RoutedRequest, info?: ConnInfo) => Promise<Response>;
 }
 
 /** In front of an upstream Glance: downloads from the cache, every other /v2 call passed through. */

@@ -6,9 +6,9 @@ import type { Identity } from "../auth/identity.ts";
 import { COPY_CHUNK, gatheredChunks } from "../streams/chunks.ts";
 import { fileStream, writeAll } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
-import { type FileWriter, openWriter } from "../runtime/file_writer.ts";
+import { type FileWriter, openWriter } from "../platform/file_writer.ts";
 import { SideHasher } from "../streams/side_hasher.ts";
-import { HASH_THREAD_PAYS } from "../runtime/hash_thread.ts";
+import { HASH_THREAD_PAYS } from "../platform/hash_thread.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 

@@ -41,7 +41,7 @@ export function runtimeHashName(hashlibName: string): string | undefined {
 
 /**
  * Digests computed inline, on the calling thread. A fill hashes here; an upload's second digest may
- * run on a SideHasher thread where that pays (src/runtime/hash_thread.ts).
+ * run on a SideHasher thread where that pays (src/platform/hash_thread.ts).
  * Algorithms are the runtime's names (see runtimeHashName); they are checked when the Hasher is built.
  */
 export class Hasher {

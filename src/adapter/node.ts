@@ -1,8 +1,8 @@
-// The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the peer address.
+// The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the connection info.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { Recycling } from "../streams/files.ts";
-import { markSequentialBody, type Serve } from "./server.ts";
+import type { Serve } from "./types.ts";
 
 /** A connection with no byte in either direction for this long is closed. */
 const IDLE_MS = 300_000;
@@ -14,6 +14,7 @@ const IDLE_MS = 300_000;
  */
 const BODY: Recycling = { ring: 2, chunk: 1 << 20 };
 
+/** Serves the handler on Node; each request's info carries the peer address, the target as received and BODY. */
 export const serve: Serve = (fetch, { host, port }) =>
   new Promise((resolve, reject) => {
     // @hono/node-server writes each chunk and reads the next once the write returned true or "drain"
@@ -21,10 +22,8 @@ export const serve: Serve = (fetch, { host, port }) =>
     const server = createAdaptorServer({
       // @hono/node-server's second argument is { incoming, outgoing }; its Request URL has dot segments
       // resolved already, so the target as received goes along as rawPath.
-      fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
-        markSequentialBody(request, BODY);
-        return fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url });
-      },
+      fetch: (request: Request, env: HttpBindings | Http2Bindings) =>
+        fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url, body: BODY }),
       overrideGlobalObjects: false,
       // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a
       // slow link: none here; a connection idle for IDLE_MS (no byte either way) is closed instead,

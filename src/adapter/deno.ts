@@ -1,6 +1,6 @@
-// The Deno adapter: serves the fetch handler with Deno.serve, passing on the peer address.
+// The Deno adapter: serves the fetch handler with Deno.serve, passing on the connection info.
 import type { Recycling } from "../streams/files.ts";
-import { markSequentialBody, type Serve } from "./server.ts";
+import type { Serve } from "./types.ts";
 
 /**
  * Deno.serve's body pipe hands each chunk to a channel that takes a new one once less than 64 KiB
@@ -27,12 +27,12 @@ declare const Deno: {
   ): DenoServer;
 };
 
+/** Serves the handler on Deno; each request's info carries the peer address and BODY. */
 export const serve: Serve = async (fetch, { host, port }) => {
   // Deno.serve has no whole-request timeout, so a long upload or download is never cut for its length.
   // Deno hands the handler the request target as received (dot segments included), so no rawPath is needed.
   const server = Deno.serve({ hostname: host, port, onListen: () => {} }, (request, info) => {
-    markSequentialBody(request, BODY);
-    return fetch(request, { remoteAddr: info.remoteAddr.hostname });
+    return fetch(request, { remoteAddr: info.remoteAddr.hostname, body: BODY });
   });
   return {
     port: server.addr.port,
