@@ -61,7 +61,7 @@ async function startNode(site: string, extra: Record<string, unknown> = {}): Pro
 const fleetNodes = () => [ctx.a1, ctx.a2, ctx.b1];
 /** Reads of image data at the origin: from its store, or hits on its own cache. */
 const originReads = (id: string) =>
-  ctx.origin.app.cache.stats.sourceReads + (ctx.origin.app.cache.index.get(id)?.hits ?? 0);
+  ctx.origin.app.cache.stats.sourceReads + (ctx.origin.app.cache.entry(id)?.hits ?? 0);
 const upstreamReads = () => fleetNodes().reduce((n, node) => n + node.app.fleet!.reads.upstreamReads, 0);
 
 async function fanOut(node: Running, body: unknown, as = ADMIN): Promise<Response> {

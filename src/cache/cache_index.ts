@@ -77,9 +77,9 @@ export class CacheIndex {
     return this.total;
   }
 
-  /** Least recently used first. */
-  byLastAccess(): CacheEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.last_accessed - b.last_accessed);
+  /** Every entry, in the order they were first listed (unsorted: for eviction to order). */
+  all(): Iterable<CacheEntry> {
+    return this.entries.values();
   }
 
   /** Listed at once; resolves when durable: a committed file must never lose its row to a crash. */

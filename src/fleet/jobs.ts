@@ -220,19 +220,15 @@ export class Jobs {
     try {
       if (action === "clean") result = { files_cleaned: (await cache.clean()).length };
       else if (action === "clear") {
-        const before = { cached: cache.index.count, queued: cache.queue.list().length };
+        const before = { cached: cache.totals().cachedImages, queued: cache.totals().queuedImages };
         await cache.clear(target);
         result = {
-          cache_deleted: before.cached - cache.index.count,
-          queue_deleted: before.queued - cache.queue.list().length,
+          cache_deleted: before.cached - cache.totals().cachedImages,
+          queue_deleted: before.queued - cache.totals().queuedImages,
         };
       } else {
-        const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
-        const pruned = await cache.prune();
-        result = {
-          total_files_pruned: pruned.length,
-          total_bytes_pruned: pruned.reduce((n, id) => n + (sizes.get(id) ?? 0), 0),
-        };
+        const { pruned, bytes } = await cache.prune();
+        result = { total_files_pruned: pruned.length, total_bytes_pruned: bytes };
       }
     } catch (err) {
       reason = err instanceof Error ? err.message : String(err);
@@ -280,11 +276,11 @@ export class Jobs {
       s === row.state && bytes === row.bytes && total === row.total
         ? undefined
         : { state: s, bytes, total, reason: null, attempts: row.attempts };
-    const entry = cache.index.get(id);
+    const entry = cache.entry(id);
     if (entry) return same("cached", entry.size, entry.size);
-    const fill = cache.filling().find((f) => f.id === id);
-    if (fill) return same("filling", fill.written, fill.image.size);
-    if (cache.queue.has(id)) return same("queued", 0, row.total);
+    const fill = cache.fillOf(id);
+    if (fill) return same("filling", fill.bytesWritten, fill.expectedSize);
+    if (cache.queued(id)) return same("queued", 0, row.total);
     if (row.state !== "pending" && failures.has(id)) {
       return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id)!, attempts: row.attempts };
     }
