@@ -8,8 +8,8 @@ import type { CacheEntry } from "./cache_index.ts";
  * and when a prune runs.
  */
 export class EvictionRules {
-  /** `maxSize`: Glance's image_cache_max_size, bytes. */
-  constructor(readonly maxSize: number) {}
+  /** `maxSize`: Glance's image_cache_max_size, bytes (changed only by tests: setCacheMaxSizeForTests). */
+  constructor(public maxSize: number) {}
 
   /** Why an image may not be cached (undefined: it may). */
   refusal(image: Image): string | undefined {

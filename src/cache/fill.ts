@@ -47,9 +47,13 @@ export class Fill implements TailedFill {
   readonly path: string;
   /** What the bytes are checked against, chosen before the source is opened. */
   readonly expected: Digest | undefined;
+  /** Bytes on disk so far. */
   written = 0;
+  /** running until the fill is over (through verify and commit), then done or failed. */
   state: State = "running";
+  /** Why the fill failed. */
   error: Error | undefined;
+  /** The file is the image's committed one now. */
   committed = false;
   /** Resolves when the fill is over and accounted for, whatever the outcome. */
   readonly finished: Promise<void>;

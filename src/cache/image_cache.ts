@@ -26,8 +26,11 @@ import { queueWorker, unqueue } from "./queue_worker.ts";
 import { type ReadDeps, readForPeer, serveDownload } from "./reads.ts";
 import { acquireLock, cleanDirs, reconcile } from "./upkeep.ts";
 
+/** The cache's public vocabulary, for its callers. */
 export type { CacheEntry, ImageState, PruneReport };
+/** How a cache is opened and what it reports. */
 export type { CacheOptions, CacheStats, CacheTotals, ClearTarget, FillProgress } from "./cache_types.ts";
+/** The defaults of CacheOptions. */
 export { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "./cache_types.ts";
 
 /**
@@ -38,8 +41,6 @@ export { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "./cache
 export class ImageCache {
   /** Counters since start. */
   readonly stats: CacheStats = { sourceReads: 0, fillsStarted: 0, fillsFailed: 0, evictions: 0, uncachedDownloads: 0 };
-  /** Glance's image_cache_max_size, bytes. */
-  readonly maxSize: number;
   /** Glance's image_cache_stall_time, seconds. */
   readonly stallTime: number;
   /** How many images may wait in the queue. */
@@ -67,11 +68,10 @@ export class ImageCache {
   ) {
     const log = (this.log = opts.log ?? ((msg) => console.log(`[cache] ${msg}`)));
     const events = (this.events = new CacheEvents(log));
-    this.maxSize = opts.maxSize ?? DEFAULT_MAX_SIZE;
     this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
     this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
     const states = (this.states = new ImageStates((id) => index.has(id)));
-    const rules = (this.rules = new EvictionRules(this.maxSize));
+    const rules = (this.rules = new EvictionRules(opts.maxSize ?? DEFAULT_MAX_SIZE));
     const budget = (this.budget = new FillBudget(opts.concurrency ?? 1, rules));
     const source = opts.source;
     this.source = {
@@ -86,6 +86,11 @@ export class ImageCache {
     const shared = { source: this.source, states, entries, events, rules, budget, stats, log, verifyHash };
     const runner = (this.runner = new FillRunner({ ...shared, layout, hooks }));
     this.reads = { ...shared, index, runner };
+  }
+
+  /** Glance's image_cache_max_size, bytes. */
+  get maxSize(): number {
+    return this.rules.maxSize;
   }
 
   /** Opens (and locks) the cache directory, reconciles it, resumes the queue and starts the workers. */
@@ -268,6 +273,11 @@ export class ImageCache {
     await this.index.close();
     await this.releaseLock();
   }
+}
+
+/** Tests only: the cache's size cap changed in place, as after a restart with a smaller image_cache_max_size. */
+export function setCacheMaxSizeForTests(cache: ImageCache, maxSize: number): void {
+  cache["rules"].maxSize = maxSize;
 }
 
 function progressOf(fill: Fill, phase: "filling" | "verifying"): FillProgress {

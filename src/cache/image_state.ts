@@ -9,6 +9,7 @@ import type { Fill } from "./fill.ts";
  * - cached: committed; the index holds its row (the index is the record of this state)
  * - discarding: its fill was cancelled and winds down; that fill can never commit
  */
+/** The states, as listed above. */
 export type ImageState = "absent" | "queued" | "filling" | "verifying" | "cached" | "discarding";
 
 const MOVES: Record<ImageState, readonly ImageState[]> = {
