@@ -80,7 +80,7 @@ async function maintain(command: "prune" | "clean", config: ServeConfig): Promis
   // Offline upkeep touches only this node's disk; the fleet's rows follow at the node's next start.
   const node = await createApp({ ...(await appOptions(config)), cacheConcurrency: 0, fleet: undefined });
   try {
-    const done = command === "prune" ? await node.cache.prune() : await node.cache.clean();
+    const done = command === "prune" ? (await node.cache.prune()).pruned : await node.cache.clean();
     console.log(`${command}: ${done.length ? done.join("\n") : "nothing to do"}`);
   } finally {
     await node.close();

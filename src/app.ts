@@ -160,7 +160,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const download = downloadRoute({ source, cache, changes, metrics });
   const health = new Healthcheck(
     nodeHealthChecks({
-      cacheDirs: [cache.layout.root, cache.layout.incompleteDir],
+      cacheDirs: [cache.directories().root, cache.directories().incomplete],
       minFreePercent: opts.healthcheck?.minFreePercent,
       upstreamUrl: opts.upstream?.url,
       keystoneUrl: keystone?.v3,

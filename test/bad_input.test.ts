@@ -19,8 +19,8 @@ async function untouched(node: Running, fn: () => Promise<void>) {
   await fn();
   // Every request has been answered, and a request queues before it answers: with the queue empty
   // and no fill started or running, no stray worker can change anything after this point.
-  assert.equal(node.app.cache.queue.size, 0);
-  assert.deepEqual(node.app.cache.filling(), []);
+  assert.equal(node.app.cache.totals().queuedImages, 0);
+  assert.deepEqual(node.app.cache.fills(), []);
   assert.deepEqual([node.app.cache.stats.fillsStarted, node.app.cache.stats.sourceReads], [fillsStarted, sourceReads]);
   assert.deepEqual(await tree(node.dir), before);
 }
@@ -80,7 +80,7 @@ t("a body on PUT /v2/cache/{id} is a 400 (Glance: 500)", async ({ node, active }
 t("an invalid clear target is 400 and clears nothing", async ({ node, active }) => {
   await node.req(`/v2/cache/${active}`, { method: "PUT" });
   await waitCached(node, active);
-  await waitFor("queue drained", async () => node.app.cache.queue.size === 0);
+  await waitFor("queue drained", async () => node.app.cache.totals().queuedImages === 0);
   await untouched(node, async () => {
     const res = await node.req("/v2/cache", {
       method: "DELETE",

@@ -102,7 +102,7 @@ async function withFillHeldAt(
 
 t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no file", async () => {
   await withFillHeldAt("afterFsync", async ({ node, id, gate: fsync, over }) => {
-    assert.equal(node.app.cache.states.of(id), "verifying");
+    assert.equal(node.app.cache.stateOf(id), "verifying");
     assert.equal((await del(node, id)).status, 204);
     assert.deepEqual((await listing(node)).cached_images, []);
     fsync.open();
@@ -111,7 +111,7 @@ t("DELETE /v2/cache/{id} during the final fsync wins: 204, nothing listed, no fi
     assert.ok(!existsSync(cacheDir(node, id)), "no committed file");
     assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
     assert.deepEqual(await readdir(cacheDir(node, "queue")), []);
-    assert.equal(node.app.cache.states.of(id), "absent");
+    assert.equal(node.app.cache.stateOf(id), "absent");
   });
 });
 
@@ -123,7 +123,7 @@ t(
       const deleting = del(node, id);
       await waitFor(
         "the DELETE has moved the image to discarding",
-        async () => node.app.cache.states.of(id) === "discarding",
+        async () => node.app.cache.stateOf(id) === "discarding",
       );
       renamed.open();
       assert.equal((await deleting).status, 204);
@@ -164,19 +164,19 @@ t(
       const reader = res.body!.getReader();
       const first = await reader.read();
       await gate.entered; // the first fill is held after its first chunk, a reader on it
-      const [discarded] = node.app.cache.filling();
+      const [discardedPath] = paths;
       const discardedOver = nextEvent(node, (e) => e.type === "fill_finished" && e.id === id && e.outcome !== "cached");
       assert.equal((await del(node, id)).status, 204);
-      assert.equal(node.app.cache.states.of(id), "discarding");
+      assert.equal(node.app.cache.stateOf(id), "discarding");
       assert.equal((await put(node, id)).status, 202);
-      assert.ok(["queued", "filling", "verifying", "cached"].includes(node.app.cache.states.of(id)), "queued again");
+      assert.ok(["queued", "filling", "verifying", "cached"].includes(node.app.cache.stateOf(id)), "queued again");
       await waitCached(node, id);
       assert.equal(paths.size, 2, "two fills, two temporary files");
-      assert.ok(existsSync(discarded.path), "the discarded fill's file is still there for its reader");
+      assert.ok(existsSync(discardedPath), "the discarded fill's file is still there for its reader");
       gate.open();
       assert.equal(md5(await readAll(reader, [first.value!])), md5(data));
       assert.deepEqual(await discardedOver, { ...(await discardedOver), outcome: "discarded" });
-      await waitFor("discarded file removed", async () => !existsSync(discarded.path));
+      await waitFor("discarded file removed", async () => !existsSync(discardedPath));
       assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
       assert.equal(md5(new Uint8Array(await readFile(cacheDir(node, id)))), md5(data));
       assert.deepEqual((await listing(node)).cached_images.map((c) => c.image_id), [id]);

@@ -45,7 +45,7 @@ t(
         const res = await n.req(`/v2/images/${id}/file`);
         assert.equal(res.status, 200);
         assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(data), `download ${i + 1} whole and right`);
-        await waitFor("fill over", async () => n.app.cache.filling().length === 0);
+        await waitFor("fill over", async () => n.app.cache.fills().length === 0);
       }
       assert.deepEqual((await listing(n)).cached_images, []);
       assert.deepEqual(await readdir(join(disk.dir, "cache", "incomplete")), []);

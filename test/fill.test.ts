@@ -80,7 +80,7 @@ t("a corrupted image downloaded uncached: the client sees an aborted transfer, n
   const res = await node.req(`/v2/images/${id}/file`);
   assert.equal(res.status, 200);
   await assert.rejects(res.arrayBuffer());
-  await waitFor("fill over", async () => node.app.cache.filling().length === 0);
+  await waitFor("fill over", async () => node.app.cache.fills().length === 0);
   assert.deepEqual((await listing(node)).cached_images, []);
   assert.deepEqual(await readdir(cacheDir(node, "invalid")), [id]);
 });
@@ -101,11 +101,11 @@ t("PUT of a queued, in-flight or cached image starts no second fill", async ({ n
   const puts = await Promise.all(Array.from({ length: 20 }, () => node.req(`/v2/cache/${id}`, { method: "PUT" })));
   assert.ok(puts.every((r) => r.status === 202));
   await waitCached(node, id);
-  await waitFor("queue drained", async () => node.app.cache.queue.size === 0);
+  await waitFor("queue drained", async () => node.app.cache.totals().queuedImages === 0);
   assert.equal((await node.req(`/v2/cache/${id}`, { method: "PUT" })).status, 202);
   // A PUT queues before it answers: with nothing queued and no fill running, no fill can follow.
-  assert.equal(node.app.cache.queue.size, 0);
-  assert.deepEqual(node.app.cache.filling(), []);
+  assert.equal(node.app.cache.totals().queuedImages, 0);
+  assert.deepEqual(node.app.cache.fills(), []);
   assert.equal(node.app.cache.stats.fillsStarted, 1);
   assert.equal(node.app.cache.stats.sourceReads, 1);
 });
@@ -187,9 +187,9 @@ t("deleting or deactivating an image removes its cached copy and its queue entry
 t("deleting an image while it is filling cancels the fill and leaves nothing", async ({ node }) => {
   const id = await createImage(node, bytes(64 << 20));
   await node.req(`/v2/cache/${id}`, { method: "PUT" });
-  await waitFor("fill started", async () => node.app.cache.filling().length > 0);
+  await waitFor("fill started", async () => node.app.cache.fills().length > 0);
   assert.equal((await node.req(`/v2/images/${id}`, { method: "DELETE" })).status, 204);
-  await waitFor("fill over", async () => node.app.cache.filling().length === 0);
+  await waitFor("fill over", async () => node.app.cache.fills().length === 0);
   assert.deepEqual(await listing(node), { cached_images: [], queued_images: [], caching_images: {} });
   assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
   assert.deepEqual(await readdir(cacheDir(node, "queue")), []);

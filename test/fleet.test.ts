@@ -7,6 +7,7 @@ import { suite } from "uvu";
 import mysql from "mysql2/promise";
 import type { ImageSource } from "../src/images/source.ts";
 import type { FleetOptions } from "../src/fleet/fleet.ts";
+import { setCacheMaxSizeForTests } from "../src/cache/image_cache.ts";
 import { migrate, openPool } from "../src/fleet/database.ts";
 import { peerPath } from "../src/fleet/peer_source.ts";
 import { PEER_AUTH_HEADER, peerToken } from "../src/fleet/peer_auth.ts";
@@ -61,7 +62,7 @@ async function startNode(site: string, extra: Record<string, unknown> = {}): Pro
 const fleetNodes = () => [ctx.a1, ctx.a2, ctx.b1];
 /** Reads of image data at the origin: from its store, or hits on its own cache. */
 const originReads = (id: string) =>
-  ctx.origin.app.cache.stats.sourceReads + (ctx.origin.app.cache.index.get(id)?.hits ?? 0);
+  ctx.origin.app.cache.stats.sourceReads + (ctx.origin.app.cache.entry(id)?.hits ?? 0);
 const upstreamReads = () => fleetNodes().reduce((n, node) => n + node.app.fleet!.reads.upstreamReads, 0);
 
 async function fanOut(node: Running, body: unknown, as = ADMIN): Promise<Response> {
@@ -150,7 +151,7 @@ alone("POST /v2/cache/clean answers 200 empty, prune 200 with counts, nodes/{id}
     assert.equal(prune.headers.get("content-type"), "application/json");
     assert.deepEqual(await prune.json(), { total_files_pruned: 0, total_bytes_pruned: 0 });
     // Over its size (as after a restart with a smaller image_cache_max_size): prune evicts and says how much.
-    (node.app.cache as unknown as { maxSize: number }).maxSize = 100;
+    setCacheMaxSizeForTests(node.app.cache, 100);
     prune = await node.req("/v2/cache/prune", { method: "POST" });
     assert.deepEqual(await prune.json(), { total_files_pruned: 1, total_bytes_pruned: 5000 });
     assert.equal(await cachedOn(node, id), false);
@@ -447,16 +448,16 @@ t("clean and prune act on the node that receives them; its shared rows follow", 
   const { id } = await newImage(2000);
   await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: id, site: "a" })).json()) as Job).id);
   assert.equal((await ctx.a1.req("/v2/cache/clean", { method: "POST" })).status, 200);
-  const cache = ctx.a2.app.cache as unknown as { maxSize: number };
+  const cache = ctx.a2.app.cache;
   const max = cache.maxSize;
-  cache.maxSize = 0;
+  setCacheMaxSizeForTests(cache, 0);
   try {
     const res = await ctx.a2.req("/v2/cache/prune", { method: "POST" });
     const body = (await res.json()) as { total_files_pruned: number; total_bytes_pruned: number };
     assert.ok(body.total_files_pruned >= 1);
     assert.ok(body.total_bytes_pruned >= 2000);
   } finally {
-    cache.maxSize = max;
+    setCacheMaxSizeForTests(cache, max);
   }
   await waitFor("a2 gone from nodes/{id}", async () => {
     const urls = (await (await ctx.b1.req(`/v2/cache/nodes/${id}`)).json()) as string[];

@@ -261,7 +261,7 @@ for (const [label, targetArgs] of TARGETS) {
     try {
       await node.req(`/v2/cache/${waiting}`, { method: "PUT" });
       assert.deepEqual(await cacheState(node, blocker), { cached: [cached], queued: [waiting] }, "state before");
-      assert.deepEqual(node.app.cache.filling().map((f) => f.id), [blocker], "filling before");
+      assert.deepEqual(node.app.cache.fills().map((f) => f.id), [blocker], "filling before");
 
       const r = ok(await glance(node, ["cache-clear", ...targetArgs]));
       assert.equal(r.stderr, "", show(r));
@@ -274,10 +274,10 @@ for (const [label, targetArgs] of TARGETS) {
       if (clearsQueue) assert.deepEqual(after.queued, [], `queued after\n${show(r)}`);
 
       // settled: the blocked fill is cancelled either way; a kept queue is then filled, a cleared one is not
-      await waitFor("no fill running", async () => node.app.cache.filling().length === 0, WAIT_MS);
+      await waitFor("no fill running", async () => node.app.cache.fills().length === 0, WAIT_MS);
       if (clearsQueue) {
         // the queue is empty and no fill runs: nothing can be filled after this point
-        assert.equal(node.app.cache.queue.size, 0);
+        assert.equal(node.app.cache.totals().queuedImages, 0);
         assert.deepEqual(
           (await cacheState(node)).cached,
           clearsCache ? [] : [cached],

@@ -84,7 +84,7 @@ t("prune() and clean() on demand", async () => {
     const id = await createImage(node, bytes(1000));
     await put(node, id);
     await waitCached(node, id);
-    assert.deepEqual(await node.app.cache.prune(), []);
+    assert.deepEqual(await node.app.cache.prune(), { pruned: [], bytes: 0 });
     const stale = "11111111-1111-1111-1111-111111111111";
     const fresh = "22222222-2222-2222-2222-222222222222";
     await writeFile(join(cacheDir(node, "incomplete"), stale), "x");
@@ -168,7 +168,7 @@ t("a source that fails mid-stream: aborted transfer, nothing cached, nothing lef
     const res = await node.req(`/v2/images/${id}/file`);
     assert.equal(res.status, 200);
     await assert.rejects(res.arrayBuffer());
-    await waitFor("fill over", async () => node.app.cache.filling().length === 0);
+    await waitFor("fill over", async () => node.app.cache.fills().length === 0);
     assert.deepEqual((await listing(node)).cached_images, []);
     assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
     assert.deepEqual(await readdir(cacheDir(node, "invalid")), []);
@@ -183,10 +183,10 @@ t("DELETE /v2/cache/{id} while it is filling cancels the fill and leaves nothing
   try {
     const id = await createImage(node, bytes(4 << 20));
     await put(node, id);
-    await waitFor("filling", async () => node.app.cache.filling()[0]?.written > 0);
+    await waitFor("filling", async () => node.app.cache.fills()[0]?.bytesWritten > 0);
     assert.equal((await node.req(`/v2/cache/${id}`, { method: "DELETE" })).status, 204);
     gate.open();
-    await waitFor("fill over", async () => node.app.cache.filling().length === 0);
+    await waitFor("fill over", async () => node.app.cache.fills().length === 0);
     assert.deepEqual((await listing(node)).cached_images, []);
     assert.deepEqual(await readdir(cacheDir(node, "incomplete")), []);
     assert.deepEqual(await readdir(cacheDir(node, "queue")), []);

@@ -13,7 +13,7 @@ t.before.each(async (ctx) => {
   ctx.upstream = await start({ auth: "noauth" });
   // Every download the upstream serves is a hit on its own cache or a read of its store.
   const cache = ctx.upstream.app.cache;
-  ctx.reads = (id) => cache.stats.sourceReads + (cache.index.get(id)?.hits ?? 0);
+  ctx.reads = (id) => cache.stats.sourceReads + (cache.entry(id)?.hits ?? 0);
   ctx.node = await start({ auth: "headers", upstream: { url: ctx.upstream.url, metadataCacheTime: 0 } });
 });
 t.after.each(async (ctx) => {

@@ -4,13 +4,17 @@ import { type FileHandle, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { isImageId } from "../images/image.ts";
 
+/** A committed image's row, in Glance's field names: what the cache tells of a cached image. */
 export interface CacheEntry {
   image_id: string;
+  /** Bytes of the committed file. */
   size: number;
+  /** Whole downloads served from the file. */
   hits: number;
   /** seconds since the epoch, as Glance reports them */
   last_accessed: number;
   last_modified: number;
+  /** The image's md5 checksum when it was cached. */
   checksum: string | null;
 }
 
@@ -49,18 +53,22 @@ export class CacheIndex {
     return index;
   }
 
+  /** The image's entry (the live object: callers outside src/cache get copies from ImageCache). */
   get(id: string): CacheEntry | undefined {
     return this.entries.get(id);
   }
 
+  /** Is the image committed? */
   has(id: string): boolean {
     return this.entries.has(id);
   }
 
+  /** Every entry, by id. */
   list(): CacheEntry[] {
     return [...this.entries.values()].sort((a, b) => (a.image_id < b.image_id ? -1 : 1));
   }
 
+  /** How many entries. */
   get count(): number {
     return this.entries.size;
   }
@@ -77,9 +85,9 @@ export class CacheIndex {
     return this.total;
   }
 
-  /** Least recently used first. */
-  byLastAccess(): CacheEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.last_accessed - b.last_accessed);
+  /** Every entry, in the order they were first listed (unsorted: for eviction to order). */
+  all(): Iterable<CacheEntry> {
+    return this.entries.values();
   }
 
   /** Listed at once; resolves when durable: a committed file must never lose its row to a crash. */
@@ -122,6 +130,7 @@ export class CacheIndex {
     return this.chain;
   }
 
+  /** Waits for the journal's writes and closes it. */
   async close(): Promise<void> {
     await this.chain;
     await this.fh?.close().catch(() => {});

@@ -1,7 +1,9 @@
 // What happens to cached images, told to whoever watches: logs, metrics, the status page, the fleet's shared rows.
 
+/** Why an image left the cache: a DELETE, a clear, a prune, or its end at the source. */
 export type EvictReason = "deleted" | "cleared" | "pruned" | "forgotten";
 
+/** One change of an image in the cache, as logs, metrics and the fleet see it. */
 export type CacheEvent =
   | { type: "queued"; id: string }
   /** Left the queue: its fill is over, or it was removed. */
@@ -22,19 +24,23 @@ export type CacheEvent =
   | { type: "forgotten"; id: string }
   | { type: "hit"; id: string };
 
+/** Called with each cache event. */
 export type CacheListener = (event: CacheEvent) => void;
 
-/** Listeners are called synchronously, in order; one that throws is logged and does not stop the others. */
+/** Where the cache tells its events. Listeners are called synchronously, in order; one that throws is logged and does not stop the others. */
 export class CacheEvents {
   private readonly listeners = new Set<CacheListener>();
 
+  /** `log` reports a listener that throws. */
   constructor(private readonly log: (msg: string) => void) {}
 
+  /** Listens to every event from now on; returns the way to stop. */
   on(listener: CacheListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
+  /** Tells every listener, in order. */
   emit(event: CacheEvent): void {
     for (const listener of this.listeners) {
       try {

@@ -1,13 +1,16 @@
-// One fill: streams an image from its source into its own incomplete/ file, verifies it, asks to commit it, and feeds readers on the way.
+// One fill: an image streamed from its source into its own incomplete/ file and verified there, in phases its owner drives.
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { type FileWriter, openWriter } from "../platform/file_writer.ts";
-import { CHUNK_SIZE, ChunkBuffers, fileSink, PIPE_INTO_SINK, reuseBuffers } from "../streams/files.ts";
+import { fileSink, PIPE_INTO_SINK, reuseBuffers } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
+import { ChecksumMismatch, LocalIOError } from "./fill_errors.ts";
+import { fillReader, type TailedFill } from "./fill_reader.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
-import { verifiedTail } from "./verified_tail.ts";
 import { type Digest, expectedDigest, type VerifyHash } from "./verify.ts";
+
+export { ChecksumMismatch, LocalIOError };
 
 /** Test hooks: hold a fill at a point of its life to drive a race deterministically. */
 export interface FillHooks {
@@ -19,59 +22,50 @@ export interface FillHooks {
   beforeWrite?: (fill: Fill) => Promise<void>;
 }
 
+/** What a fill works with: where its file goes, where its bytes come from, how they are checked. */
 export interface FillDeps {
   layout: CacheLayout;
   source: ImageSource;
   log: (msg: string) => void;
-  /** The copy is over: the image moves to verifying (if this fill is still its current one). */
-  verifying: (fill: Fill) => void;
-  /** The guarded commit: moves the file into place and records it, or refuses (the fill was discarded meanwhile). */
-  commit: (fill: Fill) => Promise<boolean>;
   hooks?: FillHooks;
   /** Which of the image's digests verifies the copy (default os_hash_value). */
   verifyHash?: VerifyHash;
 }
 
-/** The bytes did not match the image's size or checksum. */
-export class ChecksumMismatch extends Error {}
-/** Our own disk failed us (full, I/O error): the source is fine, readers can go on from it. */
-export class LocalIOError extends Error {}
-
 type State = "running" | "done" | "failed";
 
-/**
- * Bytes written between two background flushes. Without them the whole image waits in dirty pages for
- * the final fsync (0.3 s per GiB here, strace); flushing as the fill goes overlaps that write-out
- * with the copy, on a thread-pool thread, and the final fsync has only the tail left.
- */
+/** Bytes written between two background flushes, so the final fsync has only the tail left (see docs/design.md). */
 const WRITEBACK_EVERY = 64 << 20;
 
-/** Readers of a fill come in crowds (every cold download of an image): a smaller chunk keeps each light. */
-const READER_CHUNK = CHUNK_SIZE / 4;
-
 /**
- * Readers tail the file as it grows, each through its own handle, so any number of concurrent
- * downloads cost one read of the source and no memory beyond a chunk each.
+ * One image's copy into the cache. Its owner drives it down through its phases (copy, verify, then
+ * settle or fail, then end) and commits it in between; readers tail its file as it grows.
  */
-export class Fill {
+export class Fill implements TailedFill {
   readonly startedAt = Date.now() / 1000;
   /** This fill's own temporary file: a later fill of the same image never touches it. */
   readonly path: string;
   /** What the bytes are checked against, chosen before the source is opened. */
   readonly expected: Digest | undefined;
+  /** Bytes on disk so far. */
   written = 0;
+  /** running until the fill is over (through verify and commit), then done or failed. */
   state: State = "running";
+  /** Why the fill failed. */
   error: Error | undefined;
+  /** The file is the image's committed one now. */
   committed = false;
-  /** Resolves when the fill is over, whatever the outcome. */
+  /** Resolves when the fill is over and accounted for, whatever the outcome. */
   readonly finished: Promise<void>;
 
   private out: FileWriter | undefined;
+  private hasher: Hasher | undefined;
   private readers = 0;
   private discard = false;
   private readonly aborter = new AbortController();
   private wake: () => void = () => {};
-  private changed = this.nextChange();
+  private next = this.nextChange();
+  private over: () => void = () => {};
 
   constructor(
     readonly image: Image,
@@ -79,11 +73,32 @@ export class Fill {
   ) {
     this.path = deps.layout.incomplete(image.id, newNonce());
     this.expected = expectedDigest(image, deps.log, deps.verifyHash);
-    this.finished = this.run();
+    this.finished = new Promise((resolve) => (this.over = resolve));
   }
 
+  /** The image this fill copies. */
   get id(): string {
     return this.image.id;
+  }
+
+  /** Where readers go on when our disk fails. */
+  get source(): ImageSource {
+    return this.deps.source;
+  }
+
+  /** Which digest readers that go on from the source verify. */
+  get verifyHash(): VerifyHash | undefined {
+    return this.deps.verifyHash;
+  }
+
+  /** Cancelled or aborted: whatever the outcome, nothing is kept. */
+  get discarded(): boolean {
+    return this.discard;
+  }
+
+  /** Logs as the cache does. */
+  log(msg: string): void {
+    this.deps.log(msg);
   }
 
   /** Stop: readers see an error, nothing is kept. */
@@ -100,156 +115,20 @@ export class Fill {
 
   /** A stream of the image's bytes as they land on disk; errors if the fill fails. */
   reader(): ReadableStream<Uint8Array> {
-    this.readers++;
-    let pos = 0;
-    let fh: FileHandle | undefined;
-    let fallback: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    let released = false;
-    let cancelled = false;
-    const release = async () => {
-      if (released) return;
-      released = true;
-      await fh?.close().catch(() => {});
-      this.readers--;
-      if (this.readers === 0 && this.discard && this.state === "running") this.abort();
-      await this.removeIfDiscarded();
-    };
-    const stream = new ReadableStream<Uint8Array>(
-      {
-        // Each reader has its own handle: positional reads on a shared one are not atomic on every runtime.
-        start: async () => {
-          fh = await this.openForReading().catch(() => undefined);
-        },
-        pull: async (controller) => {
-          try {
-            if (fallback) return await this.pullFrom(fallback, controller, release);
-            for (;;) {
-              if (this.state === "failed") {
-                if (!(this.error instanceof LocalIOError)) throw this.error;
-                // Our disk failed, not the source: go on from the source where the file left off, verified.
-                this.deps.log(`reader of ${this.id} continues from the source at byte ${pos}`);
-                fallback = verifiedTail(this.image, fh, pos, this.deps.source, this.deps.verifyHash).getReader();
-                return await this.pullFrom(fallback, controller, release);
-              }
-              // The last byte waits for verification: a client never sees a complete body that failed it.
-              const readable = this.state === "done" ? this.written : this.written - 1;
-              if (pos < readable) {
-                if (!fh) throw new Error(`cannot read the file of fill ${this.id}`);
-                const want = Math.min(READER_CHUNK, readable - pos);
-                const buf = buffers.take(want);
-                const { bytesRead } = await fh.read(buf, 0, want, pos);
-                if (bytesRead === 0) throw new Error(`file of fill ${this.id} ended early`);
-                pos += bytesRead;
-                controller.enqueue(bytesRead === want ? buf : buf.subarray(0, bytesRead));
-                return;
-              }
-              if (this.state === "done") {
-                // Close before the awaits of release(): a client that has its Content-Length may hang up
-                // (cancel) meanwhile, and closing a cancelled stream throws.
-                controller.close();
-                await release();
-                return;
-              }
-              await this.changed;
-            }
-          } catch (err) {
-            if (cancelled) return release(); // the client went away during this pull: nothing failed
-            this.deps.log(
-              `a download of ${this.id} stopped at byte ${pos}: ${err instanceof Error ? err.message : err}`,
-            );
-            await release();
-            controller.error(err);
-          }
-        },
-        cancel: async () => {
-          cancelled = true;
-          await release();
-          await fallback?.cancel().catch(() => {});
-        },
-      },
-      { highWaterMark: 0 },
-    );
-    // A ring of buffers when the consumer says how many chunks it holds (see reuseBuffers): a fresh
-    // buffer per chunk cost an uncached download ~0.6 CPU-s/GiB of mark-compact GCs on Node (profiled).
-    const buffers = new ChunkBuffers(stream, READER_CHUNK);
-    return stream;
+    return fillReader(this);
   }
 
-  /** The file appears when the fill starts writing, and is renamed when committed: follow it. */
-  private async openForReading(): Promise<FileHandle> {
-    for (let settledTries = 0;;) {
-      try {
-        return await open(this.committed ? this.deps.layout.committed(this.id) : this.path, "r");
-      } catch (err) {
-        if (this.state === "running") await this.changed;
-        else if (!this.committed || ++settledTries > 2) throw err;
-      }
-    }
-  }
-
-  private async pullFrom(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
-    controller: ReadableStreamDefaultController<Uint8Array>,
-    release: () => Promise<void>,
-  ): Promise<void> {
-    const { done, value } = await reader.read();
-    if (done) {
-      controller.close();
-      await release();
-    } else controller.enqueue(value);
-  }
-
-  private nextChange(): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = () => {
-        this.changed = this.nextChange();
-        resolve();
-      };
-    });
-  }
-
-  private async run(): Promise<void> {
-    const { layout, log } = this.deps;
-    const id = this.image.id;
-    try {
-      await this.copy();
-      if (this.discard || !(await this.deps.commit(this))) {
-        this.discard = true;
-        log(`fill of ${id} finished but was cancelled: not kept`);
-      } else {
-        this.committed = true;
-        log(`cached ${id} (${this.written} bytes)`);
-      }
-      this.state = "done";
-    } catch (err) {
-      this.error = err instanceof Error ? err : new Error(String(err));
-      this.state = "failed";
-      if (err instanceof ChecksumMismatch) {
-        await rename(this.path, layout.invalid(id)).catch(() => rm(this.path, { force: true }));
-        log(`fill of ${id} failed: ${this.error.message}; moved to invalid/`);
-      } else {
-        await rm(this.path, { force: true }).catch(() => {});
-        log(`fill of ${id} failed: ${this.error.message}`);
-      }
-    } finally {
-      await this.out?.close().catch(() => {});
-      this.wake();
-      await this.removeIfDiscarded();
-    }
-  }
-
-  private async copy(): Promise<void> {
-    const expected = this.expected;
+  /** Phase 1: the source's bytes into the fill's file, hashed on the way; resolves once all are written. */
+  async copy(): Promise<void> {
     // Built before the source is opened: an algorithm we cannot compute must not fail a started download.
-    const hasher = new Hasher(expected ? [expected.runtimeAlgo] : []);
+    const hasher = (this.hasher = new Hasher(this.expected ? [this.expected.runtimeAlgo] : []));
     this.out = await openWriter(this.path, "wx").catch((err) => {
       throw new LocalIOError(`open: ${err.message}`);
     });
     const fh = this.out;
     const source = await this.deps.source.read(this.image);
-    // The pipe asks for the chunk after next only once the sink has written (and hashed) the last:
-    // a file source may then hand out its chunks from a ring of buffers, sparing V8 the
-    // mark-compacts that a fresh 1 MiB buffer per chunk costs (measured on the serve path).
+    // The pipe asks for the chunk after next only once the sink has written (and hashed) the last, so a
+    // file source may hand out its chunks from a ring of buffers (see docs/design.md).
     reuseBuffers(source, PIPE_INTO_SINK);
     // Our own disk's errors are labelled: readers then go on from the source.
     const beforeWrite = this.deps.hooks?.beforeWrite;
@@ -273,11 +152,16 @@ export class Fill {
       throw err;
     });
     await writeback.settled();
-    this.deps.verifying(this);
-    await fh.sync().catch((err) => {
+  }
+
+  /** Phase 2: the file made durable, then its size and checksum checked (ChecksumMismatch otherwise). */
+  async verify(): Promise<void> {
+    await this.out!.sync().catch((err) => {
       throw new LocalIOError(`fsync: ${err.message}`);
     });
     await this.deps.hooks?.afterFsync?.(this);
+    const hasher = this.hasher!;
+    const expected = this.expected;
     const digests = hasher.digest();
     if (this.image.size !== null && hasher.size !== this.image.size) {
       throw new ChecksumMismatch(`size ${hasher.size} != expected ${this.image.size}`);
@@ -285,6 +169,82 @@ export class Fill {
     if (expected && digests[expected.runtimeAlgo] !== expected.hex) {
       throw new ChecksumMismatch(`${expected.algo} ${digests[expected.runtimeAlgo]} != expected ${expected.hex}`);
     }
+  }
+
+  /** Phase 3, done: the owner committed the file (`kept`) or did not (the fill was discarded meanwhile). */
+  settle(kept: boolean): void {
+    if (!kept) {
+      this.discard = true;
+      this.deps.log(`fill of ${this.id} finished but was cancelled: not kept`);
+    } else {
+      this.committed = true;
+      this.deps.log(`cached ${this.id} (${this.written} bytes)`);
+    }
+    this.state = "done";
+  }
+
+  /** Phase 3, failed: readers see the error; bytes that failed the checksum are kept aside in invalid/. */
+  async fail(err: unknown): Promise<void> {
+    const { layout, log } = this.deps;
+    this.error = err instanceof Error ? err : new Error(String(err));
+    this.state = "failed";
+    if (err instanceof ChecksumMismatch) {
+      await rename(this.path, layout.invalid(this.id)).catch(() => rm(this.path, { force: true }));
+      log(`fill of ${this.id} failed: ${this.error.message}; moved to invalid/`);
+    } else {
+      await rm(this.path, { force: true }).catch(() => {});
+      log(`fill of ${this.id} failed: ${this.error.message}`);
+    }
+  }
+
+  /** Phase 4, whatever happened: the file closed, readers woken, a discarded file removed once unread. */
+  async close(): Promise<void> {
+    await this.out?.close().catch(() => {});
+    this.wake();
+    await this.removeIfDiscarded();
+  }
+
+  /** The owner has accounted for the fill: `finished` resolves. */
+  end(): void {
+    this.over();
+  }
+
+  /** Resolves at the fill's next progress. */
+  changed(): Promise<void> {
+    return this.next;
+  }
+
+  /** The file appears when the fill starts writing, and is renamed when committed: follow it. */
+  async openForReading(): Promise<FileHandle> {
+    for (let settledTries = 0;;) {
+      try {
+        return await open(this.committed ? this.deps.layout.committed(this.id) : this.path, "r");
+      } catch (err) {
+        if (this.state === "running") await this.next;
+        else if (!this.committed || ++settledTries > 2) throw err;
+      }
+    }
+  }
+
+  /** A reader starts. */
+  attach(): void {
+    this.readers++;
+  }
+
+  /** A reader is over: the last one of a discarded fill stops it, and its file goes. */
+  async detach(): Promise<void> {
+    this.readers--;
+    if (this.readers === 0 && this.discard && this.state === "running") this.abort();
+    await this.removeIfDiscarded();
+  }
+
+  private nextChange(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.next = this.nextChange();
+        resolve();
+      };
+    });
   }
 
   /** A cancelled fill's file goes once its last reader has finished with it. */

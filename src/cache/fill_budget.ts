@@ -1,4 +1,5 @@
 // The one bound on fills in progress, queued or started by downloads: a number of slots and bytes reserved under the cap.
+import type { EvictionRules } from "./eviction.ts";
 
 interface Waiter {
   bytes: number;
@@ -16,9 +17,10 @@ export class FillBudget {
   private readonly waiters: Waiter[] = [];
   private closed = false;
 
+  /** `slots`: how many fills at once; `rules` say how many bytes they may reserve. */
   constructor(
     readonly slots: number,
-    readonly bytes: number,
+    private readonly rules: EvictionRules,
   ) {}
 
   /** Takes a slot and `bytes` now, or returns false. Never ahead of a waiting queue worker. */
@@ -36,6 +38,7 @@ export class FillBudget {
     return new Promise((wake) => this.waiters.push({ bytes, wake }));
   }
 
+  /** A fill is over: its slot and bytes go to the first waiting worker they fit. */
   give(bytes: number): void {
     this.slotsUsed--;
     this.bytesUsed -= bytes;
@@ -48,16 +51,18 @@ export class FillBudget {
     }
   }
 
+  /** Slots and bytes held now, and how many queue workers wait. */
   get inUse(): { slots: number; bytes: number; waiting: number } {
     return { slots: this.slotsUsed, bytes: this.bytesUsed, waiting: this.waiters.length };
   }
 
+  /** Shutting down: waiting workers are told no. */
   close(): void {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w.wake(false);
   }
 
   private fits(bytes: number): boolean {
-    return this.slotsUsed < this.slots && this.bytesUsed + bytes <= this.bytes;
+    return this.slotsUsed < this.slots && this.rules.roomForFill(this.bytesUsed, bytes);
   }
 }

@@ -15,6 +15,7 @@ export class FillQueue implements AsyncIterable<string> {
   private readonly waiters: ((r: IteratorResult<string>) => void)[] = [];
   private closed = false;
 
+  /** The markers live in `layout.queueDir`. */
   constructor(private readonly layout: CacheLayout) {}
 
   /** Reads the markers left by the previous run, oldest first. */
@@ -29,14 +30,17 @@ export class FillQueue implements AsyncIterable<string> {
     for (const { id } of found) this.push(id);
   }
 
+  /** Is the id listed (waiting, or being filled)? */
   has(id: string): boolean {
     return this.listed.has(id);
   }
 
+  /** How many ids are listed. */
   get size(): number {
     return this.listed.size;
   }
 
+  /** The listed ids, in queue order. */
   list(): string[] {
     return [...this.listed];
   }
@@ -69,11 +73,13 @@ export class FillQueue implements AsyncIterable<string> {
     return ids;
   }
 
+  /** Shutting down: workers waiting for an id stop. */
   close(): void {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 
+  /** What workers take ids from, one at a time, in order. */
   [Symbol.asyncIterator](): AsyncIterator<string> {
     return {
       next: () => {

@@ -9,6 +9,7 @@ import type { Fill } from "./fill.ts";
  * - cached: committed; the index holds its row (the index is the record of this state)
  * - discarding: its fill was cancelled and winds down; that fill can never commit
  */
+/** The states, as listed above. */
 export type ImageState = "absent" | "queued" | "filling" | "verifying" | "cached" | "discarding";
 
 const MOVES: Record<ImageState, readonly ImageState[]> = {
@@ -28,11 +29,14 @@ interface Live {
   fill?: Fill;
 }
 
+/** Each image's one state and its current fill: the guard every move of the cache goes through. */
 export class ImageStates {
   private readonly live = new Map<string, Live>();
 
+  /** `isCached`: the index, the record of the cached state. */
   constructor(private readonly isCached: (id: string) => boolean) {}
 
+  /** The image's state now. */
   of(id: string): ImageState {
     return this.live.get(id)?.state ?? (this.isCached(id) ? "cached" : "absent");
   }
@@ -61,10 +65,38 @@ export class ImageStates {
     this.live.set(id, { state: to, fill: to === "queued" ? undefined : fill ?? this.live.get(id)?.fill });
   }
 
+  /** Not being filled nor cached: a queued id a worker may still fill (Glance's "queued"). */
+  waiting(id: string): boolean {
+    const state = this.of(id);
+    return state === "queued" || state === "absent" || state === "discarding";
+  }
+
   /** The current fills still copying or verifying (not the discarding ones). */
   fills(): Fill[] {
     return [...this.live.values()].filter((l) => l.fill && (l.state === "filling" || l.state === "verifying")).map((
       l,
     ) => l.fill!);
+  }
+
+  /**
+   * Takes the image out of queued/filling/verifying at once (so a commit after this can no longer
+   * happen); a fill with readers goes on for them ("cancel") unless the image is gone ("abort").
+   * False when there was nothing to stop.
+   */
+  stop(id: string, how: "cancel" | "abort"): boolean {
+    const state = this.of(id);
+    const fill = this.fill(id);
+    if (state === "queued") {
+      this.move(id, "absent");
+      return true;
+    }
+    if (state === "filling" || state === "verifying") {
+      this.move(id, "discarding");
+      if (how === "abort") fill?.abort("image deleted or deactivated");
+      else fill?.cancel();
+      return true;
+    }
+    if (state === "discarding" && how === "abort") fill?.abort("image deleted or deactivated");
+    return false;
   }
 }

@@ -2,11 +2,13 @@
 import type { Image } from "../images/image.ts";
 import { runtimeHashName } from "../streams/hasher.ts";
 
+/** A digest to check an image's bytes against, in Glance's and the runtime's names. */
 export interface Digest {
   /** Glance's (hashlib) name, as reported in events and logs. */
   algo: string;
   /** node:crypto's name for it. */
   runtimeAlgo: string;
+  /** The expected value, lower-case hex. */
   hex: string;
 }
 
@@ -18,6 +20,7 @@ export interface Digest {
  * Either falls back to the other when the image lacks it.
  */
 export type VerifyHash = "os_hash_value" | "checksum";
+/** Every choice of VerifyHash, for option parsing. */
 export const VERIFY_HASHES: readonly VerifyHash[] = ["os_hash_value", "checksum"];
 
 /** The size is always checked besides. An os_hash_algo this runtime lacks falls back to the md5 `checksum`. */

@@ -39,11 +39,11 @@ export async function followFill(
     s === row.state && bytes === row.bytes && total === row.total
       ? undefined
       : { state: s, bytes, total, reason: null, attempts: row.attempts };
-  const entry = cache.index.get(id);
+  const entry = cache.entry(id);
   if (entry) return same("cached", entry.size, entry.size);
-  const fill = cache.filling().find((f) => f.id === id);
-  if (fill) return same("filling", fill.written, fill.image.size);
-  if (cache.queue.has(id)) return same("queued", 0, row.total);
+  const fill = cache.fillOf(id);
+  if (fill) return same("filling", fill.bytesWritten, fill.expectedSize);
+  if (cache.queued(id)) return same("queued", 0, row.total);
   if (row.state !== "pending" && failures.has(id)) {
     return { state: "failed", bytes: 0, total: row.total, reason: failures.get(id)!, attempts: row.attempts };
   }

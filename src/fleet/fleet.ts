@@ -256,16 +256,17 @@ export class Fleet {
     await this.shared!.flush(true);
     let freeBytes: number | null = null;
     try {
-      const fs = await statfs(cache.layout.root);
+      const fs = await statfs(cache.directories().root);
       freeBytes = Number(fs.bavail) * Number(fs.bsize);
     } catch {
       // not every runtime has statfs
     }
-    const hits = cache.index.totalHits;
+    const totals = cache.totals();
+    const hits = totals.hits;
     const reads = this.reads;
     const status = await this.registry.heartbeat(this.nodeId, this.instance, {
-      cacheSize: cache.index.totalSize,
-      cachedImages: cache.index.count,
+      cacheSize: totals.cachedBytes,
+      cachedImages: totals.cachedImages,
       maxSize: cache.maxSize,
       freeBytes,
       hits,

@@ -60,12 +60,8 @@ export const JOB_KINDS: { [A in JobAction]: JobKind<JobResults[A]> } = {
     takesTarget: false,
     catchUp: false,
     part: async (cache) => {
-      const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
-      const pruned = await cache.prune();
-      return {
-        total_files_pruned: pruned.length,
-        total_bytes_pruned: pruned.reduce((n, id) => n + (sizes.get(id) ?? 0), 0),
-      };
+      const { pruned, bytes } = await cache.prune();
+      return { total_files_pruned: pruned.length, total_bytes_pruned: bytes };
     },
   },
   clear: {
@@ -74,11 +70,12 @@ export const JOB_KINDS: { [A in JobAction]: JobKind<JobResults[A]> } = {
     takesTarget: true,
     catchUp: false,
     part: async (cache, target) => {
-      const before = { cached: cache.index.count, queued: cache.queue.list().length };
+      const before = cache.totals();
       await cache.clear(target);
+      const after = cache.totals();
       return {
-        cache_deleted: before.cached - cache.index.count,
-        queue_deleted: before.queued - cache.queue.list().length,
+        cache_deleted: before.cachedImages - after.cachedImages,
+        queue_deleted: before.queuedImages - after.queuedImages,
       };
     },
   },

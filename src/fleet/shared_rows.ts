@@ -65,7 +65,7 @@ export class SharedRows {
   /** Progress of fills in progress; in line with the other writes, so a late one never overwrites a newer state. */
   progress(): Promise<void> {
     const done = this.writing.then(async () => {
-      const rows = this.cache.filling().map((f) => this.rowOf(f.id)).filter((r): r is Row => r !== undefined);
+      const rows = this.cache.fills().map((f) => this.rowOf(f.id)).filter((r): r is Row => r !== undefined);
       if (rows.length && !this.needsRebuild) await this.pool.query(UPSERT, [rows]);
     });
     this.writing = done.catch(() => {});
@@ -81,9 +81,9 @@ export class SharedRows {
 
   private async replaceAll(): Promise<void> {
     const ids = new Set<string>([
-      ...this.cache.index.list().map((e) => e.image_id),
-      ...this.cache.queue.list(),
-      ...this.cache.filling().map((f) => f.id),
+      ...this.cache.cachedEntries().map((e) => e.image_id),
+      ...this.cache.queuedIds(),
+      ...this.cache.fills().map((f) => f.id),
     ]);
     this.dirty.clear();
     const conn = await this.pool.getConnection();
@@ -130,13 +130,13 @@ export class SharedRows {
   }
 
   private rowOf(id: string): Row | undefined {
-    const entry = this.cache.index.get(id);
+    const entry = this.cache.entry(id);
     if (entry) {
       return [this.nodeId, id, "cached", entry.size, entry.size, entry.hits, entry.last_accessed, entry.checksum];
     }
-    const fill = this.cache.filling().find((f) => f.id === id);
-    if (fill) return [this.nodeId, id, "filling", fill.image.size, fill.written, 0, null, null];
-    if (this.cache.queue.has(id)) return [this.nodeId, id, "queued", null, 0, 0, null, null];
+    const fill = this.cache.fillOf(id);
+    if (fill) return [this.nodeId, id, "filling", fill.expectedSize, fill.bytesWritten, 0, null, null];
+    if (this.cache.queued(id)) return [this.nodeId, id, "queued", null, 0, 0, null, null];
     return undefined;
   }
 }

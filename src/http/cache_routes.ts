@@ -5,6 +5,7 @@ import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import { type Image, isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { badInput as badRequest, conflict, imageNotFound } from "../errors.ts";
+import { cacheListing } from "./cache_listing.ts";
 import { empty, json, methodNotAllowed, param } from "./responses.ts";
 import { type Routes, routes } from "./router.ts";
 
@@ -29,9 +30,7 @@ export function cacheApi({ cache, source, policy, cachedNodes }: CacheApiDeps) {
 
     async prune(who: Identity): Promise<Response> {
       policy.enforce("cache_prune", who);
-      const sizes = new Map(cache.index.list().map((e) => [e.image_id, e.size]));
-      const pruned = await cache.prune();
-      const bytes = pruned.reduce((sum, id) => sum + (sizes.get(id) ?? 0), 0);
+      const { pruned, bytes } = await cache.prune();
       return json({ total_files_pruned: pruned.length, total_bytes_pruned: bytes });
     },
 
@@ -46,7 +45,7 @@ export function cacheApi({ cache, source, policy, cachedNodes }: CacheApiDeps) {
 
     list(who: Identity): Response {
       policy.enforce("cache_list", who);
-      return json(cache.listing());
+      return json(cacheListing(cache));
     },
 
     async queue(id: string, who: Identity, request: Request): Promise<Response> {

@@ -93,7 +93,7 @@ export function downloadRoute({ source, cache, changes, metrics }: DownloadDeps)
     const ctx = currentRequest();
     if (ctx && (res.status === 200 || res.status === 206)) {
       // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.
-      ctx.cache ??= res.status === 206 && cache.index.has(id) ? "hit" : "miss";
+      ctx.cache ??= res.status === 206 && cache.isCached(id) ? "hit" : "miss";
       metrics.download(ctx.cache);
     }
     return res;

@@ -1,5 +1,4 @@
 // Our fleet extension (/v2/x-fleet/...): fan-out jobs, the fleet view, the node list and retirement; and the peer data endpoint.
-import { open } from "node:fs/promises";
 import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
@@ -8,7 +7,6 @@ import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
 import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { fileHandleStream } from "../streams/files.ts";
 import { DomainError, unavailable } from "../errors.ts";
 import { queueableImage, refuseBody } from "./cache_routes.ts";
 import { readLimitedJsonObject } from "./request_body.ts";
@@ -176,13 +174,8 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         "Content-Type": "application/octet-stream",
         "Content-Length": String(size),
       });
-      const entry = cache.index.get(id);
-      const fh = entry ? await open(cache.layout.committed(id), "r").catch(() => undefined) : undefined;
-      if (entry && fh) return new Response(fileHandleStream(fh), { headers: headers(entry.size) });
-      const fill = cache.filling().find((f) => f.id === id && f.state === "running");
-      if (fill && fill.image.size !== null && !fleet.readingFromPeer(id)) {
-        return new Response(fill.reader(), { headers: headers(fill.image.size) });
-      }
+      const read = await cache.readForPeer(id, () => !fleet.readingFromPeer(id));
+      if (read) return new Response(read.stream, { headers: headers(read.size) });
       throw notFound(`Image ${id} is not cached here.`);
     },
   };

@@ -71,15 +71,15 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
     "Images evicted to stay within image_cache_max_size",
     () => cache.stats.evictions,
   );
-  gauge("glance_cache_size_bytes", "Bytes of committed cache entries", () => cache.index.totalSize);
+  gauge("glance_cache_size_bytes", "Bytes of committed cache entries", () => cache.totals().cachedBytes);
   gauge("glance_cache_max_size_bytes", "image_cache_max_size", () => cache.maxSize);
-  gauge("glance_cache_images", "Committed cache entries", () => cache.index.count);
-  gauge("glance_cache_queued_images", "Images waiting in the queue (queue depth)", () => cache.waiting().length);
-  gauge("glance_cache_filling_images", "Fills in progress", () => cache.filling().length);
+  gauge("glance_cache_images", "Committed cache entries", () => cache.totals().cachedImages);
+  gauge("glance_cache_queued_images", "Images waiting in the queue (queue depth)", () => cache.totals().waitingImages);
+  gauge("glance_cache_filling_images", "Fills in progress", () => cache.totals().fillingImages);
   gauge(
     "glance_cache_filling_bytes",
     "Bytes written so far by the fills in progress",
-    () => cache.filling().reduce((n, f) => n + f.written, 0),
+    () => cache.totals().fillingBytes,
   );
   // statfs is one cheap system call; a failure (directory gone) shows as NaN rather than breaking the scrape.
   const fs = () => statfs(cacheDir).catch(() => undefined);

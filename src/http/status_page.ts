@@ -57,7 +57,8 @@ export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
 
     async node(who: Identity): Promise<Response> {
       policy.enforce("cache_list", who);
-      const disk = await statfs(cache.layout.root);
+      const disk = await statfs(cache.directories().root);
+      const totals = cache.totals();
       const now = Date.now() / 1000;
       return json({
         version: VERSION,
@@ -65,11 +66,11 @@ export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
         uptime: now - startedAt,
         source: upstreamUrl ? { type: "upstream", url: upstreamUrl } : { type: "embedded" },
         cache: {
-          size: cache.index.totalSize,
+          size: totals.cachedBytes,
           max_size: cache.maxSize,
-          cached: cache.index.count,
-          queued: cache.waiting().length,
-          caching: cache.filling().length,
+          cached: totals.cachedImages,
+          queued: totals.waitingImages,
+          caching: totals.fillingImages,
         },
         disk: { free: disk.bavail * disk.bsize, total: disk.blocks * disk.bsize },
         // null for a node alone; the page hides its section then.
