@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { ConfigError, parseConfig } from "../src/config.ts";
+import { ConfigError, parseConfig } from "../src/config/parse.ts";
 import { connectionOptions, redact } from "../src/fleet/database.ts";
 import { tempDir } from "./helpers.ts";
 
