@@ -1,6 +1,6 @@
 // Configuration: glance-api.conf-style files, environment and flags, and policy.yaml rules.
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { makeIdentity } from "../src/auth/identity.ts";
@@ -323,5 +323,26 @@ t(
     );
   },
 );
+
+t("docs/configuration.md's option tables are the declarations' (else regenerate them)", async () => {
+  const { DOCS_PATH, optionDocs, REGENERATE, withOptionDocs } = await import("../src/config/docs_table.ts");
+  const page = await readFile(DOCS_PATH, "utf8");
+  assert.ok(
+    page === withOptionDocs(page),
+    `docs/configuration.md disagrees with src/config/options.ts: run ${REGENERATE}`,
+  );
+  assert.ok(page.includes(optionDocs()));
+});
+
+t("each flag, variable and file key belongs to one declaration", async () => {
+  const { declarations } = await import("../src/config/parse.ts");
+  const { iniKeys } = await import("../src/config/kinds.ts");
+  const names = declarations().flatMap((d) => [
+    ...(d.flag ? [`--${d.flag}`] : []),
+    ...(d.env ? [d.env] : []),
+    ...iniKeys(d).map(([section, key]) => `[${section}] ${key}`),
+  ]);
+  assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);
+});
 
 t.run();
