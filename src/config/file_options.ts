@@ -1,5 +1,4 @@
-// Options read only from the config file: [keystone_authtoken] as keystonemiddleware names it, and Glance's keys
-// this node accepts without using.
+// Keys read only from the config file: [keystone_authtoken] as keystonemiddleware names it, and Glance's we ignore.
 import type { Decl, Group } from "./kinds.ts";
 
 const SECTION = "keystone_authtoken";

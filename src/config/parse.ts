@@ -1,4 +1,4 @@
-// Parsing the command line: each option from its flag, else its environment variable, else its file key, else its default.
+// The command line read: each option from its flag, else its environment variable, else its file key, else its default.
 import { parseArgs } from "node:util";
 import { Policy } from "../auth/policy.ts";
 import { ConfigError, type Decl, describe, type Group, iniKeys, readValue } from "./kinds.ts";

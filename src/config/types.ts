@@ -21,19 +21,13 @@ type Flatten<T> = { [K in keyof T]: T[K] };
 /** Keys of T whose fields must be present, given what is always there. */
 type PresentKeys<T, Always> = { [K in keyof T]: T[K] extends Always ? K : never }[keyof T];
 
+type Present<T, U, Always> = Extract<FieldKeys<T, U>, PresentKeys<T, Always>>;
+type Optional<T, U, Always> = Exclude<FieldKeys<T, U>, PresentKeys<T, Always>>;
+
+/** The object type of a table (or a group's fields): one field per declaration of use U, nested for groups. */
 type Fields<T, U, Always> = Flatten<
-  & {
-    -readonly [K in keyof T as K extends FieldKeys<T, U> & PresentKeys<T, Always> ? K : never]: FieldValue<
-      T[K],
-      Always
-    >;
-  }
-  & {
-    -readonly [K in keyof T as K extends Exclude<FieldKeys<T, U>, PresentKeys<T, Always>> ? K : never]?: FieldValue<
-      T[K],
-      Always
-    >;
-  }
+  & { -readonly [K in keyof T as K extends Present<T, U, Always> ? K : never]: FieldValue<T[K], Always> }
+  & { -readonly [K in keyof T as K extends Optional<T, U, Always> ? K : never]?: FieldValue<T[K], Always> }
 >;
 
 type FieldValue<D, Always> = D extends { fields: infer F } ? Fields<F, "app", Always> : ValueOf<D>;
