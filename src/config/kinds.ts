@@ -19,6 +19,7 @@ interface Common {
   ini?: IniKey | readonly IniKey[];
   /** One line for --help and the docs table. */
   help: string;
+  /** Who takes the value; AppOptions when absent. */
   use?: Use;
   /** Must be given (when its group is present); required in the typed configuration. */
   required?: boolean;
