@@ -2,9 +2,10 @@
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type App, type AppOptions, createApp } from "./src/app.ts";
-import { ConfigError, parseConfig, type ServeConfig, USAGE } from "./src/config.ts";
+import { OPTIONS } from "./src/config/options.ts";
+import { ConfigError, type NodeOptions, parseConfig, withPolicy } from "./src/config/parse.ts";
+import { USAGE } from "./src/config/usage.ts";
 import { runtimeServe } from "./src/adapter/serve.ts";
-import { Policy } from "./src/auth/policy.ts";
 
 export type { App, AppOptions };
 export type { Authenticator, ConnInfo, Identity } from "./src/auth/identity.ts";
@@ -18,47 +19,13 @@ export type { ImageSource } from "./src/images/source.ts";
  * The defaults are the CLI's: data in ./data, noauth for loopback peers only.
  */
 export async function createCacheNode(opts: Partial<AppOptions> = {}): Promise<App> {
-  return createApp({ dataDir: "./data", ...opts });
+  return createApp({ dataDir: OPTIONS.dataDir.default, ...opts });
 }
 
-async function appOptions(config: ServeConfig): Promise<AppOptions> {
-  return {
-    dataDir: config.dataDir,
-    cacheDir: config.cacheDir,
-    auth: config.auth,
-    forceNoauth: config.forceNoauth,
-    trustedProxies: config.trustedProxies?.map((c) => c.text),
-    insecureTestTokens: config.insecureTestTokens,
-    publicMetrics: config.publicMetrics,
-    maxRequestBodySize: config.maxRequestBodySize,
-    imageSizeCap: config.imageSizeCap,
-    keystone: config.keystone,
-    upstream: config.upstreamUrl
-      ? {
-        url: config.upstreamUrl,
-        metadataCacheTime: config.metadataCacheTime,
-        timeout: config.upstreamTimeout,
-        stallTimeout: config.upstreamStallTimeout,
-      }
-      : undefined,
-    publicEndpoint: config.publicEndpoint,
-    policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined,
-    cacheConcurrency: config.cacheConcurrency,
-    verifyHash: config.verifyHash,
-    maxSize: config.maxSize,
-    stallTime: config.stallTime,
-    maxQueue: config.maxQueue,
-    debug: config.debug,
-    logJson: config.useJson,
-    healthcheck: { minFreePercent: config.healthcheckMinFreePercent, disableByFilePath: config.healthcheckDisableFile },
-    fleet: config.fleet,
-  };
-}
-
-async function serve(config: ServeConfig): Promise<void> {
-  const node = await createApp(await appOptions(config));
+async function serve(config: NodeOptions): Promise<void> {
+  const node = await createApp(config);
   const listening = await (await runtimeServe())(node.fetch, { host: config.host, port: config.port });
-  const source = config.upstreamUrl ? `in front of ${config.upstreamUrl}` : `embedded store in ${config.dataDir}`;
+  const source = config.upstream ? `in front of ${config.upstream.url}` : `embedded store in ${config.dataDir}`;
   console.log(
     `glance cache node listening on http://${config.host}:${listening.port} (${source}, auth ${config.auth})`,
   );
@@ -76,9 +43,9 @@ async function serve(config: ServeConfig): Promise<void> {
 }
 
 /** prune and clean, on a node that is not running (the lock says so). */
-async function maintain(command: "prune" | "clean", config: ServeConfig): Promise<void> {
+async function maintain(command: "prune" | "clean", config: NodeOptions): Promise<void> {
   // Offline upkeep touches only this node's disk; the fleet's rows follow at the node's next start.
-  const node = await createApp({ ...(await appOptions(config)), cacheConcurrency: 0, fleet: undefined });
+  const node = await createApp({ ...config, cacheConcurrency: 0, fleet: undefined });
   try {
     const done = command === "prune" ? (await node.cache.prune()).pruned : await node.cache.clean();
     console.log(`${command}: ${done.length ? done.join("\n") : "nothing to do"}`);
@@ -99,8 +66,9 @@ async function main(): Promise<void> {
   if (parsed === "help") return console.log(USAGE);
   const { command, config } = parsed;
   try {
-    if (command === "serve") await serve(config);
-    else await maintain(command, config);
+    const options = await withPolicy(config);
+    if (command === "serve") await serve(options);
+    else await maintain(command, options);
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : err}`);
     process.exit(1);

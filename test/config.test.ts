@@ -1,11 +1,11 @@
 // Configuration: glance-api.conf-style files, environment and flags, and policy.yaml rules.
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { makeIdentity } from "../src/auth/identity.ts";
 import { Policy } from "../src/auth/policy.ts";
-import { ConfigError, parseConfig } from "../src/config.ts";
+import { ConfigError, parseConfig } from "../src/config/parse.ts";
 import { tempDir } from "./helpers.ts";
 
 const t = suite("config");
@@ -64,10 +64,12 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
   assert.equal(config.maxSize, 1073741824);
   assert.equal(config.stallTime, 3600);
   assert.equal(config.auth, "keystone");
-  assert.equal(config.upstreamUrl, "http://127.0.0.1:9292");
-  assert.equal(config.metadataCacheTime, 2);
-  assert.equal(config.upstreamTimeout, 20);
-  assert.equal(config.upstreamStallTimeout, 15);
+  assert.deepEqual(config.upstream, {
+    url: "http://127.0.0.1:9292",
+    metadataCacheTime: 2,
+    timeout: 20,
+    stallTimeout: 15,
+  });
   assert.equal(config.publicEndpoint, "https://images.example.com/image");
   assert.equal(config.policyFile, "/etc/glance/policy.yaml");
   assert.deepEqual(config.keystone, {
@@ -85,14 +87,13 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
 
 t("upstream timeouts and public_endpoint: defaults, flags, environment, bad values", async () => {
   const { config } = parse([]);
-  assert.equal(config.upstreamTimeout, 60);
-  assert.equal(config.upstreamStallTimeout, 60);
+  assert.equal(config.upstream, undefined);
   assert.equal(config.publicEndpoint, undefined);
-  const flags = parse(["--upstream-timeout", "7", "--public-endpoint", "http://node.example:9292"], {
+  const flags = parse(["--upstream-url", "http://up:9292", "--public-endpoint", "http://node.example:9292"], {
     GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "9",
   }).config;
-  assert.equal(flags.upstreamTimeout, 7);
-  assert.equal(flags.upstreamStallTimeout, 9);
+  assert.deepEqual(flags.upstream, { url: "http://up:9292", metadataCacheTime: 5, timeout: 60, stallTimeout: 9 });
+  assert.equal(parse(["--upstream-url", "http://up", "--upstream-timeout", "7"]).config.upstream?.timeout, 7);
   assert.equal(flags.publicEndpoint, "http://node.example:9292");
   assert.throws(() => parse(["--upstream-timeout", "0"]), /upstream_timeout.*at least 1/);
   assert.throws(() => parse(["--public-endpoint", "node.example"]), /public_endpoint.*not an http/);
@@ -168,7 +169,7 @@ bind_port = 9494
 });
 
 t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation lines, bad lines named", async () => {
-  const { parseOsloConfig } = await import("../src/config_file.ts");
+  const { parseOsloConfig } = await import("../src/config/oslo_file.ts");
   assert.deepEqual(parseOsloConfig("[a.b]\nx = 1\n"), { "a.b": { x: "1" } });
   assert.deepEqual(parseOsloConfig("[s]\nk[] = 1\nk[] = 2\n"), { s: { "k[]": "2" } });
   assert.deepEqual(parseOsloConfig("[s]\nk = first\n  second\n\tthird\n\nj = 'q'\n"), {
@@ -195,7 +196,7 @@ t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation
 });
 
 t("isLoopback: only real loopback addresses", async () => {
-  const { isLoopback } = await import("../src/config.ts");
+  const { isLoopback } = await import("../src/auth/addresses.ts");
   for (
     const yes of [
       "127.0.0.1",
@@ -242,15 +243,15 @@ t("trusted proxies, test tokens, public metrics and limits: flags, environment, 
     "[DEFAULT]\nimage_size_cap = 1000\n[oslo_middleware]\nmax_request_body_size = 2000\n[glance_cache_node]\ntrusted_proxies = 10.0.0.0/8, fd00::/8\ninsecure_test_tokens = true\npublic_metrics = true\n",
   );
   const c = parse(["--config-file", file]).config;
-  assert.deepEqual(c.trustedProxies?.map((r) => r.text), ["10.0.0.0/8", "fd00::/8"]);
+  assert.deepEqual(c.trustedProxies, ["10.0.0.0/8", "fd00::/8"]);
   assert.equal(c.insecureTestTokens, true);
   assert.equal(c.publicMetrics, true);
   assert.equal(c.maxRequestBodySize, 2000);
   assert.equal(c.imageSizeCap, 1000);
-  assert.deepEqual(parse([], { GLANCE_CACHE_TRUSTED_PROXIES: "192.0.2.1" }).config.trustedProxies?.map((r) => r.text), [
+  assert.deepEqual(parse([], { GLANCE_CACHE_TRUSTED_PROXIES: "192.0.2.1" }).config.trustedProxies, [
     "192.0.2.1",
   ]);
-  assert.deepEqual(parse(["--trusted-proxies", "::ffff:10.1.0.0/112"]).config.trustedProxies?.map((r) => r.text), [
+  assert.deepEqual(parse(["--trusted-proxies", "::ffff:10.1.0.0/112"]).config.trustedProxies, [
     "::ffff:10.1.0.0/112",
   ]);
   for (const bad of ["10.0.0.0/33", "fd00::/129", "10.0.0", "proxy.example", "10.0.0.0/8/8"]) {
@@ -322,5 +323,26 @@ t(
     );
   },
 );
+
+t("docs/configuration.md's option tables are the declarations' (else regenerate them)", async () => {
+  const { DOCS_PATH, optionDocs, REGENERATE, withOptionDocs } = await import("../src/config/docs_table.ts");
+  const page = await readFile(DOCS_PATH, "utf8");
+  assert.ok(
+    page === withOptionDocs(page),
+    `docs/configuration.md disagrees with src/config/options.ts: run ${REGENERATE}`,
+  );
+  assert.ok(page.includes(optionDocs()));
+});
+
+t("each flag, variable and file key belongs to one declaration", async () => {
+  const { declarations } = await import("../src/config/parse.ts");
+  const { iniKeys } = await import("../src/config/kinds.ts");
+  const names = declarations().flatMap((d) => [
+    ...(d.flag ? [`--${d.flag}`] : []),
+    ...(d.env ? [d.env] : []),
+    ...iniKeys(d).map(([section, key]) => `[${section}] ${key}`),
+  ]);
+  assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);
+});
 
 t.run();

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { ConfigError, parseConfig } from "../src/config.ts";
+import { ConfigError, parseConfig } from "../src/config/parse.ts";
 import { tempDir } from "./helpers.ts";
 
 const t = suite("operations config");
@@ -22,7 +22,7 @@ function config(argv: string[], env: Record<string, string> = {}) {
 
 t("defaults: INFO text lines, 5% free space, no disable file", () => {
   const c = config([]);
-  assert.deepEqual([c.debug, c.useJson, c.healthcheckMinFreePercent, c.healthcheckDisableFile], [
+  assert.deepEqual([c.debug, c.logJson, c.healthcheck.minFreePercent, c.healthcheck.disableByFilePath], [
     false,
     false,
     5,
@@ -35,7 +35,7 @@ t("from glance-api.conf, overridden by the environment, overridden by flags", as
     "[DEFAULT]\ndebug = true\nuse_json = true\n[healthcheck]\nmin_free_percent = 10\ndisable_by_file_path = /run/gcn/off\ndetailed = false\n",
   );
   const c = config(["--config-file", file]);
-  assert.deepEqual([c.debug, c.useJson, c.healthcheckMinFreePercent, c.healthcheckDisableFile], [
+  assert.deepEqual([c.debug, c.logJson, c.healthcheck.minFreePercent, c.healthcheck.disableByFilePath], [
     true,
     true,
     10,
@@ -45,11 +45,11 @@ t("from glance-api.conf, overridden by the environment, overridden by flags", as
     GLANCE_CACHE_USE_JSON: "false",
     GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT: "2",
   });
-  assert.deepEqual([e.useJson, e.healthcheckMinFreePercent], [false, 2]);
+  assert.deepEqual([e.logJson, e.healthcheck.minFreePercent], [false, 2]);
   const f = config(["--config-file", file, "--healthcheck-min-free-percent", "0"], {
     GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT: "2",
   });
-  assert.equal(f.healthcheckMinFreePercent, 0);
+  assert.equal(f.healthcheck.minFreePercent, 0);
 });
 
 t("a percentage above 100 or not a number is refused with the option's name", () => {

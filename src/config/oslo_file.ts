@@ -1,16 +1,24 @@
 // oslo.config's file dialect (its iniparser), not generic INI: what glance-api.conf means to Glance.
-//
-// - a comment is a whole line starting with # or ; (so `password = abc#123` keeps `#123`);
-// - `key = value` or `key: value`, whichever separator comes first; surrounding whitespace and one pair of
-//   matching quotes are stripped;
-// - a line starting with whitespace continues the previous value (joined with a newline); a blank line ends it;
-// - `[a.b]` is the section named "a.b" (no nesting) and `key[]` is a key named "key[]" (no arrays);
-// - a key given twice: the last value wins.
+import { readFileSync } from "node:fs";
+import { ConfigError } from "./kinds.ts";
 
+/** How this reader differs from generic INI, as oslo.config does; docs/configuration.md lists them. */
+export const DIALECT_NOTES = [
+  "a comment is a whole line starting with `#` or `;` (so `password = abc#123` keeps `#123`);",
+  "`key = value` or `key: value`, whichever separator comes first; surrounding whitespace and one pair of " +
+  "matching quotes are stripped;",
+  "a line starting with whitespace continues the previous value (joined with a newline); a blank line ends it;",
+  '`[a.b]` is the section named "a.b" (no nesting) and `key[]` is a key named "key[]" (no arrays);',
+  "a key given twice: the last value wins.",
+];
+
+/** A file's sections, each its keys and their values. */
 export type ConfigDoc = Record<string, Record<string, string>>;
 
+/** A line the dialect cannot read, with its number. */
 export class ConfigFileError extends Error {}
 
+/** Reads glance-api.conf text; throws ConfigFileError naming the line. */
 export function parseOsloConfig(text: string): ConfigDoc {
   const doc: ConfigDoc = {};
   let section: string | undefined;
@@ -61,5 +69,30 @@ export function parseOsloConfig(text: string): ConfigDoc {
     }
   }
   flush();
+  return doc;
+}
+
+/** Reads the file and refuses keys `known` does not know, naming each (a typo is never silently ignored). */
+export function readConfigFile(path: string, known: (section: string, key: string) => boolean): ConfigDoc {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+  }
+  let doc: ConfigDoc;
+  try {
+    doc = parseOsloConfig(text);
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw new ConfigError(`config file ${path}: ${err.message}`);
+    throw err;
+  }
+  const problems: string[] = [];
+  for (const [section, body] of Object.entries(doc)) {
+    for (const key of Object.keys(body)) {
+      if (!known(section, key)) problems.push(`[${section}] ${key}: unknown option`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`config file ${path}:\n  ${problems.join("\n  ")}`);
   return doc;
 }

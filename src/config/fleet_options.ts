@@ -1,0 +1,59 @@
+// The fleet's options: Glance's names where Glance has one ([database] connection, worker_self_reference_url).
+import type { Group } from "./kinds.ts";
+
+/** A fleet of nodes sharing a MariaDB database: present when a database is named (see docs/fleet.md). */
+export const FLEET = {
+  when: "databaseUrl",
+  fields: {
+    databaseUrl: {
+      flag: "fleet-database-url",
+      env: "GLANCE_CACHE_FLEET_DATABASE_URL",
+      ini: [["glance_cache_node", "fleet_database_url"], ["database", "connection"]],
+      kind: "string",
+      required: true,
+      check: (v, name) =>
+        /^(mysql|mariadb)(\+[a-z0-9_]+)?:\/\//i.test(v)
+          ? undefined
+          : `${name}: only MariaDB/MySQL (mysql+pymysql://...) is supported`,
+      help: "MariaDB shared by a fleet of nodes, mysql+pymysql://user:pass@host/db (else [database] connection)",
+    },
+    selfUrl: {
+      flag: "worker-self-reference-url",
+      env: "GLANCE_CACHE_WORKER_SELF_REFERENCE_URL",
+      ini: ["DEFAULT", "worker_self_reference_url"],
+      kind: "string",
+      required: true,
+      help: "this node's own URL, as peers and operators reach it (needed in a fleet)",
+    },
+    site: {
+      flag: "fleet-site",
+      env: "GLANCE_CACHE_FLEET_SITE",
+      ini: ["glance_cache_node", "site"],
+      kind: "string",
+      help: "this node's site: peer fills stay within a site",
+    },
+    secret: {
+      flag: "fleet-secret",
+      env: "GLANCE_CACHE_FLEET_SECRET",
+      ini: ["glance_cache_node", "fleet_secret"],
+      kind: "string",
+      help: "shared secret authenticating peer reads (unset: no peer fills)",
+    },
+    pollInterval: {
+      flag: "fleet-poll-interval",
+      env: "GLANCE_CACHE_FLEET_POLL_INTERVAL",
+      ini: ["glance_cache_node", "fleet_poll_interval"],
+      kind: "count",
+      default: 2,
+      help: "seconds between a node's rounds of fleet work (jobs, deletes, progress)",
+    },
+    heartbeatInterval: {
+      flag: "fleet-heartbeat-interval",
+      env: "GLANCE_CACHE_FLEET_HEARTBEAT_INTERVAL",
+      ini: ["glance_cache_node", "fleet_heartbeat_interval"],
+      kind: "count",
+      default: 10,
+      help: "seconds between heartbeats (a node is stale after max(3 of them, 30 s) without one)",
+    },
+  },
+} as const satisfies Group;

@@ -1,0 +1,96 @@
+// The command line read: each option from its flag, else its environment variable, else its file key, else its default.
+import { parseArgs } from "node:util";
+import { Policy } from "../auth/policy.ts";
+import { ConfigError, type Decl, describe, type Group, iniKeys, readValue } from "./kinds.ts";
+import { type ConfigDoc, readConfigFile } from "./oslo_file.ts";
+import { OPTIONS } from "./options.ts";
+import { checkRules } from "./rules.ts";
+import type { NodeConfig } from "./types.ts";
+
+export { ConfigError };
+
+/** What the program does: serve, or upkeep on a cache whose node is not running. */
+export type Command = "serve" | "prune" | "clean";
+
+/** NodeConfig with the policy file read: exactly what createApp takes, plus where to listen and how long to drain. */
+export type NodeOptions = NodeConfig & { policy?: Policy };
+
+type Entry = Decl | Group;
+const isGroup = (e: Entry): e is Group => "fields" in e;
+
+/** Every declaration in table order, groups opened: for the flag spec, the file's known keys, --help and docs. */
+export function declarations(): Decl[] {
+  return Object.values(OPTIONS as Record<string, Entry>).flatMap((e) => isGroup(e) ? Object.values(e.fields) : [e]);
+}
+
+/** Whether glance-api.conf may hold this key (an option's, or one tolerated). */
+export function knownKey(section: string, key: string): boolean {
+  return declarations().some((d) => iniKeys(d).some(([s, k]) => s === section && k === key));
+}
+
+/** Reads argv and the environment (and the config file they name) into the command and the node's configuration. */
+export function parseConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): { command: Command; config: NodeConfig } | "help" {
+  const flagSpec = Object.fromEntries(
+    declarations().filter((d) => d.flag).map((d) => [d.flag, { type: d.kind === "bool" ? "boolean" : "string" }]),
+  ) as Record<string, { type: "string" | "boolean" }>;
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: flagSpec, strict: true, allowPositionals: true }));
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  if (values[OPTIONS.help.flag]) return "help";
+  const command = (positionals[0] ?? "serve") as Command;
+  if (!["serve", "prune", "clean"].includes(command) || positionals.length > 1) {
+    throw new ConfigError(`unknown command: ${positionals.join(" ")}`);
+  }
+
+  const configFile = values[OPTIONS.configFile.flag] ?? env[OPTIONS.configFile.env];
+  const file: ConfigDoc = typeof configFile === "string" && configFile ? readConfigFile(configFile, knownKey) : {};
+  const raw = (d: Decl): string | undefined => {
+    if (d.flag && values[d.flag] !== undefined) return String(values[d.flag]);
+    if (d.env && env[d.env] !== undefined) return env[d.env];
+    const keys = iniKeys(d);
+    // An empty value defers to a later key: Glance's [database] connection stands behind ours.
+    const found = keys.map(([s, k]) => file[s]?.[k]).filter((v) => v !== undefined);
+    return found.find(Boolean) ?? found[0];
+  };
+  const read = (entries: Record<string, Entry>): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [field, e] of Object.entries(entries)) {
+      if (isGroup(e)) out[field] = readGroup(e, read(e.fields));
+      else if (e.kind === "tolerated" || e.use === "parse") readValue(e, raw(e));
+      else out[field] = readValue(e, raw(e));
+    }
+    return out;
+  };
+  const readGroup = (g: Group, fields: Record<string, unknown>) => {
+    const section = iniKeys(Object.values(g.fields)[0])[0]?.[0];
+    const present = g.when === "always" || (g.when === "section" ? file[section] !== undefined : fields[g.when]);
+    return present ? fields : undefined;
+  };
+  const config = checkRules(read(OPTIONS) as NodeConfig);
+  requireFields(config as Record<string, unknown>, OPTIONS);
+  return { command, config };
+}
+
+/** A group that is present must have its required fields (a field with a default always has one). */
+function requireFields(values: Record<string, unknown>, entries: Record<string, Entry>): void {
+  for (const [field, e] of Object.entries(entries)) {
+    if (isGroup(e)) {
+      const group = values[field] as Record<string, unknown> | undefined;
+      if (group) requireFields(group, e.fields);
+    } else if (e.required && values[field] === undefined) {
+      throw new ConfigError(`${describe(e)} is required`);
+    }
+  }
+}
+
+/** Reads the policy file the configuration names, the one part of it that takes I/O beyond the config file. */
+export async function withPolicy(config: NodeConfig): Promise<NodeOptions> {
+  return { ...config, policy: config.policyFile ? await Policy.fromFile(config.policyFile) : undefined };
+}

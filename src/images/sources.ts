@@ -1,0 +1,45 @@
+// The one place a node's image source is chosen and opened: the embedded store, or an upstream Glance.
+import { join } from "node:path";
+import type { KeystoneClient } from "../auth/keystone.ts";
+import type { AppOptions } from "../config/app_options.ts";
+import { OPTIONS } from "../config/options.ts";
+import { EmbeddedStore } from "./embedded_store.ts";
+import type { ImageSource } from "./source.ts";
+import { UpstreamClient } from "./upstream_client.ts";
+import { UpstreamGlance } from "./upstream_glance.ts";
+
+const UPSTREAM = OPTIONS.upstream.fields;
+
+/**
+ * The opened source, and the parts other modules need besides it: the embedded store (its image routes) or the
+ * upstream's client (pass-through routes) and metadata memory (invalidated on changes). Exactly one side is set.
+ */
+export type ImageSources =
+  | { source: ImageSource; store: EmbeddedStore; upstream?: undefined; client?: undefined }
+  | { source: ImageSource; store?: undefined; upstream: UpstreamGlance; client: UpstreamClient };
+
+/**
+ * Opens the source the options name: an upstream Glance when `upstream` is set (background fills use the
+ * node's own Keystone token when it has one), else the embedded store in dataDir/images. A new kind of source
+ * (S3, a second Glance) is one more branch here and one file implementing ImageSource.
+ */
+export async function openImageSource(
+  opts: Pick<AppOptions, "dataDir" | "upstream">,
+  keystone?: KeystoneClient,
+): Promise<ImageSources> {
+  if (!opts.upstream) {
+    const store = await EmbeddedStore.open(join(opts.dataDir, "images"));
+    return { source: store, store };
+  }
+  const client = new UpstreamClient({
+    url: opts.upstream.url,
+    headersTimeout: opts.upstream.timeout ?? UPSTREAM.timeout.default,
+    stallTimeout: opts.upstream.stallTimeout ?? UPSTREAM.stallTimeout.default,
+  });
+  const upstream = new UpstreamGlance({
+    client,
+    metadataCacheTime: opts.upstream.metadataCacheTime ?? UPSTREAM.metadataCacheTime.default,
+    serviceToken: keystone ? () => keystone.serviceToken() : undefined,
+  });
+  return { source: upstream, upstream, client };
+}
