@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { suite } from "uvu";
 import type { ImageSource } from "../../src/images/source.ts";
-import { Gate } from "../helpers/gate.ts";
+import { ImageGates } from "../helpers/gate.ts";
 import { bytes, createImage, md5, type Running, start, tempDir, waitFor } from "../helpers/helpers.ts";
 import { type MariaDb, startMariaDb } from "../helpers/mariadb.ts";
 import { CURRENT_RUNTIME, freePort, type ServerProcess, startServer } from "../../support/processes.ts";
@@ -19,7 +19,7 @@ const t = suite("fleet crash");
 
 t("a node killed with SIGKILL mid-fan-out finishes its part after it restarts", async () => {
   const db: MariaDb = await startMariaDb();
-  const gate = new Gate();
+  const gate = new ImageGates();
   const origin: Running = await start({ auth: "noauth", cacheSource: (s: ImageSource) => gate.wrap(s) });
   const nodes: { port: number; dir: string; args: string[]; proc?: ServerProcess }[] = [];
   try {

@@ -13,7 +13,7 @@ import { PEER_AUTH_HEADER, peerToken } from "../../src/fleet/peer_auth.ts";
 import { ADMIN, bytes, createImage, listing, md5, MEMBER, type Running, start, waitFor } from "../helpers/helpers.ts";
 import { type MariaDb, startMariaDb } from "../helpers/mariadb.ts";
 import { freePort } from "../../support/processes.ts";
-import { Gate } from "../helpers/gate.ts";
+import { ImageGates } from "../helpers/gate.ts";
 import { startOnPort } from "../helpers/fleet_helpers.ts";
 
 const SECRET = "fleet-test-secret";
@@ -30,7 +30,7 @@ interface Ctx {
   a1: Running;
   a2: Running;
   b1: Running;
-  gate: Gate;
+  gate: ImageGates;
   sql: mysql.Pool;
 }
 
@@ -189,7 +189,7 @@ t.before(async () => {
   ctx.db = await startMariaDb();
   ctx.sql = openPool(ctx.db.url);
   ctx.origin = await start({ auth: "noauth" });
-  ctx.gate = new Gate();
+  ctx.gate = new ImageGates();
   ctx.a1 = await startNode("a");
   ctx.a2 = await startNode("a");
   ctx.b1 = await startNode("b", { cacheSource: (s: ImageSource) => ctx.gate.wrap(s) });

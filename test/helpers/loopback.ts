@@ -1,4 +1,5 @@
-// Loopback servers for upstream tests: a prefix-mounting reverse proxy that counts what passes, and a gate.
+// Loopback servers for upstream tests: a fetch handler on a free port, and a prefix-mounting reverse proxy that
+// counts what passes (fake servers hold requests with helpers/gate.ts).
 import { runtimeServe } from "../../src/runtime/server.ts";
 
 export interface Loopback {
@@ -64,11 +65,4 @@ export async function prefixProxy(
   });
   base = server.url + prefix;
   return { ...server, base, seen, headers };
-}
-
-/** A promise opened from outside: hold a request at it, open it when the test says so. */
-export function gate(): { wait: Promise<void>; open: () => void; opened: boolean } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => (open = r));
-  return { wait, open, opened: false };
 }

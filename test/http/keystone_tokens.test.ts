@@ -3,15 +3,16 @@ import assert from "node:assert/strict";
 import { suite } from "uvu";
 import { KeystoneClient, type KeystoneOptions } from "../../src/auth/keystone.ts";
 import { start } from "../helpers/helpers.ts";
-import { gate, serveLoopback } from "../helpers/loopback.ts";
+import { Gate } from "../helpers/gate.ts";
+import { serveLoopback } from "../helpers/loopback.ts";
 
 const t = suite("keystone");
 
 /** A fake Keystone v3: "good" is valid (once the gate opens), anything else is not; "hang" never answers. */
 async function fakeKeystone() {
   const validations = new Map<string, number>();
-  const open = gate();
-  const hung = gate(); // opened only when the fake closes, so the server can stop
+  const open = new Gate();
+  const hung = new Gate(); // opened only when the fake closes, so the server can stop
   let issued = 0;
   const server = await serveLoopback(async (request) => {
     const url = new URL(request.url);
@@ -32,10 +33,10 @@ async function fakeKeystone() {
     }
     const subject = request.headers.get("x-subject-token") ?? "";
     validations.set(subject, (validations.get(subject) ?? 0) + 1);
-    if (subject === "hang") await hung.wait;
+    if (subject === "hang") await hung.pass();
     if (subject === "own-token-refused") return Response.json({ error: { code: 401 } }, { status: 401 }); // as if ours were revoked
     if (subject !== "good") return Response.json({ error: { code: 404 } }, { status: 404 });
-    await open.wait;
+    await open.pass();
     return Response.json({
       token: {
         expires_at: "2999-01-01T00:00:00Z",

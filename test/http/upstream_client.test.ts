@@ -5,7 +5,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { suite } from "uvu";
 import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
-import { gate, prefixProxy, serveLoopback } from "../helpers/loopback.ts";
+import { Gate } from "../helpers/gate.ts";
+import { prefixProxy, serveLoopback } from "../helpers/loopback.ts";
 
 const t = suite("upstream_client");
 
@@ -14,7 +15,7 @@ type Behaviour = "ok" | "hang-headers" | "stall-body" | "ignore-range" | "wrong-
 /** A fake Glance serving images of given data, each file answered as its behaviour says; a gate holds the bad ones. */
 async function fakeGlance() {
   const images = new Map<string, { data: Uint8Array; file: Behaviour; meta: Behaviour }>();
-  const held = gate();
+  const held = new Gate();
   const received: Headers[] = [];
   let holding = 0;
   const server = await serveLoopback(async (request) => {
@@ -30,7 +31,7 @@ async function fakeGlance() {
     if (!m[2]) {
       if (image.meta === "hang-headers") {
         holding++;
-        await held.wait;
+        await held.pass();
       }
       return Response.json({
         id: m[1],
@@ -56,7 +57,7 @@ async function fakeGlance() {
     const range = /^bytes=(\d+)-(\d+)$/.exec(request.headers.get("range") ?? "");
     if (image.file === "hang-headers") {
       holding++;
-      await held.wait;
+      await held.pass();
     }
     if (image.file === "stall-body") {
       // the first MiB, then nothing until the gate opens
@@ -66,7 +67,7 @@ async function fakeGlance() {
           async pull(c) {
             if (sent) {
               holding++;
-              await held.wait;
+              await held.pass();
               c.close();
               return;
             }
@@ -203,15 +204,14 @@ t(
 
 t("an upload that stops moving (the caller stalls) is given up after upstream_stall_timeout: 502", async () => {
   await withFake(async (fake, node) => {
-    const held = gate();
+    const held = new Gate();
     try {
       const { id } = fake.add("ok", 10);
       const body = new ReadableStream<Uint8Array>({
         async pull(c) {
-          if (held.opened) return void c.close();
+          if (held.isOpen) return void c.close();
           c.enqueue(bytes(1000));
-          await held.wait; // never more until the test ends
-          held.opened = true;
+          await held.pass(); // never more until the test ends
         },
       });
       const res = await fetch(`${node.url}/v2/images/${id}/file`, {
