@@ -1,30 +1,15 @@
 // The CLI's Keystone password login end to end: real Keystone (e2e/start.sh), the node in front of real Glance.
 // test-needs: e2e
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { suite } from "uvu";
+import { runCli } from "../helpers/cli_process.ts";
 import { readEnv, startInFront } from "../helpers/e2e_helpers.ts";
 import type { Running } from "../helpers/helpers.ts";
-import { CURRENT_RUNTIME, denoBinary, nodeBinary } from "../../support/processes.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const t = suite<{ env: Record<string, string>; node: Running }>("e2e cli", {} as never);
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [bin, pre] = CURRENT_RUNTIME === "deno"
-    ? [denoBinary(), ["run", "-A", "cli.ts"]]
-    : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
-  const child = spawn(bin, [...pre, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr })));
-}
+/** The CLI spawner every test uses: a clean environment plus `env`. */
+const cli = runCli;
 
 const login = (env: Record<string, string>, who: "ADMIN" | "DEMO", password = env[`${who}_PASSWORD`]) => ({
   OS_AUTH_URL: env.KEYSTONE_URL,

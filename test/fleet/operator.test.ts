@@ -9,7 +9,7 @@ import { ByteGate, failingAfter } from "../helpers/gate.ts";
 import { bytes, createImage, listing, MEMBER, type Running, start, waitFor } from "../helpers/helpers.ts";
 import { type MariaDb, startMariaDb } from "../helpers/mariadb.ts";
 import { startOnPort } from "../helpers/fleet_helpers.ts";
-import { spawnCli } from "../helpers/cli_process.ts";
+import { runCli, spawnCli } from "../helpers/cli_process.ts";
 import { freePort } from "../../support/processes.ts";
 
 const ADMIN_TOKEN = "admin:adminproj:admin";
@@ -57,10 +57,8 @@ async function jobDone(id: string): Promise<Job> {
   }, 30_000);
 }
 
-async function cli(args: string[], url = ctx.a1.url) {
-  const run = spawnCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: ADMIN_TOKEN });
-  const code = await run.exit;
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
+function cli(args: string[], url = ctx.a1.url) {
+  return runCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: ADMIN_TOKEN });
 }
 
 const t = suite("fleet, as the operator sees it");

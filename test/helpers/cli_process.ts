@@ -12,6 +12,7 @@ export function cliCommand(): [string, string[]] {
     : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
 }
 
+/** A running CLI: its process, what it has printed so far, and its exit status once it ends. */
 export interface Cli {
   child: ChildProcess;
   stdout: () => string;
@@ -33,4 +34,15 @@ export function spawnCli(args: string[], env: Record<string, string> = {}, comma
   child.stderr!.setEncoding("utf8").on("data", (s: string) => (err += s));
   const exit = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1)));
   return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** spawnCli, awaited: the exit status and both outputs once the CLI has exited. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  command = cliCommand(),
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = spawnCli(args, env, command);
+  const code = await run.exit;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
 }

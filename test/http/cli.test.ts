@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { suite } from "uvu";
 import { ByteGate, failingAfter } from "../helpers/gate.ts";
 import { bytes, createImage, listing, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
-import { cliCommand, spawnCli } from "../helpers/cli_process.ts";
+import { cliCommand, runCli, spawnCli } from "../helpers/cli_process.ts";
 import { freePort, nodeBinary } from "../../support/processes.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -17,9 +17,7 @@ const MiB = 1 << 20;
 
 async function cli(node: Running | string, args: string[], token = ADMIN_TOKEN) {
   const url = typeof node === "string" ? node : node.url;
-  const run = spawnCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: token });
-  const code = await run.exit;
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
+  return await runCli(args, { OS_IMAGE_URL: url, OS_AUTH_TOKEN: token });
 }
 
 const t = suite("glance-cache CLI");
