@@ -1,110 +1,34 @@
 // The real python-glanceclient CLI (/usr/bin/glance, Debian's python3-glanceclient 4.1) against a running node:
 // image-create, image-download, cache-queue, cache-list, cache-delete, cache-clear and their errors.
 // test-needs: glanceclient
-// GLANCECLIENT_TRANSCRIPT=1 prints every command with its exit code and output.
+// GLANCECLIENT_TRANSCRIPT=1 prints every command with its exit code and output (helpers/glanceclient.ts).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { constants } from "node:fs";
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { suite } from "uvu";
 import type { Image } from "../../src/images/image.ts";
 import type { ByteRange } from "../../src/images/source.ts";
+import { GLANCE, glance as runGlance, type GlanceResult, transcript } from "../helpers/glanceclient.ts";
 import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
 
-const GLANCE = "/usr/bin/glance";
 const ADMIN_TOKEN = "admin:adminproj:admin";
 const MEMBER_TOKEN = "memberuser:memberproj:member";
-/** One glance call takes 1-2 s; this is only there so a hung call fails instead of hanging the suite. */
-const COMMAND_TIMEOUT_MS = 60_000;
 const WAIT_MS = 30_000;
 const UNKNOWN = "00000000-0000-0000-0000-000000000000";
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 
-interface Result {
-  command: string;
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The command, its exit and both outputs: the message of every assertion about a glance call. */
-function show(r: Result): string {
-  return `$ ${r.command}\nexit ${r.code}${
-    r.signal ? ` (signal ${r.signal})` : ""
-  }\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}---`;
-}
+type Result = GlanceResult;
+const show = transcript;
 
 function ok(r: Result): Result {
   assert.equal(r.code, 0, `expected exit 0\n${show(r)}`);
   return r;
 }
 
-async function glanceInstalled(): Promise<void> {
-  try {
-    await access(GLANCE, constants.X_OK);
-  } catch {
-    throw new Error(
-      `${GLANCE} is missing or not executable: these tests need the real glance CLI (apt-get install python3-glanceclient)`,
-    );
-  }
-}
-
-/** The environment of a glance call: no OS_* settings, a fresh HOME, /usr/bin on PATH, no proxy for loopback. */
-function glanceEnv(home: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.toUpperCase().startsWith("OS_")) env[k] = v;
-  }
-  env.HOME = home;
-  env.PATH = `/usr/bin:/bin${process.env.PATH ? `:${process.env.PATH}` : ""}`;
-  env.NO_PROXY = env.no_proxy = "127.0.0.1,localhost";
-  return env;
-}
-
-/**
- * Runs `glance --os-image-url URL --os-auth-token TOKEN ...args` asynchronously (the node serves in this
- * process), stdin closed, in a fresh HOME: glanceclient 4.1 caches a schema in ~/.glanceclient that breaks
- * the next run.
- */
-async function glance(node: Running, args: string[], token = ADMIN_TOKEN): Promise<Result> {
-  await glanceInstalled();
-  const home = await mkdtemp(join(tmpdir(), "gcn-glance-home-"));
-  const argv = ["--os-image-url", node.url, "--os-auth-token", token, ...args];
-  const command = `glance ${argv.join(" ")}`;
-  try {
-    const result = await new Promise<Result>((resolve, reject) => {
-      const child = spawn(GLANCE, argv, { stdio: ["ignore", "pipe", "pipe"], env: glanceEnv(home), cwd: home });
-      let stdout = "";
-      let stderr = "";
-      child.stdout!.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-      child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(
-          new Error(
-            `timed out after ${COMMAND_TIMEOUT_MS} ms: ${command}\n--- stdout\n${stdout}--- stderr\n${stderr}---`,
-          ),
-        );
-      }, COMMAND_TIMEOUT_MS);
-      child.on("error", (err) => {
-        clearTimeout(timer);
-        reject(new Error(`could not run ${command}: ${err.message}`));
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ command, code, signal, stdout, stderr });
-      });
-    });
-    if (process.env.GLANCECLIENT_TRANSCRIPT) console.log(show(result));
-    return result;
-  } finally {
-    await rm(home, { recursive: true, force: true });
-  }
-}
+/** glance against the node, with an insecure test token (admin unless said). */
+const glance = (node: Running, args: string[], token = ADMIN_TOKEN): Promise<Result> =>
+  runGlance(node.url, token, ...args);
 
 /** The id in the Property/Value table that image-create prints. */
 function tableValue(r: Result, property: string): string {
@@ -143,7 +67,6 @@ t.after.each(async (ctx) => {
 });
 
 t(`${GLANCE} is installed and runs`, async ({ node }) => {
-  await glanceInstalled();
   const r = ok(await glance(node, ["--version"]));
   assert.match(r.stdout + r.stderr, /^\d+\.\d+/m, show(r));
 });

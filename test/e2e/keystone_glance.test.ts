@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { glance, readEnv, startInFront, token, upstreamDataReads } from "../helpers/e2e_helpers.ts";
+import { readEnv, startInFront, token, upstreamDataReads } from "../helpers/e2e_helpers.ts";
+import { glance } from "../helpers/glanceclient.ts";
 import { bytes, md5, type Running, tempDir, waitFor } from "../helpers/helpers.ts";
 
 const t = suite<{ env: Record<string, string>; node: Running; admin: string; demo: string }>("e2e", {} as never);

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { field, glanceOk, keystoneOptions, readEnv, scopedToken } from "../helpers/e2e_helpers.ts";
+import { keystoneOptions, readEnv, scopedToken } from "../helpers/e2e_helpers.ts";
+import { field, glanceOk } from "../helpers/glanceclient.ts";
 import { bytes, md5, type Running, start, tempDir, waitFor } from "../helpers/helpers.ts";
 import { prefixProxy } from "../helpers/loopback.ts";
 

@@ -1,9 +1,7 @@
-// Shared by the end-to-end tests: the env written by e2e/start.sh, Keystone tokens, python-glanceclient, Glance's log.
+// Shared by the end-to-end tests: the env written by e2e/start.sh, Keystone tokens, a node in front of the real
+// Glance, Glance's log. python-glanceclient is run by glanceclient.ts.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { AppOptions } from "../../src/app.ts";
@@ -73,44 +71,6 @@ export function startInFront(env: Record<string, string>): Promise<Running> {
     upstream: { url: env.GLANCE_URL, metadataCacheTime: 0 },
     keystone: keystoneOptions(env),
   });
-}
-
-/** python-glanceclient, with a HOME of its own per call (4.1 breaks on its cached schema). */
-export async function glance(
-  url: string,
-  tok: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const home = await mkdtemp(join(tmpdir(), "gcn-glance-home-"));
-  try {
-    return await new Promise((resolve) => {
-      execFile(
-        "/usr/bin/glance",
-        ["--os-image-url", url, "--os-auth-token", tok, ...args],
-        {
-          env: { HOME: home, PATH: "/usr/bin:/bin", NO_PROXY: "127.0.0.1,localhost" },
-          timeout: 120_000,
-          maxBuffer: 1 << 20,
-        },
-        (err, stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      ).stdin?.end();
-    });
-  } finally {
-    await rm(home, { recursive: true, force: true });
-  }
-}
-
-/** glance, which must succeed; its stdout. */
-export async function glanceOk(url: string, tok: string, ...args: string[]): Promise<string> {
-  const r = await glance(url, tok, ...args);
-  assert.equal(r.code, 0, `glance ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** A field of glanceclient's table output. */
-export function field(stdout: string, name: string): string | undefined {
-  return new RegExp(`^\\|\\s*${name}\\s*\\|\\s*(.*?)\\s*\\|$`, "m").exec(stdout)?.[1];
 }
 
 /** upstream Glance's own log (its lines name the request ids it was given). */
