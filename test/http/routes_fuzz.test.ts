@@ -1,6 +1,7 @@
 // Strict routing: hostile ids and paths over raw HTTP (the request target exactly as written, no client-side
 // normalization). Each answer must be Glance's: the route written for that exact path, or 404/405; no request
-// reaches a neighbouring route, the cache and the disk stay as they were.
+// reaches a neighbouring route, the cache and the disk stay as they were. The expected answers come from an oracle
+// written from Glance's routing rules (see "The oracle" below), independently of src/http/paths.ts.
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { suite } from "uvu";
@@ -27,24 +28,113 @@ function raw(url: string, method: string, target: string): Promise<{ status: num
   });
 }
 
-/** What Glance routes (decoded, as WSGI does): [method, path pattern]; ids are one segment. */
-const ROUTES: [RegExp, string][] = [
-  [/^\/v2\/cache$/, "cache"],
-  [/^\/v2\/cache\/([^/]+)$/, "cache id"],
-  [/^\/v2\/images$/, "images"],
-  [/^\/v2\/images\/([^/]+)$/, "image"],
-  [/^\/v2\/images\/([^/]+)\/file$/, "file"],
-  [/^\/v2\/images\/([^/]+)\/actions\/(deactivate|reactivate)$/, "action"],
-];
+// The oracle: what Glance answers for a request target, derived from Glance's routing rules and written without
+// reading src/http/paths.ts (which this suite tests), so a bug there cannot hide behind its own copy:
+// 1. eventlet's WSGI server hands the router PATH_INFO: the target up to "?", every %XX decoded once (%2F too,
+//    so it separates segments; %25 gives a literal "%"). Nothing resolves "." or ".." (BEHAVIOUR.md: PUT
+//    /v2/cache/.. is "Image .. not found.", PUT /v2/cache/a%2Fb has no route).
+// 2. glance/api/v2/router.py maps the templates of GLANCE_ROUTES with Routes, where {id} is exactly one
+//    non-empty segment: a doubled or trailing slash matches no template.
+// 3. No template: webob's 404 "The resource could not be found." from no handler. A template without the
+//    method: 405. With it: the controller looks the id up, and no fuzz id names an image: 404 "Image <id>
+//    not found.", the id echoed as the router cut it.
+// Rule 1 is applied by hand: each fuzz id is written beside the segments it decodes to (HOSTILE_IDS).
 
-function decodeWsgi(path: string): string {
-  return path.replace(/(%[0-9a-fA-F]{2})+/g, (run) => {
-    try {
-      return decodeURIComponent(run);
-    } catch {
-      return run;
-    }
-  });
+/** Marks the image id in a route template. */
+const ID = Symbol("image id");
+
+/** The routes of glance/api/v2/router.py that the fuzzed templates can reach, with the methods each maps. */
+const GLANCE_ROUTES: { path: (string | typeof ID)[]; methods: string[] }[] = [
+  { path: ["v2", "cache"], methods: ["GET", "DELETE"] },
+  { path: ["v2", "cache", ID], methods: ["PUT", "DELETE"] },
+  { path: ["v2", "images"], methods: ["GET", "POST"] },
+  { path: ["v2", "images", ID], methods: ["GET", "PATCH", "DELETE"] },
+  { path: ["v2", "images", ID, "file"], methods: ["GET", "PUT"] },
+  { path: ["v2", "images", ID, "actions", "deactivate"], methods: ["POST"] },
+  { path: ["v2", "images", ID, "actions", "reactivate"], methods: ["POST"] },
+];
+// Glance's other routes (members, tags, import, stage, tasks, schemas) have a literal segment where no fuzzed
+// path has one, so leaving them out changes no expected answer.
+
+/**
+ * A segment whose spelling Glance's rules leave open (a %XX run that is not UTF-8): the oracle only knows it
+ * is one non-empty segment, so it checks the route and the status, not the id echoed.
+ */
+const UNSPELLED = null;
+type Segment = string | typeof UNSPELLED;
+
+/** A hostile id as sent, the segments rule 1 decodes it to, and whether it starts the query (cutting the path). */
+interface HostileId {
+  sent: string;
+  segments: Segment[];
+  query?: true;
+}
+
+/** The fuzzed ids, each decoded by hand; `image` is a real, cached image's id. */
+function hostileIds(image: string): HostileId[] {
+  const one = (sent: string, segment: Segment = sent): HostileId => ({ sent, segments: [segment] });
+  return [
+    { sent: "", segments: [""] },
+    one("."),
+    one(".."),
+    one("..."),
+    one("%2e", "."),
+    one("%2E%2e", ".."),
+    one(".%2e", ".."),
+    { sent: "%2f", segments: ["", ""] },
+    { sent: "%2F", segments: ["", ""] },
+    { sent: "a%2Fb", segments: ["a", "b"] },
+    { sent: "..%2F..%2Fimages", segments: ["..", "..", "images"] },
+    { sent: "%2e%2e%2f%2e%2e", segments: ["..", ".."] },
+    one("%252e%252e", "%2e%2e"),
+    one("%00", "\0"),
+    one("x%00y", "x\0y"),
+    one("%C3%BC", "\u00fc"),
+    one("\u00fc"),
+    one("%E2%80%AE", "\u202e"),
+    one("%ff", UNSPELLED),
+    one("%"),
+    one("%zz"),
+    one(image.toUpperCase()),
+    one(`${image}%20`, `${image} `),
+    { sent: `${image}/`, segments: [image, ""] },
+    { sent: `${image}//`, segments: [image, "", ""] },
+    { sent: `${image}/.`, segments: [image, "."] },
+    { sent: `${image}/..`, segments: [image, ".."] },
+    { sent: `${image}/%2e%2e`, segments: [image, ".."] },
+    { sent: `./${image}`, segments: [".", image] },
+    { sent: `../cache/${image}`, segments: ["..", "cache", image] },
+    { sent: `?${image}`, segments: [""], query: true },
+    one(`${image};x`),
+    one("x".repeat(5000)),
+    one("00000000-0000-0000-0000-000000000000"),
+    one("%7B%7D", "{}"),
+    one("*"),
+    one("~"),
+    one("\\"),
+    one("%5C..%5C", "\\..\\"),
+  ];
+}
+
+/** What Glance answers: no route, 405, or the handler's 404 for the id (UNSPELLED: any spelling). */
+type Expected = { kind: "no route"; emptySegment: boolean } | { kind: "405" } | { kind: "not found"; id: Segment };
+
+/** The oracle: `template` ("/v2/cache/{}") with `id` put in its place, as Glance routes it (rules 1 to 3). */
+function glanceAnswer(method: string, template: string, id: HostileId): Expected {
+  const [before, after] = template.split("{}");
+  const segments: Segment[] = [
+    ...before.split("/").slice(1, -1),
+    ...id.segments,
+    ...(id.query ? [] : after.split("/").slice(1)),
+  ];
+  const emptySegment = segments.some((s) => s === "");
+  const route = emptySegment ? undefined : GLANCE_ROUTES.find(({ path }) =>
+    path.length === segments.length &&
+    path.every((p, i) => p === ID ? segments[i] !== "" : p === segments[i])
+  );
+  if (!route) return { kind: "no route", emptySegment };
+  if (!route.methods.includes(method)) return { kind: "405" };
+  return { kind: "not found", id: segments[route.path.indexOf(ID)] };
 }
 
 const t = suite<{ node: Running; cached: string; calls: string[] }>("routes fuzz", {} as never);
@@ -94,50 +184,9 @@ t(
     const events: unknown[] = [];
     // "forgotten" is a notice (an admin saw an id missing at the source), not a change of the cache.
     node.app.cache.events.on((e) => e.type !== "forgotten" && events.push(e));
-    const ids = [
-      "",
-      ".",
-      "..",
-      "...",
-      "%2e",
-      "%2E%2e",
-      ".%2e",
-      "%2f",
-      "%2F",
-      "a%2Fb",
-      "..%2F..%2Fimages",
-      "%2e%2e%2f%2e%2e",
-      "%252e%252e",
-      "%00",
-      "x%00y",
-      "%C3%BC",
-      "ü",
-      "%E2%80%AE",
-      "%ff",
-      "%",
-      "%zz",
-      cached.toUpperCase(),
-      `${cached}%20`,
-      `${cached}/`,
-      `${cached}//`,
-      `${cached}/.`,
-      `${cached}/..`,
-      `${cached}/%2e%2e`,
-      `./${cached}`,
-      `../cache/${cached}`,
-      `?${cached}`,
-      `${cached};x`,
-      "x".repeat(5000),
-      "00000000-0000-0000-0000-000000000000",
-      "%7B%7D",
-      "*",
-      "~",
-      "\\",
-      "%5C..%5C",
-    ];
     const before = await tree(node.dir);
     const listed = await listing(node);
-    for (const id of ids) {
+    for (const id of hostileIds(cached)) {
       for (
         const [method, template] of [
           ["PUT", "/v2/cache/{}"],
@@ -151,7 +200,7 @@ t(
           ["POST", "/v2/images/{}/actions/deactivate"],
         ]
       ) {
-        const target = template.replace("{}", id);
+        const target = template.replace("{}", id.sent);
         calls.length = 0;
         const res = await raw(node.url, method, target);
         const what = `${method} ${target.slice(0, 80)} -> ${res.status} ${res.body.slice(0, 120)}`;
@@ -161,21 +210,28 @@ t(
           assert.deepEqual(calls, [], what);
           continue;
         }
-        const path = decodeWsgi(target.replace(/[?#].*$/s, ""));
-        const route = ROUTES.find(([re]) => re.test(path));
-        const segments = path.split("/");
-        if (!route || segments.some((s, i) => i > 0 && s === "")) {
-          // not a path Glance routes: 404 from no handler ("Image ... not found." would be a handler's)
+        if (target.includes("\\") && res.status === 404 && /The resource could not be found/.test(res.body)) {
+          // Deno's URL parsing has already made a raw backslash a "/" (WHATWG URL, http scheme) before any handler
+          // runs, leaving an empty segment. Glance would route it as an id ("Image \ not found."): a known
+          // deviation of the runtime, not of the router; as on Node, nothing is reached.
+          assert.deepEqual(calls, [], what);
+          continue;
+        }
+        const expected = glanceAnswer(method, template, id);
+        if (expected.kind === "no route") {
           assert.equal(res.status, 404, what);
           assert.match(res.body, /The resource could not be found/, what);
           // an empty segment, a trailing slash or an encoded slash is refused before authentication
-          if (segments.some((s, i) => i > 0 && s === "") || /%2f/i.test(target)) assert.deepEqual(calls, [], what);
-          continue;
+          if (expected.emptySegment || /%2f/i.test(target)) assert.deepEqual(calls, [], what);
+        } else if (expected.kind === "405") {
+          assert.equal(res.status, 405, what);
+        } else {
+          assert.equal(res.status, 404, what);
+          const echoed = /^Image (.*) not found\./s.exec((JSON.parse(res.body) as { message: string }).message)?.[1];
+          assert.ok(echoed !== undefined, what);
+          // the handler got exactly the id Glance's router would have cut from this path
+          if (expected.id !== UNSPELLED) assert.equal(echoed, expected.id, what);
         }
-        assert.ok([404, 405, 415].includes(res.status), what);
-        const echoed = /Image (.*) not found\./s.exec(JSON.parse(res.body || "{}").message ?? "")?.[1];
-        // a handler that ran got exactly the id of this path
-        if (echoed !== undefined) assert.equal(echoed, route[0].exec(path)![1], what);
       }
     }
     assert.deepEqual(events, [], "no cache event during the fuzz");
