@@ -73,10 +73,7 @@ for (const [name, reached] of KILL_POINTS) {
       await assertConsistent(s, dir, id);
       // A download right after the restart gets the right bytes, whatever state the fill is in.
       assert.equal(await downloadMd5(s, id), DIGEST);
-      for (let i = 0; !(await listing(s)).cached_images.length; i++) {
-        if (i > 1000) throw new Error("not cached again after restart");
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor("cached again after restart", async () => (await listing(s)).cached_images.length > 0, 20_000);
       await assertConsistent(s, dir, id);
       const l = await listing(s);
       assert.deepEqual(l.queued_images, []);
@@ -97,10 +94,7 @@ t("SIGKILL with a queue: the queued images are filled after restart without a ne
     for (const id of ids) await fetch(`${s.url}/v2/cache/${id}`, { method: "PUT" });
     await s.kill();
     s = await startServer(CURRENT_RUNTIME, dir);
-    for (let i = 0; (await listing(s)).cached_images.length < 2; i++) {
-      if (i > 1500) throw new Error("queue not resumed");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor("queue resumed: both cached", async () => (await listing(s)).cached_images.length >= 2, 30_000);
     for (const id of ids) assert.equal(await downloadMd5(s, id), DIGEST);
   } finally {
     await s.kill();
@@ -125,15 +119,11 @@ t("SIGTERM: stops accepting, lets a download in flight finish, keeps the queue",
     await fetch(`${s.url}/v2/cache/${queued}`, { method: "PUT" });
     s.child.kill("SIGTERM");
     // the listener closes soon after the signal: wait for that, not for a fixed pause
-    for (let i = 0;; i++) {
-      const refused = await fetch(`${s.url}/versions`).then(
+    await waitFor("no longer accepting connections after SIGTERM", () =>
+      fetch(`${s.url}/versions`).then(
         (r) => r.body?.cancel().then(() => false) ?? false,
         () => true,
-      );
-      if (refused) break;
-      if (i > 500) throw new Error("still accepting connections after SIGTERM");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      ), 10_000);
     for (;;) {
       await new Promise((r) => setTimeout(r, 1)); // a slow client
       const { done, value } = await reader.read();
