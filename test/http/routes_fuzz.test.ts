@@ -38,7 +38,7 @@ function raw(url: string, method: string, target: string): Promise<{ status: num
 // 3. No template: webob's 404 "The resource could not be found." from no handler. A template without the
 //    method: 405. With it: the controller looks the id up, and no fuzz id names an image: 404 "Image <id>
 //    not found.", the id echoed as the router cut it.
-// Rule 1 is applied by hand: each fuzz id is written beside the segments it decodes to (HOSTILE_IDS).
+// Rule 1 is applied by hand: each fuzz id is written beside the segments it decodes to (hostileIds).
 
 /** Marks the image id in a route template. */
 const ID = Symbol("image id");
