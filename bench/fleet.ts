@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openPool } from "../src/fleet/database.ts";
-import { startMariaDb } from "../test/mariadb.ts";
+import { startMariaDb } from "../test/helpers/mariadb.ts";
 import {
   freePort,
   randomFile,

@@ -25,7 +25,7 @@ fi
 # keystone pulls python3-keystone, python3-openstackclient and uwsgi with its
 # python3 plugin (what we serve keystone with); glance-api pulls
 # python3-keystonemiddleware. mariadb-server: the fleet tests start a private
-# mariadbd of their own (test/mariadb.ts), never the system service.
+# mariadbd of their own (test/helpers/mariadb.ts), never the system service.
 PKGS=(keystone glance-api python3-glanceclient python3-openstackclient
       uwsgi-core uwsgi-plugin-python3 sqlite3 curl mariadb-server)
 mapfile -t need < <(missing_packages "${PKGS[@]}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test file under Node (tsx) and under Deno, then prints one line: "N passed, N failed".
 # Usage: test/run.sh [node|deno|all] [file...]
+# Without files it runs every test/**/*.test.ts (test/unit, test/http, test/fleet, test/e2e: see test/README.md).
 #
 # A test file that needs more than npm packages says so in a comment among its first 30 lines:
 #   // test-needs: e2e glanceclient
@@ -42,7 +43,8 @@ file_missing() {
 which_runtimes=${1:-all}
 shift || true
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)
+# every group folder's suites (helpers/ holds none), sorted so every run lists them in the same order
+[ ${#files[@]} -gt 0 ] || mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/helpers/*' | LC_ALL=C sort)
 runtimes=()
 [ "$which_runtimes" != deno ] && runtimes+=(node)
 [ "$which_runtimes" != node ] && runtimes+=(deno)

@@ -1,0 +1,348 @@
+// Configuration: glance-api.conf-style files, environment and flags, and policy.yaml rules.
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { suite } from "uvu";
+import { makeIdentity } from "../../src/auth/identity.ts";
+import { Policy } from "../../src/auth/policy.ts";
+import { ConfigError, parseConfig } from "../../src/config/parse.ts";
+import { tempDir } from "../helpers/helpers.ts";
+
+const t = suite("config");
+
+async function confFile(text: string): Promise<string> {
+  const path = join(await tempDir(), "glance-api.conf");
+  await writeFile(path, text);
+  return path;
+}
+
+const parse = (argv: string[], env: Record<string, string> = {}) => {
+  const r = parseConfig(argv, env);
+  assert.ok(r !== "help");
+  return r;
+};
+
+const FULL = `
+[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = 9393
+image_cache_dir = /var/lib/glance/image-cache
+image_cache_max_size = 1073741824
+image_cache_stall_time = 3600
+workers = 1
+debug = true
+auth_strategy = keystone
+public_endpoint = https://images.example.com/image
+
+[keystone_authtoken]
+auth_url = http://127.0.0.1:5000/v3
+www_authenticate_uri = http://keystone.example:5000
+username = glance-cache
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+token_cache_time = 30
+auth_type = password
+http_connect_timeout = 5
+
+[glance_cache_node]
+upstream_url = http://127.0.0.1:9292
+metadata_cache_time = 2
+upstream_timeout = 20
+upstream_stall_timeout = 15
+
+[oslo_policy]
+policy_file = /etc/glance/policy.yaml
+`;
+
+t("a glance-api.conf-style file sets Glance's options and ours", async () => {
+  const { command, config } = parse(["--config-file", await confFile(FULL)]);
+  assert.equal(command, "serve");
+  assert.equal(config.port, 9393);
+  assert.equal(config.cacheDir, "/var/lib/glance/image-cache");
+  assert.equal(config.maxSize, 1073741824);
+  assert.equal(config.stallTime, 3600);
+  assert.equal(config.auth, "keystone");
+  assert.deepEqual(config.upstream, {
+    url: "http://127.0.0.1:9292",
+    metadataCacheTime: 2,
+    timeout: 20,
+    stallTimeout: 15,
+  });
+  assert.equal(config.publicEndpoint, "https://images.example.com/image");
+  assert.equal(config.policyFile, "/etc/glance/policy.yaml");
+  assert.deepEqual(config.keystone, {
+    authUrl: "http://127.0.0.1:5000/v3",
+    wwwAuthenticateUri: "http://keystone.example:5000",
+    username: "glance-cache",
+    password: "secret",
+    projectName: "service",
+    userDomainName: "Default",
+    projectDomainName: "Default",
+    tokenCacheTime: 30,
+    timeout: 5,
+  });
+});
+
+t("upstream timeouts and public_endpoint: defaults, flags, environment, bad values", async () => {
+  const { config } = parse([]);
+  assert.equal(config.upstream, undefined);
+  assert.equal(config.publicEndpoint, undefined);
+  const flags = parse(["--upstream-url", "http://up:9292", "--public-endpoint", "http://node.example:9292"], {
+    GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "9",
+  }).config;
+  assert.deepEqual(flags.upstream, { url: "http://up:9292", metadataCacheTime: 5, timeout: 60, stallTimeout: 9 });
+  assert.equal(parse(["--upstream-url", "http://up", "--upstream-timeout", "7"]).config.upstream?.timeout, 7);
+  assert.equal(flags.publicEndpoint, "http://node.example:9292");
+  assert.throws(() => parse(["--upstream-timeout", "0"]), /upstream_timeout.*at least 1/);
+  assert.throws(() => parse(["--public-endpoint", "node.example"]), /public_endpoint.*not an http/);
+  assert.throws(
+    () => parse(["--config-file", "/dev/null"], { GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "soon" }),
+    /upstream_stall_timeout/,
+  );
+});
+
+t("flags win over the environment, which wins over the file", async () => {
+  const file = await confFile("[DEFAULT]\nbind_port = 1111\nimage_cache_max_size = 5\n");
+  const { config } = parse(["--config-file", file, "--port", "3333"], {
+    GLANCE_CACHE_PORT: "2222",
+    GLANCE_CACHE_MAX_SIZE: "7",
+  });
+  assert.equal(config.port, 3333);
+  assert.equal(config.maxSize, 7);
+  assert.equal(parse([], { GLANCE_CACHE_CONFIG_FILE: file }).config.port, 1111);
+});
+
+t("unknown options are named, not ignored", async () => {
+  const file = await confFile(
+    "[DEFAULT]\nbind_port = 9292\nimage_cache_max_sise = 5\n[keystone_authtoken]\nuser_name = x\n[bogus]\na = 1\n",
+  );
+  assert.throws(() => parse(["--config-file", file]), (err: Error) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /\[DEFAULT\] image_cache_max_sise: unknown option/);
+    assert.match(err.message, /\[keystone_authtoken\] user_name: unknown option/);
+    assert.match(err.message, /\[bogus\] a: unknown option/);
+    return true;
+  });
+});
+
+t("malformed values are reported with the option's name", async () => {
+  const cases: [string, RegExp][] = [
+    ["[DEFAULT]\nbind_port = abc\n", /bind_port.*not a non-negative integer/],
+    ["[DEFAULT]\nbind_port = 70000\n", /not a port/],
+    ["[DEFAULT]\nimage_cache_max_size = 10G\n", /image_cache_max_size/],
+    ["[DEFAULT]\nworkers = 4\n", /workers = 4/],
+    ["[DEFAULT]\nauth_strategy = magic\n", /must be noauth, headers or keystone/],
+    ["[DEFAULT]\nauth_strategy = keystone\n", /needs a \[keystone_authtoken\] section/],
+    ["[keystone_authtoken]\nauth_url = http://x\n", /username is required/],
+    ["[glance_cache_node]\nupstream_url = ftp://x\n", /not an http\(s\) URL/],
+  ];
+  for (const [text, expected] of cases) {
+    const file = await confFile(text);
+    assert.throws(() => parse(["--config-file", file]), expected, text);
+  }
+  assert.throws(() => parse(["--config-file", "/nonexistent/glance-api.conf"]), /config file \/nonexistent/);
+  assert.throws(() => parse(["--bogus-flag"]), ConfigError);
+  assert.throws(() => parse(["--host", "0.0.0.0"]), /refusing to listen on 0.0.0.0/);
+  assert.equal(parse(["--host", "0.0.0.0", "--force-noauth"]).config.forceNoauth, true);
+});
+
+t("the file is read in oslo.config's dialect: # inside a value, continuations, quotes, last value wins", async () => {
+  const file = await confFile(`# a comment at the start of a line
+[keystone_authtoken]
+auth_url = http://127.0.0.1:5000/v3
+username = glance-cache
+password = abc#123 ;still the password
+project_name: service
+project_name = "the service"
+
+[DEFAULT]
+bind_port = 1
+bind_port = 9494
+;another comment
+`);
+  const { config } = parse(["--config-file", file]);
+  assert.equal(config.keystone?.password, "abc#123 ;still the password");
+  assert.equal(config.keystone?.projectName, "the service");
+  assert.equal(config.port, 9494);
+});
+
+t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation lines, bad lines named", async () => {
+  const { parseOsloConfig } = await import("../../src/config/oslo_file.ts");
+  assert.deepEqual(parseOsloConfig("[a.b]\nx = 1\n"), { "a.b": { x: "1" } });
+  assert.deepEqual(parseOsloConfig("[s]\nk[] = 1\nk[] = 2\n"), { s: { "k[]": "2" } });
+  assert.deepEqual(parseOsloConfig("[s]\nk = first\n  second\n\tthird\n\nj = 'q'\n"), {
+    s: { k: "first\nsecond\nthird", j: "q" },
+  });
+  assert.deepEqual(parseOsloConfig("[s]\nurl = http://h:5000/v3\nk: v = w\n"), {
+    s: { url: "http://h:5000/v3", k: "v = w" },
+  });
+  assert.throws(() => parseOsloConfig("k = v\n"), /line 1: an option outside any \[section\]/);
+  assert.throws(() => parseOsloConfig("[s\n"), /line 1: a section header without its closing bracket/);
+  assert.throws(() => parseOsloConfig("[s]\njunk\n"), /line 2: neither a section/);
+  assert.throws(() => parseOsloConfig("  indented\n"), /continuation line/);
+  assert.throws(() => parseOsloConfig("[s]\n= v\n"), /line 2: a value without a key/);
+  // The file's own errors stop the node with the file's name.
+  const bad = await confFile("[DEFAULT]\nbind_port 9292\n");
+  assert.throws(() => parse(["--config-file", bad]), /config file .*line 2: neither a section/);
+  // ini's dotted nesting and arrays are not options of ours: named as unknown.
+  const dotted = await confFile("[glance_cache_node.sub]\nx = 1\n[DEFAULT]\nbind_host[] = 0.0.0.0\n");
+  assert.throws(() => parse(["--config-file", dotted]), (err: Error) => {
+    assert.match(err.message, /\[glance_cache_node\.sub\] x: unknown option/);
+    assert.match(err.message, /\[DEFAULT\] bind_host\[\]: unknown option/);
+    return true;
+  });
+});
+
+t("isLoopback: only real loopback addresses", async () => {
+  const { isLoopback } = await import("../../src/auth/addresses.ts");
+  for (
+    const yes of [
+      "127.0.0.1",
+      "127.1.2.3",
+      "127.255.255.255",
+      "::1",
+      "0:0:0:0:0:0:0:1",
+      "[::1]",
+      "localhost",
+      "::ffff:127.0.0.1",
+    ]
+  ) {
+    assert.equal(isLoopback(yes), true, yes);
+  }
+  for (
+    const no of [
+      "127.evil.example",
+      "127.0.0.1.evil.example",
+      "127.1",
+      "0.0.0.0",
+      "::",
+      "10.0.0.1",
+      "128.0.0.1",
+      "::2",
+      "::ffff:10.0.0.1",
+      "127.0.0.256",
+      "localhost.evil",
+      "",
+    ]
+  ) {
+    assert.equal(isLoopback(no), false, no);
+  }
+  assert.throws(() => parse(["--host", "127.evil.example"]), /refusing to listen on 127.evil.example/);
+});
+
+t("trusted proxies, test tokens, public metrics and limits: flags, environment, file; defaults", async () => {
+  const d = parse([]).config;
+  assert.equal(d.trustedProxies, undefined);
+  assert.equal(d.insecureTestTokens, false);
+  assert.equal(d.publicMetrics, false);
+  assert.equal(d.maxRequestBodySize, 65536);
+  assert.equal(d.imageSizeCap, 1099511627776);
+  const file = await confFile(
+    "[DEFAULT]\nimage_size_cap = 1000\n[oslo_middleware]\nmax_request_body_size = 2000\n[glance_cache_node]\ntrusted_proxies = 10.0.0.0/8, fd00::/8\ninsecure_test_tokens = true\npublic_metrics = true\n",
+  );
+  const c = parse(["--config-file", file]).config;
+  assert.deepEqual(c.trustedProxies, ["10.0.0.0/8", "fd00::/8"]);
+  assert.equal(c.insecureTestTokens, true);
+  assert.equal(c.publicMetrics, true);
+  assert.equal(c.maxRequestBodySize, 2000);
+  assert.equal(c.imageSizeCap, 1000);
+  assert.deepEqual(parse([], { GLANCE_CACHE_TRUSTED_PROXIES: "192.0.2.1" }).config.trustedProxies, [
+    "192.0.2.1",
+  ]);
+  assert.deepEqual(parse(["--trusted-proxies", "::ffff:10.1.0.0/112"]).config.trustedProxies, [
+    "::ffff:10.1.0.0/112",
+  ]);
+  for (const bad of ["10.0.0.0/33", "fd00::/129", "10.0.0", "proxy.example", "10.0.0.0/8/8"]) {
+    assert.throws(() => parse(["--trusted-proxies", bad]), /--trusted-proxies/, bad);
+  }
+});
+
+t("headers mode off loopback needs trusted proxies", () => {
+  assert.throws(
+    () => parse(["--auth", "headers", "--host", "0.0.0.0"]),
+    /refusing to listen on 0.0.0.0 without --trusted-proxies/,
+  );
+  assert.equal(
+    parse(["--auth", "headers", "--host", "0.0.0.0", "--trusted-proxies", "10.0.0.5"]).config.auth,
+    "headers",
+  );
+  assert.equal(parse(["--auth", "headers", "--host", "::1"]).config.trustedProxies, undefined);
+});
+
+t("commands", () => {
+  assert.equal(parse(["prune"]).command, "prune");
+  assert.equal(parse(["clean", "--data-dir", "/x"]).command, "clean");
+  assert.throws(() => parse(["explode"]), /unknown command/);
+});
+
+t("policy.yaml: Glance's cache rules in oslo.policy's syntax; other rules left to upstream", async () => {
+  const path = join(await tempDir(), "policy.yaml");
+  await writeFile(
+    path,
+    '"cache_list": "role:admin or role:cache_reader"\n"cache_image": ""\n"get_image": "rule:default"\n',
+  );
+  const policy = await Policy.fromFile(path);
+  const reader = makeIdentity("u", "p", ["cache_reader"]);
+  const member = makeIdentity("u", "p", ["member"]);
+  policy.enforce("cache_list", reader);
+  assert.throws(() => policy.enforce("cache_list", member), /cache_list/);
+  policy.enforce("cache_image", member);
+  assert.throws(() => policy.enforce("cache_delete", reader), /cache_delete/); // default role:admin
+  await writeFile(path, '"cache_delete": "rule:something_complicated"\n');
+  await assert.rejects(
+    Policy.fromFile(path),
+    /rule "cache_delete" refers to rule:something_complicated, which is not defined/,
+  );
+});
+
+t("the cache queue bound: default 1000, from the file, the environment or the flag", async () => {
+  assert.equal(parse([]).config.maxQueue, 1000);
+  const file = await confFile("[glance_cache_node]\nmax_queue = 50\n");
+  assert.equal(parse(["--config-file", file]).config.maxQueue, 50);
+  assert.equal(parse(["--config-file", file], { GLANCE_CACHE_MAX_QUEUE: "60" }).config.maxQueue, 60);
+  assert.equal(parse(["--config-file", file, "--image-cache-max-queue", "70"]).config.maxQueue, 70);
+  assert.throws(() => parse(["--image-cache-max-queue", "-1"]), ConfigError);
+});
+
+t(
+  "verify_hash: os_hash_value by default, checksum from the file, the environment or the flag; nothing else",
+  async () => {
+    assert.equal(parse([]).config.verifyHash, "os_hash_value");
+    const file = await confFile("[glance_cache_node]\nverify_hash = checksum\n");
+    assert.equal(parse(["--config-file", file]).config.verifyHash, "checksum");
+    assert.equal(
+      parse(["--config-file", file], { GLANCE_CACHE_VERIFY_HASH: "os_hash_value" }).config.verifyHash,
+      "os_hash_value",
+    );
+    assert.equal(parse(["--verify-hash", "checksum"]).config.verifyHash, "checksum");
+    assert.throws(
+      () => parse(["--verify-hash", "sha1"]),
+      (err: Error) => err instanceof ConfigError && /verify-hash.*os_hash_value or checksum/.test(err.message),
+    );
+  },
+);
+
+t("docs/configuration.md's option tables are the declarations' (else regenerate them)", async () => {
+  const { DOCS_PATH, optionDocs, REGENERATE, withOptionDocs } = await import("../../src/config/docs_table.ts");
+  const page = await readFile(DOCS_PATH, "utf8");
+  assert.ok(
+    page === withOptionDocs(page),
+    `docs/configuration.md disagrees with src/config/options.ts: run ${REGENERATE}`,
+  );
+  assert.ok(page.includes(optionDocs()));
+});
+
+t("each flag, variable and file key belongs to one declaration", async () => {
+  const { declarations } = await import("../../src/config/parse.ts");
+  const { iniKeys } = await import("../../src/config/kinds.ts");
+  const names = declarations().flatMap((d) => [
+    ...(d.flag ? [`--${d.flag}`] : []),
+    ...(d.env ? [d.env] : []),
+    ...iniKeys(d).map(([section, key]) => `[${section}] ${key}`),
+  ]);
+  assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);
+});
+
+t.run();

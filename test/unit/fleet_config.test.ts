@@ -1,0 +1,99 @@
+// Fleet configuration: Glance's option names ([database] connection, [DEFAULT] worker_self_reference_url) and ours.
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { suite } from "uvu";
+import { ConfigError, parseConfig } from "../../src/config/parse.ts";
+import { connectionOptions, redact } from "../../src/fleet/database.ts";
+import { tempDir } from "../helpers/helpers.ts";
+
+const t = suite("fleet config");
+
+async function configWith(text: string) {
+  const path = join(await tempDir(), "glance-api.conf");
+  await writeFile(path, text);
+  const r = parseConfig(["--config-file", path], {});
+  assert.ok(r !== "help");
+  return r.config;
+}
+
+t("Glance's [database] connection and worker_self_reference_url make a fleet node", async () => {
+  const config = await configWith(`
+[DEFAULT]
+worker_self_reference_url = http://10.0.0.5:9292/
+image_cache_driver = centralized_db
+[database]
+connection = mysql+pymysql://glance:s%40cret@db.example:3307/glance?charset=utf8
+[glance_cache_node]
+site = edge-1
+fleet_secret = abc
+`);
+  assert.deepEqual(config.fleet, {
+    databaseUrl: "mysql+pymysql://glance:s%40cret@db.example:3307/glance?charset=utf8",
+    selfUrl: "http://10.0.0.5:9292",
+    site: "edge-1",
+    secret: "abc",
+    pollInterval: 2,
+    heartbeatInterval: 10,
+  });
+  const conn = connectionOptions(config.fleet!.databaseUrl);
+  assert.deepEqual([conn.host, conn.port, conn.user, conn.password, conn.database], [
+    "db.example",
+    3307,
+    "glance",
+    "s@cret",
+    "glance",
+  ]);
+  assert.equal(redact(config.fleet!.databaseUrl), "mysql+pymysql://glance:***@db.example:3307/glance?charset=utf8");
+});
+
+t("docs/fleet.md's example configuration is read as written", async () => {
+  const { readFileSync } = await import("node:fs");
+  const text = readFileSync(new URL("../../docs/fleet.md", import.meta.url), "utf8");
+  const section = text.slice(text.search(/^## (Fleet|Configuration)/m));
+  const ini = /```ini\n([\s\S]*?)```/.exec(section)![1];
+  const config = await configWith(ini);
+  assert.deepEqual(config.fleet, {
+    databaseUrl: "mysql+pymysql://glance:secret@db.example/glance_fleet?charset=utf8",
+    selfUrl: "http://10.0.0.5:9292",
+    site: "edge-1",
+    secret: "long-random-string",
+    pollInterval: 2,
+    heartbeatInterval: 10,
+  });
+});
+
+t("fleet_database_url wins over [database] connection; without either the node is alone", async () => {
+  const config = await configWith(`
+[DEFAULT]
+worker_self_reference_url = http://n1:9292
+[database]
+connection = mysql+pymysql://a@h/one
+[glance_cache_node]
+fleet_database_url = mysql://b@h/two
+fleet_poll_interval = 5
+`);
+  assert.equal(config.fleet?.databaseUrl, "mysql://b@h/two");
+  assert.equal(config.fleet?.pollInterval, 5);
+  assert.equal((await configWith("[DEFAULT]\nbind_port = 9292\n")).fleet, undefined);
+});
+
+t("a fleet without worker_self_reference_url, or on another database, is refused", async () => {
+  await assert.rejects(
+    configWith("[database]\nconnection = mysql+pymysql://a@h/db\n"),
+    (e: Error) => e instanceof ConfigError && /worker_self_reference_url/.test(e.message),
+  );
+  await assert.rejects(
+    configWith(
+      "[DEFAULT]\nworker_self_reference_url = http://n1\n[database]\nconnection = sqlite:////var/lib/glance/glance.sqlite\n",
+    ),
+    (e: Error) => e instanceof ConfigError && /only MariaDB/.test(e.message),
+  );
+  await assert.rejects(
+    configWith("[DEFAULT]\nworker_self_reference_url = n1:9292\n[database]\nconnection = mysql://a@h/db\n"),
+    (e: Error) => e instanceof ConfigError && /not an http/.test(e.message),
+  );
+  assert.throws(() => connectionOptions("mysql://a@h/"), /names no database/);
+});
+
+t.run();
