@@ -7,10 +7,13 @@ import { ConfigError, type NodeOptions, parseConfig, withPolicy } from "./src/co
 import { USAGE } from "./src/config/usage.ts";
 import { runtimeServe } from "./src/adapter/serve.ts";
 
+/** A running node (App) and what it is built from (AppOptions: the options of docs/configuration.md and hooks). */
 export type { App, AppOptions };
+/** Who calls (Identity), how an embedder authenticates (Authenticator), and where a request came from (ConnInfo). */
 export type { Authenticator, ConnInfo, Identity } from "./src/auth/identity.ts";
 /** The server adapter of the runtime we are on, for serving the handler as `serve` does. */
 export { runtimeServe } from "./src/adapter/serve.ts";
+/** Where images and their bytes come from: what a new image source implements. */
 export type { ImageSource } from "./src/images/source.ts";
 
 /**

@@ -1,6 +1,7 @@
 // The fleet's shared database: Glance-style connection URLs, a mysql2 pool, and versioned migrations under a lock.
 import mysql from "mysql2/promise";
 
+/** The fleet's connection pool (mysql2, promise API). */
 export type Pool = mysql.Pool;
 
 /**
@@ -29,6 +30,7 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
 }
 
+/** A small pool on the fleet database named by a Glance-style URL; nothing connects until the first query. */
 export function openPool(url: string): Pool {
   return mysql.createPool({
     ...connectionOptions(url),
@@ -131,6 +133,7 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
   },
 ];
 
+/** The schema version this code writes and expects: the last migration's. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 /**

@@ -12,6 +12,7 @@ import { ForgottenImages } from "./forgotten.ts";
 import { PeerSource } from "./peer_source.ts";
 import { SharedRows } from "./shared_rows.ts";
 
+/** How a node joins a fleet (the [glance_cache_node] fleet options, see docs/fleet.md). */
 export interface FleetOptions {
   /** [glance_cache_node] fleet_database_url, or Glance's [database] connection (mysql+pymysql://...). */
   databaseUrl: string;

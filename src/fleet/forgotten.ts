@@ -6,6 +6,10 @@ const KEEP_DAYS = 7;
 /** One image forgotten again within this time is not announced again. */
 const QUIET_MS = 60_000;
 
+/**
+ * The log of images found deleted or deactivated: a node announces what it saw and applies what others saw,
+ * reading forward from its own cursor.
+ */
 export class ForgottenImages {
   /** Forgets being applied from the log: not announced again. */
   private readonly applying = new Set<string>();

@@ -1,8 +1,10 @@
 // The fleet's node registry: registration under the node's own URL, heartbeats, liveness and retirement.
 import type { Pool } from "./database.ts";
 
+/** A node as the registry sees it: heartbeating, silent for too long, or retired by an operator. */
 export type NodeStatus = "alive" | "stale" | "retired";
 
+/** A node as GET /v2/x-fleet/nodes lists it (times in unix seconds, sizes in bytes). */
 export interface NodeRow {
   id: number;
   url: string;
@@ -19,6 +21,7 @@ export interface NodeRow {
   peer_reads: number;
 }
 
+/** What a node reports with each heartbeat (sizes in bytes; hits since its previous heartbeat). */
 export interface NodeStats {
   cacheSize: number;
   cachedImages: number;

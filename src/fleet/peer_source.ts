@@ -3,12 +3,14 @@ import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { PEER_AUTH_HEADER, peerToken } from "./peer_auth.ts";
 
+/** Counts of a node's whole-image reads, by where they came from (for /metrics and heartbeats). */
 export interface PeerReads {
   upstreamReads: number;
   peerReads: number;
   peerFailures: number;
 }
 
+/** What the peer source needs: where the peers are, the secret to sign with, and a log. */
 export interface PeerDeps {
   /** Peer URLs to try, best first; [] when none holds the image. */
   peers(imageId: string): Promise<string[]>;
@@ -16,6 +18,7 @@ export interface PeerDeps {
   log: (msg: string) => void;
 }
 
+/** The path a peer serves an image's bytes at (GET, signed). */
 export const peerPath = (imageId: string) => `/x-fleet/peer/images/${imageId}`;
 
 /**
