@@ -198,16 +198,22 @@ function parseExpression(rule: string, refs: Set<string>): Check {
   return check;
 }
 
-/** The old list-of-lists form: any inner list all of whose checks pass; [] passes. */
+/**
+ * The old list-of-lists form, as oslo.policy reads it: any inner list all of whose checks pass. [] passes; an
+ * empty inner list is skipped, so a rule left with no alternative ([[]]) denies; a bare string is a list of one.
+ */
 function parseList(rule: unknown[], refs: Set<string>): Check {
   if (rule.length === 0) return always;
-  const alternatives = rule.map((inner) => {
-    if (!Array.isArray(inner) || !inner.every((c) => typeof c === "string")) {
+  const alternatives = rule.flatMap((inner) => {
+    const checks = typeof inner === "string" ? [inner] : inner;
+    if (!Array.isArray(checks) || !checks.every((c) => typeof c === "string")) {
       throw new PolicyError("a list rule must be a list of lists of checks");
     }
-    const checks = inner.map((c: string) => parseCheck(c.trim(), refs));
-    return (t: Target, c: Creds, r: Map<string, Check>) => checks.every((ch) => ch(t, c, r));
+    if (checks.length === 0) return [];
+    const compiled = checks.map((c: string) => parseCheck(c.trim(), refs));
+    return [(t: Target, c: Creds, r: Map<string, Check>) => compiled.every((ch) => ch(t, c, r))];
   });
+  if (alternatives.length === 0) return never;
   return (t, c, r) => alternatives.some((a) => a(t, c, r));
 }
 
