@@ -162,9 +162,17 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
       if (ctx.cache) ttfb.observe({ cache: ctx.cache }, seconds);
     },
     done(_ctx: RequestContext, record: AccessRecord) {
-      requests.inc({ method: record.method, code: String(record.status) });
+      requests.inc({ method: methodLabel(record.method), code: String(record.status) });
     },
   };
+}
+
+/** The methods HTTP and WebDAV clients send to an image API; any other is counted as OTHER. */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);
+
+/** A label value from a fixed set: a client's made-up method must not make a series of its own. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "OTHER";
 }
 
 /** This node's peer traffic, and the fleet's nodes as the shared database lists them (one query per scrape). */
