@@ -2,6 +2,7 @@
 import { forbidden, unauthenticated } from "../errors.ts";
 import { type Cidr, LOOPBACK, peerIn } from "./addresses.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
+import { hasIdentityHeaders } from "./identity_headers.ts";
 
 /** The project of the admin every noauth caller is. */
 export const NOAUTH_PROJECT = "admin";
@@ -19,10 +20,6 @@ export function noAuth(opts: { force?: boolean } = {}): Authenticator {
     },
   };
 }
-
-/** Headers keystonemiddleware sets; a client that sends any of them itself is trying to be someone. */
-const IDENTITY_HEADER =
-  /^x-(identity-status|roles|role|user(-id|-name|-domain-id|-domain-name)?|tenant(-id|-name)?|project(-id|-name|-domain-id|-domain-name)?|domain-(id|name)|service-.*|is-admin-project|system-scope)$/;
 
 /** Whose identity headers headerAuth believes, and whether it takes test tokens. */
 export interface HeaderAuthOptions {
@@ -59,11 +56,6 @@ export function headerAuth(opts: HeaderAuthOptions = {}): Authenticator {
       throw unauthenticated();
     },
   };
-}
-
-function hasIdentityHeaders(h: Headers): boolean {
-  for (const name of h.keys()) if (IDENTITY_HEADER.test(name)) return true;
-  return false;
 }
 
 function safeDecode(s: string): string {
