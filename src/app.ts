@@ -22,6 +22,7 @@ import { cacheMetrics } from "./http/metrics.ts";
 import { isPublicPath, operationsRoutes } from "./http/operations_routes.ts";
 import { routingRequest } from "./http/paths.ts";
 import { proxyRoutes } from "./http/proxy.ts";
+import { jsonBodiesOnly } from "./http/request_body.ts";
 import { mount, type RoutedRequest } from "./http/router.ts";
 import { statusApi } from "./http/status_page.ts";
 import { EmbeddedStore } from "./images/embedded_store.ts";
@@ -171,7 +172,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   const router = mount(
     Router<RoutedRequest, [ConnInfo?]>({
-      before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics))],
+      before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics)), jsonBodiesOnly],
       catch: (err: unknown, request: RoutedRequest) => renderError(err, request),
     }),
     operationsRoutes({

@@ -66,6 +66,7 @@ t(
         (await nodes[1].req("/v2/x-fleet/jobs", {
           as: as(demo),
           method: "POST",
+          headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ image_id: id }),
         })).status,
         404,
@@ -74,6 +75,7 @@ t(
         (await nodes[1].req("/v2/x-fleet/jobs", {
           as: as(demo),
           method: "POST",
+          headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ action: "prune" }),
         })).status,
         403,
@@ -81,6 +83,7 @@ t(
       const res = await nodes[1].req("/v2/x-fleet/jobs", {
         as: as(admin),
         method: "POST",
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ image_id: id }),
       });
       assert.equal(res.status, 202);

@@ -1,6 +1,6 @@
 // The built-in auth modes: noauth (loopback callers are admins of one project) and identity headers from trusted proxies.
 import { forbidden, unauthenticated } from "../errors.ts";
-import { type Cidr, LOOPBACK, peerIn } from "./addresses.ts";
+import { type Cidr, isLoopback, LOOPBACK, peerIn } from "./addresses.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 import { hasIdentityHeaders } from "./identity_headers.ts";
 
@@ -10,13 +10,28 @@ export const NOAUTH_PROJECT = "admin";
 /**
  * Every caller is an admin: so only callers on this host (loopback peers), unless force is set. A peer the
  * runtime did not report is refused too: an embedder that does not pass the peer address gets no admin.
+ * A browser on this host is a loopback peer too, so a request a web page made is refused: one naming
+ * another origin (Origin), or, unless force is set, one addressed to a name other than a loopback one
+ * (a DNS-rebound Host).
  */
 export function noAuth(opts: { force?: boolean } = {}): Authenticator {
   const admin: Identity = makeIdentity("admin", NOAUTH_PROJECT, ["admin"]);
   return {
-    async authenticate(_request, conn) {
-      if (opts.force || peerIn(conn.remoteAddr, LOOPBACK)) return admin;
-      throw forbidden("This node runs without authentication (auth_strategy noauth) and serves loopback clients only.");
+    async authenticate(request, conn) {
+      if (!opts.force && !peerIn(conn.remoteAddr, LOOPBACK)) {
+        throw forbidden(
+          "This node runs without authentication (auth_strategy noauth) and serves loopback clients only.",
+        );
+      }
+      const url = new URL(request.url);
+      if (!opts.force && !isLoopback(url.hostname.replace(/^\[(.*)\]$/, "$1"))) {
+        throw forbidden(`This node runs without authentication and answers only to a loopback name, not ${url.host}.`);
+      }
+      const origin = request.headers.get("origin");
+      if (origin !== null && origin !== url.origin) {
+        throw forbidden("This node runs without authentication and refuses requests made by other origins' pages.");
+      }
+      return admin;
     },
   };
 }
