@@ -128,9 +128,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       serviceToken: keystone ? () => keystone.serviceToken() : undefined,
     })
     : undefined;
-  const store = upstream ? undefined : await EmbeddedStore.open(join(opts.dataDir, "images"));
-  const source: ImageSource = upstream ?? store!;
   const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
+  const store = upstream ? undefined : await EmbeddedStore.open(join(opts.dataDir, "images"), logger.textSink("store"));
+  const source: ImageSource = upstream ?? store!;
   // Loaded only for a fleet: the database driver is resident memory a node alone never uses (docs/design.md).
   const fleet = opts.fleet
     ? await (await import("./fleet/fleet.ts")).Fleet.connect(opts.fleet, logger.textSink("fleet"))
@@ -157,7 +157,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // An image another node saw deleted or deactivated ends here too.
   await fleet?.attach(cache, (id) => changes.ended(id));
   const maxRequestBodySize = opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE;
-  const metrics = cacheMetrics(cache, cacheDir, fleet);
+  const metrics = cacheMetrics(cache, cacheDir, fleet, store);
   const download = downloadRoute({ source, cache, changes, metrics });
   const health = new Healthcheck(
     nodeHealthChecks({
@@ -166,6 +166,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       upstreamUrl: opts.upstream?.url,
       keystoneUrl: keystone?.v3,
       disableByFilePath: opts.healthcheck?.disableByFilePath,
+      unreadableRecords: store?.unreadable,
     }),
     { cacheSeconds: opts.healthcheck?.cacheSeconds },
   );

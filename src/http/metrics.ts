@@ -34,7 +34,12 @@ export interface Metrics extends ResponseObserver {
  * The metrics of one app: the cache's (and the fleet's) counters and sizes read at each scrape, `cacheDir`'s
  * filesystem, the responses' latencies, and the runtime's own (process-wide) metrics.
  */
-export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet): Metrics {
+export function cacheMetrics(
+  cache: ImageCache,
+  cacheDir: string,
+  fleet?: Fleet,
+  store?: { unreadable: unknown[] },
+): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -146,6 +151,13 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
   });
 
   if (fleet) fleetMetrics(registry, fleet, counter, gauge);
+  if (store) {
+    gauge(
+      "glance_cache_store_unreadable_records",
+      "Image records the embedded store could not read at start (moved aside)",
+      () => store.unreadable.length,
+    );
+  }
 
   return {
     contentType: registry.contentType,
