@@ -22,6 +22,7 @@ import { cacheMetrics } from "./http/metrics.ts";
 import { isPublicPath, operationsRoutes } from "./http/operations_routes.ts";
 import { routingRequest } from "./http/paths.ts";
 import { proxyRoutes } from "./http/proxy.ts";
+import { jsonBodiesOnly } from "./http/request_body.ts";
 import { mount, type RoutedRequest } from "./http/router.ts";
 import { statusApi } from "./http/status_page.ts";
 import type { EmbeddedStore } from "./images/embedded_store.ts";
@@ -51,8 +52,8 @@ const DEFAULT_IMAGE_SIZE_CAP = OPTIONS.imageSizeCap.default;
 /** Opens the node's parts (image source, cache, fleet) and mounts every route module on one router. */
 export async function createApp(opts: AppOptions): Promise<App> {
   const keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
-  const { source, store, upstream, client } = await openImageSource(opts, keystone);
   const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
+  const { source, store, upstream, client } = await openImageSource(opts, keystone, logger.textSink("store"));
   // Loaded only for a fleet: the database driver is resident memory a node alone never uses (docs/design.md).
   const fleet = opts.fleet
     ? await (await import("./fleet/fleet.ts")).Fleet.connect(opts.fleet, logger.textSink("fleet"))
@@ -79,7 +80,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // An image another node saw deleted or deactivated ends here too.
   await fleet?.attach(cache, (id) => changes.ended(id));
   const maxRequestBodySize = opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE;
-  const metrics = cacheMetrics(cache, cacheDir, fleet);
+  const metrics = cacheMetrics(cache, cacheDir, fleet, store);
   const download = downloadRoute({ source, cache, changes, metrics });
   const health = new Healthcheck(
     nodeHealthChecks({
@@ -88,13 +89,14 @@ export async function createApp(opts: AppOptions): Promise<App> {
       upstreamUrl: opts.upstream?.url,
       keystoneUrl: keystone?.v3,
       disableByFilePath: opts.healthcheck?.disableByFilePath,
+      unreadableRecords: store?.unreadable,
     }),
     { cacheSeconds: opts.healthcheck?.cacheSeconds },
   );
 
   const router = mount(
     Router<RoutedRequest, [ConnInfo?]>({
-      before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics))],
+      before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics)), jsonBodiesOnly],
       catch: (err: unknown, request: RoutedRequest) => renderError(err, request),
     }),
     operationsRoutes({

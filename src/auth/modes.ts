@@ -1,7 +1,8 @@
 // The built-in auth modes: noauth (loopback callers are admins of one project) and identity headers from trusted proxies.
 import { forbidden, unauthenticated } from "../errors.ts";
-import { type Cidr, LOOPBACK, peerIn } from "./addresses.ts";
+import { type Cidr, isLoopback, LOOPBACK, peerIn } from "./addresses.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
+import { hasIdentityHeaders } from "./identity_headers.ts";
 
 /** The project of the admin every noauth caller is. */
 export const NOAUTH_PROJECT = "admin";
@@ -9,20 +10,31 @@ export const NOAUTH_PROJECT = "admin";
 /**
  * Every caller is an admin: so only callers on this host (loopback peers), unless force is set. A peer the
  * runtime did not report is refused too: an embedder that does not pass the peer address gets no admin.
+ * A browser on this host is a loopback peer too, so a request a web page made is refused: one naming
+ * another origin (Origin), or, unless force is set, one addressed to a name other than a loopback one
+ * (a DNS-rebound Host).
  */
 export function noAuth(opts: { force?: boolean } = {}): Authenticator {
   const admin: Identity = makeIdentity("admin", NOAUTH_PROJECT, ["admin"]);
   return {
-    async authenticate(_request, conn) {
-      if (opts.force || peerIn(conn.remoteAddr, LOOPBACK)) return admin;
-      throw forbidden("This node runs without authentication (auth_strategy noauth) and serves loopback clients only.");
+    async authenticate(request, conn) {
+      if (!opts.force && !peerIn(conn.remoteAddr, LOOPBACK)) {
+        throw forbidden(
+          "This node runs without authentication (auth_strategy noauth) and serves loopback clients only.",
+        );
+      }
+      const url = new URL(request.url);
+      if (!opts.force && !isLoopback(url.hostname.replace(/^\[(.*)\]$/, "$1"))) {
+        throw forbidden(`This node runs without authentication and answers only to a loopback name, not ${url.host}.`);
+      }
+      const origin = request.headers.get("origin");
+      if (origin !== null && origin !== url.origin) {
+        throw forbidden("This node runs without authentication and refuses requests made by other origins' pages.");
+      }
+      return admin;
     },
   };
 }
-
-/** Headers keystonemiddleware sets; a client that sends any of them itself is trying to be someone. */
-const IDENTITY_HEADER =
-  /^x-(identity-status|roles|role|user(-id|-name|-domain-id|-domain-name)?|tenant(-id|-name)?|project(-id|-name|-domain-id|-domain-name)?|domain-(id|name)|service-.*|is-admin-project|system-scope)$/;
 
 /** Whose identity headers headerAuth believes, and whether it takes test tokens. */
 export interface HeaderAuthOptions {
@@ -59,11 +71,6 @@ export function headerAuth(opts: HeaderAuthOptions = {}): Authenticator {
       throw unauthenticated();
     },
   };
-}
-
-function hasIdentityHeaders(h: Headers): boolean {
-  for (const name of h.keys()) if (IDENTITY_HEADER.test(name)) return true;
-  return false;
 }
 
 function safeDecode(s: string): string {

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { rm, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
+import type { UnreadableRecord } from "../images/record_files.ts";
 
 /** One check's verdict, in oslo.middleware's terms. */
 export interface CheckResult {
@@ -204,6 +205,8 @@ export interface NodeHealthOptions {
   keystoneUrl?: string;
   /** oslo's disable_by_file_path. */
   disableByFilePath?: string;
+  /** Image records the embedded store found unreadable at start and moved aside. */
+  unreadableRecords?: UnreadableRecord[];
 }
 
 /** The node's checks: the cache takes files and has room, the services it depends on answer, not drained. */
@@ -214,5 +217,23 @@ export function nodeHealthChecks(opts: NodeHealthOptions): Check[] {
   }
   if (opts.keystoneUrl) checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl));
   if (opts.disableByFilePath) checks.push(disableByFileCheck(opts.disableByFilePath));
+  if (opts.unreadableRecords) checks.push(recordsCheck(opts.unreadableRecords));
   return checks;
+}
+
+/**
+ * Records moved aside at start: the node serves every other image, so it stays available, but the details of
+ * ?detailed name each one for the operator.
+ */
+export function recordsCheck(unreadable: UnreadableRecord[]): Check {
+  return async () => ({
+    name: "ImageRecordsCheck",
+    available: true,
+    reason: "OK",
+    details: unreadable.length
+      ? `${unreadable.length} unreadable image record(s) moved aside at start: ${
+        unreadable.map((u) => `${u.file} -> ${u.movedTo}`).join(", ")
+      }`
+      : "every image record was read",
+  });
 }

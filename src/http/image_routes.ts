@@ -133,20 +133,23 @@ export function imagesApi({ store, changes, limits, publicEndpoint }: ImagesDeps
       }
       const ops = await readJson(request);
       if (!Array.isArray(ops)) throw badRequest("Request body must be a JSON array of operation objects.");
-      const next: Image = structuredClone(image);
-      for (const op of ops as { op?: string; path?: string; value?: unknown }[]) {
-        const key = typeof op?.path === "string" ? op.path.replace(/^\//, "") : "";
-        if (!key || key.includes("/")) throw badRequest(`Invalid JSON pointer for this resource: '${op?.path}'`);
-        // id may be chosen at create, never changed: Glance lists it among the read-only properties of a PATCH
-        if (READ_ONLY.has(key) || key === "id") throw forbidden(`Attribute '${key}' is read-only.`);
-        if (key === "owner" && !who.isAdmin) throw forbidden("Owner can't be updated by non admin.");
-        if (op.op === "add" || op.op === "replace") applyField(next, key, op.value, who);
-        else if (op.op === "remove") removeField(next, key);
-        else throw badRequest(`Operation objects must contain exactly one member named "add", "remove", or "replace".`);
-      }
-      Object.assign(image, next);
-      await store.save(image);
-      return json(imageView(image));
+      // Applied to the record as it is when this change's turn comes; a refused operation changes nothing.
+      const updated = await store.update(image.id, (next) => {
+        for (const op of ops as { op?: string; path?: string; value?: unknown }[]) {
+          const key = typeof op?.path === "string" ? op.path.replace(/^\//, "") : "";
+          if (!key || key.includes("/")) throw badRequest(`Invalid JSON pointer for this resource: '${op?.path}'`);
+          // id may be chosen at create, never changed: Glance lists it among the read-only properties of a PATCH
+          if (READ_ONLY.has(key) || key === "id") throw forbidden(`Attribute '${key}' is read-only.`);
+          if (key === "owner" && !who.isAdmin) throw forbidden("Owner can't be updated by non admin.");
+          if (op.op === "add" || op.op === "replace") applyField(next, key, op.value, who);
+          else if (op.op === "remove") removeField(next, key);
+          else {
+            throw badRequest(`Operation objects must contain exactly one member named "add", "remove", or "replace".`);
+          }
+        }
+      });
+      if (!updated) throw imageNotFound(id);
+      return json(imageView(updated));
     },
 
     async remove(id: string, who: Identity): Promise<Response> {
@@ -184,8 +187,7 @@ export function imagesApi({ store, changes, limits, publicEndpoint }: ImagesDeps
       if (image.status !== "active" && image.status !== "deactivated") {
         throw forbidden(`Not allowed to deactivate image in status '${image.status}'`);
       }
-      image.status = "deactivated";
-      await store.save(image);
+      if (!(await store.update(image.id, (d) => void (d.status = "deactivated")))) throw imageNotFound(id);
       await changes.ended(id);
       return empty(204);
     },
@@ -196,18 +198,19 @@ export function imagesApi({ store, changes, limits, publicEndpoint }: ImagesDeps
       if (image.status !== "active" && image.status !== "deactivated") {
         throw forbidden(`Not allowed to reactivate image in status '${image.status}'`);
       }
-      image.status = "active";
-      await store.save(image);
+      if (!(await store.update(image.id, (d) => void (d.status = "active")))) throw imageNotFound(id);
       return empty(204);
     },
 
     async tag(id: string, tag: string, add: boolean, who: Identity): Promise<Response> {
       const image = await owned(id, who, "modify");
-      const tags = new Set(image.tags);
-      if (add) tags.add(tag);
-      else if (!tags.delete(tag)) throw imageNotFound(id);
-      image.tags = [...tags];
-      await store.save(image);
+      const updated = await store.update(image.id, (d) => {
+        const tags = new Set(d.tags);
+        if (add) tags.add(tag);
+        else if (!tags.delete(tag)) throw imageNotFound(id);
+        d.tags = [...tags];
+      });
+      if (!updated) throw imageNotFound(id);
       return empty(204);
     },
   };

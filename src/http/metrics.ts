@@ -34,7 +34,12 @@ export interface Metrics extends ResponseObserver {
  * The metrics of one app: the cache's (and the fleet's) counters and sizes read at each scrape, `cacheDir`'s
  * filesystem, the responses' latencies, and the runtime's own (process-wide) metrics.
  */
-export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet): Metrics {
+export function cacheMetrics(
+  cache: ImageCache,
+  cacheDir: string,
+  fleet?: Fleet,
+  store?: { unreadable: unknown[] },
+): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -146,6 +151,13 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
   });
 
   if (fleet) fleetMetrics(registry, fleet, counter, gauge);
+  if (store) {
+    gauge(
+      "glance_cache_store_unreadable_records",
+      "Image records the embedded store could not read at start (moved aside)",
+      () => store.unreadable.length,
+    );
+  }
 
   return {
     contentType: registry.contentType,
@@ -162,9 +174,17 @@ export function cacheMetrics(cache: ImageCache, cacheDir: string, fleet?: Fleet)
       if (ctx.cache) ttfb.observe({ cache: ctx.cache }, seconds);
     },
     done(_ctx: RequestContext, record: AccessRecord) {
-      requests.inc({ method: record.method, code: String(record.status) });
+      requests.inc({ method: methodLabel(record.method), code: String(record.status) });
     },
   };
+}
+
+/** The methods HTTP and WebDAV clients send to an image API; any other is counted as OTHER. */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);
+
+/** A label value from a fixed set: a client's made-up method must not make a series of its own. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "OTHER";
 }
 
 /** This node's peer traffic, and the fleet's nodes as the shared database lists them (one query per scrape). */

@@ -1,6 +1,7 @@
 // Pass-through to an upstream Glance: the request and the response stream both ways, never buffered;
 // the caller's identity headers stay here, and changes made through it drop what the node knew of the image.
 import type { ConnInfo } from "../auth/identity.ts";
+import { isIdentityHeader } from "../auth/identity_headers.ts";
 import { imageChangeOf, type ImageChanges } from "../images/image_changes.ts";
 import type { UpstreamClient } from "../images/upstream_client.ts";
 import { upstreamRequestIdHeader } from "../request_context.ts";
@@ -21,25 +22,6 @@ const HOP_BY_HOP = new Set([
   "content-length",
   "expect",
 ]);
-
-/** Headers that assert who the caller is: only the upstream's own auth middleware may set them. */
-const IDENTITY_PREFIXES = ["x-user", "x-project", "x-tenant", "x-domain", "x-service-", "x-trust"];
-const IDENTITY = new Set([
-  "x-identity-status",
-  "x-roles",
-  "x-role",
-  "x-is-admin-project",
-  "x-system-scope",
-  "x-application-credential-id",
-]);
-
-/** Credentials, not assertions: upstream validates them itself (Nova sends X-Service-Token with a user's token). */
-const CREDENTIALS = new Set(["x-auth-token", "x-service-token"]);
-
-function isIdentityHeader(name: string): boolean {
-  if (CREDENTIALS.has(name)) return false;
-  return IDENTITY.has(name) || IDENTITY_PREFIXES.some((p) => name.startsWith(p));
-}
 
 /** What the pass-through needs: the upstream, and the rule that drops what the node knew of a changed image. */
 export interface PassThroughOptions {

@@ -1,5 +1,6 @@
 // Request bodies read whole (JSON documents), never more than a configured number of bytes.
 import { badInput, tooLarge } from "../errors.ts";
+import { HttpError } from "./errors.ts";
 
 /** oslo.middleware's sizelimit message. */
 const TOO_LARGE = "Request is too large.";
@@ -51,16 +52,43 @@ export async function readLimitedJson(request: Request, max: number): Promise<un
   }
 }
 
+/** Image data (uploads and staging) streams; every other body is a JSON document. */
+export function isDataRoute(path: string): boolean {
+  return /^\/v2\/images\/[^/]+\/(file|stage)$/.test(path);
+}
+
+/** The media types a JSON document may come as: JSON, any +json type, and Glance's JSON-patch types. */
+const JSON_TYPE = /^application\/([a-z0-9.-]+\+)?json$|^application\/openstack-images-v2\.[01]-json-patch$/;
+
+/** Whether the request carries a body at all (announced by its length or its transfer encoding). */
+export function hasBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  if (length !== null) return Number(length) > 0;
+  if (request.headers.has("transfer-encoding")) return true;
+  // A Request built by an embedder carries its body unannounced (but typed); a server's always announces it.
+  return request.body !== null && request.headers.has("content-type");
+}
+
 /**
- * Wraps a pass-through so that JSON bodies going upstream are capped like ours. They are buffered (small by
- * definition); image data (application/octet-stream) still streams.
+ * Router middleware: a body sent to a JSON route must be a JSON type (415 otherwise, as Glance answers a type
+ * it does not take). A browser can send text/plain or a form across sites without asking first; never JSON.
+ */
+export function jsonBodiesOnly(request: Request): void {
+  if (!hasBody(request) || isDataRoute(new URL(request.url).pathname)) return;
+  const type = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (!JSON_TYPE.test(type)) throw new HttpError(415, `Content type ${type || "None"} is not supported`);
+}
+
+/**
+ * Wraps a pass-through so that no body but image data goes upstream uncapped: every other body (whatever its
+ * type) is read here first, within `max` bytes (small by definition); image data still streams.
  */
 export function limitJsonBodies(
   handler: (request: Request) => Promise<Response>,
   max: number,
 ): (request: Request) => Promise<Response> {
   return async (request) => {
-    if (!request.body || !/json/i.test(request.headers.get("content-type") ?? "")) return handler(request);
+    if (!request.body || isDataRoute(new URL(request.url).pathname)) return handler(request);
     const text = await readLimitedText(request, max);
     return handler(new Request(request.url, { method: request.method, headers: request.headers, body: text }));
   };

@@ -1,8 +1,9 @@
 // The embedded image store: image records as JSON files and image data as plain files under one directory.
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Identity } from "../auth/identity.ts";
+import { conflict } from "../errors.ts";
 import { COPY_CHUNK, gatheredChunks } from "../streams/chunks.ts";
 import { fileStream, writeAll } from "../streams/files.ts";
 import { Hasher } from "../streams/hasher.ts";
@@ -10,6 +11,7 @@ import { type FileWriter, openWriter } from "../platform/file_writer.ts";
 import { SideHasher } from "../streams/side_hasher.ts";
 import { HASH_THREAD_PAYS } from "../platform/hash_thread.ts";
 import { canSee, glanceTime, type Image, isImageId } from "./image.ts";
+import { KeyedExclusion, readRecords, type UnreadableRecord, writeRecord } from "./record_files.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 
 /**
@@ -17,23 +19,34 @@ import type { ByteRange, ImageSource } from "./source.ts";
  * once opened, each saved as it changes; an image's data is written only by upload.
  */
 export class EmbeddedStore implements ImageSource {
+  /** Saves, deletes and upload steps of one image run one after the other. */
+  private readonly exclusion = new KeyedExclusion();
+
   private constructor(
     private readonly dir: string,
     private readonly images: Map<string, Image>,
+    /** Record files found unreadable at start and moved aside (reported by /healthcheck?detailed and /metrics). */
+    readonly unreadable: UnreadableRecord[],
   ) {}
 
-  /** Opens the directory (creating it) and loads its records; an upload a crash cut short is queued again. */
-  static async open(dir: string): Promise<EmbeddedStore> {
+  /**
+   * Opens the directory (creating it) and loads its records; an upload a crash cut short is queued again. A
+   * record that cannot be read is moved aside and logged: the node starts without that image.
+   */
+  static async open(dir: string, log: (msg: string) => void = () => {}): Promise<EmbeddedStore> {
     await mkdir(dir, { recursive: true });
+    const wanted = (name: string) => name.endsWith(".json") && isImageId(name.slice(0, -5));
+    const { records, unreadable } = await readRecords<Image>(dir, wanted);
     const images = new Map<string, Image>();
-    for (const name of await readdir(dir)) {
-      if (!name.endsWith(".json") || !isImageId(name.slice(0, -5))) continue;
-      const image = JSON.parse(await readFile(join(dir, name), "utf8")) as Image;
+    for (const image of records) {
       // An upload cut short by a crash never completed: the image is back to waiting for data.
       if (image.status === "saving") image.status = "queued";
       images.set(image.id, image);
     }
-    return new EmbeddedStore(dir, images);
+    for (const u of unreadable) {
+      log(`image record ${u.file} could not be read (${u.error}): moved aside to ${u.movedTo}`);
+    }
+    return new EmbeddedStore(dir, images, unreadable);
   }
 
   /** The image as `who` may see it (null: the node itself, which sees all), or undefined. */
@@ -78,25 +91,44 @@ export class EmbeddedStore implements ImageSource {
       created_at: now,
       updated_at: now,
     };
-    await this.save(image);
-    return image;
+    return this.exclusion.run(image.id, () => this.write(image));
   }
 
-  /** Writes the record (a temporary file renamed over it) and stamps updated_at. */
-  async save(image: Image): Promise<void> {
-    image.updated_at = glanceTime();
-    const path = this.metaPath(image.id);
-    await writeFile(`${path}.tmp`, JSON.stringify(image));
-    await rename(`${path}.tmp`, path);
-    this.images.set(image.id, image);
+  /** Writes the record whole (durably, then renamed over the old one) and stamps updated_at. */
+  save(image: Image): Promise<void> {
+    return this.exclusion.run(image.id, async () => void (await this.write({ ...image })));
+  }
+
+  /**
+   * Changes a record: `change` edits a copy of the current one (it may throw to refuse: nothing changes), the
+   * copy is saved, and only then replaces the record in memory. Changes of one image apply one after the other,
+   * each to the result of the one before. Undefined when the image is gone.
+   */
+  update(id: string, change: (draft: Image) => void): Promise<Image | undefined> {
+    return this.exclusion.run(id, async () => {
+      const current = this.images.get(id);
+      if (!current) return undefined;
+      const draft = structuredClone(current);
+      change(draft);
+      return this.write(draft);
+    });
   }
 
   /** Removes the record, its data and an upload in progress; an upload still running then leaves nothing. */
-  async delete(id: string): Promise<void> {
-    this.images.delete(id);
-    await rm(this.metaPath(id), { force: true });
-    await rm(this.dataPath(id), { force: true });
-    await rm(`${this.dataPath(id)}.upload`, { force: true });
+  delete(id: string): Promise<void> {
+    return this.exclusion.run(id, async () => {
+      this.images.delete(id);
+      await rm(this.metaPath(id), { force: true });
+      await rm(this.dataPath(id), { force: true });
+      await rm(`${this.dataPath(id)}.upload`, { force: true });
+    });
+  }
+
+  private async write(image: Image): Promise<Image> {
+    image.updated_at = glanceTime();
+    await writeRecord(this.metaPath(image.id), image);
+    this.images.set(image.id, image);
+    return image;
   }
 
   /**
@@ -108,9 +140,12 @@ export class EmbeddedStore implements ImageSource {
     body: ReadableStream<Uint8Array>,
     limit: { sizeCap: number; tooLarge: () => Error } = { sizeCap: Infinity, tooLarge: () => new Error("too large") },
   ): Promise<Image> {
-    const tmp = `${this.dataPath(image.id)}.upload`;
-    image.status = "saving";
-    await this.save(image);
+    const id = image.id;
+    const tmp = `${this.dataPath(id)}.upload`;
+    await this.update(id, (d) => {
+      if (d.status !== "queued") throw conflict(`Image status transition from ${d.status} to saving is not allowed`);
+      d.status = "saving";
+    });
     const fh = await openWriter(tmp, "w");
     let stored: Stored;
     try {
@@ -119,28 +154,26 @@ export class EmbeddedStore implements ImageSource {
     } catch (err) {
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
-      if (this.images.has(image.id)) {
-        image.status = "queued";
-        await this.save(image);
-      }
+      await this.update(id, (d) => void (d.status = "queued"));
       throw err;
     }
     await fh.close();
-    if (!this.images.has(image.id)) {
-      await rm(tmp, { force: true }); // deleted while uploading
-      return image;
-    }
-    await rename(tmp, this.dataPath(image.id));
-    Object.assign(image, {
-      status: "active",
-      size: stored.size,
-      virtual_size: image.disk_format === "raw" ? stored.size : null,
-      checksum: stored.md5,
-      os_hash_algo: "sha512",
-      os_hash_value: stored.sha512,
+    const done = await this.exclusion.run(id, async () => {
+      const current = this.images.get(id);
+      if (!current) return undefined; // deleted while uploading
+      await rename(tmp, this.dataPath(id));
+      return this.write({
+        ...structuredClone(current),
+        status: "active",
+        size: stored.size,
+        virtual_size: current.disk_format === "raw" ? stored.size : null,
+        checksum: stored.md5,
+        os_hash_algo: "sha512",
+        os_hash_value: stored.sha512,
+      });
     });
-    await this.save(image);
-    return image;
+    if (!done) await rm(tmp, { force: true });
+    return done ?? image;
   }
 
   private metaPath(id: string): string {

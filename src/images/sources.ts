@@ -20,15 +20,16 @@ export type ImageSources =
 
 /**
  * Opens the source the options name: an upstream Glance when `upstream` is set (background fills use the
- * node's own Keystone token when it has one), else the embedded store in dataDir/images. A new kind of source
+ * node's own Keystone token when it has one), else the embedded store in dataDir/images (its findings to `log`). A new kind of source
  * (S3, a second Glance) is one more branch here and one file implementing ImageSource.
  */
 export async function openImageSource(
   opts: Pick<AppOptions, "dataDir" | "upstream">,
   keystone?: KeystoneClient,
+  log?: (msg: string) => void,
 ): Promise<ImageSources> {
   if (!opts.upstream) {
-    const store = await EmbeddedStore.open(join(opts.dataDir, "images"));
+    const store = await EmbeddedStore.open(join(opts.dataDir, "images"), log);
     return { source: store, store };
   }
   const client = new UpstreamClient({

@@ -67,6 +67,7 @@ t(
         (await nodes[1].req("/v2/x-fleet/jobs", {
           as: as(demo),
           method: "POST",
+          headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ image_id: id }),
         })).status,
         404,
@@ -75,6 +76,7 @@ t(
         (await nodes[1].req("/v2/x-fleet/jobs", {
           as: as(demo),
           method: "POST",
+          headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ action: "prune" }),
         })).status,
         403,
@@ -82,6 +84,7 @@ t(
       const res = await nodes[1].req("/v2/x-fleet/jobs", {
         as: as(admin),
         method: "POST",
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ image_id: id }),
       });
       assert.equal(res.status, 202);

@@ -49,7 +49,11 @@ t("a node killed with SIGKILL mid-fan-out finishes its part after it restarts", 
     gate.arm(id);
     const api = (i: number, path: string, init?: RequestInit) =>
       fetch(`http://127.0.0.1:${nodes[i].port}${path}`, init);
-    const res = await api(0, "/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: id }) });
+    const res = await api(0, "/v2/x-fleet/jobs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ image_id: id }),
+    });
     assert.equal(res.status, 202);
     const jobId = ((await res.json()) as Job).id;
     const victim = `http://127.0.0.1:${nodes[1].port}`;

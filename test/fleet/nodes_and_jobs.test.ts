@@ -169,7 +169,11 @@ alone("POST /v2/cache/clean answers 200 empty, prune 200 with counts, nodes/{id}
     }
     assert.equal((await node.req("/v2/cache/clean", { method: "GET" })).headers.get("allow"), "POST");
     assert.equal((await node.req(`/v2/cache/nodes/${id}`, { method: "DELETE" })).headers.get("allow"), "GET");
-    const job = await node.req("/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: id }) });
+    const job = await node.req("/v2/x-fleet/jobs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ image_id: id }),
+    });
     assert.equal(job.status, 409);
     const versions = (await (await fetch(`${node.url}/versions`)).json()) as {
       versions: { id: string; status: string }[];
@@ -354,7 +358,7 @@ t("a job shows a fill's progress (bytes of total) while it runs, and the fleet v
 t("bad input: unknown node 400, unknown site 404, non-active image 400, member 403, unknown job 404", async () => {
   const { id } = await newImage(1000);
   const msg = async (res: Response) => ((await res.json()) as { message: string }).message;
-  const json = { Accept: "application/json" };
+  const json = { Accept: "application/json", "Content-Type": "application/json" };
   let res = await fanOut(ctx.a1, { image_id: id, nodes: ["http://127.0.0.1:1"] });
   assert.equal(res.status, 400);
   assert.match(await res.text(), /Unknown fleet node/);
@@ -373,8 +377,14 @@ t("bad input: unknown node 400, unknown site 404, non-active image 400, member 4
   assert.equal(res.status, 403);
   res = await fanOut(ctx.a1, { image_id: "00000000-0000-0000-0000-000000000000" });
   assert.equal(res.status, 404);
-  res = await ctx.a1.req("/v2/x-fleet/jobs", { method: "POST", body: "{not json" });
+  res = await ctx.a1.req("/v2/x-fleet/jobs", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: "{not json",
+  });
   assert.equal(res.status, 400);
+  res = await ctx.a1.req("/v2/x-fleet/jobs", { method: "POST", body: JSON.stringify({ image_id: id }) });
+  assert.equal(res.status, 415, "a JSON document sent as text/plain");
   res = await fanOut(ctx.a1, { image_id: id, nodes: "x" });
   assert.equal(res.status, 400);
   res = await ctx.a1.req(`/v2/x-fleet/jobs/${crypto.randomUUID()}`);
@@ -715,6 +725,7 @@ t("cache_image is judged against the image on the fleet routes too; their JSON b
     assert.equal((await fanOut(c1, { image_id: ovf, site: "c" })).status, 403);
     const huge = await c1.req("/v2/x-fleet/jobs", {
       method: "POST",
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ image_id: bare, site: "c", pad: "x".repeat(70_000) }),
     });
     assert.equal(huge.status, 413);

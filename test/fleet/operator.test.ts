@@ -146,7 +146,9 @@ t(
     assert.equal((await put(ctx.a1, "?fleet=site:nowhere")).status, 404);
     assert.equal((await put(ctx.a1, `?fleet=${encodeURIComponent("node:http://127.0.0.1:1")}`)).status, 400);
     assert.equal((await ctx.a1.req(`/v2/cache/${crypto.randomUUID()}?fleet=all`, { method: "PUT" })).status, 404);
-    assert.equal((await put(ctx.a1, "?fleet=all", { body: "x" })).status, 400);
+    assert.equal((await put(ctx.a1, "?fleet=all", { body: "x" })).status, 415, "a text body: not JSON");
+    const json = { "Content-Type": "application/json" };
+    assert.equal((await put(ctx.a1, "?fleet=all", { body: "{}", headers: json })).status, 400);
 
     const alone = await start();
     try {

@@ -116,4 +116,23 @@ t("every metric the Grafana dashboard queries exists in GET /metrics", async () 
   }
 });
 
+t("made-up methods share one label value: no series grows per client string", async () => {
+  const node = await start();
+  try {
+    for (let i = 0; i < 50; i++) {
+      const method = `X${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
+      // Node's HTTP parser refuses unknown methods itself; Deno.serve hands them to the handler.
+      const res = await node.req("/v2/cache", { method }).catch(() => undefined);
+      await res?.body?.cancel();
+    }
+    const text = await scrape(node);
+    const series = text.split("\n").filter((l) => l.startsWith("glance_cache_http_requests_total{"));
+    const methods = new Set(series.map((l) => /method="([^"]*)"/.exec(l)![1]));
+    assert.ok([...methods].every((m) => ["GET", "OTHER"].includes(m)), [...methods].join(", "));
+    assert.ok(series.length <= 4, series.join("\n"));
+  } finally {
+    await node.stop();
+  }
+});
+
 t.run();

@@ -25,7 +25,7 @@ const call = (
   init: RequestInit = {},
 ) =>
   app.fetch(
-    new Request(`http://node${path}`, { ...init, headers: { Accept: "application/json", ...headers } }),
+    new Request(`http://localhost${path}`, { ...init, headers: { Accept: "application/json", ...headers } }),
     remoteAddr === undefined ? undefined : { remoteAddr },
   );
 
@@ -55,6 +55,97 @@ t("createCacheNode() defaults: noauth serves loopback peers only; unknown or rem
     assert.equal((await call(app, "/", undefined)).status, 300);
   } finally {
     await done();
+  }
+});
+
+t(
+  "noauth refuses what a web page on this host can send: another origin, a rebound Host; the status page still works",
+  async () => {
+    const { app, done } = await handler({});
+    try {
+      const evil = { Origin: "http://evil.example" };
+      const json = { "Content-Type": "application/json" };
+      const created = await call(app, "/v2/images", "127.0.0.1", { ...evil, ...json }, {
+        method: "POST",
+        body: JSON.stringify({ name: "x", visibility: "public" }),
+      });
+      assert.match(await glanceError(created, 403), /other origins/);
+      assert.equal((await call(app, "/v2/cache/clean", "127.0.0.1", evil, { method: "POST" })).status, 403);
+      assert.equal(
+        (await call(app, "/v2/cache/clean", "127.0.0.1", { Origin: "null" }, { method: "POST" })).status,
+        403,
+      );
+      // A DNS-rebound name resolves to 127.0.0.1, but the request still names it.
+      const rebound = await app.fetch(
+        new Request("http://attacker.example:9292/v2/cache", { headers: { Accept: "application/json" } }),
+        { remoteAddr: "127.0.0.1" },
+      );
+      assert.match(await glanceError(rebound, 403), /loopback name/);
+      assert.equal(app.store!.all().length, 0);
+      // Same-origin calls (the status page's), loopback names and addresses are served.
+      for (const base of ["http://localhost:9292", "http://127.0.0.1:9292", "http://[::1]:9292"]) {
+        const res = await app.fetch(
+          new Request(`${base}/v2/x-cache-node/status`, { headers: { Origin: base } }),
+          { remoteAddr: "127.0.0.1" },
+        );
+        assert.equal(res.status, 200, base);
+        await res.body?.cancel();
+      }
+      assert.equal((await call(app, "/status", "127.0.0.1", evil)).status, 200);
+    } finally {
+      await done();
+    }
+  },
+);
+
+t("JSON routes take JSON types only: a text/plain or form body is a 415 before anything happens", async () => {
+  const { app, done } = await handler({});
+  try {
+    for (
+      const type of ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+    ) {
+      const res = await call(app, "/v2/images", "127.0.0.1", { "Content-Type": type }, {
+        method: "POST",
+        body: JSON.stringify({ name: "x" }),
+      });
+      assert.match(await glanceError(res, 415), /Content type .* is not supported/, type);
+    }
+    const queued = await call(app, "/v2/cache/00000000-0000-0000-0000-000000000001", "127.0.0.1", {
+      "Content-Type": "text/plain",
+    }, { method: "PUT", body: "x" });
+    assert.equal(queued.status, 415);
+    assert.equal(app.store!.all().length, 0);
+    const ok = await call(app, "/v2/images", "127.0.0.1", { "Content-Type": "application/json; charset=UTF-8" }, {
+      method: "POST",
+      body: JSON.stringify({ name: "x" }),
+    });
+    assert.equal(ok.status, 201);
+  } finally {
+    await done();
+  }
+});
+
+t("in front of an upstream Glance, every body but image data is capped, whatever its type", async () => {
+  const upstream = await start({ auth: "noauth" });
+  const node = await start({
+    auth: "headers",
+    upstream: { url: upstream.url, metadataCacheTime: 0 },
+    maxRequestBodySize: 4096,
+  });
+  try {
+    for (const type of ["text/plain", "application/octet-stream", "application/json"]) {
+      const res = await node.req("/v2/images/00000000-0000-0000-0000-000000000001/members", {
+        method: "POST",
+        headers: { "Content-Type": type, Accept: "application/json" },
+        body: "x".repeat(2_000_000),
+      });
+      assert.ok(res.status === 413 || res.status === 415, `${type}: ${res.status}`);
+      await res.body?.cancel();
+    }
+    assert.equal(upstream.app.store!.all().length, 0);
+  } finally {
+    await node.close();
+    await upstream.close();
   }
 });
 

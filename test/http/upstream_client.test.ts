@@ -299,6 +299,18 @@ t("the proxy strips the caller's identity headers and the headers its Connection
       "X-Kept: yes",
       "-H",
       "X-Service-Token: svc",
+      "-H",
+      "OpenStack-System-Scope: all",
+      "-H",
+      "X-Application-Credential-Id: ac",
+      "-H",
+      "X-Application-Credential-Name: acn",
+      "-H",
+      "X-Application-Credential-Access-Rules: []",
+      "-H",
+      "X-Service-Identity-Status: Confirmed",
+      "-H",
+      "X-Trust-Id: t",
     ]);
     assert.equal(stdout, "200");
     const got = fake.received.at(-1)!;
@@ -306,7 +318,7 @@ t("the proxy strips the caller's identity headers and the headers its Connection
     for (const name of names) {
       assert.doesNotMatch(
         name,
-        /^x-(identity-status|roles|user|project|tenant|domain|service-(?!token)|is-admin-project|secret-hop)/,
+        /^(x-(identity-status|roles|user|project|tenant|domain|service-(?!token)|is-admin-project|secret-hop|application-credential|trust)|openstack-system-scope)/,
         name,
       );
     }

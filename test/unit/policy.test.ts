@@ -60,6 +60,18 @@ t("@, !, empty and the old list-of-lists form", () => {
   assert.equal(new Policy({ cache_list: [] as never }).allows("cache_list", other), true);
 });
 
+t("list-of-lists as oslo.policy reads it: an empty inner list is skipped, and [[]] allows no one", () => {
+  const p = new Policy({
+    cache_list: [[]] as never,
+    cache_image: [[], ["role:admin"]] as never,
+    cache_delete: [[], []] as never,
+  });
+  for (const who of [admin, member, other]) assert.equal(p.allows("cache_list", who), false);
+  assert.equal(p.allows("cache_image", admin), true);
+  assert.equal(p.allows("cache_image", member), false);
+  assert.equal(p.allows("cache_delete", admin), false);
+});
+
 t("generic checks with %(...)s substitutions from the target, literals and is_admin", () => {
   const p = new Policy({
     cache_image: "role:admin or (role:member and project_id:%(project_id)s)",
