@@ -90,6 +90,8 @@ export function limitJsonBodies(
   return async (request) => {
     if (!request.body || isDataRoute(new URL(request.url).pathname)) return handler(request);
     const text = await readLimitedText(request, max);
-    return handler(new Request(request.url, { method: request.method, headers: request.headers, body: text }));
+    // An empty body stays none: a string body, even "", would give the request a text/plain type of its own.
+    const body = text === "" ? null : text;
+    return handler(new Request(request.url, { method: request.method, headers: request.headers, body }));
   };
 }

@@ -53,10 +53,11 @@ t("healthy: 200 OK as text/plain without a token; HEAD 204; JSON when asked; ?de
     };
     assert.equal(body.detailed, true);
     assert.match(body.now, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
-    assert.deepEqual(body.reasons.map((r) => [r.class, r.reason]), [["CacheDirectoryCheck", "OK"], [
-      "DiskSpaceCheck",
-      "OK",
-    ]]);
+    assert.deepEqual(body.reasons.map((r) => [r.class, r.reason]), [
+      ["CacheDirectoryCheck", "OK"],
+      ["DiskSpaceCheck", "OK"],
+      ["ImageRecordsCheck", "OK"],
+    ]);
     assert.match(body.reasons[1].details, /GiB free of .* GiB .*minimum 5%/);
     // no paths in what anyone may read
     assert.ok(!JSON.stringify(body).includes(node.dir), JSON.stringify(body));
