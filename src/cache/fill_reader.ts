@@ -103,8 +103,8 @@ export function fillReader(fill: TailedFill): ReadableStream<Uint8Array> {
     },
     { highWaterMark: 0 },
   );
-  // A ring of buffers when the consumer says how many chunks it holds (see reuseBuffers): a fresh
-  // buffer per chunk cost an uncached download ~0.6 CPU-s/GiB of mark-compact GCs on Node (profiled).
+  // A ring of buffers when the consumer says how many chunks it holds (see reuseBuffers): fresh buffers cost
+  // an uncached download its time in garbage collection (measured: docs/design.md).
   const buffers = new ChunkBuffers(stream, READER_CHUNK);
   return stream;
 }

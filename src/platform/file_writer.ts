@@ -11,12 +11,8 @@ export interface FileWriter extends ChunkWriter {
 }
 
 /**
- * "wx": a new file, failing if the path exists; "w": created or truncated.
- *
- * On Deno, node:fs/promises writes on the main thread (`op_node_fs_write_deferred` took 7 of 20
- * CPU-s in a profile of an upload and two fills), so a fill's write and its hash took turns there;
- * Deno.FsFile writes on a thread of its own, and a 1 GiB copy-and-sha512 went from 3.5–4.2 s to
- * 2.4–2.9 s. Node's FileHandle already writes on libuv's thread pool.
+ * "wx": a new file, failing if the path exists; "w": created or truncated. On Deno through Deno.FsFile, which
+ * writes off the main thread where node:fs/promises does not (measured: docs/design.md); on Node, FileHandle.
  */
 export async function openWriter(path: string, flags: "wx" | "w"): Promise<FileWriter> {
   if (deno) {
