@@ -8,11 +8,22 @@ export const DIALECT_NOTES = [
   "`key = value` or `key: value`, whichever separator comes first; surrounding whitespace and one pair of " +
   "matching quotes are stripped;",
   "a line starting with whitespace continues the previous value (joined with a newline); a blank line ends it;",
-  '`[a.b]` is the section named "a.b" (no nesting) and `key[]` is a key named "key[]" (no arrays);',
-  "a key given twice: the last value wins.",
+  '`[a.b]` is the section named "a.b" (no nesting);',
+  "a key given twice: the last value wins;",
+  "a name is a plain option name, or the line is refused with its number: a key is a letter then letters, " +
+  "digits, `_` or `-`; a section may also hold `.` (`[oslo_policy]`, `[keystone_authtoken]`); neither may be " +
+  "`constructor` or `prototype` (so `[__proto__]`, `key[]` and `__proto__ = x` are errors, never options).",
 ];
 
-/** A file's sections, each its keys and their values. */
+/** A key: a letter, then letters, digits, `_` or `-` (oslo.config's option names, as `bind_port`, `auth-url`). */
+const KEY_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** A section: as a key, and `.` too (a store's or a library's group name). */
+const SECTION_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+/** Names every JavaScript object answers to: never a section or a key, whatever map holds them. */
+const RESERVED = new Set(["constructor", "prototype"]);
+const plainName = (name: string, rule: RegExp) => rule.test(name) && !RESERVED.has(name);
+
+/** A file's sections, each its keys and their values; both maps are prototype-free (`Object.create(null)`). */
 export type ConfigDoc = Record<string, Record<string, string>>;
 
 /** A line the dialect cannot read, with its number. */
@@ -20,7 +31,7 @@ export class ConfigFileError extends Error {}
 
 /** Reads glance-api.conf text; throws ConfigFileError naming the line. */
 export function parseOsloConfig(text: string): ConfigDoc {
-  const doc: ConfigDoc = {};
+  const doc: ConfigDoc = Object.create(null);
   let section: string | undefined;
   let key: string | undefined;
   let value: string[] = [];
@@ -51,7 +62,8 @@ export function parseOsloConfig(text: string): ConfigDoc {
       if (!line.endsWith("]")) fail("a section header without its closing bracket", line);
       if (line.length <= 2) fail("a section header without a name", line);
       section = line.slice(1, -1);
-      doc[section] ??= {};
+      if (!plainName(section, SECTION_NAME)) fail("a section name that is not a plain option group name", line);
+      doc[section] ??= Object.create(null);
     } else if (line[0] === "#" || line[0] === ";") {
       continue;
     } else {
@@ -61,6 +73,7 @@ export function parseOsloConfig(text: string): ConfigDoc {
       const at = colon < 0 || (equal >= 0 && equal < colon) ? equal : colon;
       const k = line.slice(0, at).trim();
       if (!k) fail("a value without a key", line);
+      if (!plainName(k, KEY_NAME)) fail("a key that is not a plain option name", line);
       if (section === undefined) fail("an option outside any [section]", line);
       let v = line.slice(at + 1).trim();
       if (v.length > 0 && v[0] === v[v.length - 1] && (v[0] === '"' || v[0] === "'")) v = v.slice(1, -1);

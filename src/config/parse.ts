@@ -50,7 +50,9 @@ export function parseConfig(
   }
 
   const configFile = values[OPTIONS.configFile.flag] ?? env[OPTIONS.configFile.env];
-  const file: ConfigDoc = typeof configFile === "string" && configFile ? readConfigFile(configFile, knownKey) : {};
+  const file: ConfigDoc = typeof configFile === "string" && configFile
+    ? readConfigFile(configFile, knownKey)
+    : Object.create(null);
   const raw = (d: Decl): string | undefined => {
     if (d.flag && values[d.flag] !== undefined) return String(values[d.flag]);
     if (d.env && env[d.env] !== undefined) return env[d.env];

@@ -1,7 +1,7 @@
 // An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
 import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
-import { PEER_AUTH_HEADER, peerToken } from "./peer_auth.ts";
+import { PEER_AUTH_HEADER, peerPath, peerRead, peerToken } from "./peer_auth.ts";
 
 /** Counts of a node's whole-image reads, by where they came from (for /metrics and heartbeats). */
 export interface PeerReads {
@@ -17,9 +17,6 @@ export interface PeerDeps {
   secret: string;
   log: (msg: string) => void;
 }
-
-/** The path a peer serves an image's bytes at (GET, signed). */
-export const peerPath = (imageId: string) => `/x-fleet/peer/images/${imageId}`;
 
 /**
  * Whole-image reads try the peers; if a peer fails before the end, the stream goes on from the
@@ -73,9 +70,11 @@ export class PeerSource implements ImageSource {
       const aborter = new AbortController();
       const timer = setTimeout(() => aborter.abort(new Error("no answer within 10 s")), 10_000);
       try {
+        // Signed for this peer alone; a redirect is a failed peer, never followed with the token.
         const res = await fetch(url + peerPath(image.id), {
-          headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, image.id) },
+          headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, peerRead(url, image.id)) },
           signal: aborter.signal,
+          redirect: "manual",
         });
         clearTimeout(timer);
         if (res.ok && res.body && res.headers.get("content-length") === String(image.size)) {
@@ -83,7 +82,12 @@ export class PeerSource implements ImageSource {
           return { url, body: res.body };
         }
         await res.body?.cancel();
-        deps.log(`fleet: peer ${url} answered ${res.status} for ${image.id}`);
+        const redirect = res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400);
+        deps.log(
+          `fleet: peer ${url} answered ${res.status || "a redirect"} for ${image.id}${
+            redirect ? " (a redirect: not followed)" : ""
+          }`,
+        );
       } catch (err) {
         clearTimeout(timer);
         deps.log(`fleet: peer ${url} failed for ${image.id}: ${(err as Error).message}`);

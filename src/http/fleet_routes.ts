@@ -4,7 +4,7 @@ import type { Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
-import { PEER_AUTH_HEADER, peerTokenValid } from "../fleet/peer_auth.ts";
+import { PEER_AUTH_HEADER, peerRead, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { DomainError, unavailable } from "../errors.ts";
@@ -167,7 +167,9 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
     async peer(id: string, request: Request): Promise<Response> {
       const secret = fleet?.opts.secret;
       if (!fleet || !secret || !isImageId(id)) throw notFound();
-      if (!peerTokenValid(secret, id, request.headers.get(PEER_AUTH_HEADER))) {
+      // Signed for this node's own fleet URL and this method and path: a token seen elsewhere is no use here.
+      const signed = { ...peerRead(fleet.url, id), method: request.method };
+      if (!peerTokenValid(secret, signed, request.headers.get(PEER_AUTH_HEADER))) {
         throw forbidden("Peer authentication failed.");
       }
       const headers = (size: number) => ({

@@ -9,8 +9,7 @@ import type { ImageSource } from "../../src/images/source.ts";
 import type { FleetOptions } from "../../src/fleet/fleet.ts";
 import { setCacheMaxSizeForTests } from "../../src/cache/image_cache.ts";
 import { migrate, openPool } from "../../src/fleet/database.ts";
-import { peerPath } from "../../src/fleet/peer_source.ts";
-import { PEER_AUTH_HEADER, peerToken } from "../../src/fleet/peer_auth.ts";
+import { PEER_AUTH_HEADER, peerPath, peerRead, peerToken } from "../../src/fleet/peer_auth.ts";
 import { ADMIN, bytes, createImage, listing, md5, MEMBER, type Running, start, waitFor } from "../helpers/helpers.ts";
 import { type MariaDb, startMariaDb } from "../helpers/mariadb.ts";
 import { freePort } from "../../support/processes.ts";
@@ -346,7 +345,9 @@ t("a job shows a fill's progress (bytes of total) while it runs, and the fleet v
   assert.equal(view.images[id].filling[0].node, ctx.b1.url);
   assert.equal(view.images[id].filling[0].total, data.length);
   // a peer may tail the fill in progress: the answer starts now, its bytes come as they land
-  const tail = await fetch(ctx.b1.url + peerPath(id), { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } });
+  const tail = await fetch(ctx.b1.url + peerPath(id), {
+    headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, peerRead(ctx.b1.url, id)) },
+  });
   assert.equal(tail.status, 200);
   assert.equal(tail.headers.get("content-length"), String(data.length));
   ctx.gate.release(id);
@@ -531,24 +532,27 @@ t("the peer endpoint answers only requests signed with the fleet secret", async 
   const { id, data } = await newImage(10_000);
   await jobDone(ctx.a1, ((await (await fanOut(ctx.a1, { image_id: id, nodes: [ctx.a1.url] })).json()) as Job).id);
   const url = ctx.a1.url + peerPath(id);
+  const forA1 = (imageId: string) => peerRead(ctx.a1.url, imageId);
   assert.equal((await fetch(url)).status, 403);
-  assert.equal((await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken("wrong", id) } })).status, 403);
+  assert.equal((await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken("wrong", forA1(id)) } })).status, 403);
   assert.equal(
-    (await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, crypto.randomUUID()) } })).status,
+    (await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, forA1(crypto.randomUUID())) } })).status,
     403,
   );
   assert.equal(
-    (await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id, Date.now() - 3600_000) } })).status,
+    (await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, forA1(id), Date.now() - 3600_000) } })).status,
     403,
   );
-  const ok = await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } });
+  const ok = await fetch(url, { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, forA1(id)) } });
   assert.equal(ok.status, 200);
   assert.equal(md5(new Uint8Array(await ok.arrayBuffer())), md5(data));
   // a node without a secret serves no peer at all
   const plain = await start();
   try {
     assert.equal(
-      (await fetch(plain.url + peerPath(id), { headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, id) } })).status,
+      (await fetch(plain.url + peerPath(id), {
+        headers: { [PEER_AUTH_HEADER]: peerToken(SECRET, peerRead(plain.url, id)) },
+      })).status,
       404,
     );
   } finally {

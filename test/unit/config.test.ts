@@ -168,14 +168,15 @@ bind_port = 9494
   assert.equal(config.port, 9494);
 });
 
-t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation lines, bad lines named", async () => {
+t("oslo.config dialect: no dotted-section nesting, continuation lines, bad lines named", async () => {
   const { parseOsloConfig } = await import("../../src/config/oslo_file.ts");
-  assert.deepEqual(parseOsloConfig("[a.b]\nx = 1\n"), { "a.b": { x: "1" } });
-  assert.deepEqual(parseOsloConfig("[s]\nk[] = 1\nk[] = 2\n"), { s: { "k[]": "2" } });
-  assert.deepEqual(parseOsloConfig("[s]\nk = first\n  second\n\tthird\n\nj = 'q'\n"), {
+  // The maps are prototype-free: compare their contents as plain JSON.
+  const parsed = (text: string) => JSON.parse(JSON.stringify(parseOsloConfig(text)));
+  assert.deepEqual(parsed("[a.b]\nx = 1\n"), { "a.b": { x: "1" } });
+  assert.deepEqual(parsed("[s]\nk = first\n  second\n\tthird\n\nj = 'q'\n"), {
     s: { k: "first\nsecond\nthird", j: "q" },
   });
-  assert.deepEqual(parseOsloConfig("[s]\nurl = http://h:5000/v3\nk: v = w\n"), {
+  assert.deepEqual(parsed("[s]\nurl = http://h:5000/v3\nk: v = w\n"), {
     s: { url: "http://h:5000/v3", k: "v = w" },
   });
   assert.throws(() => parseOsloConfig("k = v\n"), /line 1: an option outside any \[section\]/);
@@ -183,16 +184,46 @@ t("oslo.config dialect: no dotted-section nesting, no key[] arrays, continuation
   assert.throws(() => parseOsloConfig("[s]\njunk\n"), /line 2: neither a section/);
   assert.throws(() => parseOsloConfig("  indented\n"), /continuation line/);
   assert.throws(() => parseOsloConfig("[s]\n= v\n"), /line 2: a value without a key/);
+  // ini's arrays are not oslo.config's: `key[]` is no option name.
+  assert.throws(() => parseOsloConfig("[s]\nk[] = 1\n"), /line 2: a key that is not a plain option name/);
   // The file's own errors stop the node with the file's name.
   const bad = await confFile("[DEFAULT]\nbind_port 9292\n");
   assert.throws(() => parse(["--config-file", bad]), /config file .*line 2: neither a section/);
-  // ini's dotted nesting and arrays are not options of ours: named as unknown.
-  const dotted = await confFile("[glance_cache_node.sub]\nx = 1\n[DEFAULT]\nbind_host[] = 0.0.0.0\n");
-  assert.throws(() => parse(["--config-file", dotted]), (err: Error) => {
-    assert.match(err.message, /\[glance_cache_node\.sub\] x: unknown option/);
-    assert.match(err.message, /\[DEFAULT\] bind_host\[\]: unknown option/);
-    return true;
-  });
+  // ini's dotted nesting is not an option group of ours: named as unknown.
+  const dotted = await confFile("[glance_cache_node.sub]\nx = 1\n");
+  assert.throws(() => parse(["--config-file", dotted]), /\[glance_cache_node\.sub\] x: unknown option/);
+});
+
+t("config file: [__proto__], [constructor], [prototype] and __proto__ keys are refused, nothing polluted", async () => {
+  const { parseOsloConfig } = await import("../../src/config/oslo_file.ts");
+  const polluted = () => (({}) as Record<string, unknown>).force_noauth;
+  const cases: [string, RegExp][] = [
+    ["[DEFAULT]\nbind_port = 1\n\n[__proto__]\nforce_noauth = true\n", /line 4: a section name that is not/],
+    ["[constructor]\nforce_noauth = true\n", /line 1: a section name that is not/],
+    ["[prototype]\nforce_noauth = true\n", /line 1: a section name that is not/],
+    ["[DEFAULT]\n__proto__ = x\n", /line 2: a key that is not a plain option name/],
+    ["[DEFAULT]\nconstructor = x\n", /line 2: a key that is not a plain option name/],
+    ['[glance_cache_node]\n__proto__: {"force_noauth": true}\n', /line 2: a key that is not/],
+  ];
+  for (const [text, error] of cases) {
+    assert.throws(() => parseOsloConfig(text), error, text);
+    assert.equal(polluted(), undefined, text);
+    // Through the command line too: the node does not start, and names the file and the line.
+    const file = await confFile(text);
+    assert.throws(() => parse(["--config-file", file]), (err: Error) => {
+      assert.match(err.message, /config file .*line \d+: /);
+      return true;
+    });
+    assert.equal(polluted(), undefined, text);
+  }
+  assert.equal(Object.getPrototypeOf(parseOsloConfig("[s]\nk = v\n")), null);
+  assert.equal(Object.getPrototypeOf(parseOsloConfig("[s]\nk = v\n").s), null);
+  // An ordinary file, with the names Glance's files use, still parses.
+  const ok = await confFile("[DEFAULT]\nbind_port = 9494\n\n[glance_cache_node]\nforce_noauth = false\n");
+  const { config } = parse(["--config-file", ok]);
+  assert.equal(config.port, 9494);
+  assert.equal(config.forceNoauth, false);
+  assert.equal(parse(["--config-file", await confFile(FULL)]).config.port, 9393);
 });
 
 t("isLoopback: only real loopback addresses", async () => {
