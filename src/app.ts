@@ -51,8 +51,10 @@ const DEFAULT_IMAGE_SIZE_CAP = OPTIONS.imageSizeCap.default;
 
 /** Opens the node's parts (image source, cache, fleet) and mounts every route module on one router. */
 export async function createApp(opts: AppOptions): Promise<App> {
-  const keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
   const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
+  const keystone = opts.keystone
+    ? new KeystoneClient(opts.keystone, (level, message) => logger.log(level, "keystone", message))
+    : undefined;
   const { source, store, upstream, client } = await openImageSource(opts, keystone, logger.textSink("store"));
   // Loaded only for a fleet: the database driver is resident memory a node alone never uses (docs/design.md).
   const fleet = opts.fleet
@@ -80,7 +82,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // An image another node saw deleted or deactivated ends here too.
   await fleet?.attach(cache, (id) => changes.ended(id));
   const maxRequestBodySize = opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE;
-  const metrics = cacheMetrics(cache, cacheDir, fleet, store);
+  const metrics = cacheMetrics(cache, cacheDir, fleet, store, keystone);
   const download = downloadRoute({ source, cache, changes, metrics });
   const health = new Healthcheck(
     nodeHealthChecks({
@@ -103,7 +105,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       policy,
       metrics,
       health,
-      status: statusApi({ cache, policy, upstreamUrl: opts.upstream?.url, fleet }),
+      status: statusApi({ cache, policy, upstreamUrl: opts.upstream?.url, fleet, keystone }),
       publicEndpoint: opts.publicEndpoint,
       publicMetrics: opts.publicMetrics,
     }),

@@ -1,6 +1,7 @@
 // Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly).
 import { unauthenticated, unavailable } from "../errors.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
+import { identityUnreachable, type KeystoneOutage, KeystoneUnreachable, TokenMemory } from "./token_memory.ts";
 
 /** The [keystone_authtoken] settings: the node's own service user, and how long Keystone's answers are trusted. */
 export interface KeystoneOptions {
@@ -40,23 +41,44 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.set(key, value);
 }
 
+/** Where the client writes its two outage lines (Keystone unreachable, Keystone answering again). */
+export type KeystoneLog = (level: "WARNING" | "INFO", message: string) => void;
+
 /**
  * The node's Keystone v3 client: its own service token, and callers' tokens validated, both cached. Keystone
  * unreachable, slow or refusing the node's own credentials is an unavailable DomainError (503), never a 500.
+ * While Keystone cannot be reached, a token it validated before is accepted until its own expiry (from memory).
  */
 export class KeystoneClient {
-  private service: { token: string; until: number } | undefined;
+  /** The node's own token: renewed after `until`, still used after it while Keystone is unreachable, up to `expires`. */
+  private service: { token: string; until: number; expires: number } | undefined;
   private servicePending: Promise<string> | undefined;
   private readonly validated = new Map<string, { identity: Identity; until: number }>();
   /** Tokens Keystone refused, until when: a client retrying a bogus token does not reach Keystone each time. */
   private readonly refused = new Map<string, number>();
   /** Validations in progress: concurrent requests with one token ask Keystone once. */
   private readonly pending = new Map<string, Promise<Identity | undefined>>();
+  /** Every token Keystone validated, until its own expiry: answers only while Keystone cannot be reached. */
+  private readonly memory = new TokenMemory();
+  /** Whether Keystone answers, and what memory answered meanwhile (read by /metrics and the status document). */
+  readonly outage: KeystoneOutage = {
+    reachable: true,
+    downSince: null,
+    lastAnswer: null,
+    fromMemory: 0,
+    refusedUnknown: 0,
+    outages: 0,
+  };
   /** Keystone's v3 base URL, whichever form auth_url was given in. */
   readonly v3: string;
 
-  constructor(readonly opts: KeystoneOptions) {
+  constructor(readonly opts: KeystoneOptions, private readonly log: KeystoneLog = () => {}) {
     this.v3 = `${opts.authUrl.replace(/\/+$/, "").replace(/\/v3$/, "")}/v3`;
+  }
+
+  /** How many validated tokens are remembered for an outage. */
+  get rememberedTokens(): number {
+    return this.memory.size;
   }
 
   /**
@@ -65,8 +87,15 @@ export class KeystoneClient {
    */
   async serviceToken(): Promise<string> {
     if (this.service && Date.now() < this.service.until) return this.service.token;
+    const old = this.service;
     this.servicePending ??= this.issueServiceToken().finally(() => (this.servicePending = undefined));
-    return this.servicePending;
+    try {
+      return await this.servicePending;
+    } catch (err) {
+      // Keystone down: the token we hold is still good until its own expiry.
+      if (err instanceof KeystoneUnreachable && old && Date.now() < old.expires) return old.token;
+      throw err;
+    }
   }
 
   private async issueServiceToken(): Promise<string> {
@@ -90,7 +119,7 @@ export class KeystoneClient {
       throw unavailable(`Keystone refused the node's service credentials (${o.username}): HTTP ${res.status}.`);
     }
     const expires = Date.parse(body.token.expires_at);
-    this.service = { token, until: Math.min(expires - 60_000, Date.now() + 3_600_000) };
+    this.service = { token, until: Math.min(expires - 60_000, Date.now() + 3_600_000), expires };
     return token;
   }
 
@@ -110,7 +139,18 @@ export class KeystoneClient {
       pending = this.askAbout(token).finally(() => this.pending.delete(token));
       this.pending.set(token, pending);
     }
-    return pending;
+    try {
+      return await pending;
+    } catch (err) {
+      if (!(err instanceof KeystoneUnreachable)) throw err;
+      const remembered = this.memory.recall(token);
+      if (remembered) {
+        this.outage.fromMemory++;
+        return remembered;
+      }
+      this.outage.refusedUnknown++;
+      throw identityUnreachable(`this node has not validated this token before, or it has expired (${err.message})`);
+    }
   }
 
   private async askAbout(token: string): Promise<Identity | undefined> {
@@ -125,6 +165,7 @@ export class KeystoneClient {
     }
     if (res.status === 404) {
       await res.body?.cancel();
+      this.memory.forget(token);
       remember(this.refused, token, Date.now() + (this.opts.negativeCacheTime ?? 10) * 1000);
       return undefined;
     }
@@ -134,8 +175,10 @@ export class KeystoneClient {
     }
     const { token: t } = (await res.json()) as TokenBody;
     const identity = makeIdentity(t.user.id, t.project?.id ?? null, (t.roles ?? []).map((r) => r.name), token);
-    const until = Math.min(Date.now() + this.opts.tokenCacheTime * 1000, Date.parse(t.expires_at));
+    const expires = Date.parse(t.expires_at);
+    const until = Math.min(Date.now() + this.opts.tokenCacheTime * 1000, expires);
     remember(this.validated, token, { identity, until });
+    this.memory.keep(token, identity, expires);
     return identity;
   }
 
@@ -143,20 +186,56 @@ export class KeystoneClient {
     return this.call(`${this.v3}/auth/tokens`, { headers: { "X-Auth-Token": service, "X-Subject-Token": subject } });
   }
 
-  /** One request to Keystone, bounded in time; unreachable or too slow is "unavailable" (503), never a 500. */
+  /**
+   * One request to Keystone, bounded in time. Unreachable, too slow or a 5xx is KeystoneUnreachable (503, and
+   * memory may answer), never a 500; any other answer means Keystone is back.
+   */
   private async call(url: string, init: RequestInit): Promise<Response> {
     const seconds = this.opts.timeout ?? 30;
+    let res: Response;
     try {
-      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+      const got = await fetch(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
       // The body is small: read it under the same deadline so a stalled one fails here too.
-      const body = await res.arrayBuffer();
-      return new Response([204, 205, 304].includes(res.status) ? null : body, {
-        status: res.status,
-        headers: res.headers,
+      const body = await got.arrayBuffer();
+      res = new Response([204, 205, 304].includes(got.status) ? null : body, {
+        status: got.status,
+        headers: got.headers,
       });
     } catch (err) {
-      throw unavailable(`Keystone at ${this.v3} could not be reached within ${seconds} s: ${(err as Error).message}`);
+      throw this.down(`Keystone at ${this.v3} could not be reached within ${seconds} s: ${(err as Error).message}`);
     }
+    if (res.status >= 500) throw this.down(`Keystone at ${this.v3} answered ${res.status}.`);
+    this.up();
+    return res;
+  }
+
+  /** Notes a failed request to Keystone (one log line when an outage begins); the error to throw. */
+  private down(message: string): KeystoneUnreachable {
+    const o = this.outage;
+    if (o.reachable) {
+      o.reachable = false;
+      o.downSince = Date.now();
+      o.outages++;
+      this.log(
+        "WARNING",
+        `Keystone is unreachable: tokens validated before are accepted from memory until they expire (${this.memory.size} remembered); others get 503. ${message}`,
+      );
+    }
+    return new KeystoneUnreachable(message);
+  }
+
+  /** Notes an answer from Keystone (one log line when it ends an outage). */
+  private up(): void {
+    const o = this.outage;
+    o.lastAnswer = Date.now();
+    if (o.reachable) return;
+    const seconds = Math.round((Date.now() - (o.downSince ?? Date.now())) / 1000);
+    o.reachable = true;
+    o.downSince = null;
+    this.log(
+      "INFO",
+      `Keystone answers again after ${seconds} s unreachable; ${o.fromMemory} requests were authenticated from memory so far.`,
+    );
   }
 }
 

@@ -39,6 +39,13 @@ export interface NodeStatus {
   source: { type: "embedded" } | { type: "upstream"; url: string };
   cache: { size: number; max_size: number; cached: number; queued: number; caching: number };
   disk: { free: number; total: number };
+  /** Keystone as the node last saw it (auth keystone); null or absent otherwise. */
+  keystone?: {
+    reachable: boolean;
+    down_since: number | null;
+    remembered_tokens: number;
+    authenticated_from_memory: number;
+  } | null;
   /** The fleet as the status page shows it, null for a node alone; the CLI does not read it. */
   fleet: unknown;
 }

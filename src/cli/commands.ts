@@ -42,6 +42,17 @@ export async function status(client: CacheClient, io: Io, json: boolean): Promis
       ],
       ["Disk", `${formatBytes(node.disk.free)} free of ${formatBytes(node.disk.total)}`],
     );
+    const ks = node.keystone;
+    if (ks) {
+      lines.push([
+        "Keystone",
+        ks.reachable
+          ? `reachable, ${ks.remembered_tokens} tokens remembered`
+          : `UNREACHABLE since ${
+            new Date((ks.down_since ?? 0) * 1000).toISOString()
+          }: ${ks.authenticated_from_memory} requests let in on remembered tokens`,
+      ]);
+    }
   }
   const filling = fills.length
     ? `, ${fills.length} caching (${formatBytes(fills.reduce((n, f) => n + f.bytes_written, 0))} written)`

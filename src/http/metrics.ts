@@ -1,6 +1,7 @@
 // GET /metrics: the cache's counters, sizes, latencies and the runtime's own metrics in Prometheus' text format (prom-client).
 import { statfs } from "node:fs/promises";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { KeystoneOutage } from "../auth/token_memory.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { NodeRow } from "../fleet/nodes.ts";
@@ -39,6 +40,7 @@ export function cacheMetrics(
   cacheDir: string,
   fleet?: Fleet,
   store?: { unreadable: unknown[] },
+  keystone?: { outage: KeystoneOutage },
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -156,6 +158,19 @@ export function cacheMetrics(
       "glance_cache_store_unreadable_records",
       "Image records the embedded store could not read at start (moved aside)",
       () => store.unreadable.length,
+    );
+  }
+
+  if (keystone) {
+    counter(
+      "glance_cache_keystone_tokens_from_memory_total",
+      "Requests authenticated from the memory of validated tokens while Keystone could not be reached",
+      () => keystone.outage.fromMemory,
+    );
+    gauge(
+      "glance_cache_keystone_up",
+      "1 when Keystone answered the node's last request to it",
+      () => keystone.outage.reachable ? 1 : 0,
     );
   }
 

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
+import type { KeystoneClient } from "../auth/keystone.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { json } from "./responses.ts";
@@ -21,6 +22,8 @@ export interface StatusDeps {
   upstreamUrl: string | undefined;
   /** The fleet this node belongs to, if any. */
   fleet?: Fleet;
+  /** The Keystone client (auth keystone): its reachability goes in the document. */
+  keystone?: KeystoneClient;
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -48,7 +51,7 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet, keystone }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {
     page(): Response {
@@ -73,6 +76,7 @@ export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
           caching: totals.fillingImages,
         },
         disk: { free: disk.bavail * disk.bsize, total: disk.blocks * disk.bsize },
+        keystone: keystone ? keystonePart(keystone) : null,
         // null for a node alone; the page hides its section then.
         fleet: fleet ? await fleetPart(fleet) : null,
       });
@@ -100,4 +104,17 @@ async function fleetPart(fleet: Fleet) {
       error: `The fleet database is unavailable: ${(err as Error).message}`,
     };
   }
+}
+
+/** Keystone as the node last saw it (auth keystone); null in the other auth modes. */
+function keystonePart(keystone: KeystoneClient) {
+  const o = keystone.outage;
+  return {
+    url: keystone.v3,
+    reachable: o.reachable,
+    down_since: o.downSince === null ? null : o.downSince / 1000,
+    last_answer: o.lastAnswer === null ? null : o.lastAnswer / 1000,
+    remembered_tokens: keystone.rememberedTokens,
+    authenticated_from_memory: o.fromMemory,
+  };
 }
