@@ -48,7 +48,32 @@ class PoolThread {
   tell(msg: object): void {
     if (!this.failure) this.worker.postMessage(msg);
   }
+
+  /** A digest opens on this thread: it is not idle any more. */
+  opened(): void {
+    this.open++;
+    clearTimeout(this.idle);
+  }
+
+  /** A digest closed; once none has been open for IDLE_MS, the thread ends and its memory goes with it. */
+  closed(): void {
+    if (--this.open > 0) return;
+    this.idle = setTimeout(() => {
+      if (this.open > 0) return;
+      threads.splice(threads.indexOf(this), 1);
+      void this.worker.terminate();
+    }, IDLE_MS);
+    (this.idle as { unref?: () => void }).unref?.();
+  }
+
+  private idle: ReturnType<typeof setTimeout> | undefined;
 }
+
+/**
+ * A thread with no digest open for this long ends. Its heap allocates next to nothing, so it would never collect
+ * and would keep every upload's chunk buffers it was handed (4 MiB each) alive; ending it frees them.
+ */
+const IDLE_MS = 1000;
 
 const threads: PoolThread[] = [];
 let nextId = 0;
@@ -56,7 +81,7 @@ let nextId = 0;
 /** The pool's thread with the fewest open digests, started when the pool is not full yet. */
 function pickThread(): PoolThread {
   if (threads.length < HASH_THREADS) {
-    const t: PoolThread = new PoolThread(() => threads.splice(threads.indexOf(t), 1));
+    const t: PoolThread = new PoolThread(() => threads.includes(t) && threads.splice(threads.indexOf(t), 1));
     threads.push(t);
     return t;
   }
@@ -85,7 +110,7 @@ export class SideHasher {
     readonly buffers: Uint8Array[],
   ) {
     this.thread = pickThread();
-    this.thread.open++;
+    this.thread.opened();
     // The SharedArrayBuffers themselves, not views of them: views cost Deno memory (measured: docs/design.md).
     this.thread.tell({ open: this.id, algo, shared: buffers.map((b) => b.buffer) });
   }
@@ -114,7 +139,7 @@ export class SideHasher {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.thread.open--;
+      this.thread.closed();
       this.thread.tell({ close: this.id });
     }
     return Promise.resolve();

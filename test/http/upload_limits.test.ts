@@ -109,6 +109,7 @@ t("an upload that sends no byte for upload_stall_timeout is aborted: queued agai
     await waitStatus(node, id, "queued");
     assert.deepEqual((await readdir(images)).filter((f) => f.startsWith(id)), [`${id}.json`]);
     assert.deepEqual(await readdir(images), before);
+    assert.equal(await up.status(), 408);
     up.socket.destroy();
     // the slot came back: a whole upload then goes through
     const again = rawUpload(node, id, "adminproj", MiB);
