@@ -60,7 +60,7 @@ class PoolThread {
     if (--this.open > 0) return;
     this.idle = setTimeout(() => {
       if (this.open > 0) return;
-      threads.splice(threads.indexOf(this), 1);
+      forget(this);
       void this.worker.terminate();
     }, IDLE_MS);
     (this.idle as { unref?: () => void }).unref?.();
@@ -81,16 +81,17 @@ let nextId = 0;
 /** The pool's thread with the fewest open digests, started when the pool is not full yet. */
 function pickThread(): PoolThread {
   if (threads.length < HASH_THREADS) {
-    const t: PoolThread = new PoolThread(() => threads.includes(t) && threads.splice(threads.indexOf(t), 1));
+    const t: PoolThread = new PoolThread(() => forget(t));
     threads.push(t);
     return t;
   }
   return threads.reduce((best, t) => (t.open < best.open ? t : best));
 }
 
-/** The hash pool as it stands: threads started, digests open (for tests and /metrics). */
-export function hashPoolStats(): { threads: number; open: number } {
-  return { threads: threads.length, open: threads.reduce((n, t) => n + t.open, 0) };
+/** Takes a thread out of the pool (ended or failed): no digest opens on it any more. */
+function forget(t: PoolThread): void {
+  const i = threads.indexOf(t);
+  if (i >= 0) threads.splice(i, 1);
 }
 
 /**
