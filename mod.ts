@@ -27,7 +27,12 @@ export async function createCacheNode(opts: Partial<AppOptions> = {}): Promise<A
 
 async function serve(config: NodeOptions): Promise<void> {
   const node = await createApp(config);
-  const listening = await (await runtimeServe())(node.fetch, { host: config.host, port: config.port });
+  const listening = await (await runtimeServe())(node.fetch, {
+    host: config.host,
+    port: config.port,
+    headersTimeout: config.headersTimeout,
+    maxConnections: config.maxConnections,
+  });
   const source = config.upstream ? `in front of ${config.upstream.url}` : `embedded store in ${config.dataDir}`;
   console.log(
     `glance cache node listening on http://${config.host}:${listening.port} (${source}, auth ${config.auth})`,

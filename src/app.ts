@@ -116,7 +116,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
       : imageRoutes({
         store: store!,
         changes,
-        limits: { maxRequestBodySize, imageSizeCap: opts.imageSizeCap ?? DEFAULT_IMAGE_SIZE_CAP },
+        limits: {
+          maxRequestBodySize,
+          imageSizeCap: opts.imageSizeCap ?? DEFAULT_IMAGE_SIZE_CAP,
+          maxUploads: opts.maxUploads ?? OPTIONS.maxUploads.default,
+          maxUploadsPerProject: opts.maxUploadsPerProject ?? OPTIONS.maxUploadsPerProject.default,
+          uploadStallTimeout: opts.uploadStallTimeout ?? OPTIONS.uploadStallTimeout.default,
+        },
         publicEndpoint: opts.publicEndpoint,
         download,
       }),

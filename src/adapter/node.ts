@@ -1,6 +1,7 @@
 // The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the connection info.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { errorResponse } from "../http/errors.ts";
 import type { Recycling } from "../streams/files.ts";
 import type { Serve } from "./types.ts";
 
@@ -14,23 +15,46 @@ const IDLE_MS = 300_000;
  */
 const BODY: Recycling = { ring: 2, chunk: 1 << 20 };
 
+/** What a request on a connection beyond max_connections gets, before its connection is closed. */
+const OVERLOADED = "The server is handling too many connections; try again later.";
+
 /** Serves the handler on Node; each request's info carries the peer address, the target as received and BODY. */
-export const serve: Serve = (fetch, { host, port }) =>
+export const serve: Serve = (fetch, { host, port, headersTimeout = 60, maxConnections = 1000 }) =>
   new Promise((resolve, reject) => {
+    // Connections past maxConnections: each request on them is answered 503 and the connection closed.
+    const over = new WeakSet<Socket>();
     // @hono/node-server writes each chunk and reads the next once the write returned true or "drain"
     // came: for chunks above the socket's high-water mark, only once the last one is in the kernel.
     const server = createAdaptorServer({
       // @hono/node-server's second argument is { incoming, outgoing }; its Request URL has dot segments
       // resolved already, so the target as received goes along as rawPath.
-      fetch: (request: Request, env: HttpBindings | Http2Bindings) =>
-        fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url, body: BODY }),
+      fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
+        if (over.has(env.incoming.socket as Socket)) {
+          return Promise.resolve(
+            errorResponse(503, OVERLOADED, request.headers.get("accept"), { Connection: "close" }),
+          );
+        }
+        return fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url, body: BODY });
+      },
       overrideGlobalObjects: false,
-      // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a
-      // slow link: none here; a connection idle for IDLE_MS (no byte either way) is closed instead,
-      // and the headers must still arrive within Node's headersTimeout (60 s).
-      serverOptions: { requestTimeout: 0 },
+      // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a slow
+      // link: none here; a connection idle for IDLE_MS (no byte either way) is closed instead. Node's
+      // headersTimeout defaults to min(60 s, requestTimeout), which is 0 (none) with requestTimeout 0: it is
+      // set explicitly. Node checks it every connectionsCheckingInterval (default 30 s): every second here,
+      // so a connection whose headers are not all there after headersTimeout is cut within one more second
+      // (Node answers 408 and closes it; measured in test/http/connection_limits.test.ts).
+      serverOptions: {
+        requestTimeout: 0,
+        headersTimeout: headersTimeout * 1000,
+        connectionsCheckingInterval: Math.min(1000, headersTimeout * 250),
+      },
     });
     server.setTimeout(IDLE_MS);
+    let open = 0;
+    server.on("connection", (socket: Socket) => {
+      if (++open > maxConnections) over.add(socket);
+      socket.once("close", () => open--);
+    });
     server.once("error", reject);
     server.listen(port, host, () => {
       resolve({

@@ -12,5 +12,15 @@ export interface Listening {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Where to listen, and the bounds on what clients may hold (src/config/limit_options.ts; defaults there). */
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** Seconds a client has to send a request's headers (default 60); then the connection is closed. */
+  headersTimeout?: number;
+  /** Open connections; a request on one beyond is answered 503 and its connection closed (default 1000). */
+  maxConnections?: number;
+}
+
 /** One runtime's adapter: serves `fetch` on host and port until the returned server is closed. */
-export type Serve = (fetch: FetchHandler, opts: { host: string; port: number }) => Promise<Listening>;
+export type Serve = (fetch: FetchHandler, opts: ServeOptions) => Promise<Listening>;

@@ -4,6 +4,7 @@ import { VERIFY_HASHES } from "../cache/verify.ts";
 import type { Decl, Group } from "./kinds.ts";
 import { KEYSTONE_AUTHTOKEN, TOLERATED } from "./file_options.ts";
 import { FLEET } from "./fleet_options.ts";
+import { CONNECTION_LIMITS, UPLOAD_LIMITS } from "./limit_options.ts";
 
 const atLeastOneSecond = (n: number, name: string) => n < 1 ? `${name}: must be at least 1 second` : undefined;
 
@@ -112,6 +113,7 @@ export const OPTIONS = {
     default: 1099511627776,
     help: "largest image upload into the embedded store, bytes",
   },
+  ...UPLOAD_LIMITS,
   cacheConcurrency: {
     flag: "cache-concurrency",
     env: "GLANCE_CACHE_CONCURRENCY",
@@ -154,6 +156,7 @@ export const OPTIONS = {
     default: DEFAULT_STALL_TIME,
     help: "incomplete files older than this (s) are cleaned",
   },
+  ...CONNECTION_LIMITS,
   shutdownTimeout: {
     flag: "shutdown-timeout",
     env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT",

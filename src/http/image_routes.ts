@@ -15,6 +15,7 @@ import { IMAGE_SCHEMA, IMAGES_SCHEMA } from "./image_schema.ts";
 import { badInput as badRequest, conflict, forbidden, imageNotFound, tooLarge } from "../errors.ts";
 import { applyField, listedFor, READ_ONLY, removeField } from "./image_fields.ts";
 import { HttpError } from "./errors.ts";
+import { stallGuard, UploadSlots } from "../images/upload_limits.ts";
 import { readLimitedJson, readLimitedJsonObject } from "./request_body.ts";
 import { empty, json, methodNotAllowed, param } from "./responses.ts";
 import { type RoutedRequest, type Routes, routes } from "./router.ts";
@@ -22,12 +23,30 @@ import { type RoutedRequest, type Routes, routes } from "./router.ts";
 /** Glance: ImageSizeLimitExceeded rendered by the upload controller. */
 const IMAGE_TOO_LARGE = "The incoming image is too large: The provided image is too large.";
 
-/** The size limits of image requests. */
+/** The size limits of image requests, and the bounds on uploads (src/config/limit_options.ts). */
 export interface ImageLimits {
   /** Largest JSON body of a create or update, bytes. */
   maxRequestBodySize: number;
   /** Largest image data, bytes (Glance's image_size_cap). */
   imageSizeCap: number;
+  /** Uploads in progress at once, in all and per project: one beyond is refused 413. */
+  maxUploads: number;
+  maxUploadsPerProject: number;
+  /** Seconds an upload may send no byte; then it is aborted (408) and the image is queued again. */
+  uploadStallTimeout: number;
+}
+
+const CLOSE = { Connection: "close" };
+const stalled = (limits: ImageLimits) =>
+  `The image data stopped arriving: no byte for ${limits.uploadStallTimeout} seconds. The upload was aborted.`;
+
+/** An upload slot, or a 413 that closes the connection (the body it did not read stays unread). */
+function takeSlot(uploads: UploadSlots, project: string | null): () => void {
+  try {
+    return uploads.take(project);
+  } catch (err) {
+    throw new HttpError(413, (err as Error).message, CLOSE);
+  }
 }
 
 /** What the images API over the embedded store needs. */
@@ -43,6 +62,7 @@ export interface ImagesDeps {
 
 /** The images API's handlers over the embedded store. */
 export function imagesApi({ store, changes, limits, publicEndpoint }: ImagesDeps) {
+  const uploads = new UploadSlots(limits.maxUploads, limits.maxUploadsPerProject);
   const readJson = (request: Request) => readLimitedJson(request, limits.maxRequestBodySize);
   const readJsonObject = (request: Request) => readLimitedJsonObject(request, limits.maxRequestBodySize);
 
@@ -174,10 +194,19 @@ export function imagesApi({ store, changes, limits, publicEndpoint }: ImagesDeps
         await request.body.cancel().catch(() => {});
         throw tooLarge(IMAGE_TOO_LARGE);
       }
-      await store.upload(image, request.body, {
-        sizeCap: limits.imageSizeCap,
-        tooLarge: () => tooLarge(IMAGE_TOO_LARGE),
-      });
+      // Refused before a byte of the body is read; the connection closes rather than drain what the client sends.
+      const release = takeSlot(uploads, image.owner ?? who.projectId);
+      try {
+        const body = stallGuard(request.body, limits.uploadStallTimeout, () => new HttpError(408, stalled(limits)));
+        await store.upload(image, body, { sizeCap: limits.imageSizeCap, tooLarge: () => tooLarge(IMAGE_TOO_LARGE) });
+      } catch (err) {
+        if (err instanceof HttpError) throw new HttpError(err.status, err.message, CLOSE);
+        // the client went away mid-upload (Node's "aborted"): nobody reads the answer, and it is not our error
+        if ((err as { code?: string }).code === "ECONNRESET") throw badRequest("Client disconnected during upload.");
+        throw err;
+      } finally {
+        release();
+      }
       return empty(204);
     },
 

@@ -197,7 +197,7 @@ interface Stored {
 
 /**
  * The body in COPY_CHUNK (2 MiB) chunks, each written (off the main thread) while the main thread computes its
- * sha512 and, for a body of more than one chunk and where it pays (HASH_THREAD_PAYS), a SideHasher thread its md5: the two digests Glance
+ * sha512 and, for a body of more than one chunk and where it pays (HASH_THREAD_PAYS), a SideHasher on the shared hash pool its md5: the two digests Glance
  * computes one after the other run side by side on two cores. The next chunk is gathered meanwhile.
  * Past `cap` bytes the body is cancelled and the upload fails with tooLarge().
  */

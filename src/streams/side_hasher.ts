@@ -1,34 +1,119 @@
-// One digest computed on a thread of its own, over chunks in buffers shared with it: a second hash runs beside the main thread's.
+// One digest computed off the main thread, on a small shared pool of threads, over chunks in buffers shared with it.
 import { Buffer } from "node:buffer";
 import { Worker } from "node:worker_threads";
 
 /**
- * The chunks live in two SharedArrayBuffers the worker was given at its start; a chunk is handed
- * over as (slot, length) and must not change until `update` resolves. Nothing is transferred or
- * copied per chunk, which is what makes a thread pay (measured: docs/design.md).
+ * Threads in the pool. Each hashes any number of uploads, one chunk at a time: with two cores, a second
+ * digest beside the main thread's is what pays (docs/design.md); more threads than that only cost memory
+ * (each ~6–10 MB resident) and starting them cost each upload a thread of its own (52 threads for 40 uploads).
+ */
+export const HASH_THREADS = 2;
+
+type Reply = { slot?: number; hex?: string };
+
+/** One thread of the pool, the digests it holds, and the answers it owes (it answers in order). */
+class PoolThread {
+  readonly worker: Worker;
+  readonly replies: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
+  /** Digests opened on this thread and not closed. */
+  open = 0;
+  failure: Error | undefined;
+
+  constructor(onFailure: () => void) {
+    // a hashing loop allocates next to nothing: a small heap keeps the thread's resident memory small
+    this.worker = new Worker(new URL("./hash_worker.mjs", import.meta.url), {
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
+    this.worker.unref(); // an idle pool does not keep the process alive; a thread owing answers does (ask)
+    this.worker.on("message", (msg: Reply) => {
+      this.replies.shift()?.resolve(msg);
+      if (this.replies.length === 0) this.worker.unref();
+    });
+    this.worker.on("error", (err) => {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      for (const r of this.replies.splice(0)) r.reject(this.failure);
+      onFailure();
+    });
+  }
+
+  ask(msg: object): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      if (this.replies.length === 0) this.worker.ref();
+      this.replies.push({ resolve, reject });
+      this.worker.postMessage(msg);
+    });
+  }
+
+  tell(msg: object): void {
+    if (!this.failure) this.worker.postMessage(msg);
+  }
+
+  /** A digest opens on this thread: it is not idle any more. */
+  opened(): void {
+    this.open++;
+    clearTimeout(this.idle);
+  }
+
+  /** A digest closed; once none has been open for IDLE_MS, the thread ends and its memory goes with it. */
+  closed(): void {
+    if (--this.open > 0) return;
+    this.idle = setTimeout(() => {
+      if (this.open > 0) return;
+      forget(this);
+      void this.worker.terminate();
+    }, IDLE_MS);
+    (this.idle as { unref?: () => void }).unref?.();
+  }
+
+  private idle: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * A thread with no digest open for this long ends. Its heap allocates next to nothing, so it would never collect
+ * and would keep every upload's chunk buffers it was handed (4 MiB each) alive; ending it frees them.
+ */
+const IDLE_MS = 1000;
+
+const threads: PoolThread[] = [];
+let nextId = 0;
+
+/** The pool's thread with the fewest open digests, started when the pool is not full yet. */
+function pickThread(): PoolThread {
+  if (threads.length < HASH_THREADS) {
+    const t: PoolThread = new PoolThread(() => forget(t));
+    threads.push(t);
+    return t;
+  }
+  return threads.reduce((best, t) => (t.open < best.open ? t : best));
+}
+
+/** Takes a thread out of the pool (ended or failed): no digest opens on it any more. */
+function forget(t: PoolThread): void {
+  const i = threads.indexOf(t);
+  if (i >= 0) threads.splice(i, 1);
+}
+
+/**
+ * One digest on the pool: the chunks live in two SharedArrayBuffers the thread was handed when the digest
+ * opened; a chunk is handed over as (slot, length) and must not change until `update` resolves. Nothing is
+ * transferred or copied per chunk, which is what makes a thread pay (measured: docs/design.md).
  * node:worker_threads, as both Node and Deno offer it.
  */
 export class SideHasher {
-  private readonly worker: Worker;
-  private readonly replies: ((msg: { slot?: number; hex?: string }) => void)[] = [];
-  private failure: Error | undefined;
+  private readonly thread: PoolThread;
+  private readonly id = nextId++;
+  private closed = false;
 
   constructor(
     algo: string,
     /** The buffers chunks are read into; SharedArrayBuffer-backed. */
     readonly buffers: Uint8Array[],
   ) {
-    // a hashing loop allocates next to nothing: a small heap keeps the thread's resident memory small
+    this.thread = pickThread();
+    this.thread.opened();
     // The SharedArrayBuffers themselves, not views of them: views cost Deno memory (measured: docs/design.md).
-    this.worker = new Worker(new URL("./hash_worker.mjs", import.meta.url), {
-      workerData: { algo, shared: buffers.map((b) => b.buffer) },
-      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
-    });
-    this.worker.on("message", (msg) => this.replies.shift()?.(msg));
-    this.worker.on("error", (err) => {
-      this.failure = err instanceof Error ? err : new Error(String(err));
-      for (const reply of this.replies.splice(0)) reply({});
-    });
+    this.thread.tell({ open: this.id, algo, shared: buffers.map((b) => b.buffer) });
   }
 
   /** Two chunk buffers of `size` bytes that a SideHasher can read. */
@@ -36,31 +121,28 @@ export class SideHasher {
     return [Buffer.from(new SharedArrayBuffer(size)), Buffer.from(new SharedArrayBuffer(size))];
   }
 
-  /** Hashes `chunk`, a view at the start of one of the buffers; resolves when the worker is done with it. */
+  /** Hashes `chunk`, a view at the start of one of the buffers; resolves when the thread is done with it. */
   async update(chunk: Uint8Array): Promise<void> {
     const slot = this.buffers.findIndex((b) => b.buffer === chunk.buffer);
     if (slot < 0 || chunk.byteOffset !== 0) {
       throw new Error("SideHasher: the chunk is not at the start of a shared buffer");
     }
-    await this.ask({ slot, length: chunk.byteLength });
+    await this.thread.ask({ id: this.id, slot, length: chunk.byteLength });
   }
 
   /** The hex digest of every chunk so far; call once, after the last update. */
   async digest(): Promise<string> {
-    const { hex } = await this.ask({ digest: true });
+    const { hex } = await this.thread.ask({ digest: this.id });
     return hex!;
   }
 
-  /** Ends the thread; call it once done, also after a failure. */
-  close(): Promise<number> {
-    return this.worker.terminate();
-  }
-
-  private ask(msg: object): Promise<{ slot?: number; hex?: string }> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.replies.push((reply) => (this.failure ? reject(this.failure) : resolve(reply)));
-      this.worker.postMessage(msg);
-    });
+  /** Lets go of the digest and its buffers on the thread; call it once done, also after a failure. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.thread.closed();
+      this.thread.tell({ close: this.id });
+    }
+    return Promise.resolve();
   }
 }

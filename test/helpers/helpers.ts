@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, type AppOptions, createApp } from "../../src/app.ts";
-import { runtimeServe } from "../../src/adapter/serve.ts";
+import { runtimeServe, type ServeOptions } from "../../src/adapter/serve.ts";
 
 export const ADMIN = {
   "X-Identity-Status": "Confirmed",
@@ -35,12 +35,20 @@ export async function tempDir(prefix = "gcn-test-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** A node on loopback (`port` 0: any free one) over `dir`, or over a new temporary directory. */
-export async function start(opts: Partial<AppOptions> = {}, dir?: string, port = 0): Promise<Running> {
+/**
+ * A node on loopback (`port` 0: any free one) over `dir`, or over a new temporary directory; `limits` are the
+ * server's bounds on connections (headersTimeout, maxConnections), the program's defaults when absent.
+ */
+export async function start(
+  opts: Partial<AppOptions> = {},
+  dir?: string,
+  port = 0,
+  limits: Omit<ServeOptions, "host" | "port"> = {},
+): Promise<Running> {
   const dataDir = dir ?? (await tempDir());
   const app = await createApp({ auth: "headers", log: () => {}, ...opts, dataDir });
   const serve = await runtimeServe();
-  const listening = await serve(app.fetch, { host: "127.0.0.1", port });
+  const listening = await serve(app.fetch, { host: "127.0.0.1", port, ...limits });
   const url = `http://127.0.0.1:${listening.port}`;
   const stop = async () => {
     await listening.close();
