@@ -56,17 +56,27 @@ t("every file key of every declaration is in the configuration sample, under its
 t("the configuration sample with its defaults uncommented reads as no file at all", async () => {
   const dir = await tempDir("gcn-sample-");
   try {
-    // [keystone_authtoken] needs its required keys once the section is there: it is left out
+    // [keystone_authtoken] needs its required keys once it holds one: its keys stay commented, its header stays
     let section = "";
-    const uncommented = configSample().split("\n").flatMap((line) => {
+    const uncommented = configSample().split("\n").map((line) => {
       section = /^\[(.+)\]$/.exec(line)?.[1] ?? section;
-      if (section === "keystone_authtoken") return [];
       const option = /^#(\w+ = .+)$/.exec(line);
-      return [option && !option[1].endsWith("<None>") ? option[1] : line];
+      return option && !option[1].endsWith("<None>") && section !== "keystone_authtoken" ? option[1] : line;
     }).join("\n");
     assert.notEqual(uncommented, configSample());
     const path = join(dir, "glance-api.conf");
     await writeFile(path, uncommented);
+    assert.deepEqual(parseConfig(["--config-file", path], {}), parseConfig([], {}));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+t("the configuration sample as it is, every key commented out, reads as no file at all", async () => {
+  const dir = await tempDir("gcn-sample-");
+  try {
+    const path = join(dir, "glance-api.conf");
+    await writeFile(path, configSample());
     assert.deepEqual(parseConfig(["--config-file", path], {}), parseConfig([], {}));
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -10,29 +10,11 @@ import { promisify } from "node:util";
 import { suite } from "uvu";
 import { OPTIONS } from "../../src/config/options.ts";
 import { tempDir } from "../helpers/helpers.ts";
+import { ROOT, serviceSettings, setting, UNIT } from "../helpers/systemd_unit.ts";
 import { CURRENT_RUNTIME } from "../../support/processes.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-const UNIT = join(ROOT, "contrib/systemd/glance-cache-node.service");
 const SYSUSERS = join(ROOT, "contrib/sysusers.d/glance-cache-node.conf");
 const run = promisify(execFile);
-
-/** The unit's [Service] settings, each key with its values in order. */
-function serviceSettings(text: string): Map<string, string[]> {
-  const settings = new Map<string, string[]>();
-  let section = "";
-  for (const line of text.split("\n")) {
-    if (/^\s*(#|;|$)/.test(line)) continue;
-    const header = /^\[(.+)\]$/.exec(line.trim());
-    if (header) section = header[1];
-    else if (section === "Service") {
-      const at = line.indexOf("=");
-      const key = line.slice(0, at).trim();
-      settings.set(key, [...settings.get(key) ?? [], line.slice(at + 1).trim()]);
-    }
-  }
-  return settings;
-}
 
 /** The node binary on this machine (what the unit's /usr/bin/node stands for when it lives elsewhere). */
 const nodePath = () =>
@@ -114,7 +96,7 @@ t("systemd-sysusers accepts the user file and creates the unit's user", async ()
   const dir = await tempDir("gcn-sysusers-");
   try {
     const { stdout, stderr } = await run("systemd-sysusers", ["--dry-run", `--root=${dir}`, SYSUSERS]);
-    const user = serviceSettings(readFileSync(UNIT, "utf8")).get("User")![0];
+    const user = setting(serviceSettings(), "User");
     assert.match(stdout + stderr, new RegExp(`Creating user '${user}'`));
   } finally {
     await rm(dir, { recursive: true, force: true });
