@@ -25,6 +25,7 @@ need_missing() {
     root) [ "$(id -u)" = 0 ] || echo "needs root (mounts a tmpfs)" ;;
     curl) command -v curl >/dev/null || echo "curl missing (Debian package curl)" ;;
     chromium) command -v chromium >/dev/null || echo "chromium missing (Debian package chromium)" ;;
+    systemd-analyze) command -v systemd-analyze >/dev/null || echo "systemd-analyze missing (Debian package systemd)" ;;
     tmux) command -v tmux >/dev/null || echo "tmux missing (Debian package tmux)" ;;
     mariadb) { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } || echo "MariaDB missing (Debian package mariadb-server)" ;;
     nginx) { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo "nginx missing (Debian package nginx-light)" ;;

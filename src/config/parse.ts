@@ -72,7 +72,9 @@ export function parseConfig(
   };
   const readGroup = (g: Group, fields: Record<string, unknown>) => {
     const section = iniKeys(Object.values(g.fields)[0])[0]?.[0];
-    const present = g.when === "always" || (g.when === "section" ? file[section] !== undefined : fields[g.when]);
+    // An empty section is no section (oslo.config sees keys, not headers): the sample's commented-out one is not there.
+    const inFile = Object.keys(file[section] ?? {}).length > 0;
+    const present = g.when === "always" || (g.when === "section" ? inFile : fields[g.when]);
     return present ? fields : undefined;
   };
   const config = checkRules(read(OPTIONS) as NodeConfig);
