@@ -1,5 +1,6 @@
 // The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the connection info.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Recycling } from "../streams/files.ts";
 import type { Serve } from "./types.ts";
@@ -14,8 +15,11 @@ const IDLE_MS = 300_000;
  */
 const BODY: Recycling = { ring: 2, chunk: 1 << 20 };
 
-/** Serves the handler on Node; each request's info carries the peer address, the target as received and BODY. */
-export const serve: Serve = (fetch, { host, port }) =>
+/**
+ * Serves the handler on Node (HTTPS with `tls`); each request's info carries the peer address, the target as
+ * received and BODY.
+ */
+export const serve: Serve = (fetch, { host, port, tls }) =>
   new Promise((resolve, reject) => {
     // @hono/node-server writes each chunk and reads the next once the write returned true or "drain"
     // came: for chunks above the socket's high-water mark, only once the last one is in the kernel.
@@ -28,7 +32,8 @@ export const serve: Serve = (fetch, { host, port }) =>
       // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a
       // slow link: none here; a connection idle for IDLE_MS (no byte either way) is closed instead,
       // and the headers must still arrive within Node's headersTimeout (60 s).
-      serverOptions: { requestTimeout: 0 },
+      serverOptions: { requestTimeout: 0, ...(tls ? { cert: tls.cert, key: tls.key } : {}) },
+      ...(tls ? { createServer: createHttpsServer } : {}),
     });
     server.setTimeout(IDLE_MS);
     server.once("error", reject);

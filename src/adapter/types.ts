@@ -12,5 +12,14 @@ export interface Listening {
   close(graceMs?: number): Promise<void>;
 }
 
-/** One runtime's adapter: serves `fetch` on host and port until the returned server is closed. */
-export type Serve = (fetch: FetchHandler, opts: { host: string; port: number }) => Promise<Listening>;
+/** A server certificate (chain) and its private key, PEM text: given, the adapter serves HTTPS. */
+export interface ServeTls {
+  cert: string;
+  key: string;
+}
+
+/** One runtime's adapter: serves `fetch` on host and port (HTTPS with `tls`) until the returned server is closed. */
+export type Serve = (
+  fetch: FetchHandler,
+  opts: { host: string; port: number; tls?: ServeTls },
+) => Promise<Listening>;

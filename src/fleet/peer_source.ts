@@ -1,6 +1,7 @@
 // An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
 import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
+import type { Fetch } from "../platform/tls_fetch.ts";
 import { PEER_AUTH_HEADER, peerToken } from "./peer_auth.ts";
 
 /** Counts of a node's whole-image reads, by where they came from (for /metrics and heartbeats). */
@@ -16,6 +17,8 @@ export interface PeerDeps {
   peers(imageId: string): Promise<string[]>;
   secret: string;
   log: (msg: string) => void;
+  /** What peer reads go out with (node:https with [DEFAULT] ca_file for https peers); default global fetch. */
+  fetch?: Fetch;
 }
 
 /** The path a peer serves an image's bytes at (GET, signed). */
@@ -73,7 +76,7 @@ export class PeerSource implements ImageSource {
       const aborter = new AbortController();
       const timer = setTimeout(() => aborter.abort(new Error("no answer within 10 s")), 10_000);
       try {
-        const res = await fetch(url + peerPath(image.id), {
+        const res = await (deps.fetch ?? fetch)(url + peerPath(image.id), {
           headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, image.id) },
           signal: aborter.signal,
         });
