@@ -72,7 +72,7 @@ function httpsFetch(agent: Agent, url: string, init: RequestInit): Promise<Respo
     req.on("error", (err: Error & { code?: string }) => {
       if (signal?.aborted) return reject(signal.reason);
       const code = err.code && !err.message.includes(err.code) ? ` (${err.code})` : "";
-      reject(new Error(`${err.message}${code}`, { cause: err }));
+      reject(new Error(`${err.message}${code}`));
     });
     if (body instanceof ReadableStream) {
       const source = Readable.fromWeb(body as Parameters<typeof Readable.fromWeb>[0]);

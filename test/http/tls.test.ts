@@ -12,6 +12,7 @@ import type { ImageSource } from "../../src/images/source.ts";
 import { clientFetch } from "../../src/platform/tls_fetch.ts";
 import { CURRENT_RUNTIME, denoBinary, nodeBinary, run, startServer } from "../../support/processes.ts";
 import { makeCerts, type TestCerts } from "../helpers/certs.ts";
+import { runCli } from "../helpers/cli_process.ts";
 import { bytes, createImage, md5, readAll, start, tempDir, waitCached } from "../helpers/helpers.ts";
 import { serveLoopback } from "../helpers/loopback.ts";
 
@@ -56,27 +57,38 @@ const modArgs = (args: string[]) =>
     ? { cmd: nodeBinary(), args: ["--import", "tsx", "mod.ts", ...args] }
     : { cmd: denoBinary(), args: ["run", "-A", "mod.ts", ...args] };
 
-t("the node serves HTTPS with cert_file and key_file; plain http to that port gets no answer", async ({ certs }) => {
-  const dir = await tempDir();
-  const node = await startServer(CURRENT_RUNTIME, dir, ["--cert-file", certs.certFile, "--key-file", certs.keyFile]);
-  try {
-    assert.match(node.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-    const versions = await httpsGet(`${node.url}/versions`, certs.ca);
-    assert.equal(versions.status, 200);
-    assert.ok(JSON.parse(versions.body).versions.length > 0);
-    // localhost is in the certificate too; a client that does not trust the test CA refuses it.
-    assert.equal((await httpsGet(`${node.url.replace("127.0.0.1", "localhost")}/versions`, certs.ca)).status, 200);
-    await assert.rejects(httpsGet(`${node.url}/versions`), /certificate/i);
-    const plain = await plainGet(`${node.url.replace("https:", "http:")}/versions`);
-    assert.ok(plain instanceof Error || plain >= 400, `plain http answered ${plain}`);
-    const log = await readFile(`${dir}.log`, "utf8");
-    assert.match(log, /listening on https:\/\/127\.0\.0\.1:\d+/);
-  } finally {
-    await node.stop();
-    await rm(dir, { recursive: true, force: true });
-    await rm(`${dir}.log`, { force: true });
-  }
-});
+t(
+  "the node serves HTTPS with cert_file and key_file; plain http to that port gets no answer; the CLI with --os-cacert",
+  async ({ certs }) => {
+    const dir = await tempDir();
+    const node = await startServer(CURRENT_RUNTIME, dir, ["--cert-file", certs.certFile, "--key-file", certs.keyFile]);
+    try {
+      assert.match(node.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const versions = await httpsGet(`${node.url}/versions`, certs.ca);
+      assert.equal(versions.status, 200);
+      assert.ok(JSON.parse(versions.body).versions.length > 0);
+      // localhost is in the certificate too; a client that does not trust the test CA refuses it.
+      assert.equal((await httpsGet(`${node.url.replace("127.0.0.1", "localhost")}/versions`, certs.ca)).status, 200);
+      await assert.rejects(httpsGet(`${node.url}/versions`), /certificate/i);
+      const plain = await plainGet(`${node.url.replace("https:", "http:")}/versions`);
+      assert.ok(plain instanceof Error || plain >= 400, `plain http answered ${plain}`);
+      // The glance-cache command trusts the CA as glanceclient does: --os-cacert (or OS_CACERT).
+      const trusted = await runCli(["--os-image-url", node.url, "--os-cacert", certs.caFile, "list"]);
+      assert.equal(trusted.code, 0, trusted.stderr);
+      const fromEnv = await runCli(["--os-image-url", node.url, "list"], { OS_CACERT: certs.caFile });
+      assert.equal(fromEnv.code, 0, fromEnv.stderr);
+      const untrusted = await runCli(["--os-image-url", node.url, "list"]);
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, /cannot be reached: .*certificate/);
+      const log = await readFile(`${dir}.log`, "utf8");
+      assert.match(log, /listening on https:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      await node.stop();
+      await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}.log`, { force: true });
+    }
+  },
+);
 
 t("cert_file without key_file, or an unreadable one, stops the start naming the option", async ({ certs }) => {
   const dir = await tempDir();
@@ -131,6 +143,11 @@ t(
       const cached = await node.req(`/v2/images/${id}/file`);
       assert.equal(md5(new Uint8Array(await cached.arrayBuffer())), md5(data));
       assert.equal((await node.req("/v2/images")).status, 200, "the pass-through goes over https too");
+      // An upload through the node streams its body up over https.
+      const uploaded = bytes(2 << 20);
+      const upId = await createImage(node, uploaded);
+      const back = await upstream.req(`/v2/images/${upId}/file`);
+      assert.equal(md5(new Uint8Array(await back.arrayBuffer())), md5(uploaded));
 
       const refused = await blind.req(`/v2/images/${id}/file`, { headers: { Accept: "application/json" } });
       assert.equal(refused.status, 502);
