@@ -1,5 +1,5 @@
 // The fleet database over TLS: PyMySQL's ssl_ca (and friends) in the URL, against a MariaDB that refuses plain connections.
-// test-needs: mariadb
+// test-needs: mariadb openssl
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { suite } from "uvu";

@@ -1,4 +1,5 @@
 // HTTPS: the node serves it with cert_file and key_file; its clients (upstream, Keystone, peers) verify with a CA bundle.
+// test-needs: openssl
 import assert from "node:assert/strict";
 import { readFile, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
