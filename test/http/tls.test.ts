@@ -59,7 +59,7 @@ const modArgs = (args: string[]) =>
     : { cmd: denoBinary(), args: ["run", "-A", "mod.ts", ...args] };
 
 t(
-  "the node serves HTTPS with cert_file and key_file; plain http to that port gets no answer; the CLI with --os-cacert",
+  "the node serves HTTPS with cert_file and key_file; plain http to that port gets no HTTP answer; the CLI with --os-cacert",
   async ({ certs }) => {
     const dir = await tempDir();
     const node = await startServer(CURRENT_RUNTIME, dir, ["--cert-file", certs.certFile, "--key-file", certs.keyFile]);
