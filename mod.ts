@@ -1,11 +1,12 @@
 // Entry point: the embeddable fetch handler, and, run as a program, the server (Node via tsx, or Deno).
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type App, type AppOptions, createApp } from "./src/app.ts";
 import { OPTIONS } from "./src/config/options.ts";
 import { ConfigError, type NodeOptions, parseConfig, withPolicy } from "./src/config/parse.ts";
 import { USAGE } from "./src/config/usage.ts";
-import { runtimeServe } from "./src/adapter/serve.ts";
+import { runtimeServe, type ServeTls } from "./src/adapter/serve.ts";
 
 /** A running node (App) and what it is built from (AppOptions: the options of docs/configuration.md and hooks). */
 export type { App, AppOptions };
@@ -25,17 +26,35 @@ export async function createCacheNode(opts: Partial<AppOptions> = {}): Promise<A
   return createApp({ dataDir: OPTIONS.dataDir.default, ...opts });
 }
 
+/** cert_file and key_file, read: both or neither (an unreadable file stops the start with its name). */
+function serverTls(config: NodeOptions): ServeTls | undefined {
+  const { certFile, keyFile } = config;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error("cert_file and key_file (--cert-file, --key-file) go together");
+  const read = (option: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (err) {
+      throw new Error(`${option} ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read("cert_file", certFile), key: read("key_file", keyFile) };
+}
+
 async function serve(config: NodeOptions): Promise<void> {
+  const tls = serverTls(config);
   const node = await createApp(config);
   const listening = await (await runtimeServe())(node.fetch, {
     host: config.host,
     port: config.port,
     headersTimeout: config.headersTimeout,
     maxConnections: config.maxConnections,
+    tls,
   });
   const source = config.upstream ? `in front of ${config.upstream.url}` : `embedded store in ${config.dataDir}`;
+  const scheme = tls ? "https" : "http";
   console.log(
-    `glance cache node listening on http://${config.host}:${listening.port} (${source}, auth ${config.auth})`,
+    `glance cache node listening on ${scheme}://${config.host}:${listening.port} (${source}, auth ${config.auth})`,
   );
   let stopping = false;
   const stop = async (signal: string) => {

@@ -8,7 +8,7 @@ import { Policy } from "./auth/policy.ts";
 import { ImageCache } from "./cache/image_cache.ts";
 import type { AppOptions } from "./config/app_options.ts";
 import { OPTIONS } from "./config/options.ts";
-import { notFound } from "./errors.ts";
+import { DomainError, notFound } from "./errors.ts";
 import type { Fleet } from "./fleet/fleet.ts";
 import { accessLogged } from "./http/access_log.ts";
 import { logCacheEvents } from "./http/cache_log.ts";
@@ -28,6 +28,7 @@ import { statusApi } from "./http/status_page.ts";
 import type { EmbeddedStore } from "./images/embedded_store.ts";
 import { ImageChanges } from "./images/image_changes.ts";
 import { openImageSource } from "./images/sources.ts";
+import { clientFetch } from "./platform/tls_fetch.ts";
 import { Logger } from "./log.ts";
 
 /** What createApp takes: the declared options (src/config/options.ts) and the embedder's hooks. */
@@ -55,6 +56,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const keystone = opts.keystone
     ? new KeystoneClient(opts.keystone, (level, message) => logger.log(level, "keystone", message))
     : undefined;
+  const peerFetch = clientFetch({ caFile: opts.caFile }); // read first: a bad ca_file stops the start here
   const { source, store, upstream, client } = await openImageSource(opts, keystone, logger.textSink("store"));
   // Loaded only for a fleet: the database driver is resident memory a node alone never uses (docs/design.md).
   const fleet = opts.fleet
@@ -64,7 +66,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const cacheDir = opts.cacheDir ?? join(opts.dataDir, "cache");
   const cache = await ImageCache.open({
     dir: cacheDir,
-    source: fleet ? fleet.wrapSource(cacheSource) : cacheSource,
+    source: fleet ? fleet.wrapSource(cacheSource, peerFetch) : cacheSource,
     concurrency: opts.cacheConcurrency,
     maxSize: opts.maxSize,
     stallTime: opts.stallTime,
@@ -89,17 +91,26 @@ export async function createApp(opts: AppOptions): Promise<App> {
       cacheDirs: [cache.directories().root, cache.directories().incomplete],
       minFreePercent: opts.healthcheck?.minFreePercent,
       upstreamUrl: opts.upstream?.url,
+      upstreamFetch: client?.send,
       keystoneUrl: keystone?.v3,
+      keystoneFetch: keystone?.send,
       disableByFilePath: opts.healthcheck?.disableByFilePath,
       unreadableRecords: store?.unreadable,
     }),
     { cacheSeconds: opts.healthcheck?.cacheSeconds },
   );
 
+  const dependencyLog = logger.textSink("upstream", "WARNING");
   const router = mount(
     Router<RoutedRequest, [ConnInfo?]>({
       before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics)), jsonBodiesOnly],
-      catch: (err: unknown, request: RoutedRequest) => renderError(err, request),
+      catch: (err: unknown, request: RoutedRequest) => {
+        // Why the upstream or Keystone failed (a refused certificate, say) is for the operator's log too.
+        if (err instanceof DomainError && (err.kind === "upstream_failed" || err.kind === "unavailable")) {
+          dependencyLog(err.message);
+        }
+        return renderError(err, request);
+      },
     }),
     operationsRoutes({
       policy,

@@ -27,6 +27,7 @@ need_missing() {
     chromium) command -v chromium >/dev/null || echo "chromium missing (Debian package chromium)" ;;
     systemd-analyze) command -v systemd-analyze >/dev/null || echo "systemd-analyze missing (Debian package systemd)" ;;
     tmux) command -v tmux >/dev/null || echo "tmux missing (Debian package tmux)" ;;
+    openssl) command -v openssl >/dev/null || echo "openssl missing (Debian package openssl)" ;;
     mariadb) { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } || echo "MariaDB missing (Debian package mariadb-server)" ;;
     nginx) { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo "nginx missing (Debian package nginx-light)" ;;
     *) echo "unknown test-needs name: $1" ;;

@@ -22,16 +22,16 @@ interface DenoServeInfo {
 }
 declare const Deno: {
   serve(
-    opts: { hostname: string; port: number; onListen?: (addr: { port: number }) => void },
+    opts: { hostname: string; port: number; onListen?: (addr: { port: number }) => void; cert?: string; key?: string },
     handler: (request: Request, info: DenoServeInfo) => Promise<Response>,
   ): DenoServer;
 };
 
-/** Serves the handler on Deno; each request's info carries the peer address and BODY. */
-export const serve: Serve = async (fetch, { host, port }) => {
+/** Serves the handler on Deno (HTTPS with `tls`: Deno.serve takes the PEM texts); each request's info carries the peer address and BODY. */
+export const serve: Serve = async (fetch, { host, port, tls }) => {
   // Deno.serve has no whole-request timeout, so a long upload or download is never cut for its length.
   // Deno hands the handler the request target as received (dot segments included), so no rawPath is needed.
-  const server = Deno.serve({ hostname: host, port, onListen: () => {} }, (request, info) => {
+  const server = Deno.serve({ hostname: host, port, onListen: () => {}, ...tls }, (request, info) => {
     return fetch(request, { remoteAddr: info.remoteAddr.hostname, body: BODY });
   });
   return {

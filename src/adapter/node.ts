@@ -1,5 +1,6 @@
 // The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the connection info.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { errorResponse } from "../http/errors.ts";
 import type { Recycling } from "../streams/files.ts";
@@ -18,8 +19,11 @@ const BODY: Recycling = { ring: 2, chunk: 1 << 20 };
 /** What a request on a connection beyond max_connections gets, before its connection is closed. */
 const OVERLOADED = "The server is handling too many connections; try again later.";
 
-/** Serves the handler on Node; each request's info carries the peer address, the target as received and BODY. */
-export const serve: Serve = (fetch, { host, port, headersTimeout = 60, maxConnections = 1000 }) =>
+/**
+ * Serves the handler on Node (HTTPS with `tls`); each request's info carries the peer address, the target as
+ * received and BODY.
+ */
+export const serve: Serve = (fetch, { host, port, tls, headersTimeout = 60, maxConnections = 1000 }) =>
   new Promise((resolve, reject) => {
     // Connections past maxConnections: each request on them is answered 503 and the connection closed.
     const over = new WeakSet<Socket>();
@@ -42,16 +46,19 @@ export const serve: Serve = (fetch, { host, port, headersTimeout = 60, maxConnec
       // headersTimeout defaults to min(60 s, requestTimeout), which is 0 (none) with requestTimeout 0: it is
       // set explicitly. Node checks it every connectionsCheckingInterval (default 30 s): every second here,
       // so a connection whose headers are not all there after headersTimeout is cut within one more second
-      // (Node answers 408 and closes it; measured in test/http/connection_limits.test.ts).
+      // (Node answers 408 and closes it; test/http/connection_limits.test.ts).
       serverOptions: {
         requestTimeout: 0,
         headersTimeout: headersTimeout * 1000,
         connectionsCheckingInterval: Math.min(1000, headersTimeout * 250),
+        ...(tls ? { cert: tls.cert, key: tls.key } : {}),
       },
+      ...(tls ? { createServer: createHttpsServer } : {}),
     });
     server.setTimeout(IDLE_MS);
     let open = 0;
-    server.on("connection", (socket: Socket) => {
+    // Under HTTPS a request's socket is the TLS socket, which "secureConnection" hands out.
+    server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
       if (++open > maxConnections) over.add(socket);
       socket.once("close", () => open--);
     });

@@ -2,7 +2,7 @@
 import type { Serve } from "./types.ts";
 
 /** The adapter types, for whoever serves the handler (mod.ts, tests, benchmarks). */
-export type { FetchHandler, Listening, Serve, ServeOptions } from "./types.ts";
+export type { FetchHandler, Listening, Serve, ServeOptions, ServeTls } from "./types.ts";
 
 /** The adapter of the runtime we are on: Deno.serve on Deno, @hono/node-server on Node. */
 export async function runtimeServe(): Promise<Serve> {

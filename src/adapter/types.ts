@@ -12,15 +12,23 @@ export interface Listening {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Where to listen, and the bounds on what clients may hold (src/config/limit_options.ts; defaults there). */
+/** A server certificate (chain) and its private key, PEM text: given, the adapter serves HTTPS. */
+export interface ServeTls {
+  cert: string;
+  key: string;
+}
+
+/** Where to listen, over what, and the bounds on what clients may hold (src/config/limit_options.ts; defaults there). */
 export interface ServeOptions {
   host: string;
   port: number;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: ServeTls;
   /** Seconds a client has to send a request's headers (default 60); then the connection is closed. */
   headersTimeout?: number;
   /** Open connections; a request on one beyond is answered 503 and its connection closed (default 1000). */
   maxConnections?: number;
 }
 
-/** One runtime's adapter: serves `fetch` on host and port until the returned server is closed. */
+/** One runtime's adapter: serves `fetch` on host and port (HTTPS with `tls`) until the returned server is closed. */
 export type Serve = (fetch: FetchHandler, opts: ServeOptions) => Promise<Listening>;

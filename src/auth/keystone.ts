@@ -1,5 +1,6 @@
 // Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly).
 import { unauthenticated, unavailable } from "../errors.ts";
+import { clientFetch, type Fetch } from "../platform/tls_fetch.ts";
 import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
 import { identityUnreachable, type KeystoneOutage, KeystoneUnreachable, TokenMemory } from "./token_memory.ts";
 
@@ -19,6 +20,10 @@ export interface KeystoneOptions {
   tokenCacheTime: number;
   /** seconds for any request to Keystone, connecting included ([keystone_authtoken] http_connect_timeout; default 30) */
   timeout?: number;
+  /** [keystone_authtoken] cafile: PEM CA bundle for an https auth_url (default: the runtime's CAs) */
+  cafile?: string;
+  /** [keystone_authtoken] insecure: Keystone's certificate is not verified (explicit choice only) */
+  insecure?: boolean;
   /** seconds a token Keystone refused is refused without asking again (default 10) */
   negativeCacheTime?: number;
 }
@@ -71,9 +76,12 @@ export class KeystoneClient {
   };
   /** Keystone's v3 base URL, whichever form auth_url was given in. */
   readonly v3: string;
+  /** What requests to Keystone go out with: node:https with cafile (or insecure) for an https auth_url. */
+  readonly send: Fetch;
 
   constructor(readonly opts: KeystoneOptions, private readonly log: KeystoneLog = () => {}) {
     this.v3 = `${opts.authUrl.replace(/\/+$/, "").replace(/\/v3$/, "")}/v3`;
+    this.send = clientFetch({ caFile: opts.cafile, insecure: opts.insecure });
   }
 
   /** How many validated tokens are remembered for an outage. */
@@ -194,7 +202,7 @@ export class KeystoneClient {
     const seconds = this.opts.timeout ?? 30;
     let res: Response;
     try {
-      const got = await fetch(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+      const got = await this.send(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
       // The body is small: read it under the same deadline so a stalled one fails here too.
       const body = await got.arrayBuffer();
       res = new Response([204, 205, 304].includes(got.status) ? null : body, {

@@ -208,7 +208,7 @@ export class CacheClient {
     if (this.conn.token) all["X-Auth-Token"] = this.conn.token;
     let res: Response;
     try {
-      res = await fetch(this.conn.imageUrl + path, { method, headers: all, body });
+      res = await (this.conn.send ?? fetch)(this.conn.imageUrl + path, { method, headers: all, body });
     } catch (err) {
       throw new CliError(`${this.conn.imageUrl} cannot be reached: ${causeOf(err)}`);
     }

@@ -1,4 +1,5 @@
 // Where the CLI talks to and with which token: flags, else OS_* variables, else a Keystone password login.
+import { clientFetch, type Fetch } from "../platform/tls_fetch.ts";
 import { CliError } from "./errors.ts";
 
 /** The global --os-* options as commander names them; each falls back to its OS_* variable. */
@@ -13,6 +14,10 @@ export interface AuthFlags {
   osProjectDomainName?: string;
   osRegionName?: string;
   osInterface?: string;
+  /** A PEM CA bundle for https URLs (glanceclient's --os-cacert, OS_CACERT). */
+  osCacert?: string;
+  /** Do not verify https certificates (glanceclient's --insecure). */
+  insecure?: boolean;
 }
 
 /** Where the commands send their requests, and with which token. */
@@ -21,6 +26,8 @@ export interface Connection {
   imageUrl: string;
   /** Sent as X-Auth-Token; undefined sends none (a noauth node). */
   token: string | undefined;
+  /** What requests go out with: node:https with --os-cacert (or --insecure) for https URLs; default global fetch. */
+  send?: Fetch;
 }
 
 /** What glanceclient would use when nothing names a node: the node started by `npm start` on this host. */
@@ -35,9 +42,15 @@ export async function connect(flags: AuthFlags, env: Record<string, string | und
   const imageUrl = pick(flags.osImageUrl, "OS_IMAGE_URL");
   const token = pick(flags.osAuthToken, "OS_AUTH_TOKEN") ?? pick(undefined, "OS_TOKEN");
   const authUrl = pick(flags.osAuthUrl, "OS_AUTH_URL");
-  if (token || !authUrl) return { imageUrl: rootOf(imageUrl ?? DEFAULT_IMAGE_URL), token };
+  let send: Fetch;
+  try {
+    send = clientFetch({ caFile: pick(flags.osCacert, "OS_CACERT"), insecure: flags.insecure });
+  } catch (err) {
+    throw new CliError(`--os-cacert: ${(err as Error).message}`);
+  }
+  if (token || !authUrl) return { imageUrl: rootOf(imageUrl ?? DEFAULT_IMAGE_URL), token, send };
 
-  const login = await passwordLogin(authUrl, {
+  const login = await passwordLogin(send, authUrl, {
     username: required(pick(flags.osUsername, "OS_USERNAME"), "--os-username or OS_USERNAME"),
     password: required(pick(flags.osPassword, "OS_PASSWORD"), "--os-password or OS_PASSWORD"),
     projectName: required(pick(flags.osProjectName, "OS_PROJECT_NAME"), "--os-project-name or OS_PROJECT_NAME"),
@@ -50,7 +63,7 @@ export async function connect(flags: AuthFlags, env: Record<string, string | und
       pick(flags.osInterface, "OS_INTERFACE") ?? "public",
       pick(flags.osRegionName, "OS_REGION_NAME"),
     );
-  return { imageUrl: rootOf(endpoint), token: login.token };
+  return { imageUrl: rootOf(endpoint), token: login.token, send };
 }
 
 interface Credentials {
@@ -67,7 +80,11 @@ interface CatalogEntry {
 }
 
 /** POST /v3/auth/tokens with a password, scoped to a project: the token and the service catalog. */
-async function passwordLogin(authUrl: string, c: Credentials): Promise<{ token: string; catalog: CatalogEntry[] }> {
+async function passwordLogin(
+  send: Fetch,
+  authUrl: string,
+  c: Credentials,
+): Promise<{ token: string; catalog: CatalogEntry[] }> {
   const base = authUrl.replace(/\/+$/, "");
   const url = `${/\/v3$/.test(base) ? base : `${base}/v3`}/auth/tokens`;
   const body = {
@@ -81,7 +98,7 @@ async function passwordLogin(authUrl: string, c: Credentials): Promise<{ token: 
   };
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await send(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),

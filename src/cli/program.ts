@@ -33,7 +33,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .option("--os-user-domain-name <name>", "(env OS_USER_DOMAIN_NAME, default Default)")
     .option("--os-project-domain-name <name>", "(env OS_PROJECT_DOMAIN_NAME, default Default)")
     .option("--os-region-name <name>", "the catalog region (env OS_REGION_NAME)")
-    .option("--os-interface <name>", "the catalog interface (env OS_INTERFACE, default public)");
+    .option("--os-interface <name>", "the catalog interface (env OS_INTERFACE, default public)")
+    .option("--os-cacert <file>", "PEM CA bundle for https URLs (env OS_CACERT; default the runtime's CAs)")
+    .option("--insecure", "do not verify https certificates");
 
   // commander calls an action with (...positionals, options, command).
   const run =

@@ -53,6 +53,17 @@ export const KEYSTONE_AUTHTOKEN = {
       check: (n, name) => n < 1 ? `${name}: not a number of seconds: ${n}` : undefined,
       help: "seconds for any request to Keystone, connecting included",
     },
+    cafile: {
+      ini: [SECTION, "cafile"],
+      kind: "string",
+      help: "PEM CA bundle trusted for an https auth_url (default: the runtime's CAs)",
+    },
+    insecure: {
+      ini: [SECTION, "insecure"],
+      kind: "bool",
+      default: false,
+      help: "do not verify Keystone's certificate (an explicit choice; never the default)",
+    },
   },
 } as const satisfies Group;
 

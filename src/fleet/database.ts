@@ -1,12 +1,14 @@
 // The fleet's shared database: Glance-style connection URLs, a mysql2 pool, and versioned migrations under a lock.
 import mysql from "mysql2/promise";
+import { databaseSsl } from "./database_tls.ts";
 
 /** The fleet's connection pool (mysql2, promise API). */
 export type Pool = mysql.Pool;
 
 /**
  * Accepts Glance's [database] connection form (mysql+pymysql://user:pass@host:3306/glance?charset=utf8)
- * as well as plain mysql:// URLs; the driver part and query options other than unix_socket are ignored.
+ * as well as plain mysql:// URLs; the driver part is ignored, and of the query options unix_socket and PyMySQL's
+ * TLS ones (ssl_ca, ssl_cert, ssl_key, ssl_verify_cert, ...: database_tls.ts) are read.
  */
 export function connectionOptions(url: string): mysql.PoolOptions {
   const m = /^(mysql|mariadb)(\+[a-z0-9_]+)?:\/\//i.exec(url);
@@ -15,6 +17,12 @@ export function connectionOptions(url: string): mysql.PoolOptions {
   const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
   if (!database) throw new Error(`fleet database: the URL names no database: ${redact(url)}`);
   const socket = u.searchParams.get("unix_socket");
+  let ssl;
+  try {
+    ssl = databaseSsl(u.searchParams);
+  } catch (err) {
+    throw new Error(`fleet database ${redact(url)}: ${(err as Error).message}`);
+  }
   return {
     host: u.hostname || "127.0.0.1",
     port: u.port ? Number(u.port) : 3306,
@@ -22,6 +30,7 @@ export function connectionOptions(url: string): mysql.PoolOptions {
     password: decodeURIComponent(u.password) || undefined,
     database,
     ...(socket ? { socketPath: socket } : {}),
+    ...(ssl ? { ssl } : {}),
   };
 }
 

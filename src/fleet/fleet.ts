@@ -10,6 +10,7 @@ import { type Job, Jobs, type JobSpec } from "./jobs.ts";
 import { NodeRegistry, type NodeRow } from "./nodes.ts";
 import { ForgottenImages } from "./forgotten.ts";
 import { PeerSource } from "./peer_source.ts";
+import type { Fetch } from "../platform/tls_fetch.ts";
 import { SharedRows } from "./shared_rows.ts";
 
 /** How a node joins a fleet (the [glance_cache_node] fleet options, see docs/fleet.md). */
@@ -108,8 +109,8 @@ export class Fleet {
     }
   }
 
-  /** The cache's source, reading from peers of this site when a secret is configured. */
-  wrapSource(source: ImageSource): ImageSource {
+  /** The cache's source, reading from peers of this site (with `send`: https peers' CA) when a secret is configured. */
+  wrapSource(source: ImageSource, send?: Fetch): ImageSource {
     this.peerSource = new PeerSource(
       source,
       this.opts.secret
@@ -117,6 +118,7 @@ export class Fleet {
           peers: (id) => this.registry.peersHolding(id, this.site, this.nodeId),
           secret: this.opts.secret,
           log: this.log,
+          fetch: send,
         }
         : undefined,
     );

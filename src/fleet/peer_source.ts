@@ -1,6 +1,7 @@
 // An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
 import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
+import type { Fetch } from "../platform/tls_fetch.ts";
 import { PEER_AUTH_HEADER, peerPath, peerRead, peerToken } from "./peer_auth.ts";
 
 /** Counts of a node's whole-image reads, by where they came from (for /metrics and heartbeats). */
@@ -16,6 +17,8 @@ export interface PeerDeps {
   peers(imageId: string): Promise<string[]>;
   secret: string;
   log: (msg: string) => void;
+  /** What peer reads go out with (node:https with [DEFAULT] ca_file for https peers); default global fetch. */
+  fetch?: Fetch;
 }
 
 /**
@@ -71,7 +74,7 @@ export class PeerSource implements ImageSource {
       const timer = setTimeout(() => aborter.abort(new Error("no answer within 10 s")), 10_000);
       try {
         // Signed for this peer alone; a redirect is a failed peer, never followed with the token.
-        const res = await fetch(url + peerPath(image.id), {
+        const res = await (deps.fetch ?? fetch)(url + peerPath(image.id), {
           headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, peerRead(url, image.id)) },
           signal: aborter.signal,
           redirect: "manual",

@@ -4,6 +4,7 @@ import { rm, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { UnreadableRecord } from "../images/record_files.ts";
+import type { Fetch } from "../platform/tls_fetch.ts";
 
 /** One check's verdict, in oslo.middleware's terms. */
 export interface CheckResult {
@@ -144,10 +145,10 @@ export function diskSpaceCheck(dir: string, minFreePercent: number): Check {
 }
 
 /** An HTTP service we depend on answers (any status below 500) within timeoutMs. */
-export function reachableCheck(name: string, what: string, url: string, timeoutMs = 3000): Check {
+export function reachableCheck(name: string, what: string, url: string, timeoutMs = 3000, send?: Fetch): Check {
   return async () => {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await (send ?? fetch)(url, { signal: AbortSignal.timeout(timeoutMs) });
       await res.body?.cancel();
       if (res.status >= 500) {
         return {
@@ -201,8 +202,12 @@ export interface NodeHealthOptions {
   minFreePercent?: number;
   /** The upstream Glance, when the node is in front of one. */
   upstreamUrl?: string;
+  /** How the upstream is asked (its client's CA bundle); default global fetch. */
+  upstreamFetch?: Fetch;
   /** Keystone's v3 URL, when tokens are validated or the node has service credentials. */
   keystoneUrl?: string;
+  /** How Keystone is asked (cafile, insecure); default global fetch. */
+  keystoneFetch?: Fetch;
   /** oslo's disable_by_file_path. */
   disableByFilePath?: string;
   /** Image records the embedded store found unreadable at start and moved aside. */
@@ -213,9 +218,12 @@ export interface NodeHealthOptions {
 export function nodeHealthChecks(opts: NodeHealthOptions): Check[] {
   const checks = [cacheWritableCheck(opts.cacheDirs), diskSpaceCheck(opts.cacheDirs[0], opts.minFreePercent ?? 5)];
   if (opts.upstreamUrl) {
-    checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`));
+    const url = `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`;
+    checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", url, 3000, opts.upstreamFetch));
   }
-  if (opts.keystoneUrl) checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl));
+  if (opts.keystoneUrl) {
+    checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl, 3000, opts.keystoneFetch));
+  }
   if (opts.disableByFilePath) checks.push(disableByFileCheck(opts.disableByFilePath));
   if (opts.unreadableRecords) checks.push(recordsCheck(opts.unreadableRecords));
   return checks;

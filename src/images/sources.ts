@@ -24,7 +24,7 @@ export type ImageSources =
  * (S3, a second Glance) is one more branch here and one file implementing ImageSource.
  */
 export async function openImageSource(
-  opts: Pick<AppOptions, "dataDir" | "upstream">,
+  opts: Pick<AppOptions, "dataDir" | "upstream" | "caFile">,
   keystone?: KeystoneClient,
   log?: (msg: string) => void,
 ): Promise<ImageSources> {
@@ -36,6 +36,7 @@ export async function openImageSource(
     url: opts.upstream.url,
     headersTimeout: opts.upstream.timeout ?? UPSTREAM.timeout.default,
     stallTimeout: opts.upstream.stallTimeout ?? UPSTREAM.stallTimeout.default,
+    tls: { caFile: opts.caFile },
   });
   const upstream = new UpstreamGlance({
     client,

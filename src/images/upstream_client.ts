@@ -1,5 +1,6 @@
 // The one HTTP client to the upstream Glance: keeps its path prefix, and bounds every request in time.
 import { upstreamFailed } from "../errors.ts";
+import { clientFetch, type Fetch, type TlsClientOptions } from "../platform/tls_fetch.ts";
 
 /** Where the upstream Glance is, and how long any request to it may take. */
 export interface UpstreamClientOptions {
@@ -9,6 +10,8 @@ export interface UpstreamClientOptions {
   headersTimeout: number;
   /** Seconds a body (the response's, or a request body we stream up) may go without a byte. */
   stallTimeout: number;
+  /** How an https upstream's certificate is verified ([DEFAULT] ca_file); default the runtime's CAs. */
+  tls?: TlsClientOptions;
 }
 
 /** A request to send upstream; a body streams, never buffered. */
@@ -25,9 +28,12 @@ export interface UpstreamRequest {
 export class UpstreamClient {
   /** The upstream's URL without a trailing slash: http://host:9292 or http://host/image. */
   readonly base: string;
+  /** What every request goes out with: global fetch, or node:https with the CA bundle for an https upstream. */
+  readonly send: Fetch;
 
   constructor(readonly opts: UpstreamClientOptions) {
     this.base = opts.url.replace(/\/+$/, "");
+    this.send = clientFetch(opts.tls);
   }
 
   /** The upstream URL of one of our API paths (`/v2/...` with its query): the prefix is kept. */
@@ -62,7 +68,7 @@ export class UpstreamClient {
     if (!upload) armHeadersTimer();
     let res: Response;
     try {
-      res = await fetch(this.target(pathAndQuery), {
+      res = await this.send(this.target(pathAndQuery), {
         method: req.method ?? "GET",
         headers: req.headers,
         body,

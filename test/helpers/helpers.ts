@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, type AppOptions, createApp } from "../../src/app.ts";
-import { runtimeServe, type ServeOptions } from "../../src/adapter/serve.ts";
+import { runtimeServe, type ServeOptions, type ServeTls } from "../../src/adapter/serve.ts";
+import { clientFetch } from "../../src/platform/tls_fetch.ts";
 
 export const ADMIN = {
   "X-Identity-Status": "Confirmed",
@@ -36,20 +37,23 @@ export async function tempDir(prefix = "gcn-test-"): Promise<string> {
 }
 
 /**
- * A node on loopback (`port` 0: any free one) over `dir`, or over a new temporary directory; `limits` are the
- * server's bounds on connections (headersTimeout, maxConnections), the program's defaults when absent.
+ * A node on loopback (`port` 0: any free one) over `dir`, or over a new temporary directory. With `tls` it serves
+ * HTTPS, and `req` trusts `tls.ca`; `limits` are the server's bounds on connections (headersTimeout,
+ * maxConnections), the program's defaults when absent.
  */
 export async function start(
-  opts: Partial<AppOptions> = {},
+  options: Partial<AppOptions> & { tls?: ServeTls & { ca: string } } = {},
   dir?: string,
   port = 0,
-  limits: Omit<ServeOptions, "host" | "port"> = {},
+  limits: Omit<ServeOptions, "host" | "port" | "tls"> = {},
 ): Promise<Running> {
+  const { tls, ...opts } = options;
   const dataDir = dir ?? (await tempDir());
   const app = await createApp({ auth: "headers", log: () => {}, ...opts, dataDir });
   const serve = await runtimeServe();
-  const listening = await serve(app.fetch, { host: "127.0.0.1", port, ...limits });
-  const url = `http://127.0.0.1:${listening.port}`;
+  const listening = await serve(app.fetch, { host: "127.0.0.1", port, tls, ...limits });
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${listening.port}`;
+  const send = tls ? clientFetch({ ca: tls.ca }) : fetch;
   const stop = async () => {
     await listening.close();
     await app.close();
@@ -65,7 +69,7 @@ export async function start(
     },
     req(path, init = {}) {
       const { as = ADMIN, headers, ...rest } = init;
-      return fetch(url + path, { ...rest, headers: { ...as, ...(headers as Record<string, string>) } });
+      return send(url + path, { ...rest, headers: { ...as, ...(headers as Record<string, string>) } });
     },
   };
 }

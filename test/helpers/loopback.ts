@@ -1,16 +1,19 @@
 // Loopback servers for upstream tests: a fetch handler on a free port, and a prefix-mounting reverse proxy that
 // counts what passes (fake servers hold requests with helpers/gate.ts).
-import { runtimeServe } from "../../src/adapter/serve.ts";
+import { runtimeServe, type ServeTls } from "../../src/adapter/serve.ts";
 
 export interface Loopback {
   url: string;
   close(): Promise<void>;
 }
 
-/** Serves a fetch handler on a loopback port (the runtime's own adapter). */
-export async function serveLoopback(handler: (request: Request) => Response | Promise<Response>): Promise<Loopback> {
-  const listening = await (await runtimeServe())(async (r) => await handler(r), { host: "127.0.0.1", port: 0 });
-  return { url: `http://127.0.0.1:${listening.port}`, close: () => listening.close() };
+/** Serves a fetch handler on a loopback port (the runtime's own adapter; HTTPS with `tls`). */
+export async function serveLoopback(
+  handler: (request: Request) => Response | Promise<Response>,
+  tls?: ServeTls,
+): Promise<Loopback> {
+  const listening = await (await runtimeServe())(async (r) => await handler(r), { host: "127.0.0.1", port: 0, tls });
+  return { url: `${tls ? "https" : "http"}://127.0.0.1:${listening.port}`, close: () => listening.close() };
 }
 
 const HOP = [

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
 import { freePort } from "../../support/processes.ts";
+import type { TestCerts } from "./certs.ts";
 import { tempDir } from "./helpers.ts";
 
 export interface MariaDb {
@@ -23,7 +24,20 @@ export interface MariaDb {
 
 const rootArgs = () => (process.getuid?.() === 0 ? ["--user=root"] : []);
 
-export async function startMariaDb(database = "glance_fleet"): Promise<MariaDb> {
+/**
+ * A private MariaDB with `database` created. With `tls` it serves TLS with that certificate and refuses plain
+ * connections (--require-secure-transport).
+ */
+export async function startMariaDb(database = "glance_fleet", opts: { tls?: TestCerts } = {}): Promise<MariaDb> {
+  const tls = opts.tls;
+  const tlsArgs = tls
+    ? [
+      `--ssl-ca=${tls.caFile}`,
+      `--ssl-cert=${tls.certFile}`,
+      `--ssl-key=${tls.keyFile}`,
+      "--require-secure-transport=ON",
+    ]
+    : [];
   const dir = await tempDir("gcn-mariadb-");
   const datadir = join(dir, "data");
   await promisify(execFile)("mariadb-install-db", [
@@ -51,6 +65,7 @@ export async function startMariaDb(database = "glance_fleet"): Promise<MariaDb> 
         "--innodb-log-file-size=16M",
         "--max-connections=500",
         `--log-error=${join(dir, "error.log")}`,
+        ...tlsArgs,
         ...rootArgs(),
       ],
       { stdio: "ignore" },
@@ -58,7 +73,12 @@ export async function startMariaDb(database = "glance_fleet"): Promise<MariaDb> 
     const mysql = (await import("mysql2/promise")).default;
     for (let i = 0;; i++) {
       try {
-        const conn = await mysql.createConnection({ host: "127.0.0.1", port, user: "root" });
+        const conn = await mysql.createConnection({
+          host: "127.0.0.1",
+          port,
+          user: "root",
+          ...(tls ? { ssl: { ca: tls.ca } } : {}),
+        });
         await conn.query(`CREATE DATABASE IF NOT EXISTS ${database}`);
         await conn.end();
         return;

@@ -33,6 +33,9 @@ workers = 1
 debug = true
 auth_strategy = keystone
 public_endpoint = https://images.example.com/image
+cert_file = /etc/glance/ssl/node.pem
+key_file = /etc/glance/ssl/node.key
+ca_file = /etc/glance/ssl/ca.pem
 
 [keystone_authtoken]
 auth_url = http://127.0.0.1:5000/v3
@@ -45,6 +48,8 @@ project_domain_name = Default
 token_cache_time = 30
 auth_type = password
 http_connect_timeout = 5
+cafile = /etc/ssl/keystone-ca.pem
+insecure = true
 
 [glance_cache_node]
 upstream_url = http://127.0.0.1:9292
@@ -72,6 +77,11 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
   });
   assert.equal(config.publicEndpoint, "https://images.example.com/image");
   assert.equal(config.policyFile, "/etc/glance/policy.yaml");
+  assert.deepEqual([config.certFile, config.keyFile, config.caFile], [
+    "/etc/glance/ssl/node.pem",
+    "/etc/glance/ssl/node.key",
+    "/etc/glance/ssl/ca.pem",
+  ]);
   assert.deepEqual(config.keystone, {
     authUrl: "http://127.0.0.1:5000/v3",
     wwwAuthenticateUri: "http://keystone.example:5000",
@@ -82,6 +92,8 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
     projectDomainName: "Default",
     tokenCacheTime: 30,
     timeout: 5,
+    cafile: "/etc/ssl/keystone-ca.pem",
+    insecure: true,
   });
 });
 

@@ -96,4 +96,59 @@ t("a fleet without worker_self_reference_url, or on another database, is refused
   assert.throws(() => connectionOptions("mysql://a@h/"), /names no database/);
 });
 
+t("PyMySQL's TLS options in the URL become mysql2's ssl: files read, verification on unless turned off", async () => {
+  const dir = await tempDir();
+  const file = async (name: string) => {
+    await writeFile(join(dir, name), `PEM ${name}`);
+    return join(dir, name);
+  };
+  const [ca, cert, key] = [await file("ca.pem"), await file("client.pem"), await file("client.key")];
+  const base = "mysql+pymysql://glance:pw@db.example/glance?charset=utf8";
+  const ssl = (query: string) => connectionOptions(`${base}&${query}`).ssl;
+  assert.equal(connectionOptions(base).ssl, undefined, "no ssl_* option: a plain connection");
+  assert.deepEqual(ssl(`ssl_ca=${ca}`), { ca: "PEM ca.pem", rejectUnauthorized: true, verifyIdentity: true });
+  assert.deepEqual(ssl(`ssl_ca=${ca}&ssl_cert=${cert}&ssl_key=${key}&ssl_check_hostname=false`), {
+    ca: "PEM ca.pem",
+    cert: "PEM client.pem",
+    key: "PEM client.key",
+    rejectUnauthorized: true,
+    verifyIdentity: false,
+  });
+  assert.deepEqual(ssl(`ssl_ca=${ca}&ssl_verify_identity=false`), {
+    ca: "PEM ca.pem",
+    rejectUnauthorized: true,
+    verifyIdentity: false,
+  });
+  assert.deepEqual(ssl("ssl=true"), { rejectUnauthorized: true, verifyIdentity: true }, "the runtime's CAs");
+  assert.deepEqual(ssl("ssl=1&ssl_verify_cert=false"), { rejectUnauthorized: false, verifyIdentity: false });
+  assert.deepEqual(ssl("ssl_mode=REQUIRED"), { rejectUnauthorized: false, verifyIdentity: false });
+  assert.deepEqual(ssl(`ssl_mode=verify_ca&ssl_ca=${ca}`), {
+    ca: "PEM ca.pem",
+    rejectUnauthorized: true,
+    verifyIdentity: false,
+  });
+  assert.deepEqual(ssl("ssl_cipher=ECDHE-RSA-AES256-GCM-SHA384&ssl_mode=VERIFY_IDENTITY"), {
+    ciphers: "ECDHE-RSA-AES256-GCM-SHA384",
+    rejectUnauthorized: true,
+    verifyIdentity: true,
+  });
+  for (const off of [`ssl_disabled=true&ssl_ca=${ca}`, "ssl=false", "ssl_mode=DISABLED"]) {
+    assert.equal(ssl(off), undefined, off);
+  }
+  const refused: [string, RegExp][] = [
+    ["ssl_capath=/etc/ssl/certs", /ssl_capath: not a TLS option/],
+    [`ssl_ca=${join(dir, "missing.pem")}`, /ssl_ca .*missing\.pem/],
+    [`ssl_ca=${ca}&ssl_cert=${cert}`, /ssl_cert and ssl_key go together/],
+    ["ssl_verify_cert=maybe", /ssl_verify_cert=maybe: not true or false/],
+    ["ssl_mode=PREFERRED", /ssl_mode=PREFERRED: use one of/],
+  ];
+  for (const [query, message] of refused) {
+    assert.throws(() => ssl(query), (err: Error) => {
+      assert.match(err.message, message);
+      assert.match(err.message, /^fleet database mysql\+pymysql:\/\/glance:\*\*\*@/, "the password hidden");
+      return true;
+    });
+  }
+});
+
 t.run();
