@@ -1,5 +1,6 @@
 // An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
 import type { Image } from "../images/image.ts";
+import { type KeptRecord, parseKept } from "../images/kept_record.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { PEER_AUTH_HEADER, peerToken } from "./peer_auth.ts";
 
@@ -20,6 +21,8 @@ export interface PeerDeps {
 
 /** The path a peer serves an image's bytes at (GET, signed). */
 export const peerPath = (imageId: string) => `/x-fleet/peer/images/${imageId}`;
+/** The path a peer serves a cached image's kept record at (GET, signed as a read of the image). */
+export const peerRecordPath = (imageId: string) => `${peerPath(imageId)}/record`;
 
 /**
  * Whole-image reads try the peers; if a peer fails before the end, the stream goes on from the
@@ -52,6 +55,26 @@ export class PeerSource implements ImageSource {
       return this.upstream(image);
     }
     return this.withFallback(image, peer);
+  }
+
+  /** The kept record of a cached image from the first peer of this site that has one (the upstream unreachable). */
+  async keptRecord(id: string): Promise<KeptRecord | undefined> {
+    const deps = this.deps;
+    if (!deps) return undefined;
+    for (const url of await deps.peers(id).catch(() => [] as string[])) {
+      try {
+        const res = await fetch(url + peerRecordPath(id), {
+          headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, id) },
+          redirect: "manual",
+          signal: AbortSignal.timeout(10_000),
+        });
+        const record = res.ok ? parseKept(await res.json()) : void (await res.body?.cancel());
+        if (record?.id === id) return record;
+      } catch (err) {
+        deps.log(`fleet: peer ${url} gave no kept record of ${id}: ${(err as Error).message}`);
+      }
+    }
+    return undefined;
   }
 
   private upstream(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {

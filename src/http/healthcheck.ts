@@ -4,6 +4,7 @@ import { rm, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { UnreadableRecord } from "../images/record_files.ts";
+import type { OutageView } from "../images/upstream_outage.ts";
 
 /** One check's verdict, in oslo.middleware's terms. */
 export interface CheckResult {
@@ -201,6 +202,8 @@ export interface NodeHealthOptions {
   minFreePercent?: number;
   /** The upstream Glance, when the node is in front of one. */
   upstreamUrl?: string;
+  /** The upstream's link (upstream_outage.ts): told what the probe found; while it serves the cache, the node is up. */
+  upstreamLink?: UpstreamLink;
   /** Keystone's v3 URL, when tokens are validated or the node has service credentials. */
   keystoneUrl?: string;
   /** oslo's disable_by_file_path. */
@@ -213,12 +216,43 @@ export interface NodeHealthOptions {
 export function nodeHealthChecks(opts: NodeHealthOptions): Check[] {
   const checks = [cacheWritableCheck(opts.cacheDirs), diskSpaceCheck(opts.cacheDirs[0], opts.minFreePercent ?? 5)];
   if (opts.upstreamUrl) {
-    checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`));
+    const probe = reachableCheck("UpstreamGlanceCheck", "GLANCE", `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`);
+    checks.push(opts.upstreamLink ? upstreamCheck(probe, opts.upstreamLink) : probe);
   }
   if (opts.keystoneUrl) checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl));
   if (opts.disableByFilePath) checks.push(disableByFileCheck(opts.disableByFilePath));
   if (opts.unreadableRecords) checks.push(recordsCheck(opts.unreadableRecords));
   return checks;
+}
+
+/** The upstream's link as the health check sees it. */
+export interface UpstreamLink {
+  answered(): void;
+  failed(why: string): void;
+  view(): OutageView;
+}
+
+/**
+ * The upstream probe, told to the link. An unreachable upstream does not make the node unavailable while it
+ * serves its cache from kept records (a load balancer must not pull it); `?detailed` still says GLANCE UNREACHABLE.
+ */
+export function upstreamCheck(probe: Check, link: UpstreamLink): Check {
+  return async () => {
+    const result = await probe();
+    if (result.available) {
+      link.answered();
+      return result;
+    }
+    link.failed(result.details);
+    const view = link.view();
+    if (!view.servingCached) return result;
+    const since = view.downSince === null ? 0 : Math.floor(Date.now() / 1000) - view.downSince;
+    return {
+      ...result,
+      available: true,
+      details: `${result.details}; cached images are served from their kept records (outage of ${since} s)`,
+    };
+  };
 }
 
 /**

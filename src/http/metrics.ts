@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { NodeRow } from "../fleet/nodes.ts";
+import type { OutageView } from "../images/upstream_outage.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { AccessRecord, ResponseObserver } from "./access_log.ts";
 
@@ -39,6 +40,7 @@ export function cacheMetrics(
   cacheDir: string,
   fleet?: Fleet,
   store?: { unreadable: unknown[] },
+  outage?: { view(): OutageView },
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -156,6 +158,24 @@ export function cacheMetrics(
       "glance_cache_store_unreadable_records",
       "Image records the embedded store could not read at start (moved aside)",
       () => store.unreadable.length,
+    );
+  }
+
+  if (outage) {
+    counter(
+      "glance_cache_kept_record_answers_total",
+      "Downloads answered from kept records while the upstream Glance could not be reached",
+      () => outage.view().keptAnswers,
+    );
+    gauge(
+      "glance_cache_upstream_last_answer_seconds",
+      "Seconds since the upstream Glance last answered (since start if it has not yet)",
+      () => outage.view().secondsSinceAnswer,
+    );
+    gauge(
+      "glance_cache_upstream_up",
+      "0 while an outage of the upstream Glance is under way",
+      () => outage.view().down ? 0 : 1,
     );
   }
 

@@ -6,6 +6,7 @@ import type { Identity } from "../auth/identity.ts";
 import type { Policy } from "../auth/policy.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import type { OutageView } from "../images/upstream_outage.ts";
 import { json } from "./responses.ts";
 import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
 import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
@@ -21,6 +22,8 @@ export interface StatusDeps {
   upstreamUrl: string | undefined;
   /** The fleet this node belongs to, if any. */
   fleet?: Fleet;
+  /** The upstream's link, in front of a Glance. */
+  outage?: { view(): OutageView };
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -48,7 +51,7 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet, outage }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {
     page(): Response {
@@ -64,7 +67,9 @@ export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
         version: VERSION,
         started_at: startedAt,
         uptime: now - startedAt,
-        source: upstreamUrl ? { type: "upstream", url: upstreamUrl } : { type: "embedded" },
+        source: upstreamUrl
+          ? { type: "upstream", url: upstreamUrl, link: linkPart(cache, outage) }
+          : { type: "embedded" },
         cache: {
           size: totals.cachedBytes,
           max_size: cache.maxSize,
@@ -77,6 +82,20 @@ export function statusApi({ cache, policy, upstreamUrl, fleet }: StatusDeps) {
         fleet: fleet ? await fleetPart(fleet) : null,
       });
     },
+  };
+}
+
+/** The upstream's link: up or down, since when, and what the kept records served. */
+function linkPart(cache: ImageCache, outage: { view(): OutageView } | undefined) {
+  if (!outage) return undefined;
+  const v = outage.view();
+  return {
+    state: v.down ? "down" : "up",
+    down_since: v.downSince,
+    last_answer_seconds: v.secondsSinceAnswer,
+    serving_cached: v.servingCached,
+    kept_answers: v.keptAnswers,
+    kept_records: cache.kept.count,
   };
 }
 
