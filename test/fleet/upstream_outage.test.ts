@@ -93,7 +93,15 @@ t(
     // An image no node of the site holds: 503.
     const other = await createImage(ctx.origin, bytes(1000));
     assert.equal((await ctx.a2.req(`/v2/images/${other}/file`, { as: ADMIN })).status, 503);
+
+    // Deleted centrally while the site is cut off: served until the link returns, then gone from both nodes.
+    assert.equal((await ctx.origin.req(`/v2/images/${id}`, { method: "DELETE" })).status, 204);
+    assert.equal((await ctx.a1.req(`/v2/images/${id}/file`, { as: ADMIN })).status, 200);
     await ctx.link.restore();
+    for (const node of [ctx.a1, ctx.a2]) {
+      await waitFor(`dropped on ${node.url}`, async () => !(await cachedOn(node, id)), 30_000);
+      assert.equal((await node.req(`/v2/images/${id}/file`, { as: ADMIN })).status, 404);
+    }
   },
 );
 
