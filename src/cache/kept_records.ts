@@ -28,6 +28,8 @@ export interface KeptRecordsView {
    * remembered for the commit of an image being filled; ignored for an image the cache does not hold.
    */
   keep(record: KeptRecord): Promise<void>;
+  /** The upstream told `project` the image is not found: it is no longer a member known. */
+  unseen(id: string, project: string): Promise<void>;
 }
 
 /**
@@ -86,6 +88,18 @@ export class KeptRecords implements KeptRecordsView {
         if (this.pending.size >= MAX_PENDING) this.pending.clear();
         this.pending.set(id, mergeKept(this.pending.get(id), record));
       }
+    });
+  }
+
+  unseen(id: string, project: string): Promise<void> {
+    return this.exclusion.run(id, async () => {
+      const pending = this.pending.get(id);
+      if (pending) pending.members = pending.members.filter((m) => m !== project);
+      const old = this.records.get(id);
+      if (!old?.members.includes(project)) return;
+      const next = { ...old, members: old.members.filter((m) => m !== project) };
+      await this.write(next);
+      this.records.set(id, next);
     });
   }
 

@@ -55,6 +55,8 @@ export async function lookUp(deps: LookupDeps, id: string, who: Identity): Promi
     return { image: keptImage(record), kept: record };
   }
   await changes.observed(id, image, who);
+  // A project the upstream no longer answers with the image is no longer a member known (revoked sharing).
+  if (!image && !who.isAdmin && who.projectId) await cache.kept.unseen(id, who.projectId).catch(() => {});
   return { image };
 }
 

@@ -159,6 +159,16 @@ t("cut off: another project's private image is 404, a shared one 404 to a projec
   assert.equal((await get(ctx, shared.id, MEMBER)).status, 200);
 });
 
+t("a member the upstream stops answering (sharing revoked) is no longer a member known", async (ctx) => {
+  const img = addImage(ctx, { visibility: "shared", members: ["memberproj"] });
+  await cached(ctx, img, [MEMBER]);
+  img.members = [];
+  assert.equal((await get(ctx, img.id, MEMBER)).status, 404, "online: the upstream's answer");
+  await ctx.link.cut();
+  assert.equal((await get(ctx, img.id, MEMBER)).status, 404, "cut off: not from the kept record either");
+  assert.equal((await get(ctx, img.id, OWNER)).status, 200);
+});
+
 t("cut off: an image never cached answers 503 in Glance's format, at once", async (ctx) => {
   const img = addImage(ctx, { visibility: "public" });
   await ctx.link.cut();
