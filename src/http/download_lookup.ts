@@ -36,6 +36,11 @@ export interface Found {
  */
 export async function lookUp(deps: LookupDeps, id: string, who: Identity): Promise<Found> {
   const { source, cache, changes, outage } = deps;
+  const own = () => (cache.isCached(id) ? cache.kept.get(id) : undefined);
+  // During a known outage a cached image does not wait for the upstream (a black-holed link would make every
+  // boot wait upstream_timeout): the probe finds the upstream back (upstream_outage.ts).
+  const known = outage?.down && outage.opts.serveCached && !outage.refusal() ? own() : undefined;
+  if (known) return answered(outage!, known, who);
   let image: Image | undefined;
   try {
     image = await source.find(id, who);
@@ -44,20 +49,25 @@ export async function lookUp(deps: LookupDeps, id: string, who: Identity): Promi
     if (!outage.opts.serveCached) throw err;
     const refusal = outage.refusal();
     if (refusal) throw refusal;
-    const record = (cache.isCached(id) ? cache.kept.get(id) : undefined) ?? (await deps.peerRecord?.(id));
+    const record = own() ?? (await deps.peerRecord?.(id));
     if (!record) {
       throw unavailable(
         `Image ${id} is not cached here, and the upstream image service is unreachable: ${err.message}`,
       );
     }
-    if (!mayReadKept(record, who)) throw imageNotFound(id);
-    outage.keptAnswers++;
-    return { image: keptImage(record), kept: record };
+    return answered(outage, record, who);
   }
   await changes.observed(id, image, who);
   // A project the upstream no longer answers with the image is no longer a member known (revoked sharing).
   if (!image && !who.isAdmin && who.projectId) await cache.kept.unseen(id, who.projectId).catch(() => {});
   return { image };
+}
+
+/** A download answered from a kept record, under Glance's visibility rules. */
+function answered(outage: UpstreamOutage, record: KeptRecord, who: Identity): Found {
+  if (!mayReadKept(record, who)) throw imageNotFound(record.id);
+  outage.keptAnswers++;
+  return { image: keptImage(record), kept: record };
 }
 
 /** After the cache took the download: what was seen is kept if the cache holds (or now fills) the image. */

@@ -1,4 +1,5 @@
-// A TCP link the test owns between a node and its upstream: cut() refuses connections (and drops open ones), restore() lets them through.
+// A TCP link the test owns between a node and its upstream: cut() refuses connections (and drops open ones),
+// blackhole() takes them and never answers, restore() lets them through again.
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { once } from "node:events";
 
@@ -9,6 +10,10 @@ export interface TcpLink {
   cut(): Promise<void>;
   /** The same port listens again and forwards to the target. */
   restore(): Promise<void>;
+  /** From now on connections are accepted and never answered (a black-holed link); restore() ends it. */
+  blackhole(): void;
+  /** Connections accepted while black-holed. */
+  readonly swallowed: number;
   /** How many connections were forwarded since the start. */
   readonly forwarded: number;
   close(): Promise<void>;
@@ -19,10 +24,18 @@ export async function tcpLink(target: string): Promise<TcpLink> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
   let forwarded = 0;
+  let swallowed = 0;
+  let holing = false;
   let server: Server | undefined;
   let listenPort = 0;
   const listen = async () => {
     const s = createServer((client) => {
+      if (holing) {
+        swallowed++;
+        sockets.add(client);
+        client.on("error", () => client.destroy()).resume();
+        return;
+      }
       forwarded++;
       const upstream = connect(Number(port), hostname);
       sockets.add(client).add(upstream);
@@ -56,7 +69,20 @@ export async function tcpLink(target: string): Promise<TcpLink> {
     url: `http://127.0.0.1:${listenPort}`,
     cut,
     restore: async () => {
+      if (holing) {
+        holing = false;
+        for (const sock of sockets) sock.destroy();
+        sockets.clear();
+      }
       if (!server) await listen();
+    },
+    blackhole: () => {
+      holing = true;
+      for (const sock of sockets) sock.destroy();
+      sockets.clear();
+    },
+    get swallowed() {
+      return swallowed;
     },
     get forwarded() {
       return forwarded;

@@ -183,6 +183,29 @@ t("cut off: an image never cached answers 503 in Glance's format, at once", asyn
   assert.ok(performance.now() - t0 < 5000, "within upstream_timeout");
 });
 
+t(
+  "a black-holed link: the first download waits upstream_timeout, the next ones do not ask the upstream",
+  async (ctx) => {
+    await ctx.node.close();
+    // metadata_cache_time 30: the first probe of the link comes 30 s after the outage starts, after this test.
+    ctx.node = await startNode(ctx, { timeout: 1, metadataCacheTime: 30 });
+    const img = addImage(ctx);
+    await cached(ctx, img);
+    ctx.link.blackhole();
+    const first = await get(ctx, img.id, OWNER);
+    assert.equal(first.headers.get("x-glance-cache-node-record"), "kept");
+    await first.arrayBuffer();
+    const asked = ctx.link.swallowed;
+    assert.ok(asked >= 1, "the first download asked the upstream and timed out");
+    for (let i = 0; i < 3; i++) {
+      const res = await get(ctx, img.id, OWNER);
+      assert.equal(res.status, 200);
+      assert.equal(md5(new Uint8Array(await res.arrayBuffer())), md5(img.data));
+    }
+    assert.equal(ctx.link.swallowed, asked, "answered from the kept record without asking the upstream");
+  },
+);
+
 t("a Glance answering 5xx is unreachable too", async (ctx) => {
   const img = addImage(ctx);
   await cached(ctx, img);
