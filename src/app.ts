@@ -57,7 +57,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
     ? new KeystoneClient(opts.keystone, (level, message) => logger.log(level, "keystone", message))
     : undefined;
   const peerFetch = clientFetch({ caFile: opts.caFile }); // read first: a bad ca_file stops the start here
-  const { source, store, upstream, client } = await openImageSource(opts, keystone, logger.textSink("store"));
+  const { source, store, upstream, client, outage } = await openImageSource(opts, keystone, logger.textSink("store"), {
+    warn: logger.textSink("upstream", "WARNING"),
+    info: logger.textSink("upstream"),
+  });
   // Loaded only for a fleet: the database driver is resident memory a node alone never uses (docs/design.md).
   const fleet = opts.fleet
     ? await (await import("./fleet/fleet.ts")).Fleet.connect(opts.fleet, logger.textSink("fleet"))
@@ -80,18 +83,32 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   logCacheEvents(cache.events, logger);
   const policy = opts.policy instanceof Policy ? opts.policy : new Policy(opts.policy);
-  const changes = new ImageChanges(cache, upstream);
+  const changes = new ImageChanges({
+    forget: (id) => cache.forget(id),
+    keptRecord: (id) => cache.kept.get(id),
+    keep: (record) => cache.kept.keep(record),
+    cachedIds: () => cache.cachedEntries().map((e) => e.image_id),
+  }, upstream);
+  // The upstream answers again after an outage: what was served from kept records meanwhile is checked (as the node).
+  const revalidate = () =>
+    changes.revalidate((id) => source.find(id, null)).then(
+      (r) => logger.log("INFO", "upstream", `revalidated ${r.checked} cached image(s), ${r.ended} dropped`),
+      (err) => logger.log("WARNING", "upstream", `revalidation stopped: ${(err as Error).message}`),
+    );
+  outage?.onRecovered(() => void revalidate());
   // An image another node saw deleted or deactivated ends here too.
   await fleet?.attach(cache, (id) => changes.ended(id));
   const maxRequestBodySize = opts.maxRequestBodySize ?? DEFAULT_MAX_REQUEST_BODY_SIZE;
-  const metrics = cacheMetrics(cache, cacheDir, fleet, store, keystone);
-  const download = downloadRoute({ source, cache, changes, metrics });
+  const metrics = cacheMetrics(cache, cacheDir, fleet, store, keystone, outage);
+  const peerRecord = fleet && ((id: string) => fleet.peerRecord(id));
+  const download = downloadRoute({ source, cache, changes, metrics, outage, peerRecord });
   const health = new Healthcheck(
     nodeHealthChecks({
       cacheDirs: [cache.directories().root, cache.directories().incomplete],
       minFreePercent: opts.healthcheck?.minFreePercent,
       upstreamUrl: opts.upstream?.url,
       upstreamFetch: client?.send,
+      upstreamLink: outage,
       keystoneUrl: keystone?.v3,
       keystoneFetch: keystone?.send,
       disableByFilePath: opts.healthcheck?.disableByFilePath,
@@ -116,7 +133,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       policy,
       metrics,
       health,
-      status: statusApi({ cache, policy, upstreamUrl: opts.upstream?.url, fleet, keystone }),
+      status: statusApi({ cache, policy, upstreamUrl: opts.upstream?.url, fleet, keystone, outage }),
       publicEndpoint: opts.publicEndpoint,
       publicMetrics: opts.publicMetrics,
     }),
@@ -152,6 +169,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       metrics,
     ),
     close: async () => {
+      outage?.close();
       await fleet?.close();
       await cache.close();
     },

@@ -1,11 +1,13 @@
 // The committed side of the cache: index rows and committed files, changed one image at a time (commit, evict, prune, clear).
 import { open, rename, rm } from "node:fs/promises";
 import type { CacheEntry, CacheIndex } from "./cache_index.ts";
+import { keptFrom } from "../images/kept_record.ts";
 import type { CacheEvents, EvictReason } from "./events.ts";
 import type { EvictionRules } from "./eviction.ts";
 import type { Fill, FillHooks } from "./fill.ts";
 import { LocalIOError } from "./fill_errors.ts";
 import type { ImageStates } from "./image_state.ts";
+import type { KeptRecords } from "./kept_records.ts";
 import type { CacheLayout } from "./layout.ts";
 
 /** What a prune did: the images evicted, and their bytes. */
@@ -19,6 +21,8 @@ export interface PruneReport {
 export interface EntriesDeps {
   layout: CacheLayout;
   index: CacheIndex;
+  /** The last upstream record of each committed image, written with its row and dropped with it. */
+  kept: KeptRecords;
   states: ImageStates;
   events: CacheEvents;
   rules: EvictionRules;
@@ -48,7 +52,7 @@ export class CacheEntries {
    * or forget that landed meanwhile wins and the committed file is removed. False: not kept.
    */
   commit(fill: Fill): Promise<boolean> {
-    const { layout, index, states, hooks } = this.deps;
+    const { layout, index, kept, states, hooks } = this.deps;
     const id = fill.id;
     return this.serialized(id, async () => {
       if (!states.is(id, "verifying", fill)) return false;
@@ -56,7 +60,16 @@ export class CacheEntries {
         throw new LocalIOError(`commit: ${err.message}`);
       });
       await hooks?.afterRename?.(fill);
+      try {
+        // The record before the row: at start a record without a row is dropped, never a row without its record.
+        await kept.committing(keptFrom(fill.image));
+      } catch (err) {
+        await kept.drop(id).catch(() => {});
+        await rm(layout.committed(id), { force: true });
+        throw new LocalIOError(`kept record: ${err instanceof Error ? err.message : err}`);
+      }
       if (!states.is(id, "verifying", fill)) {
+        await kept.drop(id);
         await rm(layout.committed(id), { force: true });
         return false;
       }
@@ -75,6 +88,7 @@ export class CacheEntries {
         await durable; // the row is on disk before the commit is reported
       } catch (err) {
         index.remove(id);
+        await kept.drop(id).catch(() => {});
         await rm(layout.committed(id), { force: true });
         throw new LocalIOError(`index: ${err instanceof Error ? err.message : err}`);
       }
@@ -90,6 +104,7 @@ export class CacheEntries {
       // Counted in the same tick the entry leaves the index: whoever sees it gone sees it counted.
       if (reason === "pruned") stats.evictions++;
       await rm(layout.committed(id), { force: true });
+      await this.deps.kept.drop(id);
       events.emit({ type: "evicted", id, reason });
       return true;
     });
@@ -119,6 +134,7 @@ export class CacheEntries {
     const ids = await this.serialized("*", () => index.clear());
     for (const id of ids) {
       await rm(layout.committed(id), { force: true });
+      await this.deps.kept.drop(id);
       events.emit({ type: "evicted", id, reason: "cleared" });
     }
   }

@@ -21,6 +21,7 @@ import { FillBudget } from "./fill_budget.ts";
 import { FillQueue } from "./fill_queue.ts";
 import { FillRunner } from "./fill_runner.ts";
 import { type ImageState, ImageStates } from "./image_state.ts";
+import { holdingOf, KeptRecords, type KeptRecordsView } from "./kept_records.ts";
 import { CacheLayout } from "./layout.ts";
 import { queueWorker, unqueue } from "./queue_worker.ts";
 import { type ReadDeps, readForPeer, serveDownload } from "./reads.ts";
@@ -47,6 +48,8 @@ export class ImageCache {
   readonly maxQueue: number;
   /** State changes, for logs, metrics and the fleet: `cache.events.on(listener)`. */
   readonly events: CacheEvents;
+  /** The last upstream record of each committed image, kept beside the index (served while the upstream is down). */
+  readonly kept: KeptRecordsView;
   /** Each image's one state: queued, filling, verifying, cached, discarding (or absent). */
   private readonly states: ImageStates;
   private readonly rules: EvictionRules;
@@ -71,6 +74,7 @@ export class ImageCache {
     this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
     this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
     const states = (this.states = new ImageStates((id) => index.has(id)));
+    const kept = (this.kept = new KeptRecords(layout.recordsDir, (id) => holdingOf(states.of(id))));
     const rules = (this.rules = new EvictionRules(opts.maxSize ?? DEFAULT_MAX_SIZE));
     const budget = (this.budget = new FillBudget(opts.concurrency ?? 1, rules));
     const source = opts.source;
@@ -82,7 +86,8 @@ export class ImageCache {
       },
     };
     const { stats, hooks, verifyHash } = { stats: this.stats, hooks: opts.hooks, verifyHash: opts.verifyHash };
-    const entries = (this.entries = new CacheEntries({ layout, index, states, events, rules, stats, log, hooks }));
+    const entries =
+      (this.entries = new CacheEntries({ layout, index, kept, states, events, rules, stats, log, hooks }));
     const shared = { source: this.source, states, entries, events, rules, budget, stats, log, verifyHash };
     const runner = (this.runner = new FillRunner({ ...shared, layout, hooks }));
     this.reads = { ...shared, index, runner };
@@ -103,6 +108,7 @@ export class ImageCache {
     const cache = new ImageCache(layout, index, queue, opts);
     cache.releaseLock = releaseLock;
     await reconcile(layout, index, cache.log);
+    await (cache.kept as KeptRecords).load(cache.log);
     await queue.load();
     for (const id of queue.list()) if (cache.states.of(id) === "absent") cache.states.move(id, "queued");
     await cache.prune();

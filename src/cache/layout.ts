@@ -1,4 +1,4 @@
-// The cache directory on disk, as Glance lays it out: committed files, incomplete/, invalid/, queue/.
+// The cache directory on disk, as Glance lays it out: committed files, incomplete/, invalid/, queue/ (and our records/).
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,6 +17,8 @@ export class CacheLayout {
   readonly queueDir: string;
   /** The index's journal. */
   readonly indexFile: string;
+  /** The kept records: the last upstream record of each committed image. */
+  readonly recordsDir: string;
 
   /** `root`: the cache directory; committed files sit directly in it. */
   constructor(readonly root: string) {
@@ -24,6 +26,7 @@ export class CacheLayout {
     this.invalidDir = join(root, "invalid");
     this.queueDir = join(root, "queue");
     this.indexFile = join(root, "index.jsonl");
+    this.recordsDir = join(root, "records");
   }
 
   /** Makes the directories that are missing. */

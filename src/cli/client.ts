@@ -36,7 +36,7 @@ export interface NodeStatus {
   version: string;
   /** Seconds since the node started. */
   uptime: number;
-  source: { type: "embedded" } | { type: "upstream"; url: string };
+  source: { type: "embedded" } | { type: "upstream"; url: string; link?: UpstreamLinkStatus };
   cache: { size: number; max_size: number; cached: number; queued: number; caching: number };
   disk: { free: number; total: number };
   /** Keystone as the node last saw it (auth keystone); null or absent otherwise. */
@@ -226,4 +226,19 @@ async function errorMessage(res: Response): Promise<string> {
   } catch {
     return text.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200);
   }
+}
+
+/** The upstream's link in the status document (absent from nodes older than this field). */
+export interface UpstreamLinkStatus {
+  state: "up" | "down";
+  /** Seconds since the epoch when the outage started; null while up. */
+  down_since: number | null;
+  /** Seconds since the upstream last answered. */
+  last_answer_seconds: number;
+  /** Whether cached images are being served from their kept records now. */
+  serving_cached: boolean;
+  /** Downloads answered from kept records since the node started. */
+  kept_answers: number;
+  /** Cached images with a kept record. */
+  kept_records: number;
 }

@@ -1,5 +1,5 @@
 // The CLI's commands: status, list, queue [--wait], delete, clear, watch. Each returns its exit status.
-import type { CacheClient, CacheListing, ClearTarget } from "./client.ts";
+import type { CacheClient, CacheListing, ClearTarget, UpstreamLinkStatus } from "./client.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes, formatDuration, formatRate, formatTime, table } from "./format.ts";
 import { lineView, type ProgressView, RateMeter, type Row, terminalView } from "./progress.ts";
@@ -34,6 +34,9 @@ export async function status(client: CacheClient, io: Io, json: boolean): Promis
     lines.push(
       ["Version", `glance-cache-node ${node.version}, up ${formatDuration(node.uptime)}`],
       ["Source", node.source.type === "upstream" ? `Glance at ${node.source.url}` : "embedded store"],
+      ...(node.source.type === "upstream" && node.source.link
+        ? [["Upstream", linkLine(node.source.link)] as [string, string]]
+        : []),
       [
         "Cache",
         `${formatBytes(node.cache.size)} of ${formatBytes(node.cache.max_size)} (${
@@ -65,6 +68,14 @@ export async function status(client: CacheClient, io: Io, json: boolean): Promis
   ]);
   for (const [k, v] of lines) out(io, `${`${k}:`.padEnd(9)} ${v}`);
   return 0;
+}
+
+/** The upstream's link in one line: answering, or how long it has been down and what is served meanwhile. */
+function linkLine(link: UpstreamLinkStatus): string {
+  const kept = `${link.kept_answers} answer(s) from ${link.kept_records} kept record(s)`;
+  if (link.state === "up") return `answering (last answer ${formatDuration(link.last_answer_seconds)} ago; ${kept})`;
+  const serving = link.serving_cached ? "cached images served from kept records" : "downloads refused";
+  return `UNREACHABLE for ${formatDuration(link.last_answer_seconds)}: ${serving} (${kept})`;
 }
 
 /** `list`: the listing as tables, or as the node sent it with `json`. */

@@ -226,6 +226,22 @@ export const OPTIONS = {
         check: atLeastOneSecond,
         help: "seconds an upstream transfer may go without a byte",
       },
+      serveCachedWhenDown: {
+        env: "GLANCE_CACHE_SERVE_CACHED_WHEN_UPSTREAM_DOWN",
+        ini: ["glance_cache_node", "serve_cached_when_upstream_down"],
+        kind: "bool",
+        default: true,
+        help:
+          "while the upstream cannot be reached, serve cached images from their kept records (an image deleted centrally meanwhile is served until the link returns)",
+      },
+      maxOutage: {
+        flag: "max-upstream-outage",
+        env: "GLANCE_CACHE_MAX_UPSTREAM_OUTAGE",
+        ini: ["glance_cache_node", "max_upstream_outage"],
+        kind: "count",
+        default: 0,
+        help: "seconds of upstream outage after which even cached images answer 503 (0: no bound)",
+      },
     },
   },
   publicEndpoint: {

@@ -156,6 +156,11 @@ export class Fleet {
     await this.pool.end().catch(() => {});
   }
 
+  /** A peer of this site holding the image: its kept record, for a download while the upstream is unreachable. */
+  peerRecord(id: string): ReturnType<PeerSource["keptRecord"]> {
+    return this.peerSource?.keptRecord(id) ?? Promise.resolve(undefined);
+  }
+
   /** True while this node's fill of the image reads from a peer: such a fill is not offered to peers. */
   readingFromPeer(id: string): boolean {
     return this.peerSource?.viaPeer.has(id) ?? false;

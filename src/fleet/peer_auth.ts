@@ -13,6 +13,9 @@ const VERSION = "v2";
 /** The path a peer serves an image's bytes at (GET, signed). */
 export const peerPath = (imageId: string) => `/x-fleet/peer/images/${imageId}`;
 
+/** The path a peer serves a cached image's kept record at (GET, signed). */
+export const peerRecordPath = (imageId: string) => `${peerPath(imageId)}/record`;
+
 /** What a token is good for: one method on one path of one node (its worker_self_reference_url). */
 export interface PeerRequest {
   method: string;
@@ -26,6 +29,13 @@ export const peerRead = (nodeUrl: string, imageId: string): PeerRequest => ({
   method: "GET",
   nodeUrl,
   path: peerPath(imageId),
+});
+
+/** A peer read of a cached image's kept record from the node at `nodeUrl`. */
+export const peerRecordRead = (nodeUrl: string, imageId: string): PeerRequest => ({
+  method: "GET",
+  nodeUrl,
+  path: peerRecordPath(imageId),
 });
 
 /** A token for `request` now: `v2:<unix time>:<HMAC-SHA256 of the form, method, node URL, path and time>`. */

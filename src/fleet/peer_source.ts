@@ -1,8 +1,9 @@
 // An ImageSource that reads an image from a peer of the same site holding (or filling) it, and from the real source otherwise.
 import type { Image } from "../images/image.ts";
+import { type KeptRecord, parseKept } from "../images/kept_record.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import type { Fetch } from "../platform/tls_fetch.ts";
-import { PEER_AUTH_HEADER, peerPath, peerRead, peerToken } from "./peer_auth.ts";
+import { PEER_AUTH_HEADER, peerPath, peerRead, peerRecordPath, peerRecordRead, peerToken } from "./peer_auth.ts";
 
 /** Counts of a node's whole-image reads, by where they came from (for /metrics and heartbeats). */
 export interface PeerReads {
@@ -52,6 +53,26 @@ export class PeerSource implements ImageSource {
       return this.upstream(image);
     }
     return this.withFallback(image, peer);
+  }
+
+  /** The kept record of a cached image from the first peer of this site that has one (the upstream unreachable). */
+  async keptRecord(id: string): Promise<KeptRecord | undefined> {
+    const deps = this.deps;
+    if (!deps) return undefined;
+    for (const url of await deps.peers(id).catch(() => [] as string[])) {
+      try {
+        const res = await (deps.fetch ?? fetch)(url + peerRecordPath(id), {
+          headers: { [PEER_AUTH_HEADER]: peerToken(deps.secret, peerRecordRead(url, id)) },
+          redirect: "manual",
+          signal: AbortSignal.timeout(10_000),
+        });
+        const record = res.ok ? parseKept(await res.json()) : void (await res.body?.cancel());
+        if (record?.id === id) return record;
+      } catch (err) {
+        deps.log(`fleet: peer ${url} gave no kept record of ${id}: ${(err as Error).message}`);
+      }
+    }
+    return undefined;
   }
 
   private upstream(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {

@@ -1,10 +1,9 @@
 // GET /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
 import type { ConnInfo, Identity } from "../auth/identity.ts";
-import type { ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
-import type { ImageChanges } from "../images/image_changes.ts";
-import type { ByteRange, ImageSource } from "../images/source.ts";
+import type { ByteRange } from "../images/source.ts";
 import { forbidden, imageNotFound } from "../errors.ts";
+import { keepSeen, KEPT_RECORD_HEADER, lookUp, type LookupDeps, offlineReadError } from "./download_lookup.ts";
 import { HttpError } from "./errors.ts";
 import { type Recycling, reuseBuffers } from "../streams/files.ts";
 import { currentRequest } from "../request_context.ts";
@@ -13,21 +12,21 @@ import { param } from "./responses.ts";
 import type { RoutedRequest } from "./router.ts";
 
 /**
- * The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served.
+ * The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served;
+ * while the upstream is unreachable, a cached image is answered from its kept record (download_lookup.ts).
  * `recycling`: the connection info's `body`, when the adapter writes the body to the socket itself.
  */
 export async function downloadImage(
-  source: ImageSource,
-  cache: ImageCache,
-  changes: ImageChanges,
+  deps: LookupDeps,
   id: string,
   request: Request,
   who: Identity,
   recycling?: Recycling,
 ): Promise<Response> {
   if (!isImageId(id)) throw imageNotFound(id);
-  const image = await source.find(id, who);
-  await changes.observed(id, image, who);
+  const { cache } = deps;
+  const found = await lookUp(deps, id, who);
+  const image = found.image;
   if (!image) throw imageNotFound(id);
   if (image.status === "deactivated" && !who.isAdmin) {
     throw forbidden("The requested image has been deactivated. Image data download is forbidden.");
@@ -37,8 +36,12 @@ export async function downloadImage(
   }
   const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
   if (image.checksum) headers["Content-MD5"] = image.checksum;
+  if (found.kept) headers[KEPT_RECORD_HEADER] = "kept";
   const range = parseRange(request.headers.get("range"), image.size);
-  const body = await cache.serve(image, range);
+  const body = await cache.serve(image, range).catch((err) => {
+    throw found.kept ? offlineReadError(err, id) : err;
+  });
+  await keepSeen(cache, found, who);
   // Served straight to a socket by our adapter: a cached file's stream may recycle its buffers.
   if (recycling) reuseBuffers(body, recycling);
   if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
@@ -73,11 +76,8 @@ export function parseRange(header: string | null, size: number): ByteRange | und
   return { start, end };
 }
 
-/** What a download route needs. */
-export interface DownloadDeps {
-  source: ImageSource;
-  cache: ImageCache;
-  changes: ImageChanges;
+/** What a download route needs: the lookup's parts and the metrics. */
+export interface DownloadDeps extends LookupDeps {
   metrics: Metrics;
 }
 
@@ -86,10 +86,11 @@ export interface DownloadDeps {
  * download, counted as a hit or a miss in the request's log context and the metrics. The router must hand it
  * the connection info as its second argument (itty-router passes router.fetch's extra arguments on).
  */
-export function downloadRoute({ source, cache, changes, metrics }: DownloadDeps) {
+export function downloadRoute(deps: DownloadDeps) {
+  const { cache, metrics } = deps;
   return async (r: RoutedRequest, info?: ConnInfo): Promise<Response> => {
     const id = param(r, "id");
-    const res = await downloadImage(source, cache, changes, id, r, r.identity, info?.body);
+    const res = await downloadImage(deps, id, r, r.identity, info?.body);
     const ctx = currentRequest();
     if (ctx && (res.status === 200 || res.status === 206)) {
       // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.

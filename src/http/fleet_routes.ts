@@ -4,7 +4,7 @@ import type { Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
-import { PEER_AUTH_HEADER, peerRead, peerTokenValid } from "../fleet/peer_auth.ts";
+import { PEER_AUTH_HEADER, peerRead, peerRecordRead, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { DomainError, unavailable } from "../errors.ts";
@@ -180,6 +180,19 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
       if (read) return new Response(read.stream, { headers: headers(read.size) });
       throw notFound(`Image ${id} is not cached here.`);
     },
+
+    /** GET /x-fleet/peer/images/{id}/record, for peers holding the fleet secret only: a cached image's kept record. */
+    peerRecord(id: string, request: Request): Response {
+      const secret = fleet?.opts.secret;
+      if (!fleet || !secret || !isImageId(id)) throw notFound();
+      const signed = { ...peerRecordRead(fleet.url, id), method: request.method };
+      if (!peerTokenValid(secret, signed, request.headers.get(PEER_AUTH_HEADER))) {
+        throw forbidden("Peer authentication failed.");
+      }
+      const record = cache.isCached(id) ? cache.kept.get(id) : undefined;
+      if (!record) throw notFound(`Image ${id} has no kept record here.`);
+      return json(record);
+    },
   };
 }
 
@@ -221,5 +234,6 @@ export function fleetRoutes(deps: FleetApiDeps): Routes {
     .get("/v2/x-fleet/view", (r) => api.view(r.identity, r))
     .get("/v2/x-fleet/nodes", (r) => api.nodes(r.identity))
     .delete("/v2/x-fleet/nodes/:id", (r) => api.retire(param(r, "id"), r.identity))
-    .get(`${PEER_PREFIX}:id`, (r) => api.peer(param(r, "id"), r));
+    .get(`${PEER_PREFIX}:id`, (r) => api.peer(param(r, "id"), r))
+    .get(`${PEER_PREFIX}:id/record`, (r) => api.peerRecord(param(r, "id"), r));
 }

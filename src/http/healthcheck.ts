@@ -5,6 +5,7 @@ import { join } from "node:path";
 import process from "node:process";
 import type { UnreadableRecord } from "../images/record_files.ts";
 import type { Fetch } from "../platform/tls_fetch.ts";
+import type { OutageView } from "../images/upstream_outage.ts";
 
 /** One check's verdict, in oslo.middleware's terms. */
 export interface CheckResult {
@@ -204,6 +205,8 @@ export interface NodeHealthOptions {
   upstreamUrl?: string;
   /** How the upstream is asked (its client's CA bundle); default global fetch. */
   upstreamFetch?: Fetch;
+  /** The upstream's link (upstream_outage.ts): told what the probe found; while it serves the cache, the node is up. */
+  upstreamLink?: UpstreamLink;
   /** Keystone's v3 URL, when tokens are validated or the node has service credentials. */
   keystoneUrl?: string;
   /** How Keystone is asked (cafile, insecure); default global fetch. */
@@ -219,14 +222,58 @@ export function nodeHealthChecks(opts: NodeHealthOptions): Check[] {
   const checks = [cacheWritableCheck(opts.cacheDirs), diskSpaceCheck(opts.cacheDirs[0], opts.minFreePercent ?? 5)];
   if (opts.upstreamUrl) {
     const url = `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`;
-    checks.push(reachableCheck("UpstreamGlanceCheck", "GLANCE", url, 3000, opts.upstreamFetch));
+    const probe = reachableCheck("UpstreamGlanceCheck", "GLANCE", url, 3000, opts.upstreamFetch);
+    checks.push(opts.upstreamLink ? upstreamCheck(probe, opts.upstreamLink) : probe);
   }
   if (opts.keystoneUrl) {
-    checks.push(reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl, 3000, opts.keystoneFetch));
+    const probe = reachableCheck("KeystoneCheck", "KEYSTONE", opts.keystoneUrl, 3000, opts.keystoneFetch);
+    checks.push(keystoneCheck(probe));
   }
   if (opts.disableByFilePath) checks.push(disableByFileCheck(opts.disableByFilePath));
   if (opts.unreadableRecords) checks.push(recordsCheck(opts.unreadableRecords));
   return checks;
+}
+
+/** The upstream's link as the health check sees it. */
+export interface UpstreamLink {
+  answered(): void;
+  failed(why: string): void;
+  view(): OutageView;
+}
+
+/**
+ * The upstream probe, told to the link. An unreachable upstream does not make the node unavailable while it
+ * serves its cache from kept records (a load balancer must not pull it); `?detailed` still says GLANCE UNREACHABLE.
+ */
+export function upstreamCheck(probe: Check, link: UpstreamLink): Check {
+  return async () => {
+    const result = await probe();
+    if (result.available) {
+      link.answered();
+      return result;
+    }
+    link.failed(result.details);
+    const view = link.view();
+    if (!view.servingCached) return result;
+    const since = view.downSince === null ? 0 : Math.floor(Date.now() / 1000) - view.downSince;
+    return {
+      ...result,
+      available: true,
+      details: `${result.details}; cached images are served from their kept records (outage of ${since} s)`,
+    };
+  };
+}
+
+/**
+ * Keystone's check: unreachable, the node still serves the callers whose tokens it validated before (memory), so
+ * it stays available and `?detailed` tells the outage; answering 5xx is still a failure of the check's probe.
+ */
+export function keystoneCheck(probe: Check): Check {
+  return async () => {
+    const result = await probe();
+    if (result.available) return result;
+    return { ...result, available: true, details: `${result.details}; tokens validated before are served from memory` };
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { KeystoneOutage } from "../auth/token_memory.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { NodeRow } from "../fleet/nodes.ts";
+import type { OutageView } from "../images/upstream_outage.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { AccessRecord, ResponseObserver } from "./access_log.ts";
 
@@ -41,6 +42,7 @@ export function cacheMetrics(
   fleet?: Fleet,
   store?: { unreadable: unknown[] },
   keystone?: { outage: KeystoneOutage },
+  outage?: { view(): OutageView },
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -171,6 +173,23 @@ export function cacheMetrics(
       "glance_cache_keystone_up",
       "1 when Keystone answered the node's last request to it",
       () => keystone.outage.reachable ? 1 : 0,
+    );
+  }
+  if (outage) {
+    counter(
+      "glance_cache_kept_record_answers_total",
+      "Downloads answered from kept records while the upstream Glance could not be reached",
+      () => outage.view().keptAnswers,
+    );
+    gauge(
+      "glance_cache_upstream_last_answer_seconds",
+      "Seconds since the upstream Glance last answered (since start if it has not yet)",
+      () => outage.view().secondsSinceAnswer,
+    );
+    gauge(
+      "glance_cache_upstream_up",
+      "0 while an outage of the upstream Glance is under way",
+      () => outage.view().down ? 0 : 1,
     );
   }
 

@@ -7,6 +7,7 @@ import type { Policy } from "../auth/policy.ts";
 import type { KeystoneClient } from "../auth/keystone.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import type { OutageView } from "../images/upstream_outage.ts";
 import { json } from "./responses.ts";
 import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
 import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
@@ -24,6 +25,8 @@ export interface StatusDeps {
   fleet?: Fleet;
   /** The Keystone client (auth keystone): its reachability goes in the document. */
   keystone?: KeystoneClient;
+  /** The upstream's link, in front of a Glance. */
+  outage?: { view(): OutageView };
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -51,7 +54,7 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet, keystone }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, outage }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {
     page(): Response {
@@ -67,7 +70,9 @@ export function statusApi({ cache, policy, upstreamUrl, fleet, keystone }: Statu
         version: VERSION,
         started_at: startedAt,
         uptime: now - startedAt,
-        source: upstreamUrl ? { type: "upstream", url: upstreamUrl } : { type: "embedded" },
+        source: upstreamUrl
+          ? { type: "upstream", url: upstreamUrl, link: linkPart(cache, outage) }
+          : { type: "embedded" },
         cache: {
           size: totals.cachedBytes,
           max_size: cache.maxSize,
@@ -81,6 +86,20 @@ export function statusApi({ cache, policy, upstreamUrl, fleet, keystone }: Statu
         fleet: fleet ? await fleetPart(fleet) : null,
       });
     },
+  };
+}
+
+/** The upstream's link: up or down, since when, and what the kept records served. */
+function linkPart(cache: ImageCache, outage: { view(): OutageView } | undefined) {
+  if (!outage) return undefined;
+  const v = outage.view();
+  return {
+    state: v.down ? "down" : "up",
+    down_since: v.downSince,
+    last_answer_seconds: v.secondsSinceAnswer,
+    serving_cached: v.servingCached,
+    kept_answers: v.keptAnswers,
+    kept_records: cache.kept.count,
   };
 }
 

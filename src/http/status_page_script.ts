@@ -79,13 +79,20 @@ async function act(method, id, done) {
 function renderNode(node) {
   $("version").textContent = node.version;
   $("uptime").textContent = duration(node.uptime);
-  $("source").textContent = node.source.type === "upstream" ? "Glance at " + node.source.url : "embedded store";
+  $("source").textContent = node.source.type === "upstream" ? "Glance at " + node.source.url + link(node.source.link) : "embedded store";
   $("size").textContent = bytes(node.cache.size) + " of " + bytes(node.cache.max_size);
   $("size-meter").style.width = Math.min(100, (100 * node.cache.size) / node.cache.max_size).toFixed(1) + "%";
   $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
   $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
   $("fleet").hidden = !node.fleet;
   if (node.fleet) renderFleet(node.fleet);
+}
+
+function link(l) {
+  if (!l) return "";
+  if (l.state === "up") return " (answering; " + l.kept_records + " kept records)";
+  return " (UNREACHABLE for " + duration(l.last_answer_seconds) + ": " +
+    (l.serving_cached ? l.kept_answers + " downloads served from kept records" : "downloads refused") + ")";
 }
 
 function renderFleet(f) {

@@ -7,6 +7,7 @@ import { EmbeddedStore } from "./embedded_store.ts";
 import type { ImageSource } from "./source.ts";
 import { UpstreamClient } from "./upstream_client.ts";
 import { UpstreamGlance } from "./upstream_glance.ts";
+import { UpstreamOutage } from "./upstream_outage.ts";
 
 const UPSTREAM = OPTIONS.upstream.fields;
 
@@ -15,8 +16,14 @@ const UPSTREAM = OPTIONS.upstream.fields;
  * upstream's client (pass-through routes) and metadata memory (invalidated on changes). Exactly one side is set.
  */
 export type ImageSources =
-  | { source: ImageSource; store: EmbeddedStore; upstream?: undefined; client?: undefined }
-  | { source: ImageSource; store?: undefined; upstream: UpstreamGlance; client: UpstreamClient };
+  | { source: ImageSource; store: EmbeddedStore; upstream?: undefined; client?: undefined; outage?: undefined }
+  | {
+    source: ImageSource;
+    store?: undefined;
+    upstream: UpstreamGlance;
+    client: UpstreamClient;
+    outage: UpstreamOutage;
+  };
 
 /**
  * Opens the source the options name: an upstream Glance when `upstream` is set (background fills use the
@@ -27,21 +34,33 @@ export async function openImageSource(
   opts: Pick<AppOptions, "dataDir" | "upstream" | "caFile">,
   keystone?: KeystoneClient,
   log?: (msg: string) => void,
+  linkLog?: { warn: (msg: string) => void; info: (msg: string) => void },
 ): Promise<ImageSources> {
   if (!opts.upstream) {
     const store = await EmbeddedStore.open(join(opts.dataDir, "images"), log);
     return { source: store, store };
   }
+  const metadataCacheTime = opts.upstream.metadataCacheTime ?? UPSTREAM.metadataCacheTime.default;
+  const outage: UpstreamOutage = new UpstreamOutage({
+    serveCached: opts.upstream.serveCachedWhenDown ?? UPSTREAM.serveCachedWhenDown.default,
+    maxOutage: opts.upstream.maxOutage ?? UPSTREAM.maxOutage.default,
+    // The link is looked at again within metadata_cache_time (at least every second, at most every 30 s).
+    probeSeconds: Math.min(30, Math.max(1, metadataCacheTime)),
+    probe: async () => void (await client.fetch("/versions")).body?.cancel(),
+    warn: linkLog?.warn ?? log ?? (() => {}),
+    info: linkLog?.info ?? log ?? (() => {}),
+  });
   const client = new UpstreamClient({
     url: opts.upstream.url,
     headersTimeout: opts.upstream.timeout ?? UPSTREAM.timeout.default,
     stallTimeout: opts.upstream.stallTimeout ?? UPSTREAM.stallTimeout.default,
     tls: { caFile: opts.caFile },
+    link: outage,
   });
   const upstream = new UpstreamGlance({
     client,
-    metadataCacheTime: opts.upstream.metadataCacheTime ?? UPSTREAM.metadataCacheTime.default,
+    metadataCacheTime,
     serviceToken: keystone ? () => keystone.serviceToken() : undefined,
   });
-  return { source: upstream, upstream, client };
+  return { source: upstream, upstream, client, outage };
 }

@@ -12,6 +12,8 @@ export interface UpstreamClientOptions {
   stallTimeout: number;
   /** How an https upstream's certificate is verified ([DEFAULT] ca_file); default the runtime's CAs. */
   tls?: TlsClientOptions;
+  /** Told of every answer (a status below 500) and every failure to get one (upstream_outage.ts). */
+  link?: { answered(): void; failed(why: string): void };
 }
 
 /** A request to send upstream; a body streams, never buffered. */
@@ -77,14 +79,20 @@ export class UpstreamClient {
         ...(body ? { duplex: "half" } : {}),
       } as RequestInit);
     } catch (err) {
-      if (abort.signal.aborted && abort.signal.reason instanceof Error) throw abort.signal.reason;
-      throw upstreamFailed(`The upstream image service could not be reached for ${what}: ${(err as Error).message}`);
+      const failure = abort.signal.aborted && abort.signal.reason instanceof Error
+        ? abort.signal.reason
+        : upstreamFailed(`The upstream image service could not be reached for ${what}: ${(err as Error).message}`);
+      // A request body that stopped coming is the caller's doing, not the upstream's.
+      if (!failure.message.startsWith("No data moved")) this.opts.link?.failed(failure.message);
+      throw failure;
     } finally {
       // An upstream may answer before it has read the whole body (an error): no timer may cut its answer.
       answered = true;
       clearTimeout(headersTimer);
       upload?.stop();
     }
+    if (res.status >= 500) this.opts.link?.failed(`it answered ${res.status} to ${what}`);
+    else this.opts.link?.answered();
     if (!res.body) return res;
     const watched = watchStalls(res.body, this.opts.stallTimeout, abort, `the response to ${what}`);
     return new Response(watched, { status: res.status, statusText: res.statusText, headers: res.headers });

@@ -115,7 +115,15 @@ t("in front of Glance: healthy while it answers, 503 when the upstream Glance or
   }
   // A port nobody listens on: bound, then released.
   const nobody = `http://127.0.0.1:${await freePort()}`;
+  // The cache can still serve from its kept records: a load balancer must keep the node; ?detailed says why.
   await withNode({ upstream: { url: nobody } }, async (node) => {
+    const res = await probe(node);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "OK");
+    const body = (await (await probe(node, "?detailed")).json()) as { reasons: { class: string; reason: string }[] };
+    assert.equal(body.reasons.find((r) => r.class === "UpstreamGlanceCheck")?.reason, "GLANCE UNREACHABLE");
+  });
+  await withNode({ upstream: { url: nobody, serveCachedWhenDown: false } }, async (node) => {
     const res = await probe(node);
     assert.equal(res.status, 503);
     assert.equal(await res.text(), "GLANCE UNREACHABLE");

@@ -9,6 +9,7 @@ import { suite } from "uvu";
 import { ARTIFACTS, launchChromium, watchedPage } from "../helpers/browser.ts";
 import { ByteGate } from "../helpers/gate.ts";
 import { bytes, createImage, listing, MEMBER, start, waitCached } from "../helpers/helpers.ts";
+import { tcpLink } from "../helpers/tcp_link.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const ADMIN_TOKEN = "admin:adminproj:admin";
@@ -171,6 +172,47 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     await browser?.close();
     await rm(profile, { recursive: true, force: true });
     await node.close();
+  }
+});
+
+t("in chromium: the upstream out of reach shows on the Source line, and its return", async () => {
+  const upstream = await start({ auth: "noauth" });
+  const link = await tcpLink(upstream.url);
+  const node = await start({ insecureTestTokens: true, upstream: { url: link.url, metadataCacheTime: 0 } });
+  const profile = await mkdtemp(join(tmpdir(), "gcn-chromium-"));
+  let browser: Browser | undefined;
+  try {
+    const id = await createImage(upstream, bytes(MiB));
+    await node.req(`/v2/cache/${id}`, { method: "PUT" });
+    await waitCached(node, id);
+    await link.cut();
+    const res = await node.req(`/v2/images/${id}/file`);
+    assert.equal(res.headers.get("x-glance-cache-node-record"), "kept");
+    await res.arrayBuffer();
+
+    browser = await launchChromium(profile);
+    const { page, problems } = await watchedPage(browser, node.url, /status of 401/);
+    await page.goto(`${node.url}/status`);
+    await page.waitForSelector("#message.error");
+    await page.type("#token", ADMIN_TOKEN);
+    await page.click("#login button[type=submit]");
+    await page.waitForSelector("#content:not([hidden])");
+    const source = () => page.$eval("#source", (e) => e.textContent ?? "");
+    assert.match(await source(), /^Glance at .* \(UNREACHABLE for .*: 1 downloads served from kept records\)$/);
+    await link.restore();
+    await page.waitForFunction(
+      () => /\(answering; 1 kept records\)$/.test(document.querySelector("#source")?.textContent ?? ""),
+      {
+        timeout: 30_000,
+      },
+    );
+    assert.deepEqual(problems, [], "no script errors or CSP violations");
+  } finally {
+    await browser?.close();
+    await rm(profile, { recursive: true, force: true });
+    await node.close();
+    await link.close();
+    await upstream.close();
   }
 });
 

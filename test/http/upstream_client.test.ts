@@ -160,11 +160,12 @@ t(
   },
 );
 
-t("an upstream that never answers: the download fails with 502 after upstream_timeout, not forever", async () => {
+t("an upstream that never answers: the download fails with 503 after upstream_timeout, not forever", async () => {
   await withFake(async (fake, node) => {
     const { id } = fake.add("ok", 1000, "hang-headers");
     const res = await node.req(`/v2/images/${id}/file`);
-    assert.equal(res.status, 502);
+    // Not cached, and the upstream unreachable: 503 (docs/operations.md, "When the upstream is unreachable").
+    assert.equal(res.status, 503);
     assert.match(await res.text(), /did not answer/);
     assert.equal(fake.held(), 1, "the request was held at the gate, not refused");
   });

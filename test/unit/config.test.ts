@@ -74,6 +74,8 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
     metadataCacheTime: 2,
     timeout: 20,
     stallTimeout: 15,
+    serveCachedWhenDown: true,
+    maxOutage: 0,
   });
   assert.equal(config.publicEndpoint, "https://images.example.com/image");
   assert.equal(config.policyFile, "/etc/glance/policy.yaml");
@@ -104,7 +106,14 @@ t("upstream timeouts and public_endpoint: defaults, flags, environment, bad valu
   const flags = parse(["--upstream-url", "http://up:9292", "--public-endpoint", "http://node.example:9292"], {
     GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT: "9",
   }).config;
-  assert.deepEqual(flags.upstream, { url: "http://up:9292", metadataCacheTime: 5, timeout: 60, stallTimeout: 9 });
+  assert.deepEqual(flags.upstream, {
+    url: "http://up:9292",
+    metadataCacheTime: 5,
+    timeout: 60,
+    stallTimeout: 9,
+    serveCachedWhenDown: true,
+    maxOutage: 0,
+  });
   assert.equal(parse(["--upstream-url", "http://up", "--upstream-timeout", "7"]).config.upstream?.timeout, 7);
   assert.equal(flags.publicEndpoint, "http://node.example:9292");
   assert.throws(() => parse(["--upstream-timeout", "0"]), /upstream_timeout.*at least 1/);
