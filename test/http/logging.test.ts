@@ -130,19 +130,48 @@ t("a queued fill that fails verification logs an ERROR line saying so", async ()
   });
   try {
     const image = await createImage(node, bytes(50_000));
-    assert.equal((await node.req(`/v2/cache/${image}`, { method: "PUT" })).status, 202);
+    const put = await node.req(`/v2/cache/${image}`, { method: "PUT" });
+    assert.equal(put.status, 202);
     const ended = await waitFor(
       "fill end",
       async () => lines.find((l) => l.logger === "fill" && l.message === `fill of ${image} failed`),
     );
     assert.equal(ended.level, "ERROR");
     assert.equal(ended.verification, "mismatch");
-    assert.equal(ended.request_id, undefined, "a queued fill runs outside any request");
+    assert.equal(ended.request_id, put.headers.get("x-openstack-request-id"), "the PUT that queued it");
     assert.match(String(ended.error), /sha512/);
   } finally {
     await node.close();
   }
 });
+
+t(
+  "a fill started from the queue logs the request id of the PUT that queued it, on its start and end lines",
+  async () => {
+    const lines: string[] = [];
+    const node = await start({ log: (l) => lines.push(l) });
+    try {
+      const image = await createImage(node, bytes(40_000));
+      const given = `req-${crypto.randomUUID()}`;
+      const put = await node.req(`/v2/cache/${image}`, { method: "PUT", headers: { "X-Openstack-Request-Id": given } });
+      assert.equal(put.status, 202);
+      assert.equal(put.headers.get("x-openstack-request-id"), given);
+      await waitCached(node, image);
+      const fillLines = await waitFor(
+        "the fill's two lines",
+        async () => {
+          const found = lines.filter((l) => / INFO fill /.test(l) && l.includes(`fill of ${image} `));
+          return found.length >= 2 && found;
+        },
+      );
+      assert.equal(fillLines.length, 2, fillLines.join("\n"));
+      assert.match(fillLines[0], new RegExp(`INFO fill \\[${given} - -\\] fill of ${image} started .*trigger=queue`));
+      assert.match(fillLines[1], new RegExp(`INFO fill \\[${given} - -\\] fill of ${image} cached `));
+    } finally {
+      await node.close();
+    }
+  },
+);
 
 t("DEBUG lines only with debug", async () => {
   for (const debug of [false, true]) {
