@@ -1,4 +1,4 @@
-// Every option of the node, declared once: flag, environment variable, config-file key, kind, default, help, field.
+// Every option of the node, declared once: flag (its environment variable follows), config-file key, kind, default, help, field.
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "../cache/image_cache.ts";
 import { VERIFY_HASHES } from "../cache/verify.ts";
 import type { Decl, Group } from "./kinds.ts";
@@ -16,14 +16,12 @@ const atLeastOneSecond = (n: number, name: string) => n < 1 ? `${name}: must be 
 export const OPTIONS = {
   configFile: {
     flag: "config-file",
-    env: "GLANCE_CACHE_CONFIG_FILE",
     kind: "string",
     use: "parse",
     help: "glance-api.conf-style INI file",
   },
   host: {
     flag: "host",
-    env: "GLANCE_CACHE_HOST",
     ini: ["DEFAULT", "bind_host"],
     kind: "string",
     default: "127.0.0.1",
@@ -32,7 +30,6 @@ export const OPTIONS = {
   },
   port: {
     flag: "port",
-    env: "GLANCE_CACHE_PORT",
     ini: ["DEFAULT", "bind_port"],
     kind: "count",
     default: 9292,
@@ -42,7 +39,6 @@ export const OPTIONS = {
   },
   dataDir: {
     flag: "data-dir",
-    env: "GLANCE_CACHE_DATA_DIR",
     ini: ["glance_cache_node", "data_dir"],
     kind: "string",
     default: "./data",
@@ -51,14 +47,13 @@ export const OPTIONS = {
   },
   cacheDir: {
     flag: "cache-dir",
-    env: "GLANCE_CACHE_DIR",
+    oldEnv: "GLANCE_CACHE_DIR",
     ini: ["DEFAULT", "image_cache_dir"],
     kind: "string",
     help: "the image cache (default DATA_DIR/cache)",
   },
   auth: {
     flag: "auth",
-    env: "GLANCE_CACHE_AUTH",
     ini: ["DEFAULT", "auth_strategy"],
     kind: "enum",
     values: ["noauth", "headers", "keystone"],
@@ -67,7 +62,6 @@ export const OPTIONS = {
   },
   forceNoauth: {
     flag: "force-noauth",
-    env: "GLANCE_CACHE_FORCE_NOAUTH",
     ini: ["glance_cache_node", "force_noauth"],
     kind: "bool",
     default: false,
@@ -75,7 +69,6 @@ export const OPTIONS = {
   },
   trustedProxies: {
     flag: "trusted-proxies",
-    env: "GLANCE_CACHE_TRUSTED_PROXIES",
     ini: ["glance_cache_node", "trusted_proxies"],
     kind: "cidrs",
     help:
@@ -83,7 +76,6 @@ export const OPTIONS = {
   },
   insecureTestTokens: {
     flag: "insecure-test-tokens",
-    env: "GLANCE_CACHE_INSECURE_TEST_TOKENS",
     ini: ["glance_cache_node", "insecure_test_tokens"],
     kind: "bool",
     default: false,
@@ -91,7 +83,6 @@ export const OPTIONS = {
   },
   publicMetrics: {
     flag: "public-metrics",
-    env: "GLANCE_CACHE_PUBLIC_METRICS",
     ini: ["glance_cache_node", "public_metrics"],
     kind: "bool",
     default: false,
@@ -99,7 +90,6 @@ export const OPTIONS = {
   },
   maxRequestBodySize: {
     flag: "max-request-body-size",
-    env: "GLANCE_CACHE_MAX_REQUEST_BODY_SIZE",
     ini: ["oslo_middleware", "max_request_body_size"],
     kind: "count",
     default: 65536,
@@ -107,7 +97,6 @@ export const OPTIONS = {
   },
   imageSizeCap: {
     flag: "image-size-cap",
-    env: "GLANCE_CACHE_IMAGE_SIZE_CAP",
     ini: ["DEFAULT", "image_size_cap"],
     kind: "count",
     default: 1099511627776,
@@ -116,7 +105,7 @@ export const OPTIONS = {
   ...UPLOAD_LIMITS,
   cacheConcurrency: {
     flag: "cache-concurrency",
-    env: "GLANCE_CACHE_CONCURRENCY",
+    oldEnv: "GLANCE_CACHE_CONCURRENCY",
     ini: ["glance_cache_node", "cache_concurrency"],
     kind: "count",
     default: 1,
@@ -125,7 +114,7 @@ export const OPTIONS = {
   },
   maxSize: {
     flag: "image-cache-max-size",
-    env: "GLANCE_CACHE_MAX_SIZE",
+    oldEnv: "GLANCE_CACHE_MAX_SIZE",
     ini: ["DEFAULT", "image_cache_max_size"],
     kind: "count",
     default: DEFAULT_MAX_SIZE,
@@ -133,7 +122,6 @@ export const OPTIONS = {
   },
   verifyHash: {
     flag: "verify-hash",
-    env: "GLANCE_CACHE_VERIFY_HASH",
     ini: ["glance_cache_node", "verify_hash"],
     kind: "enum",
     values: VERIFY_HASHES,
@@ -142,7 +130,7 @@ export const OPTIONS = {
   },
   maxQueue: {
     flag: "image-cache-max-queue",
-    env: "GLANCE_CACHE_MAX_QUEUE",
+    oldEnv: "GLANCE_CACHE_MAX_QUEUE",
     ini: ["glance_cache_node", "max_queue"],
     kind: "count",
     default: DEFAULT_MAX_QUEUE,
@@ -150,7 +138,7 @@ export const OPTIONS = {
   },
   stallTime: {
     flag: "image-cache-stall-time",
-    env: "GLANCE_CACHE_STALL_TIME",
+    oldEnv: "GLANCE_CACHE_STALL_TIME",
     ini: ["DEFAULT", "image_cache_stall_time"],
     kind: "count",
     default: DEFAULT_STALL_TIME,
@@ -159,7 +147,6 @@ export const OPTIONS = {
   ...CONNECTION_LIMITS,
   shutdownTimeout: {
     flag: "shutdown-timeout",
-    env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT",
     ini: ["glance_cache_node", "shutdown_timeout"],
     kind: "count",
     default: 30,
@@ -171,7 +158,6 @@ export const OPTIONS = {
     fields: {
       url: {
         flag: "upstream-url",
-        env: "GLANCE_CACHE_UPSTREAM_URL",
         ini: ["glance_cache_node", "upstream_url"],
         kind: "url",
         required: true,
@@ -179,7 +165,6 @@ export const OPTIONS = {
       },
       metadataCacheTime: {
         flag: "metadata-cache-time",
-        env: "GLANCE_CACHE_METADATA_CACHE_TIME",
         ini: ["glance_cache_node", "metadata_cache_time"],
         kind: "count",
         default: 5,
@@ -187,7 +172,6 @@ export const OPTIONS = {
       },
       timeout: {
         flag: "upstream-timeout",
-        env: "GLANCE_CACHE_UPSTREAM_TIMEOUT",
         ini: ["glance_cache_node", "upstream_timeout"],
         kind: "count",
         default: 60,
@@ -196,7 +180,6 @@ export const OPTIONS = {
       },
       stallTimeout: {
         flag: "upstream-stall-timeout",
-        env: "GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT",
         ini: ["glance_cache_node", "upstream_stall_timeout"],
         kind: "count",
         default: 60,
@@ -207,7 +190,6 @@ export const OPTIONS = {
   },
   publicEndpoint: {
     flag: "public-endpoint",
-    env: "GLANCE_CACHE_PUBLIC_ENDPOINT",
     ini: ["DEFAULT", "public_endpoint"],
     kind: "url",
     // A query or fragment would end up inside every link built on it.
@@ -216,7 +198,6 @@ export const OPTIONS = {
   },
   policyFile: {
     flag: "policy-file",
-    env: "GLANCE_CACHE_POLICY_FILE",
     ini: ["oslo_policy", "policy_file"],
     kind: "string",
     use: "serve",
@@ -224,7 +205,6 @@ export const OPTIONS = {
   },
   debug: {
     flag: "debug",
-    env: "GLANCE_CACHE_DEBUG",
     ini: ["DEFAULT", "debug"],
     kind: "bool",
     default: false,
@@ -232,7 +212,6 @@ export const OPTIONS = {
   },
   logJson: {
     flag: "use-json",
-    env: "GLANCE_CACHE_USE_JSON",
     ini: ["DEFAULT", "use_json"],
     kind: "bool",
     default: false,
@@ -243,7 +222,6 @@ export const OPTIONS = {
     fields: {
       minFreePercent: {
         flag: "healthcheck-min-free-percent",
-        env: "GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT",
         ini: ["healthcheck", "min_free_percent"],
         kind: "count",
         default: 5,
@@ -252,7 +230,6 @@ export const OPTIONS = {
       },
       disableByFilePath: {
         flag: "healthcheck-disable-file",
-        env: "GLANCE_CACHE_HEALTHCHECK_DISABLE_FILE",
         ini: ["healthcheck", "disable_by_file_path"],
         kind: "string",
         help: "/healthcheck answers 503 while this file exists (draining)",
@@ -262,5 +239,5 @@ export const OPTIONS = {
   fleet: FLEET,
   keystone: KEYSTONE_AUTHTOKEN,
   ...TOLERATED,
-  help: { flag: "help", kind: "bool", use: "parse", help: "this text" },
+  help: { flag: "help", env: false, kind: "bool", use: "parse", help: "this text" },
 } as const satisfies Record<string, Decl | Group>;
