@@ -51,25 +51,28 @@ const eta = (r: Row) => (r.rate > 0 && r.total ? formatDuration((r.total - r.byt
 const fraction = (r: Row) => (r.state === "cached" ? 1 : r.total ? Math.min(1, r.bytes / r.total) : 0);
 
 const BAR_MAX = 24;
-const BAR_MIN = 8;
+const BAR_MIN = 5;
 
 /**
  * A row as one terminal line no wider than `width`: id, bar, percent, bytes, rate, ETA, state (and its note when
  * `note`); what does not fit goes, least useful first: the note, the ETA, the rate, the bytes, the bar; then the
- * line is cut.
+ * line is cut. The fields are padded to their widest, so that a row keeps its shape while its fill moves.
  */
 export function barLine(r: Row, width: number, note = true): string {
   const f = fraction(r);
   const pct = `${Math.floor(f * 100)}%`.padStart(4);
   const caching = r.state === "caching";
-  const size = r.total === null ? formatBytes(r.bytes) : `${formatBytes(r.bytes)}/${formatBytes(r.total)}`;
-  const rate = caching ? formatRate(r.rate) : "-";
-  const etaText = `ETA ${caching ? eta(r) : "-"}`;
+  // "1023.9 MiB" is the widest size, "1023.9 MiB/s" the widest rate, "59m59s" the widest ETA but for hours.
+  const written = formatBytes(r.bytes).padStart(10);
+  const size = r.total === null ? written : `${written}/${formatBytes(r.total)}`;
+  const rate = (caching ? formatRate(r.rate) : "-").padStart(12);
+  const etaText = `ETA ${(caching ? eta(r) : "-").padStart(6)}`;
   const shapes = [[size, rate, etaText, r.state], [size, rate, r.state], [size, r.state], [r.state]];
   if (note && r.note) shapes.unshift([size, rate, etaText, `${r.state} (${r.note})`]);
   for (const shape of shapes) {
     const text = `${pct} | ${shape.join(" | ")}`;
-    const room = Math.min(BAR_MAX, width - r.id.length - 2 - text.length);
+    // Measured as if the state were "caching", the longest, so that the bar keeps its size when the state changes.
+    const room = Math.min(BAR_MAX, width - r.id.length - 2 - text.length - (7 - Math.min(7, r.state.length)));
     if (room < BAR_MIN) continue;
     const done = Math.round(f * room);
     return `${r.id} ${"\u2588".repeat(done)}${"\u2591".repeat(room - done)} ${text}`;

@@ -264,7 +264,7 @@ t("queue --wait on a terminal draws a live bar (bytes, rate, ETA) that ends cach
     await term.type(`${commandLine(["queue", "--wait", "--interval", "0.1", id])}; echo "EXIT=$?"`);
     const bar = (s: string) =>
       new RegExp(
-        `^${id} ([█░]{24}) +(\\d+)% \\| ([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| ([^|]+) \\| ETA ([^|]+) \\| (\\w+)`,
+        `^${id} ([█░]{24}) +(\\d+)% \\| +([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| +([^|]+) \\| ETA +([^|]+) \\| (\\w+)`,
         "m",
       ).exec(s);
     const held = bar(await term.until("the bar", (s) => bar(s)?.[6] === "caching"))!;
@@ -305,10 +305,10 @@ t("queue --wait in an 80-column terminal: every line fits, the verdict on a line
     await term.open(80, 24);
     await term.type(`clear; bash ${shellQuote(script)}; echo "EXIT=$?"`);
     const fits = (s: string) => s.split("\n").filter((l) => [...l].length > 80);
-    const line = (s: string) => s.split("\n").find((l) => l.startsWith(`${id} `));
+    const line = (s: string) => s.split("\n").find((l) => l.startsWith(`${id} `))?.trimEnd();
     const held = await term.until("the bar", (s) => / caching$/.test(line(s) ?? ""));
     assert.deepEqual(fits(held), [], held);
-    assert.match(line(held)!, new RegExp(`^${id} [█░]{8,24} +\\d+% \\| [\\d.]+ (B|KiB|MiB)/32\\.0 MiB \\| `));
+    assert.match(line(held)!, new RegExp(`^${id} [█░]{5,24} +\\d+% \\| +[\\d.]+ (B|KiB|MiB)/32\\.0 MiB \\| caching$`));
     gate.open();
     const screen = await term.until("the end", (s) => /^EXIT=\d+$/m.test(s));
     assert.match(screen, /^EXIT=0$/m);
