@@ -24,6 +24,8 @@ export interface StatusDeps {
   fleet?: Fleet;
   /** The Keystone client (auth keystone): its reachability goes in the document. */
   keystone?: KeystoneClient;
+  /** The auth mode ("noauth", "headers", "keystone"; "custom" for an embedder's): the page shows no token box in noauth. */
+  auth: string;
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -51,7 +53,7 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet, keystone }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, auth }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {
     page(): Response {
@@ -67,6 +69,7 @@ export function statusApi({ cache, policy, upstreamUrl, fleet, keystone }: Statu
         version: VERSION,
         started_at: startedAt,
         uptime: now - startedAt,
+        auth,
         source: upstreamUrl ? { type: "upstream", url: upstreamUrl } : { type: "embedded" },
         cache: {
           size: totals.cachedBytes,

@@ -59,7 +59,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <body>
 <header>
   <h1>Glance cache node</h1>
-  <form id="login" autocomplete="off">
+  <form id="login" autocomplete="off" hidden>
     <label for="token">Token</label>
     <input id="token" type="password" placeholder="X-Auth-Token (kept in this tab only)">
     <button type="submit">Use</button>
