@@ -8,7 +8,7 @@ import type { KeystoneClient } from "../auth/keystone.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { json } from "./responses.ts";
-import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
+import { STATUS_PAGE_STYLE, statusPageHtml } from "./status_page_html.ts";
 import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
 
 /** The node's status document, read by the status page and `glance-cache status`. */
@@ -55,9 +55,10 @@ const PAGE_HEADERS = {
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
 export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, auth }: StatusDeps) {
   const startedAt = Date.now() / 1000;
+  const html = statusPageHtml(auth !== "noauth");
   return {
     page(): Response {
-      return new Response(STATUS_PAGE_HTML, { headers: PAGE_HEADERS });
+      return new Response(html, { headers: PAGE_HEADERS });
     },
 
     async node(who: Identity): Promise<Response> {

@@ -191,8 +191,6 @@ async function refresh() {
     if ($("message").className === "error" && /^(401|403)|authenticat|not authorized/i.test($("message").textContent)) say("");
   } catch (err) {
     say(err.message, true);
-    // Refused (or the node is away): a token may be what is missing.
-    $("login").hidden = false;
   }
   const busy = Object.keys(state.samples).length > 0;
   state.timer = setTimeout(refresh, busy ? 500 : 2000);
