@@ -1,6 +1,7 @@
 // Log lines: one per request and per fill, as text or JSON, DEBUG only with debug; request ids returned and sent upstream.
 import assert from "node:assert/strict";
 import { suite } from "uvu";
+import { Gate, holdReads } from "../helpers/gate.ts";
 import { bytes, createImage, MEMBER, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
 
 const t = suite("logging");
@@ -172,6 +173,35 @@ t(
     }
   },
 );
+
+t("an image still queued at a restart is filled with [-]: the queuing request's id is not kept on disk", async () => {
+  const lines: string[] = [];
+  const gate = new Gate();
+  const first = await start({ log: (l) => lines.push(l), cacheSource: (s) => holdReads(s, () => gate) });
+  let second: Running | undefined;
+  try {
+    const image = await createImage(first, bytes(40_000));
+    const given = `req-${crypto.randomUUID()}`;
+    await first.req(`/v2/cache/${image}`, { method: "PUT", headers: { "X-Openstack-Request-Id": given } });
+    await gate.entered; // the fill has its first chunk: stop the node now, the image stays queued
+    const stopping = first.stop();
+    gate.open();
+    await stopping;
+    assert.ok(lines.some((l) => l.includes(`[${given} - -] fill of ${image} started`)), lines.join("\n"));
+
+    const after: string[] = [];
+    second = await start({ log: (l) => after.push(l) }, first.dir);
+    await waitCached(second, image);
+    const fillLines = await waitFor("the fill's lines after the restart", async () => {
+      const found = after.filter((l) => / INFO fill /.test(l) && l.includes(`fill of ${image} `));
+      return found.length >= 2 && found;
+    });
+    for (const line of fillLines) assert.match(line, / INFO fill \[-\] fill of /);
+  } finally {
+    gate.open();
+    await (second ?? first).close();
+  }
+});
 
 t("DEBUG lines only with debug", async () => {
   for (const debug of [false, true]) {
