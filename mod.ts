@@ -6,6 +6,7 @@ import { type App, type AppOptions, createApp } from "./src/app.ts";
 import { OPTIONS } from "./src/config/options.ts";
 import { ConfigError, type NodeOptions, parseConfig, withPolicy } from "./src/config/parse.ts";
 import { USAGE } from "./src/config/usage.ts";
+import { Logger } from "./src/log.ts";
 import { runtimeServe, type ServeTls } from "./src/adapter/serve.ts";
 
 /** A running node (App) and what it is built from (AppOptions: the options of docs/configuration.md and hooks). */
@@ -91,7 +92,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (parsed === "help") return console.log(USAGE);
-  const { command, config } = parsed;
+  const { command, config, warnings } = parsed;
+  const logger = new Logger({ debug: config.debug, json: config.logJson });
+  for (const warning of warnings) logger.log("WARNING", "config", warning);
   try {
     const options = await withPolicy(config);
     if (command === "serve") await serve(options);

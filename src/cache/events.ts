@@ -8,10 +8,19 @@ export type CacheEvent =
   | { type: "queued"; id: string }
   /** Left the queue: its fill is over, or it was removed. */
   | { type: "unqueued"; id: string }
-  | { type: "fill_started"; id: string; expectedSize: number | null; trigger: "queue" | "download" }
+  | {
+    type: "fill_started";
+    id: string;
+    expectedSize: number | null;
+    trigger: "queue" | "download";
+    /** What the caller of enqueue gave as the fill's origin (the queuing request's id); undefined otherwise. */
+    origin?: string;
+  }
   | {
     type: "fill_finished";
     id: string;
+    /** As fill_started's. */
+    origin?: string;
     outcome: "cached" | "failed" | "discarded";
     bytes: number;
     seconds: number;

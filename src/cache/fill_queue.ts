@@ -13,6 +13,8 @@ export class FillQueue implements AsyncIterable<string> {
   /** Ids waiting for a worker. */
   private readonly pending: string[] = [];
   private readonly waiters: ((r: IteratorResult<string>) => void)[] = [];
+  /** The origin each id was queued with (in memory: ids loaded from markers have none). */
+  private readonly origins = new Map<string, string>();
   private closed = false;
 
   /** The markers live in `layout.queueDir`. */
@@ -45,19 +47,27 @@ export class FillQueue implements AsyncIterable<string> {
     return [...this.listed];
   }
 
+  /** The origin the id was queued with, if any. */
+  origin(id: string): string | undefined {
+    return this.origins.get(id);
+  }
+
   /** Returns false when the id was already queued. */
-  async add(id: string): Promise<boolean> {
+  async add(id: string, origin?: string): Promise<boolean> {
     if (this.listed.has(id)) return false;
     this.listed.add(id); // before the await: a concurrent add of the same id sees it
+    if (origin !== undefined) this.origins.set(id, origin);
     await writeFile(this.layout.queued(id), "");
     if (this.listed.has(id)) this.push(id, false);
     else await rm(this.layout.queued(id), { force: true }); // removed while we wrote the marker
+    if (!this.listed.has(id)) this.origins.delete(id);
     return true;
   }
 
   /** Takes the id off the queue, whether it waits or is being filled. */
   async remove(id: string): Promise<boolean> {
     const was = this.listed.delete(id);
+    this.origins.delete(id);
     const at = this.pending.indexOf(id);
     if (at >= 0) this.pending.splice(at, 1);
     await rm(this.layout.queued(id), { force: true });
@@ -68,6 +78,7 @@ export class FillQueue implements AsyncIterable<string> {
   async clear(): Promise<string[]> {
     const ids = this.list();
     this.listed.clear();
+    this.origins.clear();
     this.pending.length = 0;
     for (const id of ids) await rm(this.layout.queued(id), { force: true });
     return ids;

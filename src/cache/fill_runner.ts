@@ -36,15 +36,15 @@ export class FillRunner {
   /** Built by ImageCache. */
   constructor(private readonly deps: FillRunnerDeps) {}
 
-  /** Starts a fill that already holds its slot and room in the budget; it runs on its own. */
-  start(image: Image, trigger: "queue" | "download"): Fill {
+  /** Starts a fill that already holds its slot and room in the budget; it runs on its own. `origin` goes on its events. */
+  start(image: Image, trigger: "queue" | "download", origin?: string): Fill {
     const { layout, source, log, hooks, verifyHash, states, stats, events } = this.deps;
     const fill = new Fill(image, { layout, source, log, hooks, verifyHash });
     states.move(image.id, "filling", fill);
     this.running.add(fill);
     stats.fillsStarted++;
-    events.emit({ type: "fill_started", id: image.id, expectedSize: image.size, trigger });
-    void this.drive(fill, image.size!);
+    events.emit({ type: "fill_started", id: image.id, expectedSize: image.size, trigger, origin });
+    void this.drive(fill, image.size!, origin);
     return fill;
   }
 
@@ -61,7 +61,7 @@ export class FillRunner {
   }
 
   /** copy → verifying → verify → commit (or fail), then the slot goes back and the outcome is told. */
-  private async drive(fill: Fill, reserved: number): Promise<void> {
+  private async drive(fill: Fill, reserved: number, origin: string | undefined): Promise<void> {
     const { states, entries } = this.deps;
     const id = fill.id;
     try {
@@ -74,13 +74,13 @@ export class FillRunner {
     } finally {
       await fill.close();
     }
-    this.accountFor(fill, reserved);
+    this.accountFor(fill, reserved, origin);
     const prune = fill.committed && this.deps.rules.pruneAfterCommit(this.closing);
     fill.end();
     if (prune) await entries.prune();
   }
 
-  private accountFor(fill: Fill, reserved: number): void {
+  private accountFor(fill: Fill, reserved: number, origin: string | undefined): void {
     const { states, stats, events, budget } = this.deps;
     const id = fill.id;
     this.running.delete(fill);
@@ -90,6 +90,7 @@ export class FillRunner {
     events.emit({
       type: "fill_finished",
       id,
+      origin,
       outcome: fill.committed ? "cached" : fill.state === "failed" ? "failed" : "discarded",
       bytes: fill.written,
       seconds: Date.now() / 1000 - fill.startedAt,

@@ -199,8 +199,11 @@ export class ImageCache {
     return readForPeer(this.reads, id, tailFill);
   }
 
-  /** PUT /v2/cache/{id}: queued at most once; a cached or already filling image starts nothing. */
-  async enqueue(id: string): Promise<void> {
+  /**
+   * PUT /v2/cache/{id}: queued at most once; a cached or already filling image starts nothing. `origin` (opaque, the
+   * queuing request's id) comes back on the fill's events; it is kept in memory only, so not after a restart.
+   */
+  async enqueue(id: string, origin?: string): Promise<void> {
     const state = this.states.of(id);
     if (state !== "absent" && state !== "discarding") return;
     if (this.queue.has(id)) return;
@@ -210,7 +213,7 @@ export class ImageCache {
       );
     }
     this.states.move(id, "queued");
-    if (await this.queue.add(id)) this.events.emit({ type: "queued", id });
+    if (await this.queue.add(id, origin)) this.events.emit({ type: "queued", id });
   }
 
   /** DELETE /v2/cache/{id}: false when the id was neither cached, queued nor being filled. */

@@ -68,5 +68,5 @@ async function fillQueued(deps: QueueWorkerDeps, id: string): Promise<void> {
     if (other && !fills.closing) await other.finished;
     return;
   }
-  await fills.start(image, "queue").finished;
+  await fills.start(image, "queue", queue.origin(id)).finished;
 }

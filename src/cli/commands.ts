@@ -249,7 +249,7 @@ export async function watch(
   count: number | undefined,
 ): Promise<number> {
   const meter = new RateMeter();
-  const tty = io.stdout.isTTY ? terminalView(io.stdout, "") : undefined;
+  const tty = io.stdout.isTTY ? terminalView(io.stdout, { header: "" }) : undefined;
   let interrupted = false;
   void io.interrupted.then(() => (interrupted = true));
   try {
@@ -292,7 +292,7 @@ function watchRows(listing: CacheListing, meter: RateMeter): Row[] {
 }
 
 function progressView(io: Io): ProgressView {
-  return io.stdout.isTTY ? terminalView(io.stdout) : lineView((text) => io.stdout.write(text));
+  return io.stdout.isTTY ? terminalView(io.stdout, { verdicts: true }) : lineView((text) => io.stdout.write(text));
 }
 
 function percent(n: number, of: number | null): string {

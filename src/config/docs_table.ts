@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { type Decl, type Group, iniKeys, kindName } from "./kinds.ts";
+import { type Decl, envName, type Group, iniKeys, kindName } from "./kinds.ts";
 import { OPTIONS } from "./options.ts";
 import { DIALECT_NOTES } from "./oslo_file.ts";
 
@@ -28,7 +28,9 @@ function defaultOf(d: Decl): string {
 }
 
 function row(d: Decl, field: string): string {
-  const source = d.flag ? [code(`--${d.flag}`), d.env ? code(d.env) : ""] : [];
+  const env = envName(d);
+  const old = d.oldEnv ? ` (old name, still read: ${code(d.oldEnv)})` : "";
+  const source = d.flag ? [code(`--${d.flag}`), env ? code(env) + old : ""] : [];
   const where = d.use === "serve" ? "(server)" : d.use === "parse" ? "" : code(field);
   return `| ${[...source, keys(d), kindName(d), defaultOf(d), where, d.help].map(cell).join(" | ")} |`;
 }

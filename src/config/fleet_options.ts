@@ -7,7 +7,6 @@ export const FLEET = {
   fields: {
     databaseUrl: {
       flag: "fleet-database-url",
-      env: "GLANCE_CACHE_FLEET_DATABASE_URL",
       ini: [["glance_cache_node", "fleet_database_url"], ["database", "connection"]],
       kind: "string",
       required: true,
@@ -19,7 +18,6 @@ export const FLEET = {
     },
     selfUrl: {
       flag: "worker-self-reference-url",
-      env: "GLANCE_CACHE_WORKER_SELF_REFERENCE_URL",
       ini: ["DEFAULT", "worker_self_reference_url"],
       kind: "string",
       required: true,
@@ -27,21 +25,18 @@ export const FLEET = {
     },
     site: {
       flag: "fleet-site",
-      env: "GLANCE_CACHE_FLEET_SITE",
       ini: ["glance_cache_node", "site"],
       kind: "string",
       help: "this node's site: peer fills stay within a site",
     },
     secret: {
       flag: "fleet-secret",
-      env: "GLANCE_CACHE_FLEET_SECRET",
       ini: ["glance_cache_node", "fleet_secret"],
       kind: "string",
       help: "shared secret authenticating peer reads (unset: no peer fills)",
     },
     pollInterval: {
       flag: "fleet-poll-interval",
-      env: "GLANCE_CACHE_FLEET_POLL_INTERVAL",
       ini: ["glance_cache_node", "fleet_poll_interval"],
       kind: "count",
       default: 2,
@@ -49,7 +44,6 @@ export const FLEET = {
     },
     heartbeatInterval: {
       flag: "fleet-heartbeat-interval",
-      env: "GLANCE_CACHE_FLEET_HEARTBEAT_INTERVAL",
       ini: ["glance_cache_node", "fleet_heartbeat_interval"],
       kind: "count",
       default: 10,

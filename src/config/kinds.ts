@@ -13,8 +13,10 @@ export type Use = "app" | "serve" | "parse";
 interface Common {
   /** --flag; absent for a key read only from the config file. */
   flag?: string;
-  /** Environment variable. */
-  env?: string;
+  /** false: no environment variable (else the flag's, by envName's rule). */
+  env?: false;
+  /** The variable's name before the naming rule: still read when the new one is not set, with a warning at start. */
+  oldEnv?: string;
   /** Config-file key, or keys in order of precedence (the first names the option in messages). */
   ini?: IniKey | readonly IniKey[];
   /** One line for --help and the docs table. */
@@ -50,6 +52,11 @@ export interface Group {
   /** The field whose value makes the group, "section" (its file section exists) or "always". */
   when: string;
   fields: Record<string, Decl>;
+}
+
+/** The one naming rule: GLANCE_CACHE_ and the flag in capitals, `-` as `_` (--image-cache-max-size: GLANCE_CACHE_IMAGE_CACHE_MAX_SIZE). */
+export function envName(d: Pick<Common, "flag" | "env">): string | undefined {
+  return d.flag && d.env !== false ? `GLANCE_CACHE_${d.flag.toUpperCase().replace(/-/g, "_")}` : undefined;
 }
 
 /** What every URL option must look like: http(s) and a host. */

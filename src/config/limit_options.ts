@@ -8,7 +8,6 @@ const atLeast = (min: number, unit = "") => (n: number, name: string) =>
 export const CONNECTION_LIMITS = {
   headersTimeout: {
     flag: "headers-timeout",
-    env: "GLANCE_CACHE_HEADERS_TIMEOUT",
     ini: ["glance_cache_node", "headers_timeout"],
     kind: "count",
     default: 60,
@@ -18,7 +17,6 @@ export const CONNECTION_LIMITS = {
   },
   maxConnections: {
     flag: "max-connections",
-    env: "GLANCE_CACHE_MAX_CONNECTIONS",
     ini: ["glance_cache_node", "max_connections"],
     kind: "count",
     default: 1000,
@@ -32,7 +30,6 @@ export const CONNECTION_LIMITS = {
 export const UPLOAD_LIMITS = {
   maxUploads: {
     flag: "max-uploads",
-    env: "GLANCE_CACHE_MAX_UPLOADS",
     ini: ["glance_cache_node", "max_uploads"],
     kind: "count",
     default: 16,
@@ -41,7 +38,6 @@ export const UPLOAD_LIMITS = {
   },
   maxUploadsPerProject: {
     flag: "max-uploads-per-project",
-    env: "GLANCE_CACHE_MAX_UPLOADS_PER_PROJECT",
     ini: ["glance_cache_node", "max_uploads_per_project"],
     kind: "count",
     default: 4,
@@ -50,7 +46,6 @@ export const UPLOAD_LIMITS = {
   },
   uploadStallTimeout: {
     flag: "upload-stall-timeout",
-    env: "GLANCE_CACHE_UPLOAD_STALL_TIMEOUT",
     ini: ["glance_cache_node", "upload_stall_timeout"],
     kind: "count",
     default: 60,

@@ -1,4 +1,4 @@
-// Every option of the node, declared once: flag, environment variable, config-file key, kind, default, help, field.
+// Every option of the node, declared once: flag (its environment variable follows), config-file key, kind, default, help, field.
 import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "../cache/image_cache.ts";
 import { VERIFY_HASHES } from "../cache/verify.ts";
 import type { Decl, Group } from "./kinds.ts";
@@ -15,14 +15,12 @@ import { UPSTREAM } from "./upstream_options.ts";
 export const OPTIONS = {
   configFile: {
     flag: "config-file",
-    env: "GLANCE_CACHE_CONFIG_FILE",
     kind: "string",
     use: "parse",
     help: "glance-api.conf-style INI file",
   },
   host: {
     flag: "host",
-    env: "GLANCE_CACHE_HOST",
     ini: ["DEFAULT", "bind_host"],
     kind: "string",
     default: "127.0.0.1",
@@ -31,7 +29,6 @@ export const OPTIONS = {
   },
   port: {
     flag: "port",
-    env: "GLANCE_CACHE_PORT",
     ini: ["DEFAULT", "bind_port"],
     kind: "count",
     default: 9292,
@@ -41,7 +38,6 @@ export const OPTIONS = {
   },
   certFile: {
     flag: "cert-file",
-    env: "GLANCE_CACHE_CERT_FILE",
     ini: ["DEFAULT", "cert_file"],
     kind: "string",
     use: "serve",
@@ -49,7 +45,6 @@ export const OPTIONS = {
   },
   keyFile: {
     flag: "key-file",
-    env: "GLANCE_CACHE_KEY_FILE",
     ini: ["DEFAULT", "key_file"],
     kind: "string",
     use: "serve",
@@ -57,14 +52,12 @@ export const OPTIONS = {
   },
   caFile: {
     flag: "ca-file",
-    env: "GLANCE_CACHE_CA_FILE",
     ini: ["DEFAULT", "ca_file"],
     kind: "string",
     help: "PEM CA bundle trusted for https upstream_url and fleet peers (default: the runtime's CAs)",
   },
   dataDir: {
     flag: "data-dir",
-    env: "GLANCE_CACHE_DATA_DIR",
     ini: ["glance_cache_node", "data_dir"],
     kind: "string",
     default: "./data",
@@ -73,14 +66,13 @@ export const OPTIONS = {
   },
   cacheDir: {
     flag: "cache-dir",
-    env: "GLANCE_CACHE_DIR",
+    oldEnv: "GLANCE_CACHE_DIR",
     ini: ["DEFAULT", "image_cache_dir"],
     kind: "string",
     help: "the image cache (default DATA_DIR/cache)",
   },
   auth: {
     flag: "auth",
-    env: "GLANCE_CACHE_AUTH",
     ini: ["DEFAULT", "auth_strategy"],
     kind: "enum",
     values: ["noauth", "headers", "keystone"],
@@ -89,7 +81,6 @@ export const OPTIONS = {
   },
   forceNoauth: {
     flag: "force-noauth",
-    env: "GLANCE_CACHE_FORCE_NOAUTH",
     ini: ["glance_cache_node", "force_noauth"],
     kind: "bool",
     default: false,
@@ -97,7 +88,6 @@ export const OPTIONS = {
   },
   trustedProxies: {
     flag: "trusted-proxies",
-    env: "GLANCE_CACHE_TRUSTED_PROXIES",
     ini: ["glance_cache_node", "trusted_proxies"],
     kind: "cidrs",
     help:
@@ -105,7 +95,6 @@ export const OPTIONS = {
   },
   insecureTestTokens: {
     flag: "insecure-test-tokens",
-    env: "GLANCE_CACHE_INSECURE_TEST_TOKENS",
     ini: ["glance_cache_node", "insecure_test_tokens"],
     kind: "bool",
     default: false,
@@ -113,7 +102,6 @@ export const OPTIONS = {
   },
   publicMetrics: {
     flag: "public-metrics",
-    env: "GLANCE_CACHE_PUBLIC_METRICS",
     ini: ["glance_cache_node", "public_metrics"],
     kind: "bool",
     default: false,
@@ -121,7 +109,6 @@ export const OPTIONS = {
   },
   maxRequestBodySize: {
     flag: "max-request-body-size",
-    env: "GLANCE_CACHE_MAX_REQUEST_BODY_SIZE",
     ini: ["oslo_middleware", "max_request_body_size"],
     kind: "count",
     default: 65536,
@@ -129,7 +116,6 @@ export const OPTIONS = {
   },
   imageSizeCap: {
     flag: "image-size-cap",
-    env: "GLANCE_CACHE_IMAGE_SIZE_CAP",
     ini: ["DEFAULT", "image_size_cap"],
     kind: "count",
     default: 1099511627776,
@@ -138,7 +124,7 @@ export const OPTIONS = {
   ...UPLOAD_LIMITS,
   cacheConcurrency: {
     flag: "cache-concurrency",
-    env: "GLANCE_CACHE_CONCURRENCY",
+    oldEnv: "GLANCE_CACHE_CONCURRENCY",
     ini: ["glance_cache_node", "cache_concurrency"],
     kind: "count",
     default: 1,
@@ -147,7 +133,7 @@ export const OPTIONS = {
   },
   maxSize: {
     flag: "image-cache-max-size",
-    env: "GLANCE_CACHE_MAX_SIZE",
+    oldEnv: "GLANCE_CACHE_MAX_SIZE",
     ini: ["DEFAULT", "image_cache_max_size"],
     kind: "count",
     default: DEFAULT_MAX_SIZE,
@@ -155,7 +141,6 @@ export const OPTIONS = {
   },
   verifyHash: {
     flag: "verify-hash",
-    env: "GLANCE_CACHE_VERIFY_HASH",
     ini: ["glance_cache_node", "verify_hash"],
     kind: "enum",
     values: VERIFY_HASHES,
@@ -164,7 +149,7 @@ export const OPTIONS = {
   },
   maxQueue: {
     flag: "image-cache-max-queue",
-    env: "GLANCE_CACHE_MAX_QUEUE",
+    oldEnv: "GLANCE_CACHE_MAX_QUEUE",
     ini: ["glance_cache_node", "max_queue"],
     kind: "count",
     default: DEFAULT_MAX_QUEUE,
@@ -172,7 +157,7 @@ export const OPTIONS = {
   },
   stallTime: {
     flag: "image-cache-stall-time",
-    env: "GLANCE_CACHE_STALL_TIME",
+    oldEnv: "GLANCE_CACHE_STALL_TIME",
     ini: ["DEFAULT", "image_cache_stall_time"],
     kind: "count",
     default: DEFAULT_STALL_TIME,
@@ -181,7 +166,6 @@ export const OPTIONS = {
   ...CONNECTION_LIMITS,
   shutdownTimeout: {
     flag: "shutdown-timeout",
-    env: "GLANCE_CACHE_SHUTDOWN_TIMEOUT",
     ini: ["glance_cache_node", "shutdown_timeout"],
     kind: "count",
     default: 30,
@@ -191,7 +175,6 @@ export const OPTIONS = {
   upstream: UPSTREAM,
   publicEndpoint: {
     flag: "public-endpoint",
-    env: "GLANCE_CACHE_PUBLIC_ENDPOINT",
     ini: ["DEFAULT", "public_endpoint"],
     kind: "url",
     // A query or fragment would end up inside every link built on it.
@@ -200,7 +183,6 @@ export const OPTIONS = {
   },
   policyFile: {
     flag: "policy-file",
-    env: "GLANCE_CACHE_POLICY_FILE",
     ini: ["oslo_policy", "policy_file"],
     kind: "string",
     use: "serve",
@@ -208,7 +190,6 @@ export const OPTIONS = {
   },
   debug: {
     flag: "debug",
-    env: "GLANCE_CACHE_DEBUG",
     ini: ["DEFAULT", "debug"],
     kind: "bool",
     default: false,
@@ -216,7 +197,6 @@ export const OPTIONS = {
   },
   logJson: {
     flag: "use-json",
-    env: "GLANCE_CACHE_USE_JSON",
     ini: ["DEFAULT", "use_json"],
     kind: "bool",
     default: false,
@@ -227,7 +207,6 @@ export const OPTIONS = {
     fields: {
       minFreePercent: {
         flag: "healthcheck-min-free-percent",
-        env: "GLANCE_CACHE_HEALTHCHECK_MIN_FREE_PERCENT",
         ini: ["healthcheck", "min_free_percent"],
         kind: "count",
         default: 5,
@@ -236,7 +215,6 @@ export const OPTIONS = {
       },
       disableByFilePath: {
         flag: "healthcheck-disable-file",
-        env: "GLANCE_CACHE_HEALTHCHECK_DISABLE_FILE",
         ini: ["healthcheck", "disable_by_file_path"],
         kind: "string",
         help: "/healthcheck answers 503 while this file exists (draining)",
@@ -246,5 +224,5 @@ export const OPTIONS = {
   fleet: FLEET,
   keystone: KEYSTONE_AUTHTOKEN,
   ...TOLERATED,
-  help: { flag: "help", kind: "bool", use: "parse", help: "this text" },
+  help: { flag: "help", env: false, kind: "bool", use: "parse", help: "this text" },
 } as const satisfies Record<string, Decl | Group>;

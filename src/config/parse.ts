@@ -1,7 +1,7 @@
 // The command line read: each option from its flag, else its environment variable, else its file key, else its default.
 import { parseArgs } from "node:util";
 import { Policy } from "../auth/policy.ts";
-import { ConfigError, type Decl, describe, type Group, iniKeys, readValue } from "./kinds.ts";
+import { ConfigError, type Decl, describe, envName, type Group, iniKeys, readValue } from "./kinds.ts";
 import { type ConfigDoc, readConfigFile } from "./oslo_file.ts";
 import { OPTIONS } from "./options.ts";
 import { checkRules } from "./rules.ts";
@@ -28,11 +28,14 @@ export function knownKey(section: string, key: string): boolean {
   return declarations().some((d) => iniKeys(d).some(([s, k]) => s === section && k === key));
 }
 
-/** Reads argv and the environment (and the config file they name) into the command and the node's configuration. */
+/**
+ * Reads argv and the environment (and the config file they name) into the command and the node's configuration;
+ * `warnings` are for the log at start (an environment variable under its old name).
+ */
 export function parseConfig(
   argv: string[],
   env: Record<string, string | undefined>,
-): { command: Command; config: NodeConfig } | "help" {
+): { command: Command; config: NodeConfig; warnings: string[] } | "help" {
   const flagSpec = Object.fromEntries(
     declarations().filter((d) => d.flag).map((d) => [d.flag, { type: d.kind === "bool" ? "boolean" : "string" }]),
   ) as Record<string, { type: "string" | "boolean" }>;
@@ -49,13 +52,26 @@ export function parseConfig(
     throw new ConfigError(`unknown command: ${positionals.join(" ")}`);
   }
 
-  const configFile = values[OPTIONS.configFile.flag] ?? env[OPTIONS.configFile.env];
+  const warnings: string[] = [];
+  const fromEnv = (d: Decl): string | undefined => {
+    const name = envName(d);
+    const value = name ? env[name] : undefined;
+    if (!name || !d.oldEnv || env[d.oldEnv] === undefined) return value;
+    warnings.push(
+      value === undefined
+        ? `${d.oldEnv} is an old name: use ${name} (the old one is still read, for now)`
+        : `${d.oldEnv} is an old name, ignored: ${name} is set and wins`,
+    );
+    return value ?? env[d.oldEnv];
+  };
+  const configFile = values[OPTIONS.configFile.flag] ?? fromEnv(OPTIONS.configFile);
   const file: ConfigDoc = typeof configFile === "string" && configFile
     ? readConfigFile(configFile, knownKey)
     : Object.create(null);
   const raw = (d: Decl): string | undefined => {
     if (d.flag && values[d.flag] !== undefined) return String(values[d.flag]);
-    if (d.env && env[d.env] !== undefined) return env[d.env];
+    const fromVariable = fromEnv(d);
+    if (fromVariable !== undefined) return fromVariable;
     const keys = iniKeys(d);
     // An empty value defers to a later key: Glance's [database] connection stands behind ours.
     const found = keys.map(([s, k]) => file[s]?.[k]).filter((v) => v !== undefined);
@@ -79,7 +95,7 @@ export function parseConfig(
   };
   const config = checkRules(read(OPTIONS) as NodeConfig);
   requireFields(config as Record<string, unknown>, OPTIONS);
-  return { command, config };
+  return { command, config, warnings };
 }
 
 /** A group that is present must have its required fields (a field with a default always has one). */

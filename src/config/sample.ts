@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { commentWrap, policySample } from "../auth/policy_sample.ts";
-import { type Decl, iniKeys } from "./kinds.ts";
+import { type Decl, envName, iniKeys } from "./kinds.ts";
 import { declarations } from "./parse.ts";
 
 /** The command that regenerates both samples, for their headers and for the test that finds one stale. */
@@ -52,7 +52,8 @@ function optionBlock(d: Decl, key: string, others: string[], before = ""): strin
   for (const other of others) lines.push(`# Also read from ${other} when this key is not set.`);
   if (before) lines.push(`# Read only when ${before} is not set.`);
   if (d.flag && !before) lines.push(`# Command line: --${d.flag}`);
-  if (d.env && !before) lines.push(`# Environment: ${d.env}`);
+  const env = envName(d);
+  if (env && !before) lines.push(`# Environment: ${env}${d.oldEnv ? ` (old name, still read: ${d.oldEnv})` : ""}`);
   lines.push(`#${key} = ${defaultText(d)}`.replace(/ $/, ""));
   return lines;
 }

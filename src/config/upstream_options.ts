@@ -9,7 +9,6 @@ export const UPSTREAM = {
   fields: {
     url: {
       flag: "upstream-url",
-      env: "GLANCE_CACHE_UPSTREAM_URL",
       ini: ["glance_cache_node", "upstream_url"],
       kind: "url",
       required: true,
@@ -17,7 +16,6 @@ export const UPSTREAM = {
     },
     metadataCacheTime: {
       flag: "metadata-cache-time",
-      env: "GLANCE_CACHE_METADATA_CACHE_TIME",
       ini: ["glance_cache_node", "metadata_cache_time"],
       kind: "count",
       default: 5,
@@ -25,7 +23,6 @@ export const UPSTREAM = {
     },
     timeout: {
       flag: "upstream-timeout",
-      env: "GLANCE_CACHE_UPSTREAM_TIMEOUT",
       ini: ["glance_cache_node", "upstream_timeout"],
       kind: "count",
       default: 60,
@@ -34,7 +31,6 @@ export const UPSTREAM = {
     },
     stallTimeout: {
       flag: "upstream-stall-timeout",
-      env: "GLANCE_CACHE_UPSTREAM_STALL_TIMEOUT",
       ini: ["glance_cache_node", "upstream_stall_timeout"],
       kind: "count",
       default: 60,
@@ -42,7 +38,7 @@ export const UPSTREAM = {
       help: "seconds an upstream transfer may go without a byte",
     },
     serveCachedWhenDown: {
-      env: "GLANCE_CACHE_SERVE_CACHED_WHEN_UPSTREAM_DOWN",
+      flag: "serve-cached-when-upstream-down",
       ini: ["glance_cache_node", "serve_cached_when_upstream_down"],
       kind: "bool",
       default: true,
@@ -51,7 +47,6 @@ export const UPSTREAM = {
     },
     maxOutage: {
       flag: "max-upstream-outage",
-      env: "GLANCE_CACHE_MAX_UPSTREAM_OUTAGE",
       ini: ["glance_cache_node", "max_upstream_outage"],
       kind: "count",
       default: 0,

@@ -1,11 +1,13 @@
 // --help: the commands, then every option from its declaration.
-import { type Decl, iniKeys } from "./kinds.ts";
+import { type Decl, envName, iniKeys } from "./kinds.ts";
 import { declarations } from "./parse.ts";
 
 function flagLines(d: Decl): string {
   const value = "default" in d && d.default !== undefined ? ` (${d.default})` : "";
   const [ini] = iniKeys(d);
-  return `  --${d.flag!.padEnd(22)} ${d.help}${value}\n      ${d.env ?? ""}${ini ? `  [${ini[0]}] ${ini[1]}` : ""}`;
+  return `  --${d.flag!.padEnd(22)} ${d.help}${value}\n      ${envName(d) ?? ""}${
+    ini ? `  [${ini[0]}] ${ini[1]}` : ""
+  }`;
 }
 
 /** Keys read only from the file, by section: `[keystone_authtoken] auth_url, username, ...`. */

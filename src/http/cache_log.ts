@@ -15,9 +15,13 @@ export function logCacheEvents(events: CacheEvents, logger: Logger): void {
   });
 }
 
-/** One line per fill (start; end with bytes, seconds, MB/s and verification), DEBUG for the others. */
+/**
+ * One line per fill (start; end with bytes, seconds, MB/s and verification), DEBUG for the others. A fill from the
+ * queue runs outside any request: its lines carry the id of the request that queued it (the event's origin).
+ */
 function logCacheEvent(logger: Logger, e: CacheEvent): void {
-  const ctx = currentRequest();
+  const origin = e.type === "fill_started" || e.type === "fill_finished" ? e.origin : undefined;
+  const ctx = origin === undefined ? currentRequest() : { requestId: origin };
   switch (e.type) {
     case "hit":
       return logger.log("DEBUG", "cache", `hit ${e.id}`, { image_id: e.id }, ctx);

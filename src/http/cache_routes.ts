@@ -8,6 +8,7 @@ import { badInput as badRequest, conflict, imageNotFound } from "../errors.ts";
 import { cacheListing } from "./cache_listing.ts";
 import { empty, json, methodNotAllowed, param } from "./responses.ts";
 import { type Routes, routes } from "./router.ts";
+import { currentRequest } from "../request_context.ts";
 
 /** What the cache API needs. */
 export interface CacheApiDeps {
@@ -51,7 +52,7 @@ export function cacheApi({ cache, source, policy, cachedNodes }: CacheApiDeps) {
     async queue(id: string, who: Identity, request: Request): Promise<Response> {
       await refuseBody(request);
       await queueableImage(source, policy, id, who);
-      await cache.enqueue(id);
+      await cache.enqueue(id, currentRequest()?.requestId);
       return empty(202);
     },
 

@@ -9,7 +9,7 @@ import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { OutageView } from "../images/upstream_outage.ts";
 import { json } from "./responses.ts";
-import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
+import { STATUS_PAGE_STYLE, statusPageHtml } from "./status_page_html.ts";
 import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
 
 /** The node's status document, read by the status page and `glance-cache status`. */
@@ -27,6 +27,8 @@ export interface StatusDeps {
   keystone?: KeystoneClient;
   /** The upstream's link, in front of a Glance. */
   outage?: { view(): OutageView };
+  /** The auth mode ("noauth", "headers", "keystone"; "custom" for an embedder's): the page shows no token box in noauth. */
+  auth: string;
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -54,11 +56,12 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, outage }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, outage, auth }: StatusDeps) {
   const startedAt = Date.now() / 1000;
+  const html = statusPageHtml(auth !== "noauth");
   return {
     page(): Response {
-      return new Response(STATUS_PAGE_HTML, { headers: PAGE_HEADERS });
+      return new Response(html, { headers: PAGE_HEADERS });
     },
 
     async node(who: Identity): Promise<Response> {
@@ -70,6 +73,7 @@ export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, outage 
         version: VERSION,
         started_at: startedAt,
         uptime: now - startedAt,
+        auth,
         source: upstreamUrl
           ? { type: "upstream", url: upstreamUrl, link: linkPart(cache, outage) }
           : { type: "embedded" },

@@ -46,8 +46,12 @@ code { font-family:ui-monospace, monospace; font-size:13px; }
 [hidden] { display:none !important; }
 `;
 
-/** The whole page: one HTML document with the style and the script inline. */
-export const STATUS_PAGE_HTML = `<!doctype html>
+/**
+ * The whole page: one HTML document with the style and the script inline. In noauth (`tokenBox` false) it comes
+ * without its token box, which the script also hides once the status document says noauth.
+ */
+export const statusPageHtml = (tokenBox: boolean) =>
+  `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -59,7 +63,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <body>
 <header>
   <h1>Glance cache node</h1>
-  <form id="login" autocomplete="off">
+  <form id="login" autocomplete="off"${tokenBox ? "" : " hidden"}>
     <label for="token">Token</label>
     <input id="token" type="password" placeholder="X-Auth-Token (kept in this tab only)">
     <button type="submit">Use</button>

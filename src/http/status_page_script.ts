@@ -44,7 +44,8 @@ function duration(s) {
   return s + "s";
 }
 
-function when(epoch) { return new Date(epoch * 1000).toLocaleString(); }
+// ISO 8601 in UTC, to the second, as the logs write dates (the browser's locale and zone play no part).
+function when(epoch) { return new Date(epoch * 1000).toISOString().replace(/\\.\\d{3}Z$/, "Z"); }
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -77,6 +78,8 @@ async function act(method, id, done) {
 }
 
 function renderNode(node) {
+  // No token to give in noauth: no token box.
+  $("login").hidden = node.auth === "noauth";
   $("version").textContent = node.version;
   $("uptime").textContent = duration(node.uptime);
   $("source").textContent = node.source.type === "upstream" ? "Glance at " + node.source.url + link(node.source.link) : "embedded store";
@@ -190,7 +193,7 @@ async function refresh() {
     renderFills(list.caching_images || {}, new Set(list.cached_images.map((c) => c.image_id)));
     renderQueue(list.queued_images);
     renderCached();
-    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    $("updated").textContent = "updated " + when(Date.now() / 1000);
     $("content").hidden = false;
     if ($("message").className === "error" && /^(401|403)|authenticat|not authorized/i.test($("message").textContent)) say("");
   } catch (err) {

@@ -4,9 +4,11 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { suite } from "uvu";
 import { ByteGate, failingAfter } from "../helpers/gate.ts";
-import { bytes, createImage, listing, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
+import { bytes, createImage, listing, type Running, start, tempDir, waitCached, waitFor } from "../helpers/helpers.ts";
 import { cliCommand, runCli, spawnCli } from "../helpers/cli_process.ts";
 import { freePort, nodeBinary } from "../../support/processes.ts";
 
@@ -262,7 +264,7 @@ t("queue --wait on a terminal draws a live bar (bytes, rate, ETA) that ends cach
     await term.type(`${commandLine(["queue", "--wait", "--interval", "0.1", id])}; echo "EXIT=$?"`);
     const bar = (s: string) =>
       new RegExp(
-        `^${id} ([█░]{24}) +(\\d+)% \\| ([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| ([^|]+) \\| ETA ([^|]+) \\| (\\w+)`,
+        `^${id} ([█░]{24}) +(\\d+)% \\| +([\\d.]+ (?:B|KiB|MiB))/32\\.0 MiB \\| +([^|]+) \\| ETA +([^|]+) \\| (\\w+)`,
         "m",
       ).exec(s);
     const held = bar(await term.until("the bar", (s) => bar(s)?.[6] === "caching"))!;
@@ -276,12 +278,52 @@ t("queue --wait on a terminal draws a live bar (bytes, rate, ETA) that ends cach
     assert.match(screen, /^EXIT=0$/m);
     const done = bar(screen)!;
     assert.deepEqual([done[1], done[2], done[3], done[6]], ["█".repeat(24), "100", "32.0 MiB", "cached"]);
-    assert.match(screen, /\| cached \(in [\d.]+s, average [\d.]+ [KMG]iB\/s\)/);
-    assert.equal(screen.split("\n").filter((l) => l.startsWith(id)).length, 1, "one bar, redrawn in place");
+    assert.match(screen, new RegExp(`^${id} cached 32\\.0 MiB in [\\d.]+s, average [\\d.]+ [KMG]iB/s$`, "m"));
+    assert.equal(screen.split("\n").filter((l) => bar(l)).length, 1, "one bar, redrawn in place");
   } finally {
     gate.open();
     await term.close();
     await node.close();
+  }
+});
+
+t("queue --wait in an 80-column terminal: every line fits, the verdict on a line of its own", async () => {
+  const gate = new ByteGate();
+  const node = await start({ insecureTestTokens: true, cacheSource: (s) => gate.wrap(s) });
+  const term = new Terminal();
+  const dir = await tempDir();
+  try {
+    const id = await createImage(node, bytes(32 * MiB));
+    // The long command line goes in a script, so that the screen holds only what the CLI draws.
+    const script = join(dir, "queue.sh");
+    await writeFile(
+      script,
+      `cd ${shellQuote(ROOT)}\nexport OS_IMAGE_URL=${node.url} OS_AUTH_TOKEN=${ADMIN_TOKEN}\n${
+        commandLine(["queue", "--wait", "--interval", "0.1", id])
+      }\n`,
+    );
+    await term.open(80, 24);
+    await term.type(`clear; bash ${shellQuote(script)}; echo "EXIT=$?"`);
+    const fits = (s: string) => s.split("\n").filter((l) => [...l].length > 80);
+    const line = (s: string) => s.split("\n").find((l) => l.startsWith(`${id} `))?.trimEnd();
+    const held = await term.until("the bar", (s) => / caching$/.test(line(s) ?? ""));
+    assert.deepEqual(fits(held), [], held);
+    assert.match(line(held)!, new RegExp(`^${id} [█░]{5,24} +\\d+% \\| +[\\d.]+ (B|KiB|MiB)/32\\.0 MiB \\| caching$`));
+    gate.open();
+    const screen = await term.until("the end", (s) => /^EXIT=\d+$/m.test(s));
+    assert.match(screen, /^EXIT=0$/m);
+    assert.deepEqual(fits(screen), [], screen);
+    assert.match(line(screen)!, /\| cached$/, screen);
+    const verdict = screen.split("\n").findIndex((l) => new RegExp(`^${id} cached 32\\.0 MiB in`).test(l));
+    assert.ok(verdict >= 0, screen);
+    // The verdict, wrapped at a space when it does not fit, the rest indented on the next line.
+    const text = screen.split("\n").slice(verdict, verdict + 2).join("\n");
+    assert.match(text, new RegExp(`^${id} cached 32\\.0 MiB in [\\d.]+s,(\\n  | )average [\\d.]+ [KMG]iB/s$`, "m"));
+  } finally {
+    gate.open();
+    await term.close();
+    await node.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -1,6 +1,7 @@
 // Log lines: one per request and per fill, as text or JSON, DEBUG only with debug; request ids returned and sent upstream.
 import assert from "node:assert/strict";
 import { suite } from "uvu";
+import { Gate, holdReads } from "../helpers/gate.ts";
 import { bytes, createImage, MEMBER, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
 
 const t = suite("logging");
@@ -130,17 +131,75 @@ t("a queued fill that fails verification logs an ERROR line saying so", async ()
   });
   try {
     const image = await createImage(node, bytes(50_000));
-    assert.equal((await node.req(`/v2/cache/${image}`, { method: "PUT" })).status, 202);
+    const put = await node.req(`/v2/cache/${image}`, { method: "PUT" });
+    assert.equal(put.status, 202);
     const ended = await waitFor(
       "fill end",
       async () => lines.find((l) => l.logger === "fill" && l.message === `fill of ${image} failed`),
     );
     assert.equal(ended.level, "ERROR");
     assert.equal(ended.verification, "mismatch");
-    assert.equal(ended.request_id, undefined, "a queued fill runs outside any request");
+    assert.equal(ended.request_id, put.headers.get("x-openstack-request-id"), "the PUT that queued it");
     assert.match(String(ended.error), /sha512/);
   } finally {
     await node.close();
+  }
+});
+
+t(
+  "a fill started from the queue logs the request id of the PUT that queued it, on its start and end lines",
+  async () => {
+    const lines: string[] = [];
+    const node = await start({ log: (l) => lines.push(l) });
+    try {
+      const image = await createImage(node, bytes(40_000));
+      const given = `req-${crypto.randomUUID()}`;
+      const put = await node.req(`/v2/cache/${image}`, { method: "PUT", headers: { "X-Openstack-Request-Id": given } });
+      assert.equal(put.status, 202);
+      assert.equal(put.headers.get("x-openstack-request-id"), given);
+      await waitCached(node, image);
+      const fillLines = await waitFor(
+        "the fill's two lines",
+        async () => {
+          const found = lines.filter((l) => / INFO fill /.test(l) && l.includes(`fill of ${image} `));
+          return found.length >= 2 && found;
+        },
+      );
+      assert.equal(fillLines.length, 2, fillLines.join("\n"));
+      assert.match(fillLines[0], new RegExp(`INFO fill \\[${given} - -\\] fill of ${image} started .*trigger=queue`));
+      assert.match(fillLines[1], new RegExp(`INFO fill \\[${given} - -\\] fill of ${image} cached `));
+    } finally {
+      await node.close();
+    }
+  },
+);
+
+t("an image still queued at a restart is filled with [-]: the queuing request's id is not kept on disk", async () => {
+  const lines: string[] = [];
+  const gate = new Gate();
+  const first = await start({ log: (l) => lines.push(l), cacheSource: (s) => holdReads(s, () => gate) });
+  let second: Running | undefined;
+  try {
+    const image = await createImage(first, bytes(40_000));
+    const given = `req-${crypto.randomUUID()}`;
+    await first.req(`/v2/cache/${image}`, { method: "PUT", headers: { "X-Openstack-Request-Id": given } });
+    await gate.entered; // the fill has its first chunk: stop the node now, the image stays queued
+    const stopping = first.stop();
+    gate.open();
+    await stopping;
+    assert.ok(lines.some((l) => l.includes(`[${given} - -] fill of ${image} started`)), lines.join("\n"));
+
+    const after: string[] = [];
+    second = await start({ log: (l) => after.push(l) }, first.dir);
+    await waitCached(second, image);
+    const fillLines = await waitFor("the fill's lines after the restart", async () => {
+      const found = after.filter((l) => / INFO fill /.test(l) && l.includes(`fill of ${image} `));
+      return found.length >= 2 && found;
+    });
+    for (const line of fillLines) assert.match(line, / INFO fill \[-\] fill of /);
+  } finally {
+    gate.open();
+    await (second ?? first).close();
   }
 });
 

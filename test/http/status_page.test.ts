@@ -51,6 +51,7 @@ t("GET /v2/x-cache-node/status needs the cache_list policy, as GET /v2/cache doe
     assert.equal(body.version, VERSION);
     assert.ok(body.uptime >= 0 && body.uptime < 3600);
     assert.deepEqual(body.source, { type: "embedded" });
+    assert.equal(body.auth, "headers");
     assert.deepEqual(body.cache, { size: MiB, max_size: 64 * MiB, cached: 1, queued: 0, caching: 0 });
     assert.ok(body.disk.free > 0 && body.disk.total >= body.disk.free);
     assert.equal(body.fleet, null);
@@ -92,6 +93,7 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
 
     await page.goto(`${node.url}/status`);
     await page.waitForSelector("#message.error"); // no token: the API said 401
+    assert.equal(await page.$eval("#login", (e) => (e as HTMLElement).hidden), false, "a token box to give one");
     assert.equal(await page.$eval("#content", (e) => (e as HTMLElement).hidden), true);
 
     await page.type("#token", ADMIN_TOKEN);
@@ -101,6 +103,9 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
     assert.equal(await page.$eval("#source", (e) => e.textContent), "embedded store");
     assert.equal(await page.$eval("#fleet", (e) => (e as HTMLElement).hidden), true, "no fleet, no fleet section");
     await page.waitForSelector(`tr[data-cached="${small}"]`);
+    assert.equal(await page.$eval("#login", (e) => (e as HTMLElement).hidden), false, "the token box stays");
+    const cachedAt = await page.$eval(`tr[data-cached="${small}"] td:nth-child(5)`, (e) => e.textContent ?? "");
+    assert.match(cachedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
     // Sortable: by size (largest first), then by hits.
     await page.click('th[data-key="size"]');
@@ -213,6 +218,49 @@ t("in chromium: the upstream out of reach shows on the Source line, and its retu
     await node.close();
     await link.close();
     await upstream.close();
+  }
+});
+
+const ISO_8601 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+
+t("in chromium, noauth: no token box; dates in ISO 8601 (UTC), whatever the browser's locale", async () => {
+  const node = await start({ auth: "noauth" });
+  const profile = await mkdtemp(join(tmpdir(), "gcn-chromium-"));
+  let browser: Browser | undefined;
+  try {
+    const id = await createImage(node, bytes(MiB));
+    await fetch(`${node.url}/v2/cache/${id}`, { method: "PUT" }); // noauth: no identity needed from loopback
+    await waitCached(node, id);
+    const status = await (await fetch(`${node.url}/v2/x-cache-node/status`)).json();
+    assert.equal(status.auth, "noauth");
+
+    browser = await launchChromium(profile);
+    const { page, foreign, problems } = await watchedPage(browser, node.url, /(?!)/);
+    await page.goto(`${node.url}/status`);
+    await page.waitForSelector(`#content:not([hidden]) tr[data-cached="${id}"]`);
+    assert.equal(await page.$eval("#login", (e) => (e as HTMLElement).hidden), true, "no token box in noauth");
+    assert.equal(
+      await page.$eval("#token", (e) => (e as HTMLElement).offsetParent),
+      null,
+      "the token input is not shown",
+    );
+
+    const dates = await page.$$eval(
+      `tr[data-cached="${id}"] td`,
+      (cells) => cells.slice(3, 5).map((c) => c.textContent),
+    );
+    assert.equal(dates.length, 2);
+    for (const d of dates) assert.match(d!, ISO_8601);
+    const listed = (await listing(node)).cached_images.find((c) => c.image_id === id)!;
+    assert.equal(dates[0], new Date(listed.last_accessed * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"));
+    const updated = await page.$eval("#updated", (e) => e.textContent ?? "");
+    assert.match(updated.replace(/^updated /, ""), ISO_8601);
+    assert.deepEqual(foreign, []);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser?.close();
+    await rm(profile, { recursive: true, force: true });
+    await node.close();
   }
 });
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import { makeIdentity } from "../../src/auth/identity.ts";
 import { Policy } from "../../src/auth/policy.ts";
-import { ConfigError, parseConfig } from "../../src/config/parse.ts";
+import { envName } from "../../src/config/kinds.ts";
+import { ConfigError, declarations, parseConfig } from "../../src/config/parse.ts";
 import { tempDir } from "../helpers/helpers.ts";
 
 const t = suite("config");
@@ -128,11 +129,40 @@ t("flags win over the environment, which wins over the file", async () => {
   const file = await confFile("[DEFAULT]\nbind_port = 1111\nimage_cache_max_size = 5\n");
   const { config } = parse(["--config-file", file, "--port", "3333"], {
     GLANCE_CACHE_PORT: "2222",
-    GLANCE_CACHE_MAX_SIZE: "7",
+    GLANCE_CACHE_IMAGE_CACHE_MAX_SIZE: "7",
   });
   assert.equal(config.port, 3333);
   assert.equal(config.maxSize, 7);
   assert.equal(parse([], { GLANCE_CACHE_CONFIG_FILE: file }).config.port, 1111);
+});
+
+t("environment variables: GLANCE_CACHE_ and the flag; an old name still read, with a warning; the new one wins", () => {
+  const fresh = parse([], { GLANCE_CACHE_IMAGE_CACHE_MAX_SIZE: "7", GLANCE_CACHE_CACHE_DIR: "/tmp/c" });
+  assert.equal(fresh.config.maxSize, 7);
+  assert.equal(fresh.config.cacheDir, "/tmp/c");
+  assert.deepEqual(fresh.warnings, []);
+
+  const old = parse([], { GLANCE_CACHE_MAX_SIZE: "8", GLANCE_CACHE_DIR: "/tmp/d" });
+  assert.equal(old.config.maxSize, 8);
+  assert.equal(old.config.cacheDir, "/tmp/d");
+  assert.deepEqual(old.warnings, [
+    "GLANCE_CACHE_DIR is an old name: use GLANCE_CACHE_CACHE_DIR (the old one is still read, for now)",
+    "GLANCE_CACHE_MAX_SIZE is an old name: use GLANCE_CACHE_IMAGE_CACHE_MAX_SIZE (the old one is still read, for now)",
+  ]);
+
+  const both = parse([], { GLANCE_CACHE_MAX_SIZE: "8", GLANCE_CACHE_IMAGE_CACHE_MAX_SIZE: "9" });
+  assert.equal(both.config.maxSize, 9);
+  assert.deepEqual(both.warnings, [
+    "GLANCE_CACHE_MAX_SIZE is an old name, ignored: GLANCE_CACHE_IMAGE_CACHE_MAX_SIZE is set and wins",
+  ]);
+  // A flag still wins over either.
+  assert.equal(parse(["--image-cache-max-size", "3"], { GLANCE_CACHE_MAX_SIZE: "8" }).config.maxSize, 3);
+
+  // Every variable follows the rule, from its flag.
+  for (const d of declarations()) {
+    if (!d.flag || d.flag === "help") continue;
+    assert.equal(envName(d), `GLANCE_CACHE_${d.flag.toUpperCase().replaceAll("-", "_")}`);
+  }
 });
 
 t("unknown options are named, not ignored", async () => {
@@ -353,7 +383,7 @@ t("the cache queue bound: default 1000, from the file, the environment or the fl
   assert.equal(parse([]).config.maxQueue, 1000);
   const file = await confFile("[glance_cache_node]\nmax_queue = 50\n");
   assert.equal(parse(["--config-file", file]).config.maxQueue, 50);
-  assert.equal(parse(["--config-file", file], { GLANCE_CACHE_MAX_QUEUE: "60" }).config.maxQueue, 60);
+  assert.equal(parse(["--config-file", file], { GLANCE_CACHE_IMAGE_CACHE_MAX_QUEUE: "60" }).config.maxQueue, 60);
   assert.equal(parse(["--config-file", file, "--image-cache-max-queue", "70"]).config.maxQueue, 70);
   assert.throws(() => parse(["--image-cache-max-queue", "-1"]), ConfigError);
 });
@@ -388,10 +418,11 @@ t("docs/configuration.md's option tables are the declarations' (else regenerate 
 
 t("each flag, variable and file key belongs to one declaration", async () => {
   const { declarations } = await import("../../src/config/parse.ts");
-  const { iniKeys } = await import("../../src/config/kinds.ts");
+  const { envName, iniKeys } = await import("../../src/config/kinds.ts");
   const names = declarations().flatMap((d) => [
     ...(d.flag ? [`--${d.flag}`] : []),
-    ...(d.env ? [d.env] : []),
+    ...(envName(d) ? [envName(d)!] : []),
+    ...(d.oldEnv ? [d.oldEnv] : []),
     ...iniKeys(d).map(([section, key]) => `[${section}] ${key}`),
   ]);
   assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), []);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
 import { suite } from "uvu";
+import { envName } from "../../src/config/kinds.ts";
 import { OPTIONS } from "../../src/config/options.ts";
 import { tempDir } from "../helpers/helpers.ts";
 import { ROOT, serviceSettings, setting, UNIT } from "../helpers/systemd_unit.ts";
@@ -84,7 +85,10 @@ t(
     assert.notEqual(one("User"), "root");
     const state = `/var/lib/${one("StateDirectory")}`;
     assert.ok(one("ReadWritePaths").split(/\s+/).includes(state), "ReadWritePaths holds the state directory");
-    assert.ok(s.get("Environment")!.includes(`${OPTIONS.dataDir.env}=${state}`), "the data directory is the state one");
+    assert.ok(
+      s.get("Environment")!.includes(`${envName(OPTIONS.dataDir)}=${state}`),
+      "the data directory is the state one",
+    );
     assert.equal(one("NoNewPrivileges"), "yes");
     assert.equal(one("ProtectSystem"), "strict");
     assert.equal(one("PrivateTmp"), "yes");
