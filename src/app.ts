@@ -25,6 +25,7 @@ import { proxyRoutes } from "./http/proxy.ts";
 import { jsonBodiesOnly } from "./http/request_body.ts";
 import { mount, type RoutedRequest } from "./http/router.ts";
 import { statusApi } from "./http/status_page.ts";
+import { tempUrlRoutes } from "./http/temp_url_routes.ts";
 import type { EmbeddedStore } from "./images/embedded_store.ts";
 import { ImageChanges } from "./images/image_changes.ts";
 import { openImageSource } from "./images/sources.ts";
@@ -98,7 +99,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   const router = mount(
     Router<RoutedRequest, [ConnInfo?]>({
-      before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics)), jsonBodiesOnly],
+      before: [
+        authentication(opts, keystone, isPublicPath(opts.publicMetrics), (ok) => metrics.tempUrl(ok)),
+        jsonBodiesOnly,
+      ],
       catch: (err: unknown, request: RoutedRequest) => renderError(err, request),
     }),
     operationsRoutes({
@@ -111,6 +115,14 @@ export async function createApp(opts: AppOptions): Promise<App> {
     }),
     fleetRoutes({ fleet, cache, source, policy, maxRequestBodySize }),
     cacheRoutes({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) }),
+    tempUrlRoutes({
+      policy,
+      source,
+      key: opts.tempUrlKey,
+      publicEndpoint: opts.publicEndpoint,
+      maxRequestBodySize,
+      minted: () => metrics.tempUrlMinted(),
+    }),
     client
       ? proxyRoutes({ client, changes, publicEndpoint: opts.publicEndpoint, maxRequestBodySize, download })
       : imageRoutes({

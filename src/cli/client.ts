@@ -152,6 +152,13 @@ export class CacheClient {
     await this.call("DELETE", "/v2/cache", [], { "x-image-cache-clear-target": target === "both" ? "" : target });
   }
 
+  /** A temp URL that downloads the image without a token for `ttl` seconds (the node's default if undefined). */
+  async tempUrl(id: string, ttl?: number): Promise<{ url: string; expires: number }> {
+    const body = JSON.stringify(ttl === undefined ? { image_id: id } : { image_id: id, ttl });
+    const res = await this.call("POST", "/v2/x-cache-node/temp-urls", [], { "Content-Type": "application/json" }, body);
+    return res.json() as Promise<{ url: string; expires: number }>;
+  }
+
   // ---- the fleet extension (/v2/x-fleet/...) ----
 
   /** Every node of the fleet, retired ones included. */

@@ -73,6 +73,20 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .addOption(new Option("--target <what>", "what to empty").choices(["cache", "queue", "both"]).default("both"))
     .action(run((client, o) => commands.clear(client, io, o.target as string)));
   program
+    .command("temp-url")
+    .description("a URL that downloads an image without a token until it expires (qemu-img, iPXE, curl)")
+    .argument("<id>", "image id")
+    .addOption(
+      new Option("--ttl <seconds>", "how long it works (default: the node's, an hour)").argParser(positive("--ttl")),
+    )
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      run(async (client, o) => {
+        const minted = await client.tempUrl(id, o.ttl === undefined ? undefined : Math.ceil(o.ttl as number));
+        io.stdout.write(`${minted.url}\n`);
+        return 0;
+      })(cmd)
+    );
+  program
     .command("watch")
     .description("the listing, refreshed until interrupted (or --count times); bars on a terminal")
     .addOption(

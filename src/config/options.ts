@@ -97,6 +97,13 @@ export const OPTIONS = {
     default: false,
     help: "serve /metrics without authentication (otherwise policy cache_list)",
   },
+  tempUrlKey: {
+    flag: "temp-url-key",
+    env: "GLANCE_CACHE_TEMP_URL_KEY",
+    ini: ["glance_cache_node", "temp_url_key"],
+    kind: "string",
+    help: "key of temp URLs (Swift's HMAC-SHA256 TempURL) that download an image without a token (unset: none)",
+  },
   maxRequestBodySize: {
     flag: "max-request-body-size",
     env: "GLANCE_CACHE_MAX_REQUEST_BODY_SIZE",

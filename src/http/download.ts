@@ -1,4 +1,4 @@
-// GET /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
+// GET and HEAD /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
 import type { ConnInfo, Identity } from "../auth/identity.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import { isImageId } from "../images/image.ts";
@@ -13,8 +13,10 @@ import { param } from "./responses.ts";
 import type { RoutedRequest } from "./router.ts";
 
 /**
- * The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served.
- * `recycling`: the connection info's `body`, when the adapter writes the body to the socket itself.
+ * The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served;
+ * a temp URL's caller (who.tempUrlImage) finds its one image as the node. A HEAD answers the GET's status and
+ * headers without starting a fill or reading a byte. `recycling`: the connection info's `body`, when the adapter
+ * writes the body to the socket itself.
  */
 export async function downloadImage(
   source: ImageSource,
@@ -25,8 +27,8 @@ export async function downloadImage(
   who: Identity,
   recycling?: Recycling,
 ): Promise<Response> {
-  if (!isImageId(id)) throw imageNotFound(id);
-  const image = await source.find(id, who);
+  if (!isImageId(id) || (who.tempUrlImage !== undefined && who.tempUrlImage !== id)) throw imageNotFound(id);
+  const image = await source.find(id, who.tempUrlImage === undefined ? who : null);
   await changes.observed(id, image, who);
   if (!image) throw imageNotFound(id);
   if (image.status === "deactivated" && !who.isAdmin) {
@@ -35,21 +37,20 @@ export async function downloadImage(
   if (image.size === null || (image.status !== "active" && image.status !== "deactivated")) {
     return new Response(null, { status: 204, headers: { "Content-Length": "0" } });
   }
-  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes" };
   if (image.checksum) headers["Content-MD5"] = image.checksum;
   const range = parseRange(request.headers.get("range"), image.size);
+  const head = request.method === "HEAD";
+  const status = range ? 206 : 200;
+  if (range) {
+    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${image.size}`;
+    headers["Content-Length"] = String(range.end - range.start + 1);
+  } else headers["Content-Length"] = String(image.size);
+  if (head) return new Response(null, { status, headers });
   const body = await cache.serve(image, range);
   // Served straight to a socket by our adapter: a cached file's stream may recycle its buffers.
   if (recycling) reuseBuffers(body, recycling);
-  if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
-  return new Response(body, {
-    status: 206,
-    headers: {
-      ...headers,
-      "Content-Range": `bytes ${range.start}-${range.end}/${image.size}`,
-      "Content-Length": String(range.end - range.start + 1),
-    },
-  });
+  return new Response(body, { status, headers });
 }
 
 /** One range of `bytes=a-b`, `a-` or `-n`; several ranges are answered with the whole body. */
@@ -91,7 +92,7 @@ export function downloadRoute({ source, cache, changes, metrics }: DownloadDeps)
     const id = param(r, "id");
     const res = await downloadImage(source, cache, changes, id, r, r.identity, info?.body);
     const ctx = currentRequest();
-    if (ctx && (res.status === 200 || res.status === 206)) {
+    if (ctx && r.method !== "HEAD" && (res.status === 200 || res.status === 206)) {
       // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.
       ctx.cache ??= res.status === 206 && cache.isCached(id) ? "hit" : "miss";
       metrics.download(ctx.cache);

@@ -29,6 +29,10 @@ export interface Metrics extends ResponseObserver {
   readonly contentType: string;
   /** A download answered from the cache (hit) or not (miss). */
   download(cache: "hit" | "miss"): void;
+  /** A request with a temp URL's query: accepted (a valid signature) or refused (401). */
+  tempUrl(accepted: boolean): void;
+  /** A temp URL minted by POST /v2/x-cache-node/temp-urls. */
+  tempUrlMinted(): void;
 }
 
 /**
@@ -134,6 +138,17 @@ export function cacheMetrics(
     help: "Bytes written to the cache by fills",
     registers: [registry],
   });
+  const tempUrls = new Counter({
+    name: "glance_cache_temp_url_requests_total",
+    help: "Requests with a temp URL's query, by result: accepted (valid signature) or refused (401)",
+    labelNames: ["result"],
+    registers: [registry],
+  });
+  const minted = new Counter({
+    name: "glance_cache_temp_urls_minted_total",
+    help: "Temp URLs minted",
+    registers: [registry],
+  });
   const requests = new Counter({
     name: "glance_cache_http_requests_total",
     help: "HTTP requests answered, by method and status code",
@@ -143,6 +158,7 @@ export function cacheMetrics(
   // Series exist from the first scrape, so dashboards and rate() see a zero rather than nothing.
   requests.inc({ method: "GET", code: "200" }, 0);
   for (const label of ["cache", "source"]) served.inc({ from: label }, 0);
+  for (const label of ["accepted", "refused"]) tempUrls.inc({ result: label }, 0);
   for (const label of ["hit", "miss"]) ttfb.zero({ cache: label });
   for (const label of ["cached", "failed", "discarded"]) fillSeconds.zero({ outcome: label });
 
@@ -181,6 +197,12 @@ export function cacheMetrics(
     },
     download(outcome) {
       (outcome === "hit" ? hits : misses).inc();
+    },
+    tempUrl(accepted) {
+      tempUrls.inc({ result: accepted ? "accepted" : "refused" });
+    },
+    tempUrlMinted() {
+      minted.inc();
     },
     chunk(ctx: RequestContext, bytes: number) {
       if (ctx.cache) served.inc({ from: ctx.cache === "hit" ? "cache" : "source" }, bytes);
