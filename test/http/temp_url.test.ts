@@ -12,7 +12,10 @@ import { bytes, createImage, listing, md5, MEMBER, type Running, start, tempDir 
 
 const run = promisify(execFile);
 const KEY = "the-temp-url-key";
-const t = suite<{ node: Running; work: string; qcow: Uint8Array; id: string }>("temp urls", {} as never);
+const t = suite<{ node: Running; work: string; qcow: Uint8Array; id: string; lines: string[] }>(
+  "temp urls",
+  {} as never,
+);
 
 t.before(async (ctx) => {
   ctx.work = await tempDir("gcn-tempurl-");
@@ -20,7 +23,8 @@ t.before(async (ctx) => {
   await run("qemu-img", ["create", "-q", "-f", "qcow2", file, "8M"]);
   await run("qemu-io", ["-c", "write -q -P 0xab 0 1M", "-c", "write -q -P 0x5c 3M 512k", file]);
   ctx.qcow = new Uint8Array(await readFile(file));
-  ctx.node = await start({ tempUrlKey: KEY, insecureTestTokens: true });
+  ctx.lines = [];
+  ctx.node = await start({ tempUrlKey: KEY, insecureTestTokens: true, log: (l) => ctx.lines.push(l) });
   ctx.id = await createImage(ctx.node, ctx.qcow, { disk_format: "qcow2", name: "disk" });
 });
 t.after(async ({ node, work }) => {
@@ -76,6 +80,7 @@ t("a minted temp URL reads the image without a token: qemu-img info and convert 
   const accepted = await metric(node, "accepted");
 
   const local = join(work, "disk.qcow2");
+  ctx.lines.length = 0;
   const info = async (target: string) => {
     const doc = JSON.parse((await run("qemu-img", ["info", "--output=json", target])).stdout);
     return [doc["virtual-size"], doc.format];
@@ -88,6 +93,12 @@ t("a minted temp URL reads the image without a token: qemu-img info and convert 
   assert.equal(remote.byteLength, 8 << 20);
   assert.equal(md5(remote), md5(new Uint8Array(await readFile(join(work, "local.raw")))));
   assert.equal(remote[0], 0xab);
+  // what qemu's curl driver sends: a HEAD for the size, then Range reads; the log never shows the signature whole
+  const sig = /temp_url_sig=([0-9a-f]+)/.exec(url)![1];
+  const access = ctx.lines.filter((l) => l.includes(`/v2/images/${id}/file`));
+  assert.match(access.join("\n"), /HEAD \S+ status=200/);
+  assert.match(access.join("\n"), /GET \S+ status=206/);
+  assert.ok(access.every((l) => l.includes(`temp_url_sig=${sig.slice(0, 8)}...&`) && !l.includes(sig)));
   assert.ok(await metric(node, "accepted") > accepted, "temp URL reads counted");
 
   // a plain fetch, no identity at all: the whole image, and HEAD with the GET's signature
