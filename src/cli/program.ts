@@ -22,6 +22,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .exitOverride()
     .showHelpAfterError("(glance-cache --help shows the commands and options)")
     .option(
+      "--os-cloud <name>",
+      "a cloud of clouds.yaml (env OS_CLOUD; ./, ~/.config/openstack/, /etc/openstack/; OS_CLIENT_CONFIG_FILE)",
+    )
+    .option(
       "--os-image-url <url>",
       `the node (env OS_IMAGE_URL; default: the catalog's image endpoint, else ${DEFAULT_IMAGE_URL})`,
     )
