@@ -46,6 +46,8 @@ export interface NodeStatus {
     remembered_tokens: number;
     authenticated_from_memory: number;
   } | null;
+  /** Names of the listed images the node knows, by id (absent from older nodes). */
+  names?: Record<string, string>;
   /** The fleet as the status page shows it, null for a node alone; the CLI does not read it. */
   fleet: unknown;
 }

@@ -69,13 +69,24 @@ export async function status(client: CacheClient, io: Io, json: boolean): Promis
 
 /** `list`: the listing as tables, or as the node sent it with `json`. */
 export async function list(client: CacheClient, io: Io, json: boolean): Promise<number> {
-  const listing = await client.listing();
-  out(io, json ? JSON.stringify(listing, null, 2) : listText(listing));
+  if (json) {
+    out(io, JSON.stringify(await client.listing(), null, 2));
+    return 0;
+  }
+  // The names come from our status document (a plain Glance has none: then no NAME column).
+  const [listing, node] = await Promise.all([client.listing(), client.node()]);
+  out(io, listText(listing, node?.names));
   return 0;
 }
 
-/** The listing as text: cached images, fills in progress and the queue, each a table (also `watch` in a pipe). */
-export function listText(listing: CacheListing): string {
+/**
+ * The listing as text: cached images, fills in progress and the queue, each a table (also `watch` in a pipe);
+ * with `names`, a NAME column last (control characters shown as "?": a name never drives the terminal).
+ */
+export function listText(listing: CacheListing, names?: Record<string, string>): string {
+  const name = (id: string) => [...(names?.[id] ?? "-")].map((ch) => (/\p{Cc}/u.test(ch) ? "?" : ch)).join("");
+  const withName = (header: string[], rows: string[][], ids: string[]) =>
+    names ? [[...header, "NAME"], rows.map((r, i) => [...r, name(ids[i])])] as const : [header, rows] as const;
   const parts: string[] = [];
   const cached = listing.cached_images;
   const bytes = cached.reduce((n, c) => n + c.size, 0);
@@ -84,7 +95,8 @@ export function listText(listing: CacheListing): string {
     const rows = cached.map((
       c,
     ) => [c.image_id, formatBytes(c.size), String(c.hits), formatTime(c.last_accessed), formatTime(c.last_modified)]);
-    parts.push(table(["ID", "SIZE", "HITS", "LAST ACCESSED", "CACHED AT"], rows, [1, 2]));
+    const [h, r] = withName(["ID", "SIZE", "HITS", "LAST ACCESSED", "CACHED AT"], rows, cached.map((c) => c.image_id));
+    parts.push(table([...h], [...r], [1, 2]));
   }
   const fills = Object.entries(listing.caching_images ?? {});
   parts.push(`Caching: ${fills.length}`);
@@ -98,10 +110,14 @@ export function listText(listing: CacheListing): string {
       formatBytes(f.expected_size),
       formatTime(f.started_at),
     ]);
-    parts.push(table(["ID", "DONE", "WRITTEN", "SIZE", "STARTED"], rows, [1, 2, 3]));
+    const [h, r] = withName(["ID", "DONE", "WRITTEN", "SIZE", "STARTED"], rows, fills.map(([id]) => id));
+    parts.push(table([...h], [...r], [1, 2, 3]));
   }
   parts.push(`Queued images: ${listing.queued_images.length}`);
-  if (listing.queued_images.length) parts.push(table(["ID"], listing.queued_images.map((id) => [id])));
+  if (listing.queued_images.length) {
+    const [h, r] = withName(["ID"], listing.queued_images.map((id) => [id]), listing.queued_images);
+    parts.push(table([...h], [...r]));
+  }
   return parts.join("\n");
 }
 

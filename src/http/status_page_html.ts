@@ -31,6 +31,7 @@ th[aria-sort=ascending]::after { content:" \\25B2"; }
 th[aria-sort=descending]::after { content:" \\25BC"; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 code { font-family:ui-monospace, monospace; font-size:13px; }
+.image-name { color:var(--muted); font-size:13px; overflow-wrap:anywhere; }
 .bar { position:relative; height:18px; min-width:260px; border-radius:9px; background:var(--line); overflow:hidden; }
 .bar > div { height:100%; background:var(--accent); transition:width .3s; }
 .bar.done > div { background:var(--ok); }

@@ -5,7 +5,7 @@ export const STATUS_PAGE_SCRIPT = `
 "use strict";
 const KEY = "glance-cache-token";
 const $ = (id) => document.getElementById(id);
-const state = { sort: { key: "last_accessed", dir: -1 }, cached: [], samples: {}, finished: {}, timer: 0 };
+const state = { sort: { key: "last_accessed", dir: -1 }, cached: [], names: {}, samples: {}, finished: {}, timer: 0 };
 
 function token() { return sessionStorage.getItem(KEY) || ""; }
 
@@ -53,6 +53,18 @@ function el(tag, attrs, ...children) {
   }
   for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return node;
+}
+
+// An image's id, and under it its name as the node knows it: always text (textContent), never markup.
+function idCell(id) {
+  const cell = el("td", {}, el("code", {}, id));
+  const name = state.names[id];
+  if (name) {
+    const line = el("div", { class: "image-name", "data-name": id });
+    line.textContent = name;
+    cell.append(line);
+  }
+  return cell;
 }
 
 function bar(fraction, label, kind) {
@@ -104,7 +116,7 @@ function renderFleet(f) {
   const images = Object.entries(f.images);
   const list = (urls) => urls.length ? urls.join(", ") : "–";
   $("fleet-images").replaceChildren(...images.map(([id, v]) => el("tr", { "data-fleet-image": id },
-    el("td", {}, el("code", {}, id)),
+    idCell(id),
     el("td", {}, list(v.cached)),
     el("td", {}, list(v.queued)),
     el("td", {}, list(v.filling.map((x) => x.node + " " + (x.total ? Math.floor((100 * x.bytes) / x.total) + "%" : bytes(x.bytes))))))));
@@ -126,7 +138,7 @@ function renderFills(caching, cachedIds) {
     const frac = p.expected_size ? p.bytes_written / p.expected_size : 0;
     const eta = rate > 0 && p.expected_size ? (p.expected_size - p.bytes_written) / rate : Infinity;
     rows.push(el("tr", { "data-fill": id, "data-state": "filling" },
-      el("td", {}, el("code", {}, id)),
+      idCell(id),
       el("td", {}, bar(frac, (frac * 100).toFixed(0) + "%")),
       el("td", { class: "num" }, bytes(p.bytes_written) + " / " + bytes(p.expected_size)),
       el("td", { class: "num" }, rate > 0 ? bytes(rate) + "/s" : "–"),
@@ -143,7 +155,7 @@ function renderFills(caching, cachedIds) {
   for (const [id, f] of Object.entries(state.finished)) {
     if (now - f.at > 60 || caching[id]) { delete state.finished[id]; continue; }
     rows.push(el("tr", { "data-fill": id, "data-state": f.ok ? "done" : "failed" },
-      el("td", {}, el("code", {}, id)),
+      idCell(id),
       el("td", {}, bar(f.ok ? 1 : 0, f.ok ? "done" : "failed", f.ok ? "done" : "failed")),
       el("td", { class: "num" }, f.ok ? bytes(f.expected) : ""),
       el("td", {}, ""), el("td", {}, ""), el("td", {}, "")));
@@ -154,7 +166,7 @@ function renderFills(caching, cachedIds) {
 
 function renderQueue(queued) {
   $("queue").replaceChildren(...queued.map((id, i) => el("tr", { "data-queued": id },
-    el("td", { class: "num" }, i + 1), el("td", {}, el("code", {}, id)), el("td", {}, deleteButton(id)))));
+    el("td", { class: "num" }, i + 1), idCell(id), el("td", {}, deleteButton(id)))));
   $("queue-empty").hidden = queued.length > 0;
 }
 
@@ -162,7 +174,7 @@ function renderCached() {
   const { key, dir } = state.sort;
   const rows = [...state.cached].sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0));
   $("cached").replaceChildren(...rows.map((c) => el("tr", { "data-cached": c.image_id },
-    el("td", {}, el("code", {}, c.image_id)),
+    idCell(c.image_id),
     el("td", { class: "num", title: c.size + " bytes" }, bytes(c.size)),
     el("td", { class: "num" }, c.hits),
     el("td", {}, when(c.last_accessed)),
@@ -178,6 +190,7 @@ async function refresh() {
   clearTimeout(state.timer);
   try {
     const [node, list] = await Promise.all([api("GET", "/v2/x-cache-node/status"), api("GET", "/v2/cache")]);
+    state.names = node.names || {};
     renderNode(node);
     state.cached = list.cached_images;
     renderFills(list.caching_images || {}, new Set(list.cached_images.map((c) => c.image_id)));

@@ -174,4 +174,61 @@ t("in chromium: enter a token, queue an image, watch its bar move to done, sort,
   }
 });
 
+t("image names next to ids: in the status document, and on the page as literal text", async () => {
+  const upstream = await start({ auth: "noauth" });
+  const node = await start({ insecureTestTokens: true });
+  const front = await start({ insecureTestTokens: true, upstream: { url: upstream.url, metadataCacheTime: 0 } });
+  const profile = await mkdtemp(join(tmpdir(), "gcn-chromium-"));
+  let browser: Browser | undefined;
+  try {
+    const html = "<b>html</b> & <img src=x>";
+    const named = await createImage(node, bytes(MiB), { name: html });
+    const plain = await createImage(node, bytes(2 * MiB), { name: "ubuntu-24.04" });
+    for (const id of [named, plain]) {
+      await node.req(`/v2/cache/${id}`, { method: "PUT" });
+      await waitCached(node, id);
+    }
+    const doc = await (await node.req("/v2/x-cache-node/status")).json();
+    assert.deepEqual(doc.names, { [named]: html, [plain]: "ubuntu-24.04" });
+    // GET /v2/cache keeps Glance's shape
+    assert.deepEqual(Object.keys((await (await node.req("/v2/cache")).json()).cached_images[0]).sort(), [
+      "hits",
+      "image_id",
+      "last_accessed",
+      "last_modified",
+      "size",
+    ]);
+    // in front of a Glance: the names of the images the node has seen upstream
+    const far = await createImage(upstream, bytes(1000), { name: "seen-upstream" });
+    await front.req(`/v2/cache/${far}`, { method: "PUT" });
+    await waitCached(front, far);
+    assert.deepEqual((await (await front.req("/v2/x-cache-node/status")).json()).names, { [far]: "seen-upstream" });
+
+    browser = await launchChromium(profile);
+    const { page, problems } = await watchedPage(browser, node.url, /status of (401|404)/);
+    await page.goto(`${node.url}/status`);
+    await page.type("#token", ADMIN_TOKEN);
+    await page.click("#login button[type=submit]");
+    await page.waitForSelector(`tr[data-cached="${named}"] .image-name`);
+    const cell = await page.$eval(`tr[data-cached="${named}"] .image-name`, (e) => ({
+      text: e.textContent,
+      elements: e.children.length,
+    }));
+    assert.deepEqual(cell, { text: html, elements: 0 }, "the name is text, not markup");
+    assert.equal(await page.$$eval("#cached b, #cached img", (e) => e.length), 0);
+    assert.equal(await page.$eval(`tr[data-cached="${plain}"] .image-name`, (e) => e.textContent), "ubuntu-24.04");
+    await mkdir(ARTIFACTS, { recursive: true });
+    const shot = join(ARTIFACTS, "status-names.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok((await stat(shot)).size > 10_000);
+    assert.deepEqual(problems, [], "no script errors or CSP violations");
+  } finally {
+    await browser?.close();
+    await rm(profile, { recursive: true, force: true });
+    await front.close();
+    await node.close();
+    await upstream.close();
+  }
+});
+
 t.run();
