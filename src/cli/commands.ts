@@ -1,7 +1,8 @@
 // The CLI's commands: status, list, queue [--wait], delete, clear, watch. Each returns its exit status.
 import type { CacheClient, CacheListing, ClearTarget } from "./client.ts";
 import { CliError } from "./errors.ts";
-import { formatBytes, formatDuration, formatRate, formatTime, table } from "./format.ts";
+import { formatBytes, formatDuration, formatRate, formatTime } from "./format.ts";
+import { listText, percent } from "./list_text.ts";
 import { lineView, type ProgressView, RateMeter, type Row, terminalView } from "./progress.ts";
 
 /** Where a command writes and how it learns of Ctrl-C (tests pass their own). */
@@ -77,48 +78,6 @@ export async function list(client: CacheClient, io: Io, json: boolean): Promise<
   const [listing, node] = await Promise.all([client.listing(), client.node()]);
   out(io, listText(listing, node?.names));
   return 0;
-}
-
-/**
- * The listing as text: cached images, fills in progress and the queue, each a table (also `watch` in a pipe);
- * with `names`, a NAME column last (control characters shown as "?": a name never drives the terminal).
- */
-export function listText(listing: CacheListing, names?: Record<string, string>): string {
-  const name = (id: string) => [...(names?.[id] ?? "-")].map((ch) => (/\p{Cc}/u.test(ch) ? "?" : ch)).join("");
-  const withName = (header: string[], rows: string[][], ids: string[]) =>
-    names ? [[...header, "NAME"], rows.map((r, i) => [...r, name(ids[i])])] as const : [header, rows] as const;
-  const parts: string[] = [];
-  const cached = listing.cached_images;
-  const bytes = cached.reduce((n, c) => n + c.size, 0);
-  parts.push(`Cached images: ${cached.length} (${formatBytes(bytes)})`);
-  if (cached.length) {
-    const rows = cached.map((
-      c,
-    ) => [c.image_id, formatBytes(c.size), String(c.hits), formatTime(c.last_accessed), formatTime(c.last_modified)]);
-    const [h, r] = withName(["ID", "SIZE", "HITS", "LAST ACCESSED", "CACHED AT"], rows, cached.map((c) => c.image_id));
-    parts.push(table([...h], [...r], [1, 2]));
-  }
-  const fills = Object.entries(listing.caching_images ?? {});
-  parts.push(`Caching: ${fills.length}`);
-  if (fills.length) {
-    const rows = fills.map((
-      [id, f],
-    ) => [
-      id,
-      percent(f.bytes_written, f.expected_size),
-      formatBytes(f.bytes_written),
-      formatBytes(f.expected_size),
-      formatTime(f.started_at),
-    ]);
-    const [h, r] = withName(["ID", "DONE", "WRITTEN", "SIZE", "STARTED"], rows, fills.map(([id]) => id));
-    parts.push(table([...h], [...r], [1, 2, 3]));
-  }
-  parts.push(`Queued images: ${listing.queued_images.length}`);
-  if (listing.queued_images.length) {
-    const [h, r] = withName(["ID"], listing.queued_images.map((id) => [id]), listing.queued_images);
-    parts.push(table([...h], [...r]));
-  }
-  return parts.join("\n");
 }
 
 /** `queue`: queues each image; with `wait`, follows them until cached. 1 when one was not queued or cached. */
@@ -298,8 +257,4 @@ function watchRows(listing: CacheListing, meter: RateMeter): Row[] {
 
 function progressView(io: Io): ProgressView {
   return io.stdout.isTTY ? terminalView(io.stdout) : lineView((text) => io.stdout.write(text));
-}
-
-function percent(n: number, of: number | null): string {
-  return of ? `${Math.floor((100 * n) / of)}%` : "?";
 }
