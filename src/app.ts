@@ -116,6 +116,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
         fleet,
         keystone,
         knownName: (id) => source.knownName?.(id),
+        activity: metrics.activity,
       }),
       publicEndpoint: opts.publicEndpoint,
       publicMetrics: opts.publicMetrics,
@@ -128,7 +129,6 @@ export async function createApp(opts: AppOptions): Promise<App> {
       key: opts.tempUrlKey,
       publicEndpoint: opts.publicEndpoint,
       maxRequestBodySize,
-      minted: () => metrics.tempUrlMinted(),
     }),
     client
       ? proxyRoutes({ client, changes, publicEndpoint: opts.publicEndpoint, maxRequestBodySize, download })

@@ -7,6 +7,7 @@ import type { Fleet } from "../fleet/fleet.ts";
 import type { NodeRow } from "../fleet/nodes.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { AccessRecord, ResponseObserver } from "./access_log.ts";
+import { Activity } from "./activity.ts";
 
 const TTFB_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FILL_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
@@ -31,8 +32,8 @@ export interface Metrics extends ResponseObserver {
   download(cache: "hit" | "miss"): void;
   /** A request with a temp URL's query: accepted (a valid signature) or refused (401). */
   tempUrl(accepted: boolean): void;
-  /** A temp URL minted by POST /v2/x-cache-node/temp-urls. */
-  tempUrlMinted(): void;
+  /** The last hour of downloads, per minute (the status page's chart). */
+  readonly activity: Activity;
 }
 
 /**
@@ -45,6 +46,7 @@ export function cacheMetrics(
   fleet?: Fleet,
   store?: { unreadable: unknown[] },
   keystone?: { outage: KeystoneOutage },
+  activity = new Activity(),
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -144,11 +146,6 @@ export function cacheMetrics(
     labelNames: ["result"],
     registers: [registry],
   });
-  const minted = new Counter({
-    name: "glance_cache_temp_urls_minted_total",
-    help: "Temp URLs minted",
-    registers: [registry],
-  });
   const requests = new Counter({
     name: "glance_cache_http_requests_total",
     help: "HTTP requests answered, by method and status code",
@@ -195,17 +192,18 @@ export function cacheMetrics(
     async text() {
       return (await registry.metrics()) + (await runtimeMetrics().metrics());
     },
+    activity,
     download(outcome) {
       (outcome === "hit" ? hits : misses).inc();
+      activity.download(outcome);
     },
     tempUrl(accepted) {
       tempUrls.inc({ result: accepted ? "accepted" : "refused" });
     },
-    tempUrlMinted() {
-      minted.inc();
-    },
     chunk(ctx: RequestContext, bytes: number) {
-      if (ctx.cache) served.inc({ from: ctx.cache === "hit" ? "cache" : "source" }, bytes);
+      if (!ctx.cache) return;
+      served.inc({ from: ctx.cache === "hit" ? "cache" : "source" }, bytes);
+      activity.served(bytes);
     },
     firstByte(ctx: RequestContext, seconds: number) {
       if (ctx.cache) ttfb.observe({ cache: ctx.cache }, seconds);

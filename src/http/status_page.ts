@@ -7,6 +7,7 @@ import type { Policy } from "../auth/policy.ts";
 import type { KeystoneClient } from "../auth/keystone.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import type { Activity } from "./activity.ts";
 import { cacheListing } from "./cache_listing.ts";
 import { json } from "./responses.ts";
 import { STATUS_PAGE_HTML, STATUS_PAGE_STYLE } from "./status_page_html.ts";
@@ -27,6 +28,8 @@ export interface StatusDeps {
   keystone?: KeystoneClient;
   /** An image's name as the node knows it (its source's knownName), for the listing's ids. */
   knownName?: (id: string) => string | undefined;
+  /** The last hour of downloads, per minute. */
+  activity?: Activity;
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -54,7 +57,7 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, knownName }: StatusDeps) {
+export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, knownName, activity }: StatusDeps) {
   const startedAt = Date.now() / 1000;
   return {
     page(): Response {
@@ -82,6 +85,8 @@ export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, knownNa
         keystone: keystone ? keystonePart(keystone) : null,
         // Names of the listed images the node knows (GET /v2/cache keeps Glance's shape, without names).
         names: knownName ? namesOf(cache, knownName) : {},
+        // Downloads of the last hour, per minute, oldest first: the page's chart.
+        activity: activity?.lastHour() ?? [],
         // null for a node alone; the page hides its section then.
         fleet: fleet ? await fleetPart(fleet) : null,
       });

@@ -45,6 +45,10 @@ code { font-family:ui-monospace, monospace; font-size:13px; }
 .status-alive { color:var(--ok); font-weight:600; }
 .status-stale, .status-retired { color:var(--bad); font-weight:600; }
 [hidden] { display:none !important; }
+#activity svg { width:100%; height:auto; display:block; }
+#activity text { fill:var(--muted); font-size:11px; }
+.act-hit { fill:var(--ok); } .act-miss { fill:var(--accent); } .act-bytes { fill:var(--muted); }
+.act-axis { stroke:var(--line); }
 `;
 
 /** The whole page: one HTML document with the style and the script inline. */
@@ -80,6 +84,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
         <div><dt>Disk</dt><dd id="disk"></dd></div>
         <div><dt>Images</dt><dd id="counts"></dd></div>
       </dl>
+    </section>
+    <section id="activity-section">
+      <h2>Last hour <small id="activity-totals" class="empty"></small></h2>
+      <div id="activity"></div>
     </section>
     <section>
       <h2>Fills in progress</h2>

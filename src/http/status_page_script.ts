@@ -96,8 +96,43 @@ function renderNode(node) {
   $("size-meter").style.width = Math.min(100, (100 * node.cache.size) / node.cache.max_size).toFixed(1) + "%";
   $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
   $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
+  renderActivity(node.activity || []);
   $("fleet").hidden = !node.fleet;
   if (node.fleet) renderFleet(node.fleet);
+}
+
+// The last hour per minute as inline SVG: downloads (hits and misses stacked) above, bytes served below.
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderActivity(minutes) {
+  const W = 1000, H = 56, GAP = 22, left = 90, slot = (W - left) / Math.max(1, minutes.length);
+  const maxDownloads = Math.max(1, ...minutes.map((m) => m.hits + m.misses));
+  const maxBytes = Math.max(1, ...minutes.map((m) => m.bytes));
+  const chart = svg("svg", { viewBox: "0 0 " + W + " " + (2 * H + GAP + 16), role: "img", "aria-label": "downloads and bytes served per minute, last hour" });
+  chart.append(svg("text", { x: 0, y: 12 }, maxDownloads + " /min"), svg("text", { x: 0, y: H + GAP + 12 }, bytes(maxBytes) + "/min"));
+  chart.append(svg("line", { class: "act-axis", x1: left, y1: H, x2: W, y2: H }), svg("line", { class: "act-axis", x1: left, y1: 2 * H + GAP, x2: W, y2: 2 * H + GAP }));
+  let hits = 0, misses = 0, served = 0;
+  minutes.forEach((m, i) => {
+    hits += m.hits; misses += m.misses; served += m.bytes;
+    const x = left + i * slot, w = Math.max(1, slot - 2);
+    const label = new Date(m.at * 1000).toLocaleTimeString() + ": " + m.hits + " hits, " + m.misses + " misses, " + bytes(m.bytes);
+    const group = svg("g", { "data-minute": m.at, "data-hits": m.hits, "data-misses": m.misses, "data-bytes": m.bytes });
+    group.append(svg("title", {}, label));
+    const hh = (H * m.hits) / maxDownloads, mh = (H * m.misses) / maxDownloads, bh = (H * m.bytes) / maxBytes;
+    if (m.hits) group.append(svg("rect", { class: "act-hit", x, y: H - hh, width: w, height: hh }));
+    if (m.misses) group.append(svg("rect", { class: "act-miss", x, y: H - hh - mh, width: w, height: mh }));
+    if (m.bytes) group.append(svg("rect", { class: "act-bytes", x, y: 2 * H + GAP - bh, width: w, height: bh }));
+    chart.append(group);
+  });
+  chart.append(svg("text", { x: left, y: 2 * H + GAP + 14 }, "60 min ago"), svg("text", { x: W - 30, y: 2 * H + GAP + 14 }, "now"));
+  $("activity").replaceChildren(chart);
+  $("activity-totals").textContent = hits + " hits (green), " + misses + " misses (blue), " + bytes(served) + " served";
 }
 
 function renderFleet(f) {

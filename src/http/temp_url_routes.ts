@@ -24,8 +24,6 @@ export interface TempUrlDeps {
   /** Where clients reach us ([DEFAULT] public_endpoint); default the request's origin. */
   publicEndpoint?: string;
   maxRequestBodySize: number;
-  /** Counts a minted URL (metrics). */
-  minted?: () => void;
 }
 
 /**
@@ -59,6 +57,5 @@ async function mint(deps: TempUrlDeps, r: RoutedRequest): Promise<Response> {
   const expires = Math.floor(Date.now() / 1000) + ttl;
   const path = `/v2/images/${id}/file`;
   const base = (deps.publicEndpoint ?? new URL(r.url).origin).replace(/\/+$/, "");
-  deps.minted?.();
   return json({ url: `${base}${path}?${tempUrlQuery(deps.key, path, expires)}`, expires });
 }

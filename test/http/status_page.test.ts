@@ -188,8 +188,17 @@ t("image names next to ids: in the status document, and on the page as literal t
       await node.req(`/v2/cache/${id}`, { method: "PUT" });
       await waitCached(node, id);
     }
+    // the last hour's chart: one hit, one miss (uncached: a range of an image not cached), their bytes; HEAD counts nothing
+    await (await node.req(`/v2/images/${named}/file`)).arrayBuffer();
+    const other = await createImage(node, bytes(5000), { name: "uncached" });
+    await (await node.req(`/v2/images/${other}/file`, { headers: { Range: "bytes=0-99" } })).arrayBuffer();
+    await node.req(`/v2/images/${plain}/file`, { method: "HEAD" });
     const doc = await (await node.req("/v2/x-cache-node/status")).json();
     assert.deepEqual(doc.names, { [named]: html, [plain]: "ubuntu-24.04" });
+    const hour = doc.activity as { at: number; hits: number; misses: number; bytes: number }[];
+    assert.equal(hour.length, 60);
+    const sum = (k: "hits" | "misses" | "bytes") => hour.reduce((n, m) => n + m[k], 0);
+    assert.deepEqual([sum("hits"), sum("misses"), sum("bytes")], [1, 1, MiB + 100]);
     // GET /v2/cache keeps Glance's shape
     assert.deepEqual(Object.keys((await (await node.req("/v2/cache")).json()).cached_images[0]).sort(), [
       "hits",
@@ -217,6 +226,22 @@ t("image names next to ids: in the status document, and on the page as literal t
     assert.deepEqual(cell, { text: html, elements: 0 }, "the name is text, not markup");
     assert.equal(await page.$$eval("#cached b, #cached img", (e) => e.length), 0);
     assert.equal(await page.$eval(`tr[data-cached="${plain}"] .image-name`, (e) => e.textContent), "ubuntu-24.04");
+    // the chart: 60 minutes of inline SVG, the downloads above in the minutes they happened
+    const bars = await page.$$eval(
+      "#activity svg g[data-minute]",
+      (gs) =>
+        gs.map((
+          g,
+        ) => [
+          Number(g.getAttribute("data-hits")),
+          Number(g.getAttribute("data-misses")),
+          g.querySelectorAll("rect").length,
+        ]),
+    );
+    assert.equal(bars.length, 60);
+    assert.deepEqual([bars.reduce((n, b) => n + b[0], 0), bars.reduce((n, b) => n + b[1], 0)], [1, 1]);
+    assert.ok(bars.reduce((n, b) => n + b[2], 0) >= 3, "a hit bar, a miss bar and bytes bars");
+    assert.match(await page.$eval("#activity-totals", (e) => e.textContent ?? ""), /^1 hits .*1 misses .*served$/);
     await mkdir(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, "status-names.png");
     await page.screenshot({ path: shot, fullPage: true });
