@@ -27,17 +27,17 @@ export interface CloudSettings {
  * Where clouds.yaml is looked for, first found wins: OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
  * ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml (openstacksdk's order).
  */
-export function cloudsYamlPaths(env: Record<string, string | undefined>): string[] {
+export function cloudsYamlPaths(env: Record<string, string | undefined>, file = "clouds.yaml"): string[] {
   const home = env.HOME || process.env.HOME || "";
-  const paths = [join(process.cwd(), "clouds.yaml")];
-  if (home) paths.push(join(home, ".config", "openstack", "clouds.yaml"));
-  paths.push("/etc/openstack/clouds.yaml");
-  return env.OS_CLIENT_CONFIG_FILE ? [env.OS_CLIENT_CONFIG_FILE, ...paths] : paths;
+  const paths = [join(process.cwd(), file)];
+  if (home) paths.push(join(home, ".config", "openstack", file));
+  paths.push(join("/etc/openstack", file));
+  const named = file === "clouds.yaml" ? env.OS_CLIENT_CONFIG_FILE : env.OS_CLIENT_SECURE_FILE;
+  return named ? [named, ...paths] : paths;
 }
 
-/** The named cloud from the first clouds.yaml on the search path; a CliError naming what is missing. */
-export async function readCloud(name: string, env: Record<string, string | undefined>): Promise<CloudSettings> {
-  const paths = cloudsYamlPaths(env);
+/** The first of `paths` that can be read, parsed; undefined when none can. */
+async function firstYaml(paths: string[]): Promise<{ path: string; doc: unknown } | undefined> {
   for (const path of paths) {
     let text: string;
     try {
@@ -45,18 +45,34 @@ export async function readCloud(name: string, env: Record<string, string | undef
     } catch {
       continue;
     }
-    let doc: unknown;
     try {
-      doc = parseYaml(text);
+      return { path, doc: parseYaml(text) };
     } catch (err) {
       throw new CliError(`${path}: not YAML: ${(err as Error).message.split("\n")[0]}`);
     }
-    const clouds = (doc as { clouds?: Record<string, unknown> } | null)?.clouds;
-    const cloud = clouds && typeof clouds === "object" ? clouds[name] : undefined;
-    if (!cloud || typeof cloud !== "object") throw new CliError(`${path} has no cloud named ${name}`);
-    return settingsOf(cloud as Record<string, unknown>);
   }
-  throw new CliError(`cloud ${name}: no clouds.yaml found (looked in ${paths.join(", ")})`);
+  return undefined;
+}
+
+const cloudIn = (doc: unknown, name: string): Record<string, unknown> | undefined => {
+  const clouds = (doc as { clouds?: Record<string, unknown> } | null)?.clouds;
+  const cloud = clouds && typeof clouds === "object" ? clouds[name] : undefined;
+  return cloud && typeof cloud === "object" ? cloud as Record<string, unknown> : undefined;
+};
+
+/**
+ * The named cloud from the first clouds.yaml on the search path, with what the first secure.yaml (same search
+ * path, or OS_CLIENT_SECURE_FILE) says of it merged in (passwords kept apart); a CliError naming what is missing.
+ */
+export async function readCloud(name: string, env: Record<string, string | undefined>): Promise<CloudSettings> {
+  const paths = cloudsYamlPaths(env);
+  const found = await firstYaml(paths);
+  if (!found) throw new CliError(`cloud ${name}: no clouds.yaml found (looked in ${paths.join(", ")})`);
+  const cloud = cloudIn(found.doc, name);
+  if (!cloud) throw new CliError(`${found.path} has no cloud named ${name}`);
+  const secure = cloudIn((await firstYaml(cloudsYamlPaths(env, "secure.yaml")))?.doc, name) ?? {};
+  const auth = { ...(cloud.auth as object ?? {}), ...(secure.auth as object ?? {}) };
+  return settingsOf({ ...cloud, ...secure, auth });
 }
 
 function settingsOf(cloud: Record<string, unknown>): CloudSettings {

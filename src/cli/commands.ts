@@ -75,8 +75,10 @@ export async function list(client: CacheClient, io: Io, json: boolean): Promise<
     return 0;
   }
   // The names come from our status document (a plain Glance has none: then no NAME column).
-  const [listing, node] = await Promise.all([client.listing(), client.node()]);
-  out(io, listText(listing, node?.names));
+  // The listing decides success; names are extra, and a node that will not give them still lists.
+  const listing = await client.listing();
+  const names = await client.node().then((node) => node?.names, () => undefined);
+  out(io, listText(listing, names));
   return 0;
 }
 

@@ -147,6 +147,27 @@ t("clouds.yaml: --os-cloud and OS_CLOUD from ~/.config/openstack, other OS_* the
   }
 });
 
+t("clouds.yaml with the password in secure.yaml, as openstacksdk splits them", async ({ env, node }) => {
+  const home = await tempDir("gcn-clouds-");
+  try {
+    const dir = join(home, ".config", "openstack");
+    await mkdir(dir, { recursive: true });
+    const withoutPassword = cloudsYaml(env, node).split("\n").filter((l) => !l.includes("password:")).join("\n");
+    await writeFile(join(dir, "clouds.yaml"), withoutPassword);
+    const refused = await cli(["list"], { HOME: home, OS_CLOUD: "e2e-admin" });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^error: a Keystone login needs --os-password or OS_PASSWORD \(cloud e2e-admin\)$/m);
+    await writeFile(
+      join(dir, "secure.yaml"),
+      `clouds:\n  e2e-admin:\n    auth:\n      password: ${JSON.stringify(env.ADMIN_PASSWORD)}\n`,
+    );
+    const res = await cli(["list"], { HOME: home, OS_CLOUD: "e2e-admin" });
+    assert.equal(res.code, 0, res.stderr);
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+});
+
 t("clouds.yaml: no file on the search path is a clear error", async () => {
   const home = await tempDir("gcn-clouds-");
   try {
