@@ -25,6 +25,7 @@ import { proxyRoutes } from "./http/proxy.ts";
 import { jsonBodiesOnly } from "./http/request_body.ts";
 import { mount, type RoutedRequest } from "./http/router.ts";
 import { statusApi } from "./http/status_page.ts";
+import { tempUrlRoutes } from "./http/temp_url_routes.ts";
 import type { EmbeddedStore } from "./images/embedded_store.ts";
 import { ImageChanges } from "./images/image_changes.ts";
 import { openImageSource } from "./images/sources.ts";
@@ -120,7 +121,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const dependencyLog = logger.textSink("upstream", "WARNING");
   const router = mount(
     Router<RoutedRequest, [ConnInfo?]>({
-      before: [authentication(opts, keystone, isPublicPath(opts.publicMetrics)), jsonBodiesOnly],
+      before: [
+        authentication(opts, keystone, isPublicPath(opts.publicMetrics), (ok) => metrics.tempUrl(ok)),
+        jsonBodiesOnly,
+      ],
       catch: (err: unknown, request: RoutedRequest) => {
         // Why the upstream or Keystone failed (a refused certificate, say) is for the operator's log too.
         if (err instanceof DomainError && (err.kind === "upstream_failed" || err.kind === "unavailable")) {
@@ -141,12 +145,21 @@ export async function createApp(opts: AppOptions): Promise<App> {
         keystone,
         outage,
         auth: typeof opts.auth === "object" ? "custom" : opts.auth ?? "noauth",
+        knownName: (id) => source.knownName?.(id),
+        activity: metrics.activity,
       }),
       publicEndpoint: opts.publicEndpoint,
       publicMetrics: opts.publicMetrics,
     }),
     fleetRoutes({ fleet, cache, source, policy, maxRequestBodySize }),
     cacheRoutes({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) }),
+    tempUrlRoutes({
+      policy,
+      source,
+      key: opts.tempUrlKey,
+      publicEndpoint: opts.publicEndpoint,
+      maxRequestBodySize,
+    }),
     client
       ? proxyRoutes({ client, changes, publicEndpoint: opts.publicEndpoint, maxRequestBodySize, download })
       : imageRoutes({

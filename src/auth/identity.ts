@@ -12,6 +12,8 @@ export interface Identity {
   isAdmin: boolean;
   /** The caller's Keystone token, passed on to an upstream Glance so that it decides visibility. */
   token?: string;
+  /** Set only for a temp URL's caller (src/auth/temp_url.ts): the one image whose data it may read, and nothing else. */
+  tempUrlImage?: string;
 }
 
 /**

@@ -3,6 +3,7 @@ import { LOOPBACK, parseCidrList } from "./addresses.ts";
 import type { Authenticator, ConnInfo, Identity } from "./identity.ts";
 import { keystoneAuth, type KeystoneClient } from "./keystone.ts";
 import { headerAuth, noAuth } from "./modes.ts";
+import { isTempUrlRequest, tempUrlCaller } from "./temp_url.ts";
 import { currentRequest } from "../request_context.ts";
 
 /** How callers are authenticated (the [DEFAULT] auth_strategy and its companions). */
@@ -19,6 +20,8 @@ export interface AuthOptions {
   trustedProxies?: string[];
   /** auth headers: X-Auth-Token "user:project:role[,role]" is taken as that identity. Tests only. */
   insecureTestTokens?: boolean;
+  /** [glance_cache_node] temp_url_key: a request with a temp URL's query is judged by its signature alone. */
+  tempUrlKey?: string;
 }
 
 /** The request fields the middleware reads and sets. */
@@ -32,11 +35,22 @@ export function authentication(
   opts: AuthOptions,
   keystone: KeystoneClient | undefined,
   isPublic: (path: string) => boolean,
+  tempUrlJudged?: (accepted: boolean) => void,
 ): (request: Authenticated, conn?: ConnInfo) => Promise<void> {
   const auth = authenticator(opts, keystone);
   return async (request, conn = {}) => {
-    if (isPublic(new URL(request.url).pathname)) return;
-    request.identity = await auth.authenticate(request, conn);
+    const url = new URL(request.url);
+    // With a key set, a temp URL's query is the whole credential: valid for its one download, else a 401.
+    if (opts.tempUrlKey && isTempUrlRequest(url)) {
+      try {
+        request.identity = tempUrlCaller(opts.tempUrlKey, request.method, url);
+      } catch (err) {
+        tempUrlJudged?.(false);
+        throw err;
+      }
+      tempUrlJudged?.(true);
+    } else if (isPublic(url.pathname)) return;
+    else request.identity = await auth.authenticate(request, conn);
     const ctx = currentRequest();
     if (ctx) Object.assign(ctx, { userId: request.identity.userId, projectId: request.identity.projectId });
   };

@@ -1,4 +1,4 @@
-// Policy rules by Glance's names (cache_list, cache_image, cache_delete, cache_clean, cache_prune, list_cached_nodes) in oslo.policy's rule language.
+// Policy rules by Glance's names (cache_list, cache_image, cache_delete, cache_clean, cache_prune, list_cached_nodes, create_temp_url) in oslo.policy's rule language.
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { notAuthorized } from "../errors.ts";
@@ -15,7 +15,8 @@ export type CacheRule =
   | "cache_delete"
   | "cache_clean"
   | "cache_prune"
-  | "list_cached_nodes";
+  | "list_cached_nodes"
+  | "create_temp_url";
 /** Every CacheRule: each is compiled when a Policy is built, so a broken one fails at startup. */
 export const CACHE_RULES: CacheRule[] = [
   "cache_list",
@@ -24,6 +25,7 @@ export const CACHE_RULES: CacheRule[] = [
   "cache_clean",
   "cache_prune",
   "list_cached_nodes",
+  "create_temp_url",
 ];
 
 /**
@@ -45,6 +47,7 @@ export const DEFAULT_POLICY: PolicyRules = {
   cache_clean: "role:admin",
   cache_prune: "role:admin",
   list_cached_nodes: "role:admin",
+  create_temp_url: "role:admin",
 };
 
 /** What oslo.policy sees of a Glance image as the target: its attributes, with project_id as the owner. */
@@ -106,6 +109,8 @@ export class Policy {
 
   /** Whether `who` may do `rule`, to `target` if given (imageTarget of the image). */
   allows(rule: CacheRule, who: Identity, target: Target = {}): boolean {
+    // A temp URL's caller may read one image's data and nothing else, whatever the rules say.
+    if (who.tempUrlImage !== undefined) return false;
     return this.checks.get(rule)!(target, this.creds(who), this.checks);
   }
 

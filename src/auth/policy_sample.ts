@@ -61,6 +61,11 @@ export const RULE_DOCS: Record<string, RuleDoc> = {
     description: "List the fleet nodes that hold an image in their cache.",
     operations: ["GET  /v2/cache/nodes/{image_id}"],
   },
+  create_temp_url: {
+    description: "Mint a temporary URL that downloads an image without a token (the caller must also be " +
+      "able to see and download the image). Anyone holding the URL can read the image until it expires.",
+    operations: ["POST  /v2/x-cache-node/temp-urls"],
+  },
 };
 
 /** Python's textwrap.wrap(text, 70) with "# " before every line, as oslo's generators comment help text. */

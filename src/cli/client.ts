@@ -46,6 +46,8 @@ export interface NodeStatus {
     remembered_tokens: number;
     authenticated_from_memory: number;
   } | null;
+  /** Names of the listed images the node knows, by id (absent from older nodes). */
+  names?: Record<string, string>;
   /** The fleet as the status page shows it, null for a node alone; the CLI does not read it. */
   fleet: unknown;
 }
@@ -150,6 +152,13 @@ export class CacheClient {
   async clear(target: ClearTarget): Promise<void> {
     // The API's "empty" header means both.
     await this.call("DELETE", "/v2/cache", [], { "x-image-cache-clear-target": target === "both" ? "" : target });
+  }
+
+  /** A temp URL that downloads the image without a token for `ttl` seconds (the node's default if undefined). */
+  async tempUrl(id: string, ttl?: number): Promise<{ url: string; expires: number }> {
+    const body = JSON.stringify(ttl === undefined ? { image_id: id } : { image_id: id, ttl });
+    const res = await this.call("POST", "/v2/x-cache-node/temp-urls", [], { "Content-Type": "application/json" }, body);
+    return res.json() as Promise<{ url: string; expires: number }>;
   }
 
   // ---- the fleet extension (/v2/x-fleet/...) ----

@@ -1,7 +1,8 @@
 // The CLI's commands: status, list, queue [--wait], delete, clear, watch. Each returns its exit status.
 import type { CacheClient, CacheListing, ClearTarget, UpstreamLinkStatus } from "./client.ts";
 import { CliError } from "./errors.ts";
-import { formatBytes, formatDuration, formatRate, formatTime, table } from "./format.ts";
+import { formatBytes, formatDuration, formatRate, formatTime } from "./format.ts";
+import { listText, percent } from "./list_text.ts";
 import { lineView, type ProgressView, RateMeter, type Row, terminalView } from "./progress.ts";
 
 /** Where a command writes and how it learns of Ctrl-C (tests pass their own). */
@@ -80,40 +81,16 @@ function linkLine(link: UpstreamLinkStatus): string {
 
 /** `list`: the listing as tables, or as the node sent it with `json`. */
 export async function list(client: CacheClient, io: Io, json: boolean): Promise<number> {
+  if (json) {
+    out(io, JSON.stringify(await client.listing(), null, 2));
+    return 0;
+  }
+  // The names come from our status document (a plain Glance has none: then no NAME column).
+  // The listing decides success; names are extra, and a node that will not give them still lists.
   const listing = await client.listing();
-  out(io, json ? JSON.stringify(listing, null, 2) : listText(listing));
+  const names = await client.node().then((node) => node?.names, () => undefined);
+  out(io, listText(listing, names));
   return 0;
-}
-
-/** The listing as text: cached images, fills in progress and the queue, each a table (also `watch` in a pipe). */
-export function listText(listing: CacheListing): string {
-  const parts: string[] = [];
-  const cached = listing.cached_images;
-  const bytes = cached.reduce((n, c) => n + c.size, 0);
-  parts.push(`Cached images: ${cached.length} (${formatBytes(bytes)})`);
-  if (cached.length) {
-    const rows = cached.map((
-      c,
-    ) => [c.image_id, formatBytes(c.size), String(c.hits), formatTime(c.last_accessed), formatTime(c.last_modified)]);
-    parts.push(table(["ID", "SIZE", "HITS", "LAST ACCESSED", "CACHED AT"], rows, [1, 2]));
-  }
-  const fills = Object.entries(listing.caching_images ?? {});
-  parts.push(`Caching: ${fills.length}`);
-  if (fills.length) {
-    const rows = fills.map((
-      [id, f],
-    ) => [
-      id,
-      percent(f.bytes_written, f.expected_size),
-      formatBytes(f.bytes_written),
-      formatBytes(f.expected_size),
-      formatTime(f.started_at),
-    ]);
-    parts.push(table(["ID", "DONE", "WRITTEN", "SIZE", "STARTED"], rows, [1, 2, 3]));
-  }
-  parts.push(`Queued images: ${listing.queued_images.length}`);
-  if (listing.queued_images.length) parts.push(table(["ID"], listing.queued_images.map((id) => [id])));
-  return parts.join("\n");
 }
 
 /** `queue`: queues each image; with `wait`, follows them until cached. 1 when one was not queued or cached. */
@@ -293,8 +270,4 @@ function watchRows(listing: CacheListing, meter: RateMeter): Row[] {
 
 function progressView(io: Io): ProgressView {
   return io.stdout.isTTY ? terminalView(io.stdout, { verdicts: true }) : lineView((text) => io.stdout.write(text));
-}
-
-function percent(n: number, of: number | null): string {
-  return of ? `${Math.floor((100 * n) / of)}%` : "?";
 }

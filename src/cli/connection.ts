@@ -1,9 +1,12 @@
-// Where the CLI talks to and with which token: flags, else OS_* variables, else a Keystone password login.
+// Where the CLI talks to and with which token: flags, else a clouds.yaml cloud or OS_* variables; a token or a
+// Keystone password login.
 import { clientFetch, type Fetch } from "../platform/tls_fetch.ts";
+import { type CloudSettings, readCloud } from "./clouds.ts";
 import { CliError } from "./errors.ts";
 
 /** The global --os-* options as commander names them; each falls back to its OS_* variable. */
 export interface AuthFlags {
+  osCloud?: string;
   osImageUrl?: string;
   osAuthToken?: string;
   osAuthUrl?: string;
@@ -34,44 +37,64 @@ export interface Connection {
 export const DEFAULT_IMAGE_URL = "http://127.0.0.1:9292";
 
 /**
- * The node and the token, from flags, else OS_* variables: a token (or no Keystone at all) is used as is, else
- * a password login whose catalog names the node unless --os-image-url does. A CliError when that fails.
+ * The node and the token, from flags, else the cloud --os-cloud or OS_CLOUD names in clouds.yaml (then no other
+ * OS_* variable is read: the cloud entry is the configuration, as openstacksdk has it), else OS_* variables: a
+ * token (or no Keystone at all) is used as is, else a password login whose catalog names the node unless an image
+ * URL (or the cloud's image_endpoint_override) does. A CliError when that fails.
  */
 export async function connect(flags: AuthFlags, env: Record<string, string | undefined>): Promise<Connection> {
-  const pick = (flag: string | undefined, name: string) => flag ?? (env[name] || undefined);
-  const imageUrl = pick(flags.osImageUrl, "OS_IMAGE_URL");
-  const token = pick(flags.osAuthToken, "OS_AUTH_TOKEN") ?? pick(undefined, "OS_TOKEN");
-  const authUrl = pick(flags.osAuthUrl, "OS_AUTH_URL");
+  const cloudName = flags.osCloud ?? (env.OS_CLOUD || undefined);
+  const cloud = cloudName ? await readCloud(cloudName, env) : undefined;
+  const fromEnv = (name: string) => (cloud ? undefined : env[name] || undefined);
+  const pick = (flag: string | undefined, key: keyof CloudSettings | undefined, name: string) =>
+    flag ?? (key && cloud?.[key]) ?? fromEnv(name);
+  const imageUrl = pick(flags.osImageUrl, "imageUrl", "OS_IMAGE_URL");
+  const token = pick(flags.osAuthToken, "token", "OS_AUTH_TOKEN") ?? fromEnv("OS_TOKEN");
+  const authUrl = pick(flags.osAuthUrl, "authUrl", "OS_AUTH_URL");
   let send: Fetch;
   try {
-    send = clientFetch({ caFile: pick(flags.osCacert, "OS_CACERT"), insecure: flags.insecure });
+    send = clientFetch({ caFile: pick(flags.osCacert, undefined, "OS_CACERT"), insecure: flags.insecure });
   } catch (err) {
     throw new CliError(`--os-cacert: ${(err as Error).message}`);
   }
   if (token || !authUrl) return { imageUrl: rootOf(imageUrl ?? DEFAULT_IMAGE_URL), token, send };
 
+  const where = cloudName ? ` (cloud ${cloudName})` : "";
+  const projectName = pick(flags.osProjectName, "projectName", "OS_PROJECT_NAME");
+  const projectId = flags.osProjectName ? undefined : (cloud?.projectId ?? fromEnv("OS_PROJECT_ID"));
+  const domain = (flag: string | undefined, name: "user" | "project") => {
+    const upper = name.toUpperCase();
+    const byName = pick(flag, `${name}DomainName`, `OS_${upper}_DOMAIN_NAME`);
+    const byId = flag ? undefined : (cloud?.[`${name}DomainId`] ?? fromEnv(`OS_${upper}_DOMAIN_ID`));
+    return byName ? { name: byName } : byId ? { id: byId } : { name: "Default" };
+  };
   const login = await passwordLogin(send, authUrl, {
-    username: required(pick(flags.osUsername, "OS_USERNAME"), "--os-username or OS_USERNAME"),
-    password: required(pick(flags.osPassword, "OS_PASSWORD"), "--os-password or OS_PASSWORD"),
-    projectName: required(pick(flags.osProjectName, "OS_PROJECT_NAME"), "--os-project-name or OS_PROJECT_NAME"),
-    userDomain: pick(flags.osUserDomainName, "OS_USER_DOMAIN_NAME") ?? "Default",
-    projectDomain: pick(flags.osProjectDomainName, "OS_PROJECT_DOMAIN_NAME") ?? "Default",
+    username: required(pick(flags.osUsername, "username", "OS_USERNAME"), `--os-username or OS_USERNAME${where}`),
+    password: required(pick(flags.osPassword, "password", "OS_PASSWORD"), `--os-password or OS_PASSWORD${where}`),
+    project: projectId && !projectName
+      ? { id: projectId }
+      : { name: required(projectName, `--os-project-name or OS_PROJECT_NAME${where}`) },
+    userDomain: domain(flags.osUserDomainName, "user"),
+    projectDomain: domain(flags.osProjectDomainName, "project"),
   });
   const endpoint = imageUrl ??
     imageEndpoint(
       login.catalog,
-      pick(flags.osInterface, "OS_INTERFACE") ?? "public",
-      pick(flags.osRegionName, "OS_REGION_NAME"),
+      pick(flags.osInterface, "interface", "OS_INTERFACE") ?? "public",
+      pick(flags.osRegionName, "regionName", "OS_REGION_NAME"),
     );
   return { imageUrl: rootOf(endpoint), token: login.token, send };
 }
 
+/** A Keystone name or id (a domain, a project). */
+type NameOrId = { name: string } | { id: string };
+
 interface Credentials {
   username: string;
   password: string;
-  projectName: string;
-  userDomain: string;
-  projectDomain: string;
+  project: NameOrId;
+  userDomain: NameOrId;
+  projectDomain: NameOrId;
 }
 
 interface CatalogEntry {
@@ -91,9 +114,9 @@ async function passwordLogin(
     auth: {
       identity: {
         methods: ["password"],
-        password: { user: { name: c.username, domain: { name: c.userDomain }, password: c.password } },
+        password: { user: { name: c.username, domain: c.userDomain, password: c.password } },
       },
-      scope: { project: { name: c.projectName, domain: { name: c.projectDomain } } },
+      scope: { project: "id" in c.project ? c.project : { ...c.project, domain: c.projectDomain } },
     },
   };
   let res: Response;

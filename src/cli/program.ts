@@ -22,6 +22,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .exitOverride()
     .showHelpAfterError("(glance-cache --help shows the commands and options)")
     .option(
+      "--os-cloud <name>",
+      "a cloud of clouds.yaml (env OS_CLOUD; ./, ~/.config/openstack/, /etc/openstack/; OS_CLIENT_CONFIG_FILE)",
+    )
+    .option(
       "--os-image-url <url>",
       `the node (env OS_IMAGE_URL; default: the catalog's image endpoint, else ${DEFAULT_IMAGE_URL})`,
     )
@@ -74,6 +78,20 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .description("empty the cache, the queue, or both")
     .addOption(new Option("--target <what>", "what to empty").choices(["cache", "queue", "both"]).default("both"))
     .action(run((client, o) => commands.clear(client, io, o.target as string)));
+  program
+    .command("temp-url")
+    .description("a URL that downloads an image without a token until it expires (qemu-img, iPXE, curl)")
+    .argument("<id>", "image id")
+    .addOption(
+      new Option("--ttl <seconds>", "how long it works (default: the node's, an hour)").argParser(positive("--ttl")),
+    )
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      run(async (client, o) => {
+        const minted = await client.tempUrl(id, o.ttl === undefined ? undefined : Math.ceil(o.ttl as number));
+        io.stdout.write(`${minted.url}\n`);
+        return 0;
+      })(cmd)
+    );
   program
     .command("watch")
     .description("the listing, refreshed until interrupted (or --count times); bars on a terminal")

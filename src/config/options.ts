@@ -107,6 +107,12 @@ export const OPTIONS = {
     default: false,
     help: "serve /metrics without authentication (otherwise policy cache_list)",
   },
+  tempUrlKey: {
+    flag: "temp-url-key",
+    ini: ["glance_cache_node", "temp_url_key"],
+    kind: "string",
+    help: "key of temp URLs (Swift's HMAC-SHA256 TempURL) that download an image without a token (unset: none)",
+  },
   maxRequestBodySize: {
     flag: "max-request-body-size",
     ini: ["oslo_middleware", "max_request_body_size"],

@@ -50,7 +50,8 @@ export function accessLogged(
         over = true;
         const record = {
           method: request.method,
-          path: url.pathname + url.search,
+          // A temp URL's signature is a credential: the log keeps its first 8 characters, as Swift's does a token's.
+          path: url.pathname + url.search.replace(/(temp_url_sig=[0-9a-fA-F]{0,8})[^&]*/g, "$1..."),
           status: res.status,
           bytes,
           seconds: (performance.now() - started) / 1000,

@@ -1,4 +1,4 @@
-// GET /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
+// GET and HEAD /v2/images/{id}/file: the image's data from the cache (or a fill of it), whichever source holds the image.
 import type { ConnInfo, Identity } from "../auth/identity.ts";
 import { isImageId } from "../images/image.ts";
 import type { ByteRange } from "../images/source.ts";
@@ -13,8 +13,10 @@ import type { RoutedRequest } from "./router.ts";
 
 /**
  * The image is looked up as the caller on every download, so one deleted or deactivated at its source is not served;
- * while the upstream is unreachable, a cached image is answered from its kept record (download_lookup.ts).
- * `recycling`: the connection info's `body`, when the adapter writes the body to the socket itself.
+ * while the upstream is unreachable, a cached image is answered from its kept record (download_lookup.ts). A temp
+ * URL's caller (who.tempUrlImage) finds its one image as the node. A HEAD answers the GET's status and headers
+ * without starting a fill or reading a byte. `recycling`: the connection info's `body`, when the adapter writes
+ * the body to the socket itself.
  */
 export async function downloadImage(
   deps: LookupDeps,
@@ -23,7 +25,7 @@ export async function downloadImage(
   who: Identity,
   recycling?: Recycling,
 ): Promise<Response> {
-  if (!isImageId(id)) throw imageNotFound(id);
+  if (!isImageId(id) || (who.tempUrlImage !== undefined && who.tempUrlImage !== id)) throw imageNotFound(id);
   const { cache } = deps;
   const found = await lookUp(deps, id, who);
   const image = found.image;
@@ -34,25 +36,24 @@ export async function downloadImage(
   if (image.size === null || (image.status !== "active" && image.status !== "deactivated")) {
     return new Response(null, { status: 204, headers: { "Content-Length": "0" } });
   }
-  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes" };
   if (image.checksum) headers["Content-MD5"] = image.checksum;
   if (found.kept) headers[KEPT_RECORD_HEADER] = "kept";
   const range = parseRange(request.headers.get("range"), image.size);
+  const head = request.method === "HEAD";
+  const status = range ? 206 : 200;
+  if (range) {
+    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${image.size}`;
+    headers["Content-Length"] = String(range.end - range.start + 1);
+  } else headers["Content-Length"] = String(image.size);
+  if (head) return new Response(null, { status, headers });
   const body = await cache.serve(image, range).catch((err) => {
     throw found.kept ? offlineReadError(err, id) : err;
   });
-  await keepSeen(cache, found, who);
+  if (who.tempUrlImage === undefined) await keepSeen(cache, found, who);
   // Served straight to a socket by our adapter: a cached file's stream may recycle its buffers.
   if (recycling) reuseBuffers(body, recycling);
-  if (!range) return new Response(body, { headers: { ...headers, "Content-Length": String(image.size) } });
-  return new Response(body, {
-    status: 206,
-    headers: {
-      ...headers,
-      "Content-Range": `bytes ${range.start}-${range.end}/${image.size}`,
-      "Content-Length": String(range.end - range.start + 1),
-    },
-  });
+  return new Response(body, { status, headers });
 }
 
 /** One range of `bytes=a-b`, `a-` or `-n`; several ranges are answered with the whole body. */
@@ -92,7 +93,7 @@ export function downloadRoute(deps: DownloadDeps) {
     const id = param(r, "id");
     const res = await downloadImage(deps, id, r, r.identity, info?.body);
     const ctx = currentRequest();
-    if (ctx && (res.status === 200 || res.status === 206)) {
+    if (ctx && r.method !== "HEAD" && (res.status === 200 || res.status === 206)) {
       // A whole cached body announced itself with a hit event; a range cut from a cached file is a hit too.
       ctx.cache ??= res.status === 206 && cache.isCached(id) ? "hit" : "miss";
       metrics.download(ctx.cache);

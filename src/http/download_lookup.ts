@@ -43,7 +43,8 @@ export async function lookUp(deps: LookupDeps, id: string, who: Identity): Promi
   if (known) return answered(outage!, known, who);
   let image: Image | undefined;
   try {
-    image = await source.find(id, who);
+    // A temp URL's caller has no project: the node reads the image it was signed for as itself.
+    image = await source.find(id, who.tempUrlImage === undefined ? who : null);
   } catch (err) {
     if (!outage?.down || !(err instanceof DomainError) || err.kind !== "upstream_failed") throw err;
     if (!outage.opts.serveCached) throw err;
@@ -65,7 +66,8 @@ export async function lookUp(deps: LookupDeps, id: string, who: Identity): Promi
 
 /** A download answered from a kept record, under Glance's visibility rules. */
 function answered(outage: UpstreamOutage, record: KeptRecord, who: Identity): Found {
-  if (!mayReadKept(record, who)) throw imageNotFound(record.id);
+  // A temp URL was signed for this image by someone allowed to read it: it reads the kept record too.
+  if (who.tempUrlImage !== record.id && !mayReadKept(record, who)) throw imageNotFound(record.id);
   outage.keptAnswers++;
   return { image: keptImage(record), kept: record };
 }

@@ -4,10 +4,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { KeystoneOutage } from "../auth/token_memory.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
-import type { NodeRow } from "../fleet/nodes.ts";
 import type { OutageView } from "../images/upstream_outage.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { AccessRecord, ResponseObserver } from "./access_log.ts";
+import { Activity } from "./activity.ts";
+import { fleetMetrics } from "./fleet_metrics.ts";
 
 const TTFB_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FILL_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
@@ -30,6 +31,10 @@ export interface Metrics extends ResponseObserver {
   readonly contentType: string;
   /** A download answered from the cache (hit) or not (miss). */
   download(cache: "hit" | "miss"): void;
+  /** A request with a temp URL's query: accepted (a valid signature) or refused (401). */
+  tempUrl(accepted: boolean): void;
+  /** The last hour of downloads, per minute (the status page's chart). */
+  readonly activity: Activity;
 }
 
 /**
@@ -43,6 +48,7 @@ export function cacheMetrics(
   store?: { unreadable: unknown[] },
   keystone?: { outage: KeystoneOutage },
   outage?: { view(): OutageView },
+  activity = new Activity(),
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -136,6 +142,12 @@ export function cacheMetrics(
     help: "Bytes written to the cache by fills",
     registers: [registry],
   });
+  const tempUrls = new Counter({
+    name: "glance_cache_temp_url_requests_total",
+    help: "Requests with a temp URL's query, by result: accepted (valid signature) or refused (401)",
+    labelNames: ["result"],
+    registers: [registry],
+  });
   const requests = new Counter({
     name: "glance_cache_http_requests_total",
     help: "HTTP requests answered, by method and status code",
@@ -145,6 +157,7 @@ export function cacheMetrics(
   // Series exist from the first scrape, so dashboards and rate() see a zero rather than nothing.
   requests.inc({ method: "GET", code: "200" }, 0);
   for (const label of ["cache", "source"]) served.inc({ from: label }, 0);
+  for (const label of ["accepted", "refused"]) tempUrls.inc({ result: label }, 0);
   for (const label of ["hit", "miss"]) ttfb.zero({ cache: label });
   for (const label of ["cached", "failed", "discarded"]) fillSeconds.zero({ outcome: label });
 
@@ -198,11 +211,18 @@ export function cacheMetrics(
     async text() {
       return (await registry.metrics()) + (await runtimeMetrics().metrics());
     },
+    activity,
     download(outcome) {
       (outcome === "hit" ? hits : misses).inc();
+      activity.download(outcome);
+    },
+    tempUrl(accepted) {
+      tempUrls.inc({ result: accepted ? "accepted" : "refused" });
     },
     chunk(ctx: RequestContext, bytes: number) {
-      if (ctx.cache) served.inc({ from: ctx.cache === "hit" ? "cache" : "source" }, bytes);
+      if (!ctx.cache) return;
+      served.inc({ from: ctx.cache === "hit" ? "cache" : "source" }, bytes);
+      activity.served(bytes);
     },
     firstByte(ctx: RequestContext, seconds: number) {
       if (ctx.cache) ttfb.observe({ cache: ctx.cache }, seconds);
@@ -219,72 +239,4 @@ const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", 
 /** A label value from a fixed set: a client's made-up method must not make a series of its own. */
 export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : "OTHER";
-}
-
-/** This node's peer traffic, and the fleet's nodes as the shared database lists them (one query per scrape). */
-function fleetMetrics(
-  registry: Registry,
-  fleet: Fleet,
-  counter: (name: string, help: string, read: () => number) => void,
-  gauge: (name: string, help: string, read: () => number) => void,
-): void {
-  counter(
-    "glance_cache_fleet_upstream_reads_total",
-    "Whole-image reads from the real source by this node's fills",
-    () => fleet.reads.upstreamReads,
-  );
-  counter("glance_cache_fleet_peer_reads_total", "Fills of this node served by a peer", () => fleet.reads.peerReads);
-  counter(
-    "glance_cache_fleet_peer_failures_total",
-    "Peers that failed this node (refused or broke off)",
-    () => fleet.reads.peerFailures,
-  );
-  gauge(
-    "glance_cache_fleet_database_up",
-    "1 when this node's last round of fleet work reached the database",
-    () => (fleet.databaseUp ? 1 : 0),
-  );
-  // Every gauge below collects from one query per scrape (prom-client collects them concurrently);
-  // a scrape while the database is down shows no nodes.
-  let snapshot: { at: number; nodes: Promise<NodeRow[]> } | undefined;
-  const nodes = () => {
-    if (!snapshot || Date.now() - snapshot.at > 1000) {
-      snapshot = { at: Date.now(), nodes: fleet.nodes().catch(() => []) };
-    }
-    return snapshot.nodes;
-  };
-  new Gauge({
-    name: "glance_cache_fleet_nodes",
-    help: "Fleet nodes by status (alive, stale, retired)",
-    labelNames: ["status"],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const all = await nodes();
-      for (const status of ["alive", "stale", "retired"]) {
-        this.set(
-          { status },
-          all.filter((n) => n.status === status).length,
-        );
-      }
-    },
-  });
-  const perNode = (name: string, help: string, read: (n: NodeRow) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ["node", "site", "status"],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        for (const n of await nodes()) this.set({ node: n.url, site: n.site, status: n.status }, read(n));
-      },
-    });
-  perNode("glance_cache_fleet_node_size_bytes", "Bytes cached on each fleet node", (n) => n.cache_size);
-  perNode("glance_cache_fleet_node_hits", "Cache hits of each fleet node (sent with its heartbeat)", (n) => n.hits);
-  perNode(
-    "glance_cache_fleet_node_heartbeat_age_seconds",
-    "Seconds since each fleet node's last heartbeat",
-    (n) => n.heartbeat_age,
-  );
 }

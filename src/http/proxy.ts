@@ -107,9 +107,10 @@ export interface ProxyRoutesOptions extends PassThroughOptions {
   download: (request: RoutedRequest, info?: ConnInfo) => Promise<Response>;
 }
 
-/** In front of an upstream Glance: downloads from the cache, every other /v2 call passed through. */
+/** In front of an upstream Glance: downloads (GET and HEAD) from the cache, every other /v2 call passed through. */
 export function proxyRoutes(opts: ProxyRoutesOptions): Routes {
   return routes()
     .get("/v2/images/:id/file", opts.download)
+    .head("/v2/images/:id/file", opts.download)
     .all("/v2/*", limitJsonBodies(passThrough(opts), opts.maxRequestBodySize));
 }

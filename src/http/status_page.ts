@@ -8,6 +8,8 @@ import type { KeystoneClient } from "../auth/keystone.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { OutageView } from "../images/upstream_outage.ts";
+import type { Activity } from "./activity.ts";
+import { cacheListing } from "./cache_listing.ts";
 import { json } from "./responses.ts";
 import { STATUS_PAGE_STYLE, statusPageHtml } from "./status_page_html.ts";
 import { STATUS_PAGE_SCRIPT } from "./status_page_script.ts";
@@ -29,6 +31,10 @@ export interface StatusDeps {
   outage?: { view(): OutageView };
   /** The auth mode ("noauth", "headers", "keystone"; "custom" for an embedder's): the page shows no token box in noauth. */
   auth: string;
+  /** An image's name as the node knows it (its source's knownName), for the listing's ids. */
+  knownName?: (id: string) => string | undefined;
+  /** The last hour of downloads, per minute. */
+  activity?: Activity;
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -56,7 +62,9 @@ const PAGE_HEADERS = {
 };
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
-export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, outage, auth }: StatusDeps) {
+export function statusApi(
+  { cache, policy, upstreamUrl, fleet, keystone, outage, auth, knownName, activity }: StatusDeps,
+) {
   const startedAt = Date.now() / 1000;
   const html = statusPageHtml(auth !== "noauth");
   return {
@@ -86,6 +94,10 @@ export function statusApi({ cache, policy, upstreamUrl, fleet, keystone, outage,
         },
         disk: { free: disk.bavail * disk.bsize, total: disk.blocks * disk.bsize },
         keystone: keystone ? keystonePart(keystone) : null,
+        // Names of the listed images the node knows (GET /v2/cache keeps Glance's shape, without names).
+        names: knownName ? namesOf(cache, knownName) : {},
+        // Downloads of the last hour, per minute, oldest first: the page's chart.
+        activity: activity?.lastHour() ?? [],
         // null for a node alone; the page hides its section then.
         fleet: fleet ? await fleetPart(fleet) : null,
       });
@@ -127,6 +139,22 @@ async function fleetPart(fleet: Fleet) {
       error: `The fleet database is unavailable: ${(err as Error).message}`,
     };
   }
+}
+
+/** id -> name of every cached, filling or queued image whose name the node knows. */
+function namesOf(cache: ImageCache, knownName: (id: string) => string | undefined): Record<string, string> {
+  const listing = cacheListing(cache);
+  const ids = [
+    ...listing.cached_images.map((c) => c.image_id),
+    ...Object.keys(listing.caching_images),
+    ...listing.queued_images,
+  ];
+  const names: Record<string, string> = {};
+  for (const id of ids) {
+    const name = knownName(id);
+    if (name) names[id] = name;
+  }
+  return names;
 }
 
 /** Keystone as the node last saw it (auth keystone); null in the other auth modes. */

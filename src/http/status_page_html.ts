@@ -31,6 +31,7 @@ th[aria-sort=ascending]::after { content:" \\25B2"; }
 th[aria-sort=descending]::after { content:" \\25BC"; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 code { font-family:ui-monospace, monospace; font-size:13px; }
+.image-name { color:var(--muted); font-size:13px; overflow-wrap:anywhere; }
 .bar { position:relative; height:18px; min-width:260px; border-radius:9px; background:var(--line); overflow:hidden; }
 .bar > div { height:100%; background:var(--accent); transition:width .3s; }
 .bar.done > div { background:var(--ok); }
@@ -44,6 +45,10 @@ code { font-family:ui-monospace, monospace; font-size:13px; }
 .status-alive { color:var(--ok); font-weight:600; }
 .status-stale, .status-retired { color:var(--bad); font-weight:600; }
 [hidden] { display:none !important; }
+#activity svg { width:100%; height:auto; display:block; }
+#activity text { fill:var(--muted); font-size:11px; }
+.act-hit { fill:var(--ok); } .act-miss { fill:var(--accent); } .act-bytes { fill:var(--muted); }
+.act-axis { stroke:var(--line); }
 `;
 
 /**
@@ -83,6 +88,10 @@ export const statusPageHtml = (tokenBox: boolean) =>
         <div><dt>Disk</dt><dd id="disk"></dd></div>
         <div><dt>Images</dt><dd id="counts"></dd></div>
       </dl>
+    </section>
+    <section id="activity-section">
+      <h2>Last hour <small id="activity-totals" class="empty"></small></h2>
+      <div id="activity"></div>
     </section>
     <section>
       <h2>Fills in progress</h2>

@@ -5,7 +5,7 @@ export const STATUS_PAGE_SCRIPT = `
 "use strict";
 const KEY = "glance-cache-token";
 const $ = (id) => document.getElementById(id);
-const state = { sort: { key: "last_accessed", dir: -1 }, cached: [], samples: {}, finished: {}, timer: 0 };
+const state = { sort: { key: "last_accessed", dir: -1 }, cached: [], names: {}, samples: {}, finished: {}, timer: 0 };
 
 function token() { return sessionStorage.getItem(KEY) || ""; }
 
@@ -56,6 +56,18 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// An image's id, and under it its name as the node knows it: always text (textContent), never markup.
+function idCell(id) {
+  const cell = el("td", {}, el("code", {}, id));
+  const name = state.names[id];
+  if (name) {
+    const line = el("div", { class: "image-name", "data-name": id });
+    line.textContent = name;
+    cell.append(line);
+  }
+  return cell;
+}
+
 function bar(fraction, label, kind) {
   const pct = Math.max(0, Math.min(1, fraction)) * 100;
   const inner = el("div");
@@ -87,6 +99,7 @@ function renderNode(node) {
   $("size-meter").style.width = Math.min(100, (100 * node.cache.size) / node.cache.max_size).toFixed(1) + "%";
   $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
   $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
+  renderActivity(node.activity || []);
   $("fleet").hidden = !node.fleet;
   if (node.fleet) renderFleet(node.fleet);
 }
@@ -96,6 +109,40 @@ function link(l) {
   if (l.state === "up") return " (answering; " + l.kept_records + " kept records)";
   return " (UNREACHABLE for " + duration(l.last_answer_seconds) + ": " +
     (l.serving_cached ? l.kept_answers + " downloads served from kept records" : "downloads refused") + ")";
+}
+
+// The last hour per minute as inline SVG: downloads (hits and misses stacked) above, bytes served below.
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderActivity(minutes) {
+  const W = 1000, H = 56, GAP = 22, left = 90, slot = (W - left) / Math.max(1, minutes.length);
+  const maxDownloads = Math.max(1, ...minutes.map((m) => m.hits + m.misses));
+  const maxBytes = Math.max(1, ...minutes.map((m) => m.bytes));
+  const chart = svg("svg", { viewBox: "0 0 " + W + " " + (2 * H + GAP + 16), role: "img", "aria-label": "downloads and bytes served per minute, last hour" });
+  chart.append(svg("text", { x: 0, y: 12 }, maxDownloads + " /min"), svg("text", { x: 0, y: H + GAP + 12 }, bytes(maxBytes) + "/min"));
+  chart.append(svg("line", { class: "act-axis", x1: left, y1: H, x2: W, y2: H }), svg("line", { class: "act-axis", x1: left, y1: 2 * H + GAP, x2: W, y2: 2 * H + GAP }));
+  let hits = 0, misses = 0, served = 0;
+  minutes.forEach((m, i) => {
+    hits += m.hits; misses += m.misses; served += m.bytes;
+    const x = left + i * slot, w = Math.max(1, slot - 2);
+    const label = new Date(m.at * 1000).toLocaleTimeString() + ": " + m.hits + " hits, " + m.misses + " misses, " + bytes(m.bytes);
+    const group = svg("g", { "data-minute": m.at, "data-hits": m.hits, "data-misses": m.misses, "data-bytes": m.bytes });
+    group.append(svg("title", {}, label));
+    const hh = (H * m.hits) / maxDownloads, mh = (H * m.misses) / maxDownloads, bh = (H * m.bytes) / maxBytes;
+    if (m.hits) group.append(svg("rect", { class: "act-hit", x, y: H - hh, width: w, height: hh }));
+    if (m.misses) group.append(svg("rect", { class: "act-miss", x, y: H - hh - mh, width: w, height: mh }));
+    if (m.bytes) group.append(svg("rect", { class: "act-bytes", x, y: 2 * H + GAP - bh, width: w, height: bh }));
+    chart.append(group);
+  });
+  chart.append(svg("text", { x: left, y: 2 * H + GAP + 14 }, "60 min ago"), svg("text", { x: W - 30, y: 2 * H + GAP + 14 }, "now"));
+  $("activity").replaceChildren(chart);
+  $("activity-totals").textContent = hits + " hits (green), " + misses + " misses (blue), " + bytes(served) + " served";
 }
 
 function renderFleet(f) {
@@ -114,7 +161,7 @@ function renderFleet(f) {
   const images = Object.entries(f.images);
   const list = (urls) => urls.length ? urls.join(", ") : "–";
   $("fleet-images").replaceChildren(...images.map(([id, v]) => el("tr", { "data-fleet-image": id },
-    el("td", {}, el("code", {}, id)),
+    idCell(id),
     el("td", {}, list(v.cached)),
     el("td", {}, list(v.queued)),
     el("td", {}, list(v.filling.map((x) => x.node + " " + (x.total ? Math.floor((100 * x.bytes) / x.total) + "%" : bytes(x.bytes))))))));
@@ -136,7 +183,7 @@ function renderFills(caching, cachedIds) {
     const frac = p.expected_size ? p.bytes_written / p.expected_size : 0;
     const eta = rate > 0 && p.expected_size ? (p.expected_size - p.bytes_written) / rate : Infinity;
     rows.push(el("tr", { "data-fill": id, "data-state": "filling" },
-      el("td", {}, el("code", {}, id)),
+      idCell(id),
       el("td", {}, bar(frac, (frac * 100).toFixed(0) + "%")),
       el("td", { class: "num" }, bytes(p.bytes_written) + " / " + bytes(p.expected_size)),
       el("td", { class: "num" }, rate > 0 ? bytes(rate) + "/s" : "–"),
@@ -153,7 +200,7 @@ function renderFills(caching, cachedIds) {
   for (const [id, f] of Object.entries(state.finished)) {
     if (now - f.at > 60 || caching[id]) { delete state.finished[id]; continue; }
     rows.push(el("tr", { "data-fill": id, "data-state": f.ok ? "done" : "failed" },
-      el("td", {}, el("code", {}, id)),
+      idCell(id),
       el("td", {}, bar(f.ok ? 1 : 0, f.ok ? "done" : "failed", f.ok ? "done" : "failed")),
       el("td", { class: "num" }, f.ok ? bytes(f.expected) : ""),
       el("td", {}, ""), el("td", {}, ""), el("td", {}, "")));
@@ -164,7 +211,7 @@ function renderFills(caching, cachedIds) {
 
 function renderQueue(queued) {
   $("queue").replaceChildren(...queued.map((id, i) => el("tr", { "data-queued": id },
-    el("td", { class: "num" }, i + 1), el("td", {}, el("code", {}, id)), el("td", {}, deleteButton(id)))));
+    el("td", { class: "num" }, i + 1), idCell(id), el("td", {}, deleteButton(id)))));
   $("queue-empty").hidden = queued.length > 0;
 }
 
@@ -172,7 +219,7 @@ function renderCached() {
   const { key, dir } = state.sort;
   const rows = [...state.cached].sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0));
   $("cached").replaceChildren(...rows.map((c) => el("tr", { "data-cached": c.image_id },
-    el("td", {}, el("code", {}, c.image_id)),
+    idCell(c.image_id),
     el("td", { class: "num", title: c.size + " bytes" }, bytes(c.size)),
     el("td", { class: "num" }, c.hits),
     el("td", {}, when(c.last_accessed)),
@@ -188,6 +235,7 @@ async function refresh() {
   clearTimeout(state.timer);
   try {
     const [node, list] = await Promise.all([api("GET", "/v2/x-cache-node/status"), api("GET", "/v2/cache")]);
+    state.names = node.names || {};
     renderNode(node);
     state.cached = list.cached_images;
     renderFills(list.caching_images || {}, new Set(list.cached_images.map((c) => c.image_id)));

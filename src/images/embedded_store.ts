@@ -61,6 +61,11 @@ export class EmbeddedStore implements ImageSource {
     return fileStream(this.dataPath(image.id), range?.start, range?.end);
   }
 
+  /** The image's name from its record. */
+  knownName(id: string): string | undefined {
+    return this.images.get(id)?.name ?? undefined;
+  }
+
   /** Every image, whoever may see it: the caller filters. */
   all(): Image[] {
     return [...this.images.values()];

@@ -15,4 +15,6 @@ export interface ImageSource {
   find(id: string, who: Identity | null): Promise<Image | undefined>;
   /** The image's data, or the given range of it. */
   read(image: Image, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /** The image's name as the node last saw it, without asking anyone (for the status page and the CLI). */
+  knownName?(id: string): string | undefined;
 }

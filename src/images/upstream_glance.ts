@@ -49,6 +49,8 @@ export class UpstreamGlance implements ImageSource {
   private readonly metadata = new Map<string, { image: Image | undefined; until: number }>();
   /** Bumped by invalidate: an answer asked for before a change must not be kept after it. */
   private readonly generations = new Map<string, number>();
+  /** Names of the images upstream answered for, whoever asked (the status page shows them next to ids). */
+  private readonly names = new Map<string, string>();
 
   constructor(private readonly opts: UpstreamOptions) {}
 
@@ -62,7 +64,10 @@ export class UpstreamGlance implements ImageSource {
     const res = await this.opts.client.fetch(`/v2/images/${id}`, { headers: this.headers(token) });
     let image: Image | undefined;
     if (res.ok) image = toImage((await res.json()) as Record<string, unknown>);
-    else {
+    if (image?.name) {
+      if (this.names.size > 10_000) this.names.clear();
+      this.names.set(id, image.name);
+    } else {
       await res.body?.cancel();
       if (res.status !== 404 && res.status !== 403) throw upstreamError(res.status, `GET /v2/images/${id}`);
     }
@@ -73,6 +78,11 @@ export class UpstreamGlance implements ImageSource {
       this.metadata.set(key, { image, until: Date.now() + this.opts.metadataCacheTime * 1000 });
     }
     return image;
+  }
+
+  /** The name upstream last gave the image, to anyone who asked through the node. */
+  knownName(id: string): string | undefined {
+    return this.names.get(id);
   }
 
   /** Forgets what we know of an image's metadata (a change to it went through us). */

@@ -358,4 +358,51 @@ t("watch on a terminal: a row per image, refreshed, until Ctrl-C", async () => {
   }
 });
 
+t("list shows image names next to ids, as text: in a pipe and in a tmux pane", async () => {
+  const gate = new ByteGate();
+  let slow = "";
+  const node = await start({ insecureTestTokens: true, cacheSource: (src) => gate.wrap(src, (id) => id === slow) });
+  const term = new Terminal();
+  try {
+    const named = await createImage(node, bytes(MiB), { name: "<b>html</b> \x1b[31mred" });
+    const plain = await createImage(node, bytes(2 * MiB), { name: "debian-12" });
+    for (const id of [named, plain]) {
+      await node.req(`/v2/cache/${id}`, { method: "PUT" });
+      await waitCached(node, id);
+    }
+    // one fill held by the gate (one worker), one image queued behind it
+    slow = await createImage(node, bytes(4 * MiB), { name: "filling-one" });
+    const queued = await createImage(node, bytes(10), { name: "waiting" });
+    await node.req(`/v2/cache/${slow}`, { method: "PUT" });
+    await waitFor(
+      "the fill",
+      async () => Object.keys((await (await node.req("/v2/cache")).json()).caching_images).length,
+    );
+    await node.req(`/v2/cache/${queued}`, { method: "PUT" });
+    const list = await cli(node, ["list"]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+SIZE\s+HITS\s+LAST ACCESSED\s+CACHED AT\s+NAME$/m);
+    assert.match(list.stdout, new RegExp(`^${plain}\\s+2\\.0 MiB\\s+0\\s+\\S+ \\S+\\s+\\S+ \\S+\\s+debian-12$`, "m"));
+    // a control character is shown as "?": a name never drives the terminal
+    assert.ok(list.stdout.includes(`<b>html</b> ?[31mred`), list.stdout);
+    assert.ok(!list.stdout.includes("\x1b"));
+    assert.match(list.stdout, new RegExp(`^${queued}\\s+waiting$`, "m"));
+    assert.match(list.stdout, new RegExp(`^${slow}\\s.*filling-one$`, "m"));
+    // --json stays GET /v2/cache as it came: no names
+    assert.doesNotMatch((await cli(node, ["list", "--json"])).stdout, /debian-12/);
+
+    await term.open(160, 20);
+    await term.type(`cd ${shellQuote(ROOT)} && export OS_IMAGE_URL=${node.url} OS_AUTH_TOKEN=${ADMIN_TOKEN}`);
+    await term.type(`${commandLine(["list"])}; echo "EXIT=$?"`);
+    const screen = await term.until("the list", (s) => /^EXIT=\d+$/m.test(s));
+    assert.match(screen, /^EXIT=0$/m);
+    assert.match(screen, new RegExp(`^${named}\\s.*<b>html</b> \\?\\[31mred$`, "m"));
+    assert.match(screen, new RegExp(`^${plain}\\s.*debian-12$`, "m"));
+  } finally {
+    gate.open();
+    await term.close();
+    await node.close();
+  }
+});
+
 t.run();

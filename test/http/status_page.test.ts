@@ -264,4 +264,86 @@ t("in chromium, noauth: no token box; dates in ISO 8601 (UTC), whatever the brow
   }
 });
 
+t("image names next to ids: in the status document, and on the page as literal text", async () => {
+  const upstream = await start({ auth: "noauth" });
+  const node = await start({ insecureTestTokens: true });
+  const front = await start({ insecureTestTokens: true, upstream: { url: upstream.url, metadataCacheTime: 0 } });
+  const profile = await mkdtemp(join(tmpdir(), "gcn-chromium-"));
+  let browser: Browser | undefined;
+  try {
+    const html = "<b>html</b> & <img src=x>";
+    const named = await createImage(node, bytes(MiB), { name: html });
+    const plain = await createImage(node, bytes(2 * MiB), { name: "ubuntu-24.04" });
+    for (const id of [named, plain]) {
+      await node.req(`/v2/cache/${id}`, { method: "PUT" });
+      await waitCached(node, id);
+    }
+    // the last hour's chart: one hit, one miss (uncached: a range of an image not cached), their bytes; HEAD counts nothing
+    await (await node.req(`/v2/images/${named}/file`)).arrayBuffer();
+    const other = await createImage(node, bytes(5000), { name: "uncached" });
+    await (await node.req(`/v2/images/${other}/file`, { headers: { Range: "bytes=0-99" } })).arrayBuffer();
+    await node.req(`/v2/images/${plain}/file`, { method: "HEAD" });
+    const doc = await (await node.req("/v2/x-cache-node/status")).json();
+    assert.deepEqual(doc.names, { [named]: html, [plain]: "ubuntu-24.04" });
+    const hour = doc.activity as { at: number; hits: number; misses: number; bytes: number }[];
+    assert.equal(hour.length, 60);
+    const sum = (k: "hits" | "misses" | "bytes") => hour.reduce((n, m) => n + m[k], 0);
+    assert.deepEqual([sum("hits"), sum("misses"), sum("bytes")], [1, 1, MiB + 100]);
+    // GET /v2/cache keeps Glance's shape
+    assert.deepEqual(Object.keys((await (await node.req("/v2/cache")).json()).cached_images[0]).sort(), [
+      "hits",
+      "image_id",
+      "last_accessed",
+      "last_modified",
+      "size",
+    ]);
+    // in front of a Glance: the names of the images the node has seen upstream
+    const far = await createImage(upstream, bytes(1000), { name: "seen-upstream" });
+    await front.req(`/v2/cache/${far}`, { method: "PUT" });
+    await waitCached(front, far);
+    assert.deepEqual((await (await front.req("/v2/x-cache-node/status")).json()).names, { [far]: "seen-upstream" });
+
+    browser = await launchChromium(profile);
+    const { page, problems } = await watchedPage(browser, node.url, /status of (401|404)/);
+    await page.goto(`${node.url}/status`);
+    await page.type("#token", ADMIN_TOKEN);
+    await page.click("#login button[type=submit]");
+    await page.waitForSelector(`tr[data-cached="${named}"] .image-name`);
+    const cell = await page.$eval(`tr[data-cached="${named}"] .image-name`, (e) => ({
+      text: e.textContent,
+      elements: e.children.length,
+    }));
+    assert.deepEqual(cell, { text: html, elements: 0 }, "the name is text, not markup");
+    assert.equal(await page.$$eval("#cached b, #cached img", (e) => e.length), 0);
+    assert.equal(await page.$eval(`tr[data-cached="${plain}"] .image-name`, (e) => e.textContent), "ubuntu-24.04");
+    // the chart: 60 minutes of inline SVG, the downloads above in the minutes they happened
+    const bars = await page.$$eval(
+      "#activity svg g[data-minute]",
+      (gs) =>
+        gs.map((
+          g,
+        ) => [
+          Number(g.getAttribute("data-hits")),
+          Number(g.getAttribute("data-misses")),
+          g.querySelectorAll("rect").length,
+        ]),
+    );
+    assert.equal(bars.length, 60);
+    assert.deepEqual([bars.reduce((n, b) => n + b[0], 0), bars.reduce((n, b) => n + b[1], 0)], [1, 1]);
+    assert.ok(bars.reduce((n, b) => n + b[2], 0) >= 3, "a hit bar, a miss bar and bytes bars");
+    assert.match(await page.$eval("#activity-totals", (e) => e.textContent ?? ""), /^1 hits .*1 misses .*served$/);
+    await mkdir(ARTIFACTS, { recursive: true });
+    const shot = join(ARTIFACTS, "status-names.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok((await stat(shot)).size > 10_000);
+    assert.deepEqual(problems, [], "no script errors or CSP violations");
+  } finally {
+    await browser?.close();
+    await rm(profile, { recursive: true, force: true });
+    await front.close();
+    await node.close();
+    await upstream.close();
+  }
+});
+
 t.run();

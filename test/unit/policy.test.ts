@@ -4,7 +4,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { makeIdentity } from "../../src/auth/identity.ts";
-import { Policy, PolicyError } from "../../src/auth/policy.ts";
+import { CACHE_RULES, Policy, PolicyError } from "../../src/auth/policy.ts";
+import { tempUrlIdentity } from "../../src/auth/temp_url.ts";
 import { tempDir } from "../helpers/helpers.ts";
 
 const t = suite("policy");
@@ -143,6 +144,14 @@ t("rules we do not understand stop the node at start, naming the rule", async ()
   // A broken rule the node never evaluates is upstream's business.
   const p = await policyFile("policy.yaml", '"add_image": "http://x"\n"cache_list": "role:member"');
   assert.equal(p.allows("cache_list", member), true);
+});
+
+t("a temp URL's caller is refused every rule, even one that allows anyone", () => {
+  const open = new Policy(Object.fromEntries(CACHE_RULES.map((r) => [r, ""])));
+  assert.equal(open.allows("cache_list", member), true);
+  for (const rule of CACHE_RULES) assert.equal(open.allows(rule, tempUrlIdentity("x")), false, rule);
+  assert.equal(new Policy().allows("create_temp_url", admin), true);
+  assert.equal(new Policy().allows("create_temp_url", member), false);
 });
 
 t.run();
