@@ -1,6 +1,7 @@
 // A site cut off from the real Glance (a TCP link the test owns, refusing connections): cached images served from kept records.
 // test-needs: e2e
-// Owner and member get the bytes, another project's private image is 404, an uncached one 503; an image deleted on
+// Owner and member get the bytes, another project's private image is 404, an uncached one 503; with Keystone cut off
+// too, a token validated before still works and a new one is 503; an image deleted on
 // Glance meanwhile is served until the link returns, then 404 and its copy gone. Glance itself is never stopped.
 import assert from "node:assert/strict";
 import { suite } from "uvu";
@@ -11,6 +12,8 @@ import { type TcpLink, tcpLink } from "../helpers/tcp_link.ts";
 interface Ctx {
   env: Record<string, string>;
   link: TcpLink;
+  /** The node's link to Keystone. */
+  keystoneLink: TcpLink;
   node: Running;
   admin: string;
   demo: string;
@@ -23,10 +26,12 @@ t.before(async (ctx) => {
   ctx.env = readEnv();
   ctx.created = [];
   ctx.link = await tcpLink(ctx.env.GLANCE_URL);
+  ctx.keystoneLink = await tcpLink(ctx.env.KEYSTONE_URL);
+  const keystoneUrl = `${ctx.keystoneLink.url}/v3`;
   ctx.node = await start({
     auth: "keystone",
     upstream: { url: ctx.link.url, metadataCacheTime: 0, timeout: 10 },
-    keystone: keystoneOptions(ctx.env),
+    keystone: { ...keystoneOptions(ctx.env), authUrl: keystoneUrl, wwwAuthenticateUri: keystoneUrl, timeout: 5 },
   });
   ctx.admin = (await scopedToken(ctx.env, "ADMIN")).token;
   const demo = await scopedToken(ctx.env, "DEMO");
@@ -35,8 +40,10 @@ t.before(async (ctx) => {
 });
 t.after(async (ctx) => {
   await ctx.link?.restore();
+  await ctx.keystoneLink?.restore();
   await ctx.node?.close();
   await ctx.link?.close();
+  await ctx.keystoneLink?.close();
   for (const id of ctx.created) await glance(ctx, ctx.admin, "DELETE", `/v2/images/${id}`).catch(() => {});
 });
 
@@ -116,6 +123,15 @@ t(
     const t0 = performance.now();
     assert.equal((await download(ctx, ctx.demo, uncachedId)).status, 503, "never cached");
     assert.ok(performance.now() - t0 < 10_000, "within upstream_timeout");
+
+    // Keystone cut off too: the token the node validated before still works; a token it never saw gets 503.
+    await ctx.keystoneLink.cut();
+    assert.deepEqual(await download(ctx, ctx.demo, ownId), { status: 200, kept: "kept", md5: md5(own) });
+    const fresh = (await scopedToken(ctx.env, "DEMO")).token; // from the real Keystone, never shown to the node
+    const unknown = await ctx.node.req(`/v2/images/${ownId}/file`, { as: as(fresh) });
+    assert.equal(unknown.status, 503, "a token never seen while Keystone is away: 503, never 200 nor 401");
+    await unknown.body?.cancel();
+    await ctx.keystoneLink.restore();
 
     // Deleted on Glance while the node is cut off: still served at the edge until the link returns.
     await glance(ctx, ctx.demo, "DELETE", `/v2/images/${ownId}`);
