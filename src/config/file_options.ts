@@ -56,18 +56,8 @@ export const KEYSTONE_AUTHTOKEN = {
   },
 } as const satisfies Group;
 
-/** Keys of glance-api.conf that mean nothing for this node but are harmless to find there. */
+/** Keys of glance-api.conf the node reads only to refuse a value it cannot honour (others it ignores: foreign.ts). */
 export const TOLERATED = {
-  glanceLogging: {
-    ini: [["DEFAULT", "verbose"], ["DEFAULT", "use_stderr"], ["DEFAULT", "log_file"], ["DEFAULT", "log_dir"]],
-    kind: "tolerated",
-    help: "Glance's logging: this node logs to standard output (see debug, use_json)",
-  },
-  glanceCacheDriver: {
-    ini: [["DEFAULT", "image_cache_driver"], ["DEFAULT", "image_cache_sqlite_db"]],
-    kind: "tolerated",
-    help: "Glance's cache driver: this node keeps its own index in the cache directory",
-  },
   workers: {
     ini: [["DEFAULT", "workers"]],
     kind: "tolerated",
@@ -75,16 +65,7 @@ export const TOLERATED = {
       /^[01]$/.test(v.trim())
         ? undefined
         : `${name} = ${v}: this node serves from one process with asynchronous I/O; run one node per cache directory (workers 0 or 1)`,
-    help: "0 or 1 only: one process per cache directory",
-  },
-  pasteDeploy: {
-    ini: [["paste_deploy", "flavor"], ["paste_deploy", "config_file"]],
-    kind: "tolerated",
-    help: "Glance's WSGI pipeline: this node has none",
-  },
-  healthcheckMiddleware: {
-    ini: [["healthcheck", "backends"], ["healthcheck", "detailed"], ["healthcheck", "path"]],
-    kind: "tolerated",
-    help: "oslo.middleware's healthcheck settings: /healthcheck has fixed checks (see min_free_percent)",
+    help:
+      "0 or 1 only: one process serves the port (asynchronous I/O, fills in threads); for more, run several nodes, each on its own cache directory, as a fleet",
   },
 } as const satisfies Record<string, Decl>;

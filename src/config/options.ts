@@ -5,6 +5,7 @@ import type { Decl, Group } from "./kinds.ts";
 import { KEYSTONE_AUTHTOKEN, TOLERATED } from "./file_options.ts";
 import { FLEET } from "./fleet_options.ts";
 import { CONNECTION_LIMITS, UPLOAD_LIMITS } from "./limit_options.ts";
+import { LOG_OPTIONS } from "./log_options.ts";
 
 const atLeastOneSecond = (n: number, name: string) => n < 1 ? `${name}: must be at least 1 second` : undefined;
 
@@ -238,6 +239,7 @@ export const OPTIONS = {
     default: false,
     help: "log lines as JSON objects (default: readable text)",
   },
+  ...LOG_OPTIONS,
   healthcheck: {
     when: "always",
     fields: {
