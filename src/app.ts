@@ -141,6 +141,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       metrics,
     ),
     close: async () => {
+      keystone?.close();
       await fleet?.close();
       await cache.close();
     },

@@ -53,6 +53,42 @@ export const KEYSTONE_AUTHTOKEN = {
       check: (n, name) => n < 1 ? `${name}: not a number of seconds: ${n}` : undefined,
       help: "seconds for any request to Keystone, connecting included",
     },
+    regionName: {
+      ini: [SECTION, "region_name"],
+      kind: "string",
+      help:
+        "validate tokens at the identity endpoint of this region in the node's service catalog (with interface; default: auth_url)",
+    },
+    interface: {
+      ini: [SECTION, "interface"],
+      kind: "enum",
+      values: ["public", "internal", "admin"],
+      help:
+        "validate tokens at the identity endpoint of this interface in the node's service catalog (default: auth_url)",
+    },
+    serviceTokenRoles: {
+      ini: [SECTION, "service_token_roles"],
+      kind: "string",
+      default: "service",
+      help: "an X-Service-Token must hold one of these roles (comma-separated) to count as a service's",
+    },
+    serviceTokenRolesRequired: {
+      ini: [SECTION, "service_token_roles_required"],
+      kind: "bool",
+      default: false,
+      help:
+        "refuse (401) a request whose X-Service-Token lacks service_token_roles; false: accept it with a warning, as keystonemiddleware does",
+    },
+    memcachedServers: {
+      ini: [SECTION, "memcached_servers"],
+      kind: "string",
+      check: (v, name) =>
+        v.split(",").every((s) => /^(inet6?:)?(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d+$/.test(s.trim()))
+          ? undefined
+          : `${name}: not a list of host:port: ${v}`,
+      help:
+        "host:port list: validated tokens shared by the nodes through memcached for token_cache_time (default: this node's memory)",
+    },
   },
 } as const satisfies Group;
 

@@ -45,6 +45,11 @@ project_domain_name = Default
 token_cache_time = 30
 auth_type = password
 http_connect_timeout = 5
+region_name = RegionOne
+interface = internal
+service_token_roles = service, nova
+service_token_roles_required = true
+memcached_servers = 127.0.0.1:11211,[::1]:11212
 
 [glance_cache_node]
 upstream_url = http://127.0.0.1:9292
@@ -82,6 +87,11 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
     projectDomainName: "Default",
     tokenCacheTime: 30,
     timeout: 5,
+    regionName: "RegionOne",
+    interface: "internal",
+    serviceTokenRoles: "service, nova",
+    serviceTokenRolesRequired: true,
+    memcachedServers: "127.0.0.1:11211,[::1]:11212",
   });
 });
 
