@@ -28,6 +28,7 @@ need_missing() {
     systemd-analyze) command -v systemd-analyze >/dev/null || echo "systemd-analyze missing (Debian package systemd)" ;;
     tmux) command -v tmux >/dev/null || echo "tmux missing (Debian package tmux)" ;;
     mariadb) { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } || echo "MariaDB missing (Debian package mariadb-server)" ;;
+    memcached) { command -v memcached >/dev/null || [ -x /usr/bin/memcached ]; } || echo "memcached missing (Debian package memcached)" ;;
     nginx) { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo "nginx missing (Debian package nginx-light)" ;;
     *) echo "unknown test-needs name: $1" ;;
   esac
