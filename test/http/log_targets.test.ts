@@ -68,7 +68,7 @@ t(
       assert.doesNotMatch(readFileSync(path, "utf8"), /ignored options/, "nothing ignored, no line");
       renameSync(path, `${path}.1`);
       // process.kill: Deno's ChildProcess.kill sends one signal only, and the test still has to stop the node.
-    process.kill(cli.child.pid!, "SIGHUP");
+      process.kill(cli.child.pid!, "SIGHUP");
       await waitFor("a new file", async () => existsSync(path));
       await (await fetch(`${url}/v2/cache`)).arrayBuffer();
       await waitFor(
