@@ -94,6 +94,16 @@ export const KEYSTONE_AUTHTOKEN = {
 
 /** Keys of glance-api.conf the node reads only to refuse a value it cannot honour (others it ignores: foreign.ts). */
 export const TOLERATED = {
+  imageCacheDriver: {
+    ini: [["DEFAULT", "image_cache_driver"]],
+    kind: "tolerated",
+    check: (v, name) =>
+      ["centralized_db", "sqlite", "xattr"].includes(v.trim())
+        ? undefined
+        : `${name} = ${v}: not one of Glance's cache drivers (centralized_db, sqlite, xattr)`,
+    help:
+      "the node keeps its own index; as in Glance, [database] connection is the cache's (a fleet's) only with centralized_db (the default): with sqlite or xattr it is ignored",
+  },
   workers: {
     ini: [["DEFAULT", "workers"]],
     kind: "tolerated",

@@ -68,6 +68,12 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     : undefined;
   const ignored = fromFile ? foreignKeys(fromFile, knownKey, sectionKeys) : [];
   const file: ConfigDoc = fromFile?.doc ?? Object.create(null);
+  // As Glance: [database] connection holds the cache's rows only with the centralized_db driver.
+  if (/^(sqlite|xattr)$/.test(file.DEFAULT?.image_cache_driver?.trim() ?? "") && file.database?.connection) {
+    const { connection: _, ...rest } = file.database;
+    file.database = Object.assign(Object.create(null), rest);
+    ignored.push("[database] connection");
+  }
   /** The value, and the file line it came from (for the message if it is refused). */
   const source = (d: Decl): [string | undefined, string?] => {
     if (d.flag && values[d.flag] !== undefined) return [String(values[d.flag])];
