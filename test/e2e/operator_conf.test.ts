@@ -100,7 +100,7 @@ t(
       const put = await fetch(`${env.GLANCE_URL}/v2/images/${id}/file`, {
         method: "PUT",
         headers: { "X-Auth-Token": admin, "Content-Type": "application/octet-stream" },
-        body: data,
+        body: data as unknown as BodyInit,
       });
       assert.equal(put.status, 204);
       try {
