@@ -2,11 +2,11 @@
 import { unavailable } from "../errors.ts";
 import { type Identity, makeIdentity } from "./identity.ts";
 import { type CatalogEntry, identityEndpoint } from "./keystone_catalog.ts";
-import { SharedTokens } from "./shared_tokens.ts";
+import { type SharedTokenOptions, SharedTokens } from "./shared_tokens.ts";
 import { identityUnreachable, type KeystoneOutage, KeystoneUnreachable, TokenMemory } from "./token_memory.ts";
 
 /** The [keystone_authtoken] settings: the node's own service user, and how long Keystone's answers are trusted. */
-export interface KeystoneOptions {
+export interface KeystoneOptions extends SharedTokenOptions {
   /** [keystone_authtoken] auth_url, with or without /v3 */
   authUrl: string;
   /** [keystone_authtoken] www_authenticate_uri: where 401s send clients (default auth_url) */
@@ -30,8 +30,6 @@ export interface KeystoneOptions {
   serviceTokenRoles?: string;
   /** service_token_roles_required: refuse a service token without them (default false: a warning) */
   serviceTokenRolesRequired?: boolean;
-  /** memcached_servers: validated tokens shared with other nodes for tokenCacheTime */
-  memcachedServers?: string;
 }
 
 interface TokenBody {
@@ -91,9 +89,7 @@ export class KeystoneClient {
   constructor(readonly opts: KeystoneOptions, readonly log: KeystoneLog = () => {}) {
     this.v3 = `${opts.authUrl.replace(/\/+$/, "").replace(/\/v3$/, "")}/v3`;
     this.validationV3 = this.v3;
-    this.shared = opts.memcachedServers
-      ? new SharedTokens(opts.memcachedServers, (message) => log("WARNING", message))
-      : undefined;
+    this.shared = opts.memcachedServers ? new SharedTokens(opts, (message) => log("WARNING", message)) : undefined;
   }
 
   /** Closes the connections to memcached. */

@@ -89,6 +89,18 @@ export const KEYSTONE_AUTHTOKEN = {
       help:
         "host:port list: validated tokens shared by the nodes through memcached for token_cache_time (default: this node's memory)",
     },
+    memcacheSecurityStrategy: {
+      ini: [SECTION, "memcache_security_strategy"],
+      kind: "string",
+      check: (v, name) =>
+        /^(none|mac|encrypt)$/i.test(v) ? undefined : `${name}: must be None, MAC or ENCRYPT, not ${JSON.stringify(v)}`,
+      help: "MAC: shared tokens signed; ENCRYPT: encrypted and signed (both with memcache_secret_key); None",
+    },
+    memcacheSecretKey: {
+      ini: [SECTION, "memcache_secret_key"],
+      kind: "string",
+      help: "the nodes' shared secret for memcache_security_strategy",
+    },
   },
 } as const satisfies Group;
 

@@ -56,6 +56,71 @@ t("two nodes, one memcached: the second node takes the first's validation; Keyst
   }
 });
 
+t(
+  "memcache_security_strategy MAC and ENCRYPT: shared with the same secret only; a planted value is not believed",
+  async () => {
+    const mc = await startMemcached();
+    const ks = await fakeKeystone({ user: ["admin"] });
+    const plain = new Memcached(mc.servers);
+    try {
+      for (const strategy of ["MAC", "ENCRYPT"]) {
+        const keystone = (secret: string) =>
+          fakeKeystoneOptions(ks.url, {
+            tokenCacheTime: 60,
+            memcachedServers: mc.servers,
+            memcacheSecurityStrategy: strategy,
+            memcacheSecretKey: secret,
+          });
+        const token = `user-${strategy}`;
+        ks.tokens.set(token, ["admin"]);
+        const a = await start({ auth: "keystone", keystone: keystone("s3cret") });
+        const b = await start({ auth: "keystone", keystone: keystone("s3cret") });
+        const other = await start({ auth: "keystone", keystone: keystone("another") });
+        try {
+          assert.equal(await status(a, token), 200);
+          assert.equal(await status(b, token), 200);
+          assert.equal(ks.asked(token), 1, `${strategy}: the same secret shares`);
+          assert.equal(await status(other, token), 200);
+          assert.equal(ks.asked(token), 2, `${strategy}: another secret does not`);
+        } finally {
+          await a.close();
+          await b.close();
+          await other.close();
+        }
+      }
+      // Without the secret a writer cannot plant an identity: an unsigned value under a plain node's key is
+      // believed by that plain node only, never by a MAC node (whose keys it cannot even compute).
+      const { createHash } = await import("node:crypto");
+      const planted = JSON.stringify({
+        userId: "intruder",
+        projectId: "p1",
+        roles: ["admin"],
+        expires: Date.now() + 60_000,
+      });
+      await plain.set(`glance-cache-node/token/${createHash("sha256").update("forged").digest("hex")}`, planted, 60);
+      const mac = await start({
+        auth: "keystone",
+        keystone: fakeKeystoneOptions(ks.url, {
+          tokenCacheTime: 60,
+          memcachedServers: mc.servers,
+          memcacheSecurityStrategy: "MAC",
+          memcacheSecretKey: "s3cret",
+        }),
+      });
+      try {
+        assert.equal(await status(mac, "forged"), 401);
+        assert.equal(ks.asked("forged"), 1, "Keystone decided");
+      } finally {
+        await mac.close();
+      }
+    } finally {
+      plain.close();
+      await ks.close();
+      await mc.stop();
+    }
+  },
+);
+
 t("memcached gone: the node asks Keystone, with one warning, and never refuses a good token for it", async () => {
   const mc = await startMemcached();
   const servers = mc.servers;

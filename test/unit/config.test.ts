@@ -50,6 +50,8 @@ interface = internal
 service_token_roles = service, nova
 service_token_roles_required = true
 memcached_servers = 127.0.0.1:11211,[::1]:11212
+memcache_security_strategy = ENCRYPT
+memcache_secret_key = shared-secret
 
 [glance_cache_node]
 upstream_url = http://127.0.0.1:9292
@@ -92,6 +94,8 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
     serviceTokenRoles: "service, nova",
     serviceTokenRolesRequired: true,
     memcachedServers: "127.0.0.1:11211,[::1]:11212",
+    memcacheSecurityStrategy: "ENCRYPT",
+    memcacheSecretKey: "shared-secret",
   });
 });
 
@@ -173,6 +177,11 @@ t("malformed values are reported with the option's name", async () => {
     ["[DEFAULT]\nauth_strategy = keystone\n", /needs a \[keystone_authtoken\] section/],
     ["[keystone_authtoken]\nauth_url = http://x\n", /username is required/],
     ["[glance_cache_node]\nupstream_url = ftp://x\n", /not an http\(s\) URL/],
+    [
+      "[keystone_authtoken]\nauth_url = http://k\nusername = u\npassword = p\nproject_name = s\nmemcache_security_strategy = MAC\n",
+      /memcache_security_strategy needs memcache_secret_key/,
+    ],
+    ["[keystone_authtoken]\nmemcache_security_strategy = SIGN\n", /must be None, MAC or ENCRYPT/],
   ];
   for (const [text, expected] of cases) {
     const file = await confFile(text);
