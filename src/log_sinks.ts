@@ -45,7 +45,11 @@ export class LogSinks {
 
   constructor(private readonly t: LogTargets) {
     this.path = logPath(t);
-    if (this.path) this.fd = openSync(this.path, "a");
+    try {
+      if (this.path) this.fd = openSync(this.path, "a");
+    } catch (err) {
+      throw new Error(`log_file ${this.path}: ${(err as Error).message}`);
+    }
     if (t.useSyslog) this.startSyslog();
   }
 
