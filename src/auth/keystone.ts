@@ -1,7 +1,7 @@
 // Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly, shared via memcached).
 import { unavailable } from "../errors.ts";
 import { type Identity, makeIdentity } from "./identity.ts";
-import { type CatalogEntry, identityEndpoint } from "./keystone_catalog.ts";
+import { type CatalogEntry, validationEndpoint } from "./keystone_catalog.ts";
 import { type SharedTokenOptions, SharedTokens } from "./shared_tokens.ts";
 import { identityUnreachable, type KeystoneOutage, KeystoneUnreachable, TokenMemory } from "./token_memory.ts";
 
@@ -137,7 +137,7 @@ export class KeystoneClient {
     if (res.status !== 201 || !token || !body) {
       throw unavailable(`Keystone refused the node's service credentials (${o.username}): HTTP ${res.status}.`);
     }
-    if (o.interface || o.regionName) this.pickValidationEndpoint(body.token.catalog);
+    if (o.interface || o.regionName) this.validationV3 = validationEndpoint(body.token.catalog, o, this.v3, this.log);
     const expires = Date.parse(body.token.expires_at);
     this.service = { token, until: Math.min(expires - 60_000, Date.now() + 3_600_000), expires };
     return token;
@@ -187,20 +187,6 @@ export class KeystoneClient {
       until: Math.min(Date.now() + this.opts.tokenCacheTime * 1000, expires),
     });
     this.memory.keep(token, identity, expires);
-  }
-
-  /** interface and region_name: the catalog's identity endpoint, else auth_url (with a warning). */
-  private pickValidationEndpoint(catalog: CatalogEntry[] | undefined): void {
-    const found = identityEndpoint(catalog, this.opts.interface, this.opts.regionName);
-    if (!found && this.validationV3 === this.v3) {
-      this.log(
-        "WARNING",
-        `no ${this.opts.interface ?? "any"} identity endpoint in region ${
-          this.opts.regionName ?? "(any)"
-        } in the catalog: validating tokens at ${this.v3}`,
-      );
-    }
-    this.validationV3 = found ?? this.v3;
   }
 
   private async askAbout(token: string): Promise<Identity | undefined> {

@@ -21,3 +21,17 @@ export function identityEndpoint(
   );
   return hit && `${hit.url.replace(/\/+$/, "").replace(/\/v3$/, "")}/v3`;
 }
+
+/** interface and region_name: the catalog's identity endpoint, else `fallback` (auth_url's) with a WARNING line. */
+export function validationEndpoint(
+  catalog: CatalogEntry[] | undefined,
+  opts: { interface?: string; regionName?: string },
+  fallback: string,
+  log: (level: "WARNING", message: string) => void,
+): string {
+  const found = identityEndpoint(catalog, opts.interface, opts.regionName);
+  if (found) return found;
+  const where = `no ${opts.interface ?? "any"} identity endpoint in region ${opts.regionName ?? "(any)"}`;
+  log("WARNING", `${where} in the catalog: validating tokens at ${fallback}`);
+  return fallback;
+}
