@@ -4,10 +4,12 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type App, type AppOptions, createApp } from "./src/app.ts";
 import { OPTIONS } from "./src/config/options.ts";
+import { ignoredLine } from "./src/config/foreign.ts";
 import { ConfigError, type NodeOptions, parseConfig, withPolicy } from "./src/config/parse.ts";
 import { USAGE } from "./src/config/usage.ts";
-import { Logger } from "./src/log.ts";
 import { runtimeServe, type ServeTls } from "./src/adapter/serve.ts";
+import { Logger } from "./src/log.ts";
+import { LogSinks } from "./src/log_sinks.ts";
 
 /** A running node (App) and what it is built from (AppOptions: the options of docs/configuration.md and hooks). */
 export type { App, AppOptions };
@@ -42,7 +44,7 @@ function serverTls(config: NodeOptions): ServeTls | undefined {
   return { cert: read("cert_file", certFile), key: read("key_file", keyFile) };
 }
 
-async function serve(config: NodeOptions): Promise<void> {
+async function serve(config: NodeOptions & Pick<AppOptions, "log">, logger: Logger): Promise<void> {
   const tls = serverTls(config);
   const node = await createApp(config);
   const listening = await (await runtimeServe())(node.fetch, {
@@ -54,14 +56,20 @@ async function serve(config: NodeOptions): Promise<void> {
   });
   const source = config.upstream ? `in front of ${config.upstream.url}` : `embedded store in ${config.dataDir}`;
   const scheme = tls ? "https" : "http";
-  console.log(
+  logger.log(
+    "INFO",
+    "node",
     `glance cache node listening on ${scheme}://${config.host}:${listening.port} (${source}, auth ${config.auth})`,
   );
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: no new connections; waiting up to ${config.shutdownTimeout} s for downloads in progress`);
+    logger.log(
+      "INFO",
+      "node",
+      `${signal}: no new connections; waiting up to ${config.shutdownTimeout} s for downloads in progress`,
+    );
     await listening.close(config.shutdownTimeout * 1000);
     await node.close(); // queued images stay queued for the next start
     process.exit(0);
@@ -92,13 +100,21 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (parsed === "help") return console.log(USAGE);
-  const { command, config, warnings } = parsed;
-  const logger = new Logger({ debug: config.debug, json: config.logJson });
-  for (const warning of warnings) logger.log("WARNING", "config", warning);
+  const { command, config, warnings, ignored } = parsed;
   try {
+    // oslo.log's targets for the server: a file (reopened on SIGHUP, for logrotate), standard error, syslog, or
+    // standard output; prune and clean print to standard output.
+    const sinks = command === "serve" ? new LogSinks(config) : undefined;
+    const write = sinks && ((line: string, level: Parameters<LogSinks["write"]>[1]) => sinks.write(line, level));
+    if (sinks) process.on("SIGHUP", () => sinks.reopen());
+    const logger = new Logger({ debug: config.debug, json: config.logJson, dateFormat: config.logDateFormat, write });
+    for (const warning of warnings) logger.log("WARNING", "config", warning);
     const options = await withPolicy(config);
-    if (command === "serve") await serve(options);
-    else await maintain(command, options);
+    if (command === "serve") {
+      const ignoredKeys = ignoredLine(ignored);
+      if (ignoredKeys) logger.log("INFO", "config", ignoredKeys);
+      await serve({ ...options, log: write }, logger);
+    } else await maintain(command, options);
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : err}`);
     process.exit(1);

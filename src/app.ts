@@ -53,7 +53,7 @@ const DEFAULT_IMAGE_SIZE_CAP = OPTIONS.imageSizeCap.default;
 
 /** Opens the node's parts (image source, cache, fleet) and mounts every route module on one router. */
 export async function createApp(opts: AppOptions): Promise<App> {
-  const logger = new Logger({ debug: opts.debug, json: opts.logJson, write: opts.log });
+  const logger = new Logger({ debug: opts.debug, json: opts.logJson, dateFormat: opts.logDateFormat, write: opts.log });
   const keystone = opts.keystone
     ? new KeystoneClient(opts.keystone, (level, message) => logger.log(level, "keystone", message))
     : undefined;
@@ -191,6 +191,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     ),
     close: async () => {
       outage?.close();
+      keystone?.close();
       await fleet?.close();
       await cache.close();
     },

@@ -1,5 +1,6 @@
 // Log lines: oslo.log-like readable text by default, JSON lines with use_json; debug lines only with debug.
 import process from "node:process";
+import { DEFAULT_DATE_FORMAT, strftime } from "./log_format.ts";
 import { currentRequest } from "./request_context.ts";
 
 /** oslo.log's level names, as written on each line. */
@@ -20,8 +21,10 @@ export interface LoggerOptions {
   debug?: boolean;
   /** [DEFAULT] use_json: one JSON object per line instead of text. */
   json?: boolean;
-  /** Where each finished line goes (default: standard output). */
-  write?: (line: string) => void;
+  /** [DEFAULT] log_date_format: Python strftime directives for a text line's date, in UTC (milliseconds follow). */
+  dateFormat?: string;
+  /** Where each finished line goes (default: standard output); `level` lets a sink such as syslog grade it. */
+  write?: (line: string, level: Level) => void;
 }
 
 /** The node's log: one Logger per app, shared by its parts, each under its own name (access, cache, fleet...). */
@@ -29,11 +32,13 @@ export class Logger {
   /** Whether DEBUG lines are written: code may skip building one otherwise. */
   readonly debugEnabled: boolean;
   private readonly json: boolean;
-  private readonly write: (line: string) => void;
+  private readonly write: (line: string, level: Level) => void;
+  private readonly dateFormat: string;
 
   constructor(opts: LoggerOptions = {}) {
     this.debugEnabled = opts.debug ?? false;
     this.json = opts.json ?? false;
+    this.dateFormat = opts.dateFormat ?? DEFAULT_DATE_FORMAT;
     this.write = opts.write ?? ((line) => process.stdout.write(`${line}\n`));
   }
 
@@ -47,16 +52,16 @@ export class Logger {
       if (ctx?.userId) line.user_id = ctx.userId;
       if (ctx?.projectId) line.project_id = ctx.projectId;
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) line[k] = v;
-      this.write(JSON.stringify(line));
+      this.write(JSON.stringify(line), level);
       return;
     }
-    const stamp = now.toISOString().replace("T", " ").replace("Z", "");
+    const stamp = `${strftime(this.dateFormat, now)}.${String(now.getUTCMilliseconds()).padStart(3, "0")}`;
     const where = ctx?.requestId ? `[${[ctx.requestId, ctx.userId ?? "-", ctx.projectId ?? "-"].join(" ")}]` : "[-]";
     const extra = Object.entries(fields)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${formatValue(v)}`)
       .join(" ");
-    this.write(`${stamp} ${process.pid} ${level} ${name} ${where} ${message}${extra ? ` ${extra}` : ""}`);
+    this.write(`${stamp} ${process.pid} ${level} ${name} ${where} ${message}${extra ? ` ${extra}` : ""}`, level);
   }
 
   /** A plain `(msg) => void` for code that logs free text (the cache), at one level under one name, in the current request. */

@@ -1,11 +1,13 @@
-// Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly).
-import { unauthenticated, unavailable } from "../errors.ts";
+// Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly, shared via memcached).
+import { unavailable } from "../errors.ts";
 import { clientFetch, type Fetch } from "../platform/tls_fetch.ts";
-import { type Authenticator, type Identity, makeIdentity } from "./identity.ts";
+import { type Identity, makeIdentity } from "./identity.ts";
+import { type CatalogEntry, validationEndpoint } from "./keystone_catalog.ts";
+import { type SharedTokenOptions, SharedTokens } from "./shared_tokens.ts";
 import { identityUnreachable, type KeystoneOutage, KeystoneUnreachable, TokenMemory } from "./token_memory.ts";
 
 /** The [keystone_authtoken] settings: the node's own service user, and how long Keystone's answers are trusted. */
-export interface KeystoneOptions {
+export interface KeystoneOptions extends SharedTokenOptions {
   /** [keystone_authtoken] auth_url, with or without /v3 */
   authUrl: string;
   /** [keystone_authtoken] www_authenticate_uri: where 401s send clients (default auth_url) */
@@ -26,6 +28,13 @@ export interface KeystoneOptions {
   insecure?: boolean;
   /** seconds a token Keystone refused is refused without asking again (default 10) */
   negativeCacheTime?: number;
+  /** interface and region_name: validate at that identity endpoint of the node's catalog (default auth_url) */
+  interface?: "public" | "internal" | "admin";
+  regionName?: string;
+  /** service_token_roles: comma-separated, any of which makes an X-Service-Token a service's (default "service") */
+  serviceTokenRoles?: string;
+  /** service_token_roles_required: refuse a service token without them (default false: a warning) */
+  serviceTokenRolesRequired?: boolean;
 }
 
 interface TokenBody {
@@ -34,6 +43,7 @@ interface TokenBody {
     user: { id: string; name: string };
     project?: { id: string };
     roles?: { name: string }[];
+    catalog?: CatalogEntry[];
   };
 }
 
@@ -78,11 +88,20 @@ export class KeystoneClient {
   readonly v3: string;
   /** What requests to Keystone go out with: node:https with cafile (or insecure) for an https auth_url. */
   readonly send: Fetch;
+  /** Where callers' tokens are validated: v3, or the catalog's identity endpoint of interface and region_name. */
+  private validationV3: string;
+  /** Tokens other nodes validated, through memcached (memcached_servers). */
+  private readonly shared: SharedTokens | undefined;
 
-  constructor(readonly opts: KeystoneOptions, private readonly log: KeystoneLog = () => {}) {
+  constructor(readonly opts: KeystoneOptions, readonly log: KeystoneLog = () => {}) {
     this.v3 = `${opts.authUrl.replace(/\/+$/, "").replace(/\/v3$/, "")}/v3`;
     this.send = clientFetch({ caFile: opts.cafile, insecure: opts.insecure });
+    this.validationV3 = this.v3;
+    this.shared = opts.memcachedServers ? new SharedTokens(opts, (message) => log("WARNING", message)) : undefined;
   }
+
+  /** Closes the connections to memcached. */
+  close = (): void => this.shared?.close();
 
   /** How many validated tokens are remembered for an outage. */
   get rememberedTokens(): number {
@@ -126,6 +145,7 @@ export class KeystoneClient {
     if (res.status !== 201 || !token || !body) {
       throw unavailable(`Keystone refused the node's service credentials (${o.username}): HTTP ${res.status}.`);
     }
+    if (o.interface || o.regionName) this.validationV3 = validationEndpoint(body.token.catalog, o, this.v3, this.log);
     const expires = Date.parse(body.token.expires_at);
     this.service = { token, until: Math.min(expires - 60_000, Date.now() + 3_600_000), expires };
     return token;
@@ -144,7 +164,7 @@ export class KeystoneClient {
     this.refused.delete(token);
     let pending = this.pending.get(token);
     if (!pending) {
-      pending = this.askAbout(token).finally(() => this.pending.delete(token));
+      pending = this.lookUp(token).finally(() => this.pending.delete(token));
       this.pending.set(token, pending);
     }
     try {
@@ -159,6 +179,22 @@ export class KeystoneClient {
       this.outage.refusedUnknown++;
       throw identityUnreachable(`this node has not validated this token before, or it has expired (${err.message})`);
     }
+  }
+
+  /** Another node's answer through memcached, else Keystone's (then shared). */
+  private async lookUp(token: string): Promise<Identity | undefined> {
+    const shared = await this.shared?.recall(token);
+    if (!shared) return this.askAbout(token);
+    this.keepValidated(token, shared.identity, shared.expires);
+    return shared.identity;
+  }
+
+  private keepValidated(token: string, identity: Identity, expires: number): void {
+    remember(this.validated, token, {
+      identity,
+      until: Math.min(Date.now() + this.opts.tokenCacheTime * 1000, expires),
+    });
+    this.memory.keep(token, identity, expires);
   }
 
   private async askAbout(token: string): Promise<Identity | undefined> {
@@ -184,14 +220,19 @@ export class KeystoneClient {
     const { token: t } = (await res.json()) as TokenBody;
     const identity = makeIdentity(t.user.id, t.project?.id ?? null, (t.roles ?? []).map((r) => r.name), token);
     const expires = Date.parse(t.expires_at);
-    const until = Math.min(Date.now() + this.opts.tokenCacheTime * 1000, expires);
-    remember(this.validated, token, { identity, until });
-    this.memory.keep(token, identity, expires);
+    this.keepValidated(token, identity, expires);
+    await this.shared?.keep(
+      token,
+      identity,
+      expires,
+      Math.min(this.opts.tokenCacheTime, (expires - Date.now()) / 1000),
+    );
     return identity;
   }
 
   private askKeystone(subject: string, service: string): Promise<Response> {
-    return this.call(`${this.v3}/auth/tokens`, { headers: { "X-Auth-Token": service, "X-Subject-Token": subject } });
+    const url = `${this.validationV3}/auth/tokens`;
+    return this.call(url, { headers: { "X-Auth-Token": service, "X-Subject-Token": subject } });
   }
 
   /**
@@ -245,17 +286,4 @@ export class KeystoneClient {
       `Keystone answers again after ${seconds} s unreachable; ${o.fromMemory} requests were authenticated from memory so far.`,
     );
   }
-}
-
-/** auth_strategy = keystone: every /v2 call needs a valid X-Auth-Token. */
-export function keystoneAuth(client: KeystoneClient): Authenticator {
-  const challenge = `Keystone uri="${client.opts.wwwAuthenticateUri ?? client.opts.authUrl}"`;
-  return {
-    async authenticate(request) {
-      const token = request.headers.get("x-auth-token");
-      const identity = token ? await client.validate(token) : undefined;
-      if (!identity) throw unauthenticated(challenge);
-      return identity;
-    },
-  };
 }

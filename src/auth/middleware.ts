@@ -1,7 +1,8 @@
 // Authentication as router middleware: picks the auth mode from its options and sets each request's identity.
 import { LOOPBACK, parseCidrList } from "./addresses.ts";
 import type { Authenticator, ConnInfo, Identity } from "./identity.ts";
-import { keystoneAuth, type KeystoneClient } from "./keystone.ts";
+import type { KeystoneClient } from "./keystone.ts";
+import { keystoneAuth } from "./keystone_auth.ts";
 import { headerAuth, noAuth } from "./modes.ts";
 import { isTempUrlRequest, tempUrlCaller } from "./temp_url.ts";
 import { currentRequest } from "../request_context.ts";

@@ -3,6 +3,7 @@ import type { Authenticator } from "../auth/identity.ts";
 import type { Policy, PolicyRules } from "../auth/policy.ts";
 import type { FillHooks } from "../cache/fill.ts";
 import type { ImageSource } from "../images/source.ts";
+import type { Level } from "../log.ts";
 import type { OptionFields } from "./types.ts";
 
 /** What only code can give: objects instead of option values, test hooks, and fields a file does not set. */
@@ -21,8 +22,8 @@ export interface AppHooks {
   cacheSource?: (source: ImageSource) => ImageSource;
   /** Test hooks that hold a fill at a point of its life (races driven deterministically). */
   cacheHooks?: FillHooks;
-  /** Where log lines go, one string per line (default: standard output). */
-  log?: (line: string) => void;
+  /** Where log lines go, one string per line with its level (default: standard output; the program: src/log_sinks.ts). */
+  log?: (line: string, level: Level) => void;
 }
 
 /**

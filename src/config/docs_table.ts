@@ -4,6 +4,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Decl, envName, type Group, iniKeys, kindName } from "./kinds.ts";
 import { OPTIONS } from "./options.ts";
+import { FOREIGN_RULE } from "./foreign.ts";
 import { DIALECT_NOTES } from "./oslo_file.ts";
 
 /** The command that regenerates the table, for the page and for the test that finds it stale. */
@@ -57,6 +58,8 @@ export function optionDocs(): string {
     "",
     ...DIALECT_NOTES.map((note) => `- ${note}`),
     "",
+    ...FOREIGN_RULE,
+    "",
     "### Options",
     "",
     `| Flag | Environment | ${columns}`,
@@ -69,9 +72,9 @@ export function optionDocs(): string {
     rule,
     ...fileOnly,
     "",
-    "### Glance's keys accepted and ignored",
+    "### Glance's keys read only to refuse what the node cannot honour",
     "",
-    "| glance-api.conf | Why |",
+    "| glance-api.conf | Meaning here |",
     "| --- | --- |",
     ...tolerated,
     "",

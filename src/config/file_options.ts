@@ -64,20 +64,68 @@ export const KEYSTONE_AUTHTOKEN = {
       default: false,
       help: "do not verify Keystone's certificate (an explicit choice; never the default)",
     },
+    regionName: {
+      ini: [SECTION, "region_name"],
+      kind: "string",
+      help:
+        "validate tokens at the identity endpoint of this region in the node's service catalog (with interface; default: auth_url)",
+    },
+    interface: {
+      ini: [SECTION, "interface"],
+      kind: "enum",
+      values: ["public", "internal", "admin"],
+      help:
+        "validate tokens at the identity endpoint of this interface in the node's service catalog (default: auth_url)",
+    },
+    serviceTokenRoles: {
+      ini: [SECTION, "service_token_roles"],
+      kind: "string",
+      default: "service",
+      help: "an X-Service-Token must hold one of these roles (comma-separated) to count as a service's",
+    },
+    serviceTokenRolesRequired: {
+      ini: [SECTION, "service_token_roles_required"],
+      kind: "bool",
+      default: false,
+      help:
+        "refuse (401) a request whose X-Service-Token lacks service_token_roles; false: accept it with a warning, as keystonemiddleware does",
+    },
+    memcachedServers: {
+      ini: [SECTION, "memcached_servers"],
+      kind: "string",
+      check: (v, name) =>
+        v.split(",").every((s) => /^(inet6?:)?(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d+$/.test(s.trim()))
+          ? undefined
+          : `${name}: not a list of host:port: ${v}`,
+      help:
+        "host:port list: validated tokens shared by the nodes through memcached for token_cache_time (default: this node's memory)",
+    },
+    memcacheSecurityStrategy: {
+      ini: [SECTION, "memcache_security_strategy"],
+      kind: "string",
+      check: (v, name) =>
+        /^(none|mac|encrypt)$/i.test(v) ? undefined : `${name}: must be None, MAC or ENCRYPT, not ${JSON.stringify(v)}`,
+      help: "MAC: shared tokens signed; ENCRYPT: encrypted and signed (both with memcache_secret_key); None",
+    },
+    memcacheSecretKey: {
+      ini: [SECTION, "memcache_secret_key"],
+      kind: "string",
+      help: "the nodes' shared secret for memcache_security_strategy",
+    },
   },
 } as const satisfies Group;
 
-/** Keys of glance-api.conf that mean nothing for this node but are harmless to find there. */
+/** Keys of glance-api.conf the node reads only to refuse a value it cannot honour (others it ignores: foreign.ts). */
 export const TOLERATED = {
-  glanceLogging: {
-    ini: [["DEFAULT", "verbose"], ["DEFAULT", "use_stderr"], ["DEFAULT", "log_file"], ["DEFAULT", "log_dir"]],
+  imageCacheDriver: {
+    ini: [["DEFAULT", "image_cache_driver"]],
     kind: "tolerated",
-    help: "Glance's logging: this node logs to standard output (see debug, use_json)",
-  },
-  glanceCacheDriver: {
-    ini: [["DEFAULT", "image_cache_driver"], ["DEFAULT", "image_cache_sqlite_db"]],
-    kind: "tolerated",
-    help: "Glance's cache driver: this node keeps its own index in the cache directory",
+    check: (v, name) =>
+      ["centralized_db", "sqlite", "xattr"].includes(v.trim())
+        ? undefined
+        : `${name} = ${v}: not one of Glance's cache drivers (centralized_db, sqlite, xattr)`,
+    help:
+      "the node keeps its own index; as in Glance, [database] connection is the cache's (a fleet's) only with centralized_db (the default): with sqlite or xattr it is ignored",
   },
   workers: {
     ini: [["DEFAULT", "workers"]],
@@ -86,16 +134,7 @@ export const TOLERATED = {
       /^[01]$/.test(v.trim())
         ? undefined
         : `${name} = ${v}: this node serves from one process with asynchronous I/O; run one node per cache directory (workers 0 or 1)`,
-    help: "0 or 1 only: one process per cache directory",
-  },
-  pasteDeploy: {
-    ini: [["paste_deploy", "flavor"], ["paste_deploy", "config_file"]],
-    kind: "tolerated",
-    help: "Glance's WSGI pipeline: this node has none",
-  },
-  healthcheckMiddleware: {
-    ini: [["healthcheck", "backends"], ["healthcheck", "detailed"], ["healthcheck", "path"]],
-    kind: "tolerated",
-    help: "oslo.middleware's healthcheck settings: /healthcheck has fixed checks (see min_free_percent)",
+    help:
+      "0 or 1 only: one process serves the port (asynchronous I/O, fills in threads); for more, run several nodes, each on its own cache directory, as a fleet",
   },
 } as const satisfies Record<string, Decl>;

@@ -6,6 +6,7 @@ import { KEYSTONE_AUTHTOKEN, TOLERATED } from "./file_options.ts";
 import { FLEET } from "./fleet_options.ts";
 import { CONNECTION_LIMITS, UPLOAD_LIMITS } from "./limit_options.ts";
 import { UPSTREAM } from "./upstream_options.ts";
+import { LOG_OPTIONS } from "./log_options.ts";
 
 /**
  * The option table, in --help's order. A key is the field the value lands in (AppOptions, or the server's own
@@ -208,6 +209,7 @@ export const OPTIONS = {
     default: false,
     help: "log lines as JSON objects (default: readable text)",
   },
+  ...LOG_OPTIONS,
   healthcheck: {
     when: "always",
     fields: {

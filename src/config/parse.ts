@@ -2,7 +2,8 @@
 import { parseArgs } from "node:util";
 import { Policy } from "../auth/policy.ts";
 import { ConfigError, type Decl, describe, envName, type Group, iniKeys, readValue } from "./kinds.ts";
-import { type ConfigDoc, readConfigFile } from "./oslo_file.ts";
+import { foreignKeys } from "./foreign.ts";
+import { type ConfigDoc, type ConfigFile, readConfigFile } from "./oslo_file.ts";
 import { OPTIONS } from "./options.ts";
 import { checkRules } from "./rules.ts";
 import type { NodeConfig } from "./types.ts";
@@ -28,14 +29,25 @@ export function knownKey(section: string, key: string): boolean {
   return declarations().some((d) => iniKeys(d).some(([s, k]) => s === section && k === key));
 }
 
+/** The keys the node reads in a section of glance-api.conf. */
+export function sectionKeys(section: string): string[] {
+  return declarations().flatMap((d) => iniKeys(d).filter(([s]) => s === section).map(([, k]) => k));
+}
+
+/** What parseConfig yields: the command, the configuration, and the file's keys it ignored (`[section] key`). */
+export interface Parsed {
+  command: Command;
+  config: NodeConfig;
+  ignored: string[];
+  /** For the log at start: an environment variable under its old name. */
+  warnings: string[];
+}
+
 /**
- * Reads argv and the environment (and the config file they name) into the command and the node's configuration;
- * `warnings` are for the log at start (an environment variable under its old name).
+ * Reads argv and the environment (and the config file they name) into the command and the node's configuration.
+ * Keys of the file the node does not use are ignored and returned (src/config/foreign.ts says which).
  */
-export function parseConfig(
-  argv: string[],
-  env: Record<string, string | undefined>,
-): { command: Command; config: NodeConfig; warnings: string[] } | "help" {
+export function parseConfig(argv: string[], env: Record<string, string | undefined>): Parsed | "help" {
   const flagSpec = Object.fromEntries(
     declarations().filter((d) => d.flag).map((d) => [d.flag, { type: d.kind === "bool" ? "boolean" : "string" }]),
   ) as Record<string, { type: "string" | "boolean" }>;
@@ -65,37 +77,57 @@ export function parseConfig(
     return value ?? env[d.oldEnv];
   };
   const configFile = values[OPTIONS.configFile.flag] ?? fromEnv(OPTIONS.configFile);
-  const file: ConfigDoc = typeof configFile === "string" && configFile
-    ? readConfigFile(configFile, knownKey)
-    : Object.create(null);
-  const raw = (d: Decl): string | undefined => {
-    if (d.flag && values[d.flag] !== undefined) return String(values[d.flag]);
+  const fromFile: ConfigFile | undefined = typeof configFile === "string" && configFile
+    ? readConfigFile(configFile)
+    : undefined;
+  const ignored = fromFile ? foreignKeys(fromFile, knownKey, sectionKeys) : [];
+  const file: ConfigDoc = fromFile?.doc ?? Object.create(null);
+  // As Glance: [database] connection holds the cache's rows only with the centralized_db driver.
+  if (/^(sqlite|xattr)$/.test(file.DEFAULT?.image_cache_driver?.trim() ?? "") && file.database?.connection) {
+    const { connection: _, ...rest } = file.database;
+    file.database = Object.assign(Object.create(null), rest);
+    ignored.push("[database] connection");
+  }
+  /** The value, and the file line it came from (for the message if it is refused). */
+  const source = (d: Decl): [string | undefined, string?] => {
+    if (d.flag && values[d.flag] !== undefined) return [String(values[d.flag])];
     const fromVariable = fromEnv(d);
-    if (fromVariable !== undefined) return fromVariable;
-    const keys = iniKeys(d);
+    if (fromVariable !== undefined) return [fromVariable];
     // An empty value defers to a later key: Glance's [database] connection stands behind ours.
-    const found = keys.map(([s, k]) => file[s]?.[k]).filter((v) => v !== undefined);
-    return found.find(Boolean) ?? found[0];
+    const found = iniKeys(d).filter(([s, k]) => file[s]?.[k] !== undefined);
+    const hit = found.find(([s, k]) => file[s][k]) ?? found[0];
+    if (!hit) return [undefined];
+    return [file[hit[0]][hit[1]], `config file ${fromFile!.path} line ${fromFile!.lines.get(`${hit[0]}\n${hit[1]}`)}`];
+  };
+  const readOne = (d: Decl) => {
+    const [value, where] = source(d);
+    try {
+      return readValue(d, value);
+    } catch (err) {
+      if (err instanceof ConfigError && where) throw new ConfigError(`${where}: ${err.message}`);
+      throw err;
+    }
   };
   const read = (entries: Record<string, Entry>): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [field, e] of Object.entries(entries)) {
       if (isGroup(e)) out[field] = readGroup(e, read(e.fields));
-      else if (e.kind === "tolerated" || e.use === "parse") readValue(e, raw(e));
-      else out[field] = readValue(e, raw(e));
+      else if (e.kind === "tolerated" || e.use === "parse") readOne(e);
+      else out[field] = readOne(e);
     }
     return out;
   };
   const readGroup = (g: Group, fields: Record<string, unknown>) => {
     const section = iniKeys(Object.values(g.fields)[0])[0]?.[0];
-    // An empty section is no section (oslo.config sees keys, not headers): the sample's commented-out one is not there.
-    const inFile = Object.keys(file[section] ?? {}).length > 0;
+    // An empty section is no section (oslo.config sees keys, not headers): the sample's commented-out one is not
+    // there; nor is one holding only foreign keys ([keystone_authtoken] memcached_servers under auth noauth).
+    const inFile = Object.keys(file[section] ?? {}).some((k) => knownKey(section, k));
     const present = g.when === "always" || (g.when === "section" ? inFile : fields[g.when]);
     return present ? fields : undefined;
   };
   const config = checkRules(read(OPTIONS) as NodeConfig);
   requireFields(config as Record<string, unknown>, OPTIONS);
-  return { command, config, warnings };
+  return { command, config, ignored, warnings };
 }
 
 /** A group that is present must have its required fields (a field with a default always has one). */

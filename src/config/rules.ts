@@ -25,6 +25,11 @@ export function checkRules(config: NodeConfig): NodeConfig {
       `auth noauth makes every caller an admin: refusing to listen on ${config.host} (set --force-noauth)`,
     );
   }
+  const ks = config.keystone;
+  if (ks && !/^(none)?$/i.test(ks.memcacheSecurityStrategy ?? "") && !ks.memcacheSecretKey) {
+    // As keystonemiddleware: a strategy without its secret is a configuration error.
+    throw new ConfigError("[keystone_authtoken] memcache_security_strategy needs memcache_secret_key");
+  }
   if (config.auth === "keystone" && !config.keystone) {
     throw new ConfigError("auth keystone needs a [keystone_authtoken] section in the config file");
   }

@@ -25,6 +25,7 @@ export const USAGE = `Usage: mod.ts [serve|prune|clean] [options]
 Options (flag, environment variable, config-file key; flags win over the environment, which wins over the file):
 ${declarations().filter((d) => d.flag).map(flagLines).join("\n")}
 Config file only: ${fileOnly()}
+Keys of the file the node does not use (Glance's, its libraries') are ignored and named in one line at start.
 Commands (the node must not be running on the same cache; it prunes and cleans by itself):
   prune   evict least recently used images until the cache is within its size
   clean   remove invalid files and stalled incomplete ones`;

@@ -12,6 +12,13 @@ export function cliCommand(): [string, string[]] {
     : [nodeBinary(), ["--import", "tsx", "cli.ts"]];
 }
 
+/** The node's program (mod.ts) on the runtime running this file: spawnCli(args, env, programCommand()). */
+export function programCommand(): [string, string[]] {
+  return CURRENT_RUNTIME === "deno"
+    ? [denoBinary(), ["run", "-A", "mod.ts"]]
+    : [nodeBinary(), ["--import", "tsx", "mod.ts"]];
+}
+
 /** A running CLI: its process, what it has printed so far, and its exit status once it ends. */
 export interface Cli {
   child: ChildProcess;

@@ -51,6 +51,13 @@ auth_type = password
 http_connect_timeout = 5
 cafile = /etc/ssl/keystone-ca.pem
 insecure = true
+region_name = RegionOne
+interface = internal
+service_token_roles = service, nova
+service_token_roles_required = true
+memcached_servers = 127.0.0.1:11211,[::1]:11212
+memcache_security_strategy = ENCRYPT
+memcache_secret_key = shared-secret
 
 [glance_cache_node]
 upstream_url = http://127.0.0.1:9292
@@ -97,6 +104,13 @@ t("a glance-api.conf-style file sets Glance's options and ours", async () => {
     timeout: 5,
     cafile: "/etc/ssl/keystone-ca.pem",
     insecure: true,
+    regionName: "RegionOne",
+    interface: "internal",
+    serviceTokenRoles: "service, nova",
+    serviceTokenRolesRequired: true,
+    memcachedServers: "127.0.0.1:11211,[::1]:11212",
+    memcacheSecurityStrategy: "ENCRYPT",
+    memcacheSecretKey: "shared-secret",
   });
 });
 
@@ -165,17 +179,43 @@ t("environment variables: GLANCE_CACHE_ and the flag; an old name still read, wi
   }
 });
 
-t("unknown options are named, not ignored", async () => {
-  const file = await confFile(
-    "[DEFAULT]\nbind_port = 9292\nimage_cache_max_sise = 5\n[keystone_authtoken]\nuser_name = x\n[bogus]\na = 1\n",
+t(
+  "foreign keys are ignored and listed; unknown keys of [glance_cache_node] are refused with the closest name",
+  async () => {
+    const file = await confFile(
+      "[DEFAULT]\nbind_port = 9292\nimage_cache_max_sise = 5\ntransport_url = rabbit://x\n" +
+        "[keystone_authtoken]\nuser_name = x\n[bogus]\na = 1\n",
+    );
+    const { ignored } = parse(["--config-file", file]);
+    assert.deepEqual(ignored, [
+      "[DEFAULT] image_cache_max_sise (did you mean image_cache_max_size?)",
+      "[DEFAULT] transport_url",
+      "[keystone_authtoken] user_name (did you mean username?)",
+      "[bogus] a",
+    ]);
+    const typo = await confFile("[DEFAULT]\nbind_port = 9292\n\n[glance_cache_node]\nupstream_ulr = http://g:9292\n");
+    assert.throws(() => parse(["--config-file", typo]), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(
+        err.message,
+        /line 5: \[glance_cache_node\] upstream_ulr: unknown option \(did you mean upstream_url\?\)/,
+      );
+      return true;
+    });
+    const section = await confFile("[glance_cache_nod]\ndata_dir = /x\n");
+    assert.throws(
+      () => parse(["--config-file", section]),
+      /line 2: \[glance_cache_nod\] data_dir: unknown section \(did you mean \[glance_cache_node\]\?\)/,
+    );
+  },
+);
+
+t("a value the node cannot take names the file and its line", async () => {
+  const file = await confFile("[DEFAULT]\ntransport_url = rabbit://x\n\n[DEFAULT]\nbind_port = abc\n");
+  assert.throws(
+    () => parse(["--config-file", file]),
+    new RegExp(`config file ${file} line 5: .*bind_port.*not a non-negative integer`),
   );
-  assert.throws(() => parse(["--config-file", file]), (err: Error) => {
-    assert.ok(err instanceof ConfigError);
-    assert.match(err.message, /\[DEFAULT\] image_cache_max_sise: unknown option/);
-    assert.match(err.message, /\[keystone_authtoken\] user_name: unknown option/);
-    assert.match(err.message, /\[bogus\] a: unknown option/);
-    return true;
-  });
 });
 
 t("malformed values are reported with the option's name", async () => {
@@ -188,6 +228,11 @@ t("malformed values are reported with the option's name", async () => {
     ["[DEFAULT]\nauth_strategy = keystone\n", /needs a \[keystone_authtoken\] section/],
     ["[keystone_authtoken]\nauth_url = http://x\n", /username is required/],
     ["[glance_cache_node]\nupstream_url = ftp://x\n", /not an http\(s\) URL/],
+    [
+      "[keystone_authtoken]\nauth_url = http://k\nusername = u\npassword = p\nproject_name = s\nmemcache_security_strategy = MAC\n",
+      /memcache_security_strategy needs memcache_secret_key/,
+    ],
+    ["[keystone_authtoken]\nmemcache_security_strategy = SIGN\n", /must be None, MAC or ENCRYPT/],
   ];
   for (const [text, expected] of cases) {
     const file = await confFile(text);
@@ -242,7 +287,7 @@ t("oslo.config dialect: no dotted-section nesting, continuation lines, bad lines
   assert.throws(() => parse(["--config-file", bad]), /config file .*line 2: neither a section/);
   // ini's dotted nesting is not an option group of ours: named as unknown.
   const dotted = await confFile("[glance_cache_node.sub]\nx = 1\n");
-  assert.throws(() => parse(["--config-file", dotted]), /\[glance_cache_node\.sub\] x: unknown option/);
+  assert.throws(() => parse(["--config-file", dotted]), /\[glance_cache_node\.sub\] x: unknown section/);
 });
 
 t("config file: [__proto__], [constructor], [prototype] and __proto__ keys are refused, nothing polluted", async () => {

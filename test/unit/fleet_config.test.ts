@@ -78,6 +78,27 @@ fleet_poll_interval = 5
   assert.equal((await configWith("[DEFAULT]\nbind_port = 9292\n")).fleet, undefined);
 });
 
+t(
+  "with Glance's sqlite or xattr cache driver, [database] connection is Glance's own: ignored, the node alone",
+  async () => {
+    for (const driver of ["sqlite", "xattr"]) {
+      const path = join(await tempDir(), "glance-api.conf");
+      await writeFile(
+        path,
+        `[DEFAULT]\nimage_cache_driver = ${driver}\n[database]\nconnection = mysql+pymysql://a@h/glance\n`,
+      );
+      const r = parseConfig(["--config-file", path], {});
+      assert.ok(r !== "help");
+      assert.equal(r.config.fleet, undefined, driver);
+      assert.deepEqual(r.ignored, ["[database] connection"]);
+    }
+    await assert.rejects(
+      configWith("[DEFAULT]\nimage_cache_driver = redis\n"),
+      /image_cache_driver = redis: not one of/,
+    );
+  },
+);
+
 t("a fleet without worker_self_reference_url, or on another database, is refused", async () => {
   await assert.rejects(
     configWith("[database]\nconnection = mysql+pymysql://a@h/db\n"),
