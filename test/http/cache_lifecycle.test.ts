@@ -207,7 +207,8 @@ t("DELETE /v2/cache/{id} while it is filling cancels the fill and leaves nothing
 });
 
 t("1,000 concurrent PUTs of one image start one fill", async () => {
-  const node = await start();
+  // 1,000 connections at once, and the test's own: above max_connections' default of 1,000.
+  const node = await start({}, undefined, 0, { maxConnections: 1100 });
   try {
     const id = await createImage(node, bytes(1 << 20));
     const statuses = await Promise.all(Array.from({ length: 1000 }, () => put(node, id).then((r) => r.status)));

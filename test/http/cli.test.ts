@@ -319,7 +319,7 @@ t("queue --wait in an 80-column terminal: every line fits, the verdict on a line
     // The verdict, wrapped at a space when it does not fit, the rest indented on the next line.
     const [first, next = ""] = screen.split("\n").slice(verdict, verdict + 2);
     // Where it wraps depends on the numbers' widths: read it joined again.
-    const text = /^  \S/.test(next) ? `${first.trimEnd()} ${next.trim()}` : first.trimEnd();
+    const text = /^ {2}\S/.test(next) ? `${first.trimEnd()} ${next.trim()}` : first.trimEnd();
     assert.match(text, new RegExp(`^${id} cached 32\\.0 MiB in [\\d.]+s, average [\\d.]+ [KMG]iB/s$`));
   } finally {
     gate.open();
