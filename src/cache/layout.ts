@@ -17,6 +17,8 @@ export class CacheLayout {
   readonly queueDir: string;
   /** The index's journal. */
   readonly indexFile: string;
+  /** The pinned images (pins.ts). */
+  readonly pinsFile: string;
 
   /** `root`: the cache directory; committed files sit directly in it. */
   constructor(readonly root: string) {
@@ -24,6 +26,7 @@ export class CacheLayout {
     this.invalidDir = join(root, "invalid");
     this.queueDir = join(root, "queue");
     this.indexFile = join(root, "index.jsonl");
+    this.pinsFile = join(root, "pins.json");
   }
 
   /** Makes the directories that are missing. */
