@@ -1,5 +1,5 @@
 // The image cache: what is cached, what is queued, the workers that fill it, and how downloads are served from it.
-import { conflict } from "../errors.ts";
+import { conflict, notFound } from "../errors.ts";
 import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { type CacheEntry, CacheIndex } from "./cache_index.ts";
@@ -100,8 +100,7 @@ export class ImageCache {
     await queue.load();
     for (const id of queue.list()) if (cache.states.of(id) === "absent") cache.states.move(id, "queued");
     await cache.prune();
-    // A pinned image whose copy is gone (a crash before its commit) is queued again.
-    for (const pin of cache.pins.list()) await cache.enqueue(pin.image_id).catch((e) => cache.log(`pin: ${e}`));
+    for (const pin of cache.pins.list()) await cache.enqueue(pin.image_id).catch((e) => cache.log(`pin: ${e}`)); // copy lost
     const concurrency = opts.concurrency ?? 1;
     const { states, source, rules, budget, runner: fills, events, log } = cache;
     for (let i = 0; i < concurrency; i++) {
@@ -208,7 +207,9 @@ export class ImageCache {
    * PUT /v2/x-cache-node/pins/{id}: the image stays cached whatever eviction says, and is queued now if it is not
    * cached. 409 when the pinned images would outgrow the cache, or the image may not be cached at all.
    */
-  async pin(image: Image): Promise<void> {
+  async pin(which: Image | string): Promise<void> {
+    const image = typeof which === "string" ? await this.source.find(which, null) : which;
+    if (!image) throw notFound(`Image ${which} not found.`);
     this.pins.check(image, this.rules);
     await this.enqueue(image.id);
     if (await this.pins.add(image)) this.events.emit({ type: "pinned", id: image.id });
@@ -222,9 +223,8 @@ export class ImageCache {
   }
 
   /** GET /v2/x-cache-node/pins: every pin, oldest first, and whether its image is cached now. */
-  pinned(): (Pin & { cached: boolean })[] {
-    return this.pins.list().map((p) => ({ ...p, cached: this.index.has(p.image_id) }));
-  }
+  pinned = (): (Pin & { cached: boolean })[] =>
+    this.pins.list().map((p) => ({ ...p, cached: this.index.has(p.image_id) }));
 
   /** DELETE /v2/cache/{id}: false when the id was neither cached, queued nor being filled. The pin goes too. */
   async remove(id: string): Promise<boolean> {

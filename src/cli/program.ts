@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CacheClient } from "./client.ts";
 import * as commands from "./commands.ts";
+import { listPins, pinEach } from "./pins.ts";
 import * as fleet from "./fleet.ts";
 import type { Io } from "./commands.ts";
 import { type AuthFlags, connect, DEFAULT_IMAGE_URL } from "./connection.ts";
@@ -67,6 +68,21 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .description("remove images from the cache or the queue (a fill in progress stops)")
     .argument("<id...>", "image ids")
     .action(run((client, _, ids) => commands.remove(client, io, ids)));
+  program
+    .command("pin")
+    .description("pin images: cached now if they are not, and never evicted until unpinned")
+    .argument("<id...>", "image ids")
+    .action(run((client, _, ids) => pinEach(client, io, ids, false)));
+  program
+    .command("unpin")
+    .description("let pinned images go (eviction may remove them again)")
+    .argument("<id...>", "image ids")
+    .action(run((client, _, ids) => pinEach(client, io, ids, true)));
+  program
+    .command("pins")
+    .description("the pinned images and whether each is cached")
+    .option("--json", "print GET /v2/x-cache-node/pins as it came")
+    .action(run((client, o) => listPins(client, io, Boolean(o.json))));
   program
     .command("clear")
     .description("empty the cache, the queue, or both")

@@ -4,6 +4,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { setCacheMaxSizeForTests } from "../../src/cache/image_cache.ts";
+import { runCli } from "../helpers/cli_process.ts";
 import {
   bytes,
   createImage,
@@ -188,5 +189,31 @@ t(
     }
   },
 );
+
+t("the CLI pins, lists and unpins: exit 0, and 1 with the node's message when a pin is refused", async () => {
+  const node = await start({ insecureTestTokens: true, maxSize: 100_000 });
+  const cli = (args: string[]) => runCli(args, { OS_IMAGE_URL: node.url, OS_AUTH_TOKEN: "admin:adminproj:admin" });
+  try {
+    const id = await createImage(node, bytes(20_000));
+    const pinned = await cli(["pin", id]);
+    assert.equal(pinned.code, 0, pinned.stderr);
+    assert.equal(pinned.stdout, `pinned ${id}\n`);
+    await waitCached(node, id);
+    const listed = await cli(["pins"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`^IMAGE .*CACHED\n${id} .* yes\n$`));
+    const json = await cli(["pins", "--json"]);
+    assert.deepEqual((JSON.parse(json.stdout) as PinList).pins.map((p) => [p.image_id, p.cached]), [[id, true]]);
+    const big = await createImage(node, bytes(90_000));
+    const refused = await cli(["pin", big]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /larger than image_cache_max_size/);
+    const unpinned = await cli(["unpin", id]);
+    assert.equal(unpinned.code, 0, unpinned.stderr);
+    assert.equal((await cli(["pins"])).stdout, "no pinned images\n");
+  } finally {
+    await node.close();
+  }
+});
 
 t.run();
