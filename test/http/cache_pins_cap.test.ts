@@ -66,6 +66,16 @@ t(
       assert.equal((await node.req(pinPath(p), { method: "PUT" })).status, 204);
       await waitCached(node, p);
       const [pin] = await pins(node);
+      // The status page's document shows it (and the metrics count it).
+      const status = (await (await node.req("/v2/x-cache-node/status")).json()) as {
+        cache: { used: number; pins: { image_id: string; size: number; cached: boolean }[] };
+      };
+      assert.deepEqual(status.cache.pins.map((x) => [x.image_id, x.size, x.cached]), [[p, 300_000, true]]);
+      assert.equal(status.cache.used, 300_000);
+      const metrics = await (await node.req("/metrics")).text();
+      assert.match(metrics, /^glance_cache_pinned_images 1$/m);
+      assert.match(metrics, /^glance_cache_pinned_bytes 300000$/m);
+      assert.match(metrics, /^glance_cache_used_bytes 300000$/m);
       assert.equal(pin.image_id, p);
       assert.equal(pin.cached, true);
       assert.ok(pin.pinned_at > 0);
