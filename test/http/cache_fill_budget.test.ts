@@ -66,10 +66,12 @@ t(
 t("30 cold downloads at once: never more fills in progress than cache_concurrency, every body right", async () => {
   const node = await start({ cacheConcurrency: 2 });
   try {
-    const images = await Promise.all(Array.from({ length: 30 }, async () => {
+    // One upload at a time: uploads in progress are bounded per project (max_uploads_per_project).
+    const images: { data: Uint8Array; id: string }[] = [];
+    for (let i = 0; i < 30; i++) {
       const data = bytes(256 << 10);
-      return { data, id: await createImage(node, data) };
-    }));
+      images.push({ data, id: await createImage(node, data) });
+    }
     let now = 0;
     let most = 0;
     node.app.cache.events.on((e) => {
