@@ -200,6 +200,24 @@ t(
   },
 );
 
+t("image_cache_max_idle: an image not read for that long is removed, a pinned one stays", async () => {
+  const node = await start({ maxIdle: 2 });
+  try {
+    const [idle, pinned] = [await createImage(node, bytes(10_000)), await createImage(node, bytes(10_000))];
+    await put(node, idle);
+    assert.equal((await node.req(pinPath(pinned), { method: "PUT" })).status, 204);
+    await waitCached(node, idle);
+    await waitCached(node, pinned);
+    // The idle pass runs every second: it removes the unread image, counted as an idle eviction.
+    await waitFor("idle image removed", async () => !(await cachedIds(node)).includes(idle), 10_000);
+    assert.equal(node.app.cache.stats.idleEvictions, 1);
+    assert.ok((await cachedIds(node)).includes(pinned));
+    assert.match(await (await node.req("/metrics")).text(), /^glance_cache_idle_evictions_total 1$/m);
+  } finally {
+    await node.close();
+  }
+});
+
 t("the CLI pins, lists and unpins: exit 0, and 1 with the node's message when a pin is refused", async () => {
   const node = await start({ insecureTestTokens: true, maxSize: 100_000 });
   const cli = (args: string[]) => runCli(args, { OS_IMAGE_URL: node.url, OS_AUTH_TOKEN: "admin:adminproj:admin" });
