@@ -126,31 +126,39 @@ export async function main(argv: string[], env: Record<string, string | undefine
         })
       ),
     );
-  fleetCmd
-    .command("cache")
-    .description("cache an image on every alive node, on one site's, or on listed nodes (a fan-out job)")
-    .argument("<id>", "image id")
-    .option("--site <site>", "the alive nodes of this site only")
-    .addOption(
-      new Option("--node <url>", "this node (repeat for more)").argParser((
-        v: string,
-        prev: string[] = [],
-      ) => [...prev, v]),
-    )
-    .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
-    .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
-    .action(async (id: string, _o: unknown, cmd: Command) =>
-      run((client, o) =>
-        fleet.cache(
-          client,
-          io,
-          id,
-          { site: o.site as string | undefined, nodes: o.node as string[] | undefined },
-          Boolean(o.wait),
-          (o.interval as number) * 1000,
-        )
-      )(cmd)
-    );
+  const FAN_OUT = {
+    cache: "cache an image on every alive node, on one site's, or on listed nodes (a fan-out job)",
+    pin: "pin an image on every alive node, on one site's, or on listed nodes (cached there, never evicted)",
+    unpin: "unpin an image on every alive node, on one site's, or on listed nodes",
+  };
+  for (const [action, description] of Object.entries(FAN_OUT) as [fleet.FanOutAction, string][]) {
+    fleetCmd
+      .command(action)
+      .description(description)
+      .argument("<id>", "image id")
+      .option("--site <site>", "the alive nodes of this site only")
+      .addOption(
+        new Option("--node <url>", "this node (repeat for more)").argParser((
+          v: string,
+          prev: string[] = [],
+        ) => [...prev, v]),
+      )
+      .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
+      .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
+      .action(async (id: string, _o: unknown, cmd: Command) =>
+        run((client, o) =>
+          fleet.cache(
+            client,
+            io,
+            id,
+            { site: o.site as string | undefined, nodes: o.node as string[] | undefined },
+            Boolean(o.wait),
+            (o.interval as number) * 1000,
+            action,
+          )
+        )(cmd)
+      );
+  }
   fleetCmd
     .command("job")
     .description("a fan-out job: per node, its state, bytes, and why it failed")
