@@ -13,6 +13,7 @@ import type { Fleet } from "./fleet/fleet.ts";
 import { accessLogged } from "./http/access_log.ts";
 import { logCacheEvents } from "./http/cache_log.ts";
 import { cacheRoutes } from "./http/cache_routes.ts";
+import { pinRoutes } from "./http/pin_routes.ts";
 import { downloadRoute } from "./http/download.ts";
 import { renderError } from "./http/errors.ts";
 import { fleetDb, fleetRoutes } from "./http/fleet_routes.ts";
@@ -73,6 +74,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     source: fleet ? fleet.wrapSource(cacheSource, peerFetch) : cacheSource,
     concurrency: opts.cacheConcurrency,
     maxSize: opts.maxSize,
+    highWatermark: opts.highWatermark,
+    lowWatermark: opts.lowWatermark,
+    maxIdle: opts.maxIdle,
     stallTime: opts.stallTime,
     maxQueue: opts.maxQueue,
     hooks: opts.cacheHooks,
@@ -160,6 +164,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       publicEndpoint: opts.publicEndpoint,
       maxRequestBodySize,
     }),
+    pinRoutes({ cache, source, policy }),
     client
       ? proxyRoutes({ client, changes, publicEndpoint: opts.publicEndpoint, maxRequestBodySize, download })
       : imageRoutes({

@@ -1,4 +1,4 @@
-// Policy rules by Glance's names (cache_list, cache_image, cache_delete, cache_clean, cache_prune, list_cached_nodes, create_temp_url) in oslo.policy's rule language.
+// Policy rules by Glance's names (cache_list, cache_image, cache_delete, ...) and our extensions' in oslo.policy's rule language.
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { notAuthorized } from "../errors.ts";
@@ -16,7 +16,10 @@ export type CacheRule =
   | "cache_clean"
   | "cache_prune"
   | "list_cached_nodes"
-  | "create_temp_url";
+  | "create_temp_url"
+  | "pin_image"
+  | "unpin_image"
+  | "list_pins";
 /** Every CacheRule: each is compiled when a Policy is built, so a broken one fails at startup. */
 export const CACHE_RULES: CacheRule[] = [
   "cache_list",
@@ -26,6 +29,9 @@ export const CACHE_RULES: CacheRule[] = [
   "cache_prune",
   "list_cached_nodes",
   "create_temp_url",
+  "pin_image",
+  "unpin_image",
+  "list_pins",
 ];
 
 /**
@@ -48,6 +54,9 @@ export const DEFAULT_POLICY: PolicyRules = {
   cache_prune: "role:admin",
   list_cached_nodes: "role:admin",
   create_temp_url: "role:admin",
+  pin_image: "role:admin",
+  unpin_image: "role:admin",
+  list_pins: "role:admin",
 };
 
 /** What oslo.policy sees of a Glance image as the target: its attributes, with project_id as the owner. */

@@ -57,6 +57,18 @@ export const RULE_DOCS: Record<string, RuleDoc> = {
     description: "Prune the cache down to its maximum size, least recently used first.",
     operations: ["POST  /v2/cache/prune", "POST  /v2/x-fleet/jobs (action prune)"],
   },
+  pin_image: {
+    description: "Pin an image: it is cached now if it is not, and no eviction, prune or idle pass removes it.",
+    operations: ["PUT  /v2/x-cache-node/pins/{image_id}", "POST  /v2/x-fleet/jobs (action pin)"],
+  },
+  unpin_image: {
+    description: "Unpin an image: eviction may remove it again.",
+    operations: ["DELETE  /v2/x-cache-node/pins/{image_id}", "POST  /v2/x-fleet/jobs (action unpin)"],
+  },
+  list_pins: {
+    description: "List the pinned images and whether each is cached.",
+    operations: ["GET  /v2/x-cache-node/pins"],
+  },
   list_cached_nodes: {
     description: "List the fleet nodes that hold an image in their cache.",
     operations: ["GET  /v2/cache/nodes/{image_id}"],

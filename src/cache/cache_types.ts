@@ -1,10 +1,11 @@
 // The cache's public vocabulary: how it is opened, what it counts, and the views it gives of fills and totals.
 import type { ImageSource } from "../images/source.ts";
+import type { EvictionOptions } from "./eviction.ts";
 import type { FillHooks } from "./fill.ts";
 import type { VerifyHash } from "./verify.ts";
 
 /** How a cache is opened: its directory, its source, and Glance's limits. */
-export interface CacheOptions {
+export interface CacheOptions extends EvictionOptions {
   /** The cache directory (Glance's image_cache_dir). */
   dir: string;
   /** Where images and their bytes come from. */
@@ -39,8 +40,10 @@ export interface CacheStats {
   fillsStarted: number;
   /** Fills that failed (checksum, source or disk). */
   fillsFailed: number;
-  /** Entries evicted by a prune. */
+  /** Entries evicted by a prune (over the high watermark, to make room for a fill, or idle). */
   evictions: number;
+  /** Of those, entries evicted for being idle longer than image_cache_max_idle. */
+  idleEvictions: number;
   /** Cold downloads served straight from the source because no fill slot or no room was free. */
   uncachedDownloads: number;
 }
@@ -75,6 +78,15 @@ export interface CacheTotals {
   fillingImages: number;
   /** Bytes written so far by the fills in progress. */
   fillingBytes: number;
+  /** Bytes the cache holds on disk, as the cap counts them: committed, reserved by fills, removed but still read. */
+  usedBytes: number;
+  /** Of those, bytes of removed files still on disk (being removed, or read by a download). */
+  heldBytes: number;
+  /** Downloads and peer reads open on cache files. */
+  openReaders: number;
+  /** Pinned images, and their bytes. */
+  pinnedImages: number;
+  pinnedBytes: number;
 }
 
 /** The default of CacheOptions.maxSize: 10 GiB. */

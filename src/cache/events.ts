@@ -1,7 +1,7 @@
 // What happens to cached images, told to whoever watches: logs, metrics, the status page, the fleet's shared rows.
 
 /** Why an image left the cache: a DELETE, a clear, a prune, or its end at the source. */
-export type EvictReason = "deleted" | "cleared" | "pruned" | "forgotten";
+export type EvictReason = "deleted" | "cleared" | "pruned" | "idle" | "forgotten";
 
 /** One change of an image in the cache, as logs, metrics and the fleet see it. */
 export type CacheEvent =
@@ -31,7 +31,9 @@ export type CacheEvent =
   | { type: "evicted"; id: string; reason: EvictReason }
   /** The image was found deleted or deactivated at its source (sent whether or not this node held it). */
   | { type: "forgotten"; id: string }
-  | { type: "hit"; id: string };
+  | { type: "hit"; id: string }
+  /** The image was pinned (PUT /v2/x-cache-node/pins/{id}) or unpinned (DELETE, or its removal). */
+  | { type: "pinned" | "unpinned"; id: string };
 
 /** Called with each cache event. */
 export type CacheListener = (event: CacheEvent) => void;

@@ -2,14 +2,41 @@
 import type { Image } from "../images/image.ts";
 import type { CacheEntry } from "./cache_index.ts";
 
+/** The watermarks and idle time, as options give them. */
+export interface EvictionOptions {
+  /** Percent of the cap above which a prune starts (default 95). */
+  highWatermark?: number;
+  /** Percent of the cap a prune frees down to (default 85). */
+  lowWatermark?: number;
+  /** Seconds without a read after which an image is removed; 0: never (default). */
+  maxIdle?: number;
+}
+
+/** The defaults of EvictionOptions. */
+export const DEFAULT_HIGH_WATERMARK = 95;
+/** The default low watermark, percent. */
+export const DEFAULT_LOW_WATERMARK = 85;
+
 /**
  * The cache's rules on size, in one place so a new rule is one change here: admission of an image,
- * room for fills in flight, the over-cap check, the order of eviction (least recently used first)
- * and when a prune runs.
+ * room for fills in flight, the watermarks, the order of eviction (least recently used first, never a
+ * pinned image nor one being read) and when a prune runs. "Used" bytes are everything the cache has on
+ * disk: committed files, the sizes fills in progress reserved, and removed files still being read.
  */
 export class EvictionRules {
+  /** Percent of the cap. */
+  readonly highWatermark: number;
+  /** Percent of the cap. */
+  readonly lowWatermark: number;
+  /** Seconds; 0: never. */
+  readonly maxIdle: number;
+
   /** `maxSize`: Glance's image_cache_max_size, bytes (changed only by tests: setCacheMaxSizeForTests). */
-  constructor(public maxSize: number) {}
+  constructor(public maxSize: number, opts: EvictionOptions = {}) {
+    this.highWatermark = opts.highWatermark ?? DEFAULT_HIGH_WATERMARK;
+    this.lowWatermark = Math.min(opts.lowWatermark ?? DEFAULT_LOW_WATERMARK, this.highWatermark);
+    this.maxIdle = opts.maxIdle ?? 0;
+  }
 
   /** Why an image may not be cached (undefined: it may). */
   refusal(image: Image): string | undefined {
@@ -24,19 +51,34 @@ export class EvictionRules {
     return this.refusal(image) === undefined;
   }
 
-  /** Room for one more fill of `bytes` while fills in flight hold `reserved`: incomplete/ never holds more than the cap. */
-  roomForFill(reserved: number, bytes: number): boolean {
-    return reserved + bytes <= this.maxSize;
+  /** Room for one more fill of `bytes` when the cache uses `used`: the disk never holds more than the cap. */
+  roomForFill(used: number, bytes: number): boolean {
+    return used + bytes <= this.maxSize;
   }
 
-  /** Do committed entries of `totalSize` bytes overflow the cap? */
-  overCap(totalSize: number): boolean {
-    return totalSize > this.maxSize;
+  /** Does a prune start (usage above the high watermark)? */
+  overHigh(used: number): boolean {
+    return used > Math.floor((this.maxSize * this.highWatermark) / 100);
   }
 
-  /** Entries in the order they are evicted: least recently used first. */
-  order(entries: Iterable<CacheEntry>): CacheEntry[] {
-    return [...entries].sort((a, b) => a.last_accessed - b.last_accessed);
+  /** Should eviction go on, the cache using `used`? Down to the low watermark. */
+  aboveLow(used: number): boolean {
+    return this.excessOverLow(used) > 0;
+  }
+
+  /** Bytes to free for `used` to come down to the low watermark. */
+  excessOverLow(used: number): number {
+    return used - Math.floor((this.maxSize * this.lowWatermark) / 100);
+  }
+
+  /** Has the entry gone unread for longer than image_cache_max_idle? */
+  idle(entry: CacheEntry, now = Date.now() / 1000): boolean {
+    return this.maxIdle > 0 && now - entry.last_accessed > this.maxIdle;
+  }
+
+  /** Entries in the order they are evicted: least recently used first, never a `kept` one (pinned, being read). */
+  order(entries: Iterable<CacheEntry>, kept: (id: string) => boolean = () => false): CacheEntry[] {
+    return [...entries].filter((e) => !kept(e.image_id)).sort((a, b) => a.last_accessed - b.last_accessed);
   }
 
   /** A prune runs at start and after each commit (not while shutting down). */

@@ -30,6 +30,8 @@ export interface FillDeps {
   hooks?: FillHooks;
   /** Which of the image's digests verifies the copy (default os_hash_value). */
   verifyHash?: VerifyHash;
+  /** Counts this fill's readers as readers of the image (they hold its file, committed or not). */
+  openRead?: (id: string) => () => void;
 }
 
 type State = "running" | "done" | "failed";
@@ -61,7 +63,11 @@ export class Fill implements TailedFill {
   private out: FileWriter | undefined;
   private hasher: Hasher | undefined;
   private readers = 0;
+  private readonly readEnds: (() => void)[] = [];
   private discard = false;
+  private fileRemoved: () => void = () => {};
+  /** Resolves when a discarded fill's file is gone (it may outlive the fill while readers still read it). */
+  readonly fileGone: Promise<void> = new Promise((resolve) => (this.fileRemoved = resolve));
   private readonly aborter = new AbortController();
   private wake: () => void = () => {};
   private next = this.nextChange();
@@ -229,11 +235,18 @@ export class Fill implements TailedFill {
   /** A reader starts. */
   attach(): void {
     this.readers++;
+    if (this.deps.openRead) this.readEnds.push(this.deps.openRead(this.id));
+  }
+
+  /** Is this discarded fill's file still on disk for readers, after the fill is over? */
+  get heldByReaders(): boolean {
+    return this.state === "done" && this.discard && this.readers > 0;
   }
 
   /** A reader is over: the last one of a discarded fill stops it, and its file goes. */
   async detach(): Promise<void> {
     this.readers--;
+    this.readEnds.pop()?.();
     if (this.readers === 0 && this.discard && this.state === "running") this.abort();
     await this.removeIfDiscarded();
   }
@@ -251,6 +264,7 @@ export class Fill implements TailedFill {
   private async removeIfDiscarded(): Promise<void> {
     if (this.state === "done" && this.discard && this.readers === 0) {
       await rm(this.path, { force: true });
+      this.fileRemoved();
     }
   }
 }

@@ -17,10 +17,16 @@ export class FillBudget {
   private readonly waiters: Waiter[] = [];
   private closed = false;
 
-  /** `slots`: how many fills at once; `rules` say how many bytes they may reserve. */
+  /**
+   * `slots`: how many fills at once; `rules` say how many bytes they may reserve beside the `others` the cache
+   * holds (committed files, removed ones still on disk); `needRoom` is asked to evict when a waiting fill does
+   * not fit (it frees bytes, then `poke` is called).
+   */
   constructor(
     readonly slots: number,
     private readonly rules: EvictionRules,
+    private readonly others: () => number = () => 0,
+    private readonly needRoom: (bytes: number) => void = () => {},
   ) {}
 
   /** Takes a slot and `bytes` now, or returns false. Never ahead of a waiting queue worker. */
@@ -35,13 +41,26 @@ export class FillBudget {
   take(bytes: number): Promise<boolean> {
     if (this.tryTake(bytes)) return Promise.resolve(true);
     if (this.closed) return Promise.resolve(false);
-    return new Promise((wake) => this.waiters.push({ bytes, wake }));
+    const granted = new Promise<boolean>((wake) => this.waiters.push({ bytes, wake }));
+    if (this.waiters.length === 1 && this.slotsUsed < this.slots) this.needRoom(bytes);
+    return granted;
   }
 
-  /** A fill is over: its slot and bytes go to the first waiting worker they fit. */
-  give(bytes: number): void {
-    this.slotsUsed--;
+  /** A fill is over: its slot (unless `slot` is false: given already) and bytes go to the first waiting worker they fit. */
+  give(bytes: number, slot = true): void {
+    if (slot) this.slotsUsed--;
     this.bytesUsed -= bytes;
+    this.poke();
+  }
+
+  /** A fill's slot goes back while its bytes stay reserved (a discarded file still read): give(bytes, false) later. */
+  giveSlot(): void {
+    this.slotsUsed--;
+    this.poke();
+  }
+
+  /** Room may have freed (an eviction, a last reader gone): waiting workers look again. */
+  poke(): void {
     // first come first served: a large head waits for room rather than being overtaken
     while (this.waiters.length && this.fits(this.waiters[0].bytes)) {
       const w = this.waiters.shift()!;
@@ -49,6 +68,13 @@ export class FillBudget {
       this.bytesUsed += w.bytes;
       w.wake(true);
     }
+    const head = this.waiters[0];
+    if (head && !this.closed && this.slotsUsed < this.slots) this.needRoom(head.bytes);
+  }
+
+  /** Bytes the cache uses on disk: reserved by fills, and the others (committed, removed but still held). */
+  get used(): number {
+    return this.bytesUsed + this.others();
   }
 
   /** Slots and bytes held now, and how many queue workers wait. */
@@ -63,6 +89,6 @@ export class FillBudget {
   }
 
   private fits(bytes: number): boolean {
-    return this.slotsUsed < this.slots && this.rules.roomForFill(this.bytesUsed, bytes);
+    return this.slotsUsed < this.slots && this.rules.roomForFill(this.used, bytes);
   }
 }

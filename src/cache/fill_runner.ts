@@ -24,6 +24,8 @@ export interface FillRunnerDeps {
   log: (msg: string) => void;
   hooks?: FillHooks;
   verifyHash?: VerifyHash;
+  /** Counts a fill's readers as the image's readers (InUse.open). */
+  openRead?: (id: string) => () => void;
 }
 
 /** Starts fills and sees each one through: the walk from a started fill to the committed file reads top down. */
@@ -38,8 +40,8 @@ export class FillRunner {
 
   /** Starts a fill that already holds its slot and room in the budget; it runs on its own. `origin` goes on its events. */
   start(image: Image, trigger: "queue" | "download", origin?: string): Fill {
-    const { layout, source, log, hooks, verifyHash, states, stats, events } = this.deps;
-    const fill = new Fill(image, { layout, source, log, hooks, verifyHash });
+    const { layout, source, log, hooks, verifyHash, states, stats, events, openRead } = this.deps;
+    const fill = new Fill(image, { layout, source, log, hooks, verifyHash, openRead });
     states.move(image.id, "filling", fill);
     this.running.add(fill);
     stats.fillsStarted++;
@@ -84,7 +86,12 @@ export class FillRunner {
     const { states, stats, events, budget } = this.deps;
     const id = fill.id;
     this.running.delete(fill);
-    budget.give(reserved);
+    if (fill.committed) budget.giveSlot(); // its bytes went back at the commit: the index counts them
+    else if (fill.heldByReaders) {
+      // A discarded file read by downloads stays on disk: its bytes count until the last reader is done.
+      budget.giveSlot();
+      void fill.fileGone.then(() => budget.give(reserved, false));
+    } else budget.give(reserved);
     if (states.fill(id) === fill && !fill.committed) states.move(id, "absent");
     if (fill.state === "failed") stats.fillsFailed++;
     events.emit({

@@ -1,27 +1,21 @@
 // The image cache: what is cached, what is queued, the workers that fill it, and how downloads are served from it.
-import { conflict } from "../errors.ts";
+import { conflict, notFound } from "../errors.ts";
 import type { Image } from "../images/image.ts";
 import type { ByteRange, ImageSource } from "../images/source.ts";
 import { type CacheEntry, CacheIndex } from "./cache_index.ts";
 import { CacheEntries, type PruneReport } from "./entries.ts";
-import {
-  type CacheOptions,
-  type CacheStats,
-  type CacheTotals,
-  type ClearTarget,
-  DEFAULT_MAX_QUEUE,
-  DEFAULT_MAX_SIZE,
-  DEFAULT_STALL_TIME,
-  type FillProgress,
-} from "./cache_types.ts";
+import type { CacheOptions, CacheStats, CacheTotals, ClearTarget, FillProgress } from "./cache_types.ts";
+import { DEFAULT_MAX_QUEUE, DEFAULT_STALL_TIME } from "./cache_types.ts";
 import { CacheEvents } from "./events.ts";
-import { EvictionRules } from "./eviction.ts";
-import type { Fill } from "./fill.ts";
-import { FillBudget } from "./fill_budget.ts";
+import type { EvictionRules } from "./eviction.ts";
+import type { InUse } from "./in_use.ts";
+import { type Pin, Pins } from "./pins.ts";
+import type { FillBudget } from "./fill_budget.ts";
 import { FillQueue } from "./fill_queue.ts";
-import { FillRunner } from "./fill_runner.ts";
-import { type ImageState, ImageStates } from "./image_state.ts";
-import { holdingOf, KeptRecords, type KeptRecordsView } from "./kept_records.ts";
+import type { FillRunner } from "./fill_runner.ts";
+import { cacheParts, noStats, type PeerRead, progressOf, totalsOf } from "./cache_parts.ts";
+import type { ImageState, ImageStates } from "./image_state.ts";
+import type { KeptRecords, KeptRecordsView } from "./kept_records.ts";
 import { CacheLayout } from "./layout.ts";
 import { queueWorker, unqueue } from "./queue_worker.ts";
 import { type ReadDeps, readForPeer, serveDownload } from "./reads.ts";
@@ -33,6 +27,8 @@ export type { CacheEntry, ImageState, PruneReport };
 export type { CacheOptions, CacheStats, CacheTotals, ClearTarget, FillProgress } from "./cache_types.ts";
 /** The defaults of CacheOptions. */
 export { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "./cache_types.ts";
+/** Tests only: the cache's size cap changed in place, as after a restart with a smaller image_cache_max_size. */
+export { setCacheMaxSizeForTests } from "./cache_parts.ts";
 
 /**
  * A node's image cache, as Glance's: committed images served as hits, a persisted queue that
@@ -41,7 +37,7 @@ export { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "./cache
  */
 export class ImageCache {
   /** Counters since start. */
-  readonly stats: CacheStats = { sourceReads: 0, fillsStarted: 0, fillsFailed: 0, evictions: 0, uncachedDownloads: 0 };
+  readonly stats: CacheStats = noStats();
   /** Glance's image_cache_stall_time, seconds. */
   readonly stallTime: number;
   /** How many images may wait in the queue. */
@@ -55,12 +51,15 @@ export class ImageCache {
   private readonly rules: EvictionRules;
   private readonly budget: FillBudget;
   private readonly entries: CacheEntries;
+  private readonly inUse: InUse;
+  private pins!: Pins;
   private readonly runner: FillRunner;
   private readonly workers: Promise<void>[] = [];
   private readonly source: ImageSource;
   private readonly reads: ReadDeps;
   private readonly log: (msg: string) => void;
   private cleaner: ReturnType<typeof setInterval> | undefined;
+  private idler: ReturnType<typeof setInterval> | undefined;
   private releaseLock: () => Promise<void> = async () => {};
 
   private constructor(
@@ -73,24 +72,17 @@ export class ImageCache {
     const events = (this.events = new CacheEvents(log));
     this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
     this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
-    const states = (this.states = new ImageStates((id) => index.has(id)));
-    const kept = (this.kept = new KeptRecords(layout.recordsDir, (id) => holdingOf(states.of(id))));
-    const rules = (this.rules = new EvictionRules(opts.maxSize ?? DEFAULT_MAX_SIZE));
-    const budget = (this.budget = new FillBudget(opts.concurrency ?? 1, rules));
-    const source = opts.source;
-    this.source = {
-      find: (id, who) => source.find(id, who),
-      read: (image, range) => {
-        this.stats.sourceReads++;
-        return source.read(image, range);
-      },
-    };
-    const { stats, hooks, verifyHash } = { stats: this.stats, hooks: opts.hooks, verifyHash: opts.verifyHash };
-    const entries =
-      (this.entries = new CacheEntries({ layout, index, kept, states, events, rules, stats, log, hooks }));
-    const shared = { source: this.source, states, entries, events, rules, budget, stats, log, verifyHash };
-    const runner = (this.runner = new FillRunner({ ...shared, layout, hooks }));
-    this.reads = { ...shared, index, runner };
+    ({
+      states: this.states,
+      rules: this.rules,
+      inUse: this.inUse,
+      budget: this.budget,
+      entries: this.entries,
+      runner: this.runner,
+      source: this.source,
+      reads: this.reads,
+      kept: this.kept,
+    } = cacheParts({ layout, index, opts, log, events, stats: this.stats, pinned: (id) => this.pins.has(id) }));
   }
 
   /** Glance's image_cache_max_size, bytes. */
@@ -107,20 +99,22 @@ export class ImageCache {
     const queue = new FillQueue(layout);
     const cache = new ImageCache(layout, index, queue, opts);
     cache.releaseLock = releaseLock;
+    cache.pins = await Pins.load(layout.pinsFile);
     await reconcile(layout, index, cache.log);
     await (cache.kept as KeptRecords).load(cache.log);
     await queue.load();
     for (const id of queue.list()) if (cache.states.of(id) === "absent") cache.states.move(id, "queued");
     await cache.prune();
+    for (const pin of cache.pins.list()) await cache.enqueue(pin.image_id).catch((e) => cache.log(`pin: ${e}`)); // copy lost
     const concurrency = opts.concurrency ?? 1;
     const { states, source, rules, budget, runner: fills, events, log } = cache;
     for (let i = 0; i < concurrency; i++) {
       cache.workers.push(queueWorker({ queue, states, source, rules, budget, fills, events, log }));
     }
-    if (concurrency > 0) {
-      const every = Math.min(cache.stallTime, 600) * 1000;
-      cache.cleaner = setInterval(() => void cache.clean().catch((e) => cache.log(`clean: ${e}`)), every);
-    }
+    const every = (seconds: number, task: () => Promise<unknown>) =>
+      setInterval(() => void task().catch((e) => cache.log(`upkeep: ${e}`)), seconds * 1000);
+    if (concurrency > 0) cache.cleaner = every(Math.min(cache.stallTime, 600), () => cache.clean());
+    if (rules.maxIdle > 0) cache.idler = every(Math.max(1, Math.min(rules.maxIdle / 2, 60)), () => cache.prune());
     return cache;
   }
 
@@ -174,16 +168,8 @@ export class ImageCache {
 
   /** The cache in numbers (cheap: no sort). */
   totals(): CacheTotals {
-    const fills = this.states.fills();
-    return {
-      cachedBytes: this.index.totalSize,
-      cachedImages: this.index.count,
-      hits: this.index.totalHits,
-      queuedImages: this.queue.size,
-      waitingImages: this.waiting().length,
-      fillingImages: fills.length,
-      fillingBytes: fills.reduce((n, f) => n + f.written, 0),
-    };
+    const { index, queue, states, budget, inUse, pins } = this;
+    return totalsOf({ index, queue, states, budget, inUse, pins, waiting: this.waiting().length });
   }
 
   /** The cache's directory and its incomplete/ one, for disk space and health checks. */
@@ -192,10 +178,7 @@ export class ImageCache {
   }
 
   /** A peer's read: the committed file, else (if `tailFill()`) a fill still copying; undefined when neither. */
-  readForPeer(
-    id: string,
-    tailFill = () => true,
-  ): Promise<{ stream: ReadableStream<Uint8Array>; size: number } | undefined> {
+  readForPeer(id: string, tailFill = () => true): Promise<PeerRead | undefined> {
     return readForPeer(this.reads, id, tailFill);
   }
 
@@ -216,9 +199,33 @@ export class ImageCache {
     if (await this.queue.add(id, origin)) this.events.emit({ type: "queued", id });
   }
 
-  /** DELETE /v2/cache/{id}: false when the id was neither cached, queued nor being filled. */
+  /**
+   * PUT /v2/x-cache-node/pins/{id}: the image stays cached whatever eviction says, and is queued now if it is not
+   * cached. 409 when the pinned images would outgrow the cache, or the image may not be cached at all.
+   */
+  async pin(which: Image | string): Promise<void> {
+    const image = typeof which === "string" ? await this.source.find(which, null) : which;
+    if (!image) throw notFound(`Image ${which} not found.`);
+    this.pins.check(image, this.rules);
+    await this.enqueue(image.id);
+    if (await this.pins.add(image)) this.events.emit({ type: "pinned", id: image.id });
+  }
+
+  /** DELETE /v2/x-cache-node/pins/{id}: the image may be evicted again; false when it was not pinned. */
+  async unpin(id: string): Promise<boolean> {
+    const was = await this.pins.remove(id);
+    if (was) this.events.emit({ type: "unpinned", id });
+    return was;
+  }
+
+  /** GET /v2/x-cache-node/pins: every pin, oldest first, and whether its image is cached now. */
+  pinned = (): (Pin & { cached: boolean })[] =>
+    this.pins.list().map((p) => ({ ...p, cached: this.index.has(p.image_id) }));
+
+  /** DELETE /v2/cache/{id}: false when the id was neither cached, queued nor being filled. The pin goes too. */
   async remove(id: string): Promise<boolean> {
     const stopped = this.states.stop(id, "cancel");
+    await this.unpin(id);
     const queued = await unqueue({ queue: this.queue, events: this.events }, id);
     const cached = await this.entries.evict(id, "deleted");
     return stopped || queued || cached;
@@ -236,6 +243,7 @@ export class ImageCache {
       for (const id of ids) this.events.emit({ type: "unqueued", id });
     }
     if (target !== "queue") {
+      for (const pin of this.pins.list()) await this.unpin(pin.image_id);
       for (const fill of this.states.fills()) this.states.stop(fill.id, "cancel");
       await this.entries.clear();
     }
@@ -245,6 +253,7 @@ export class ImageCache {
   async forget(id: string): Promise<void> {
     this.events.emit({ type: "forgotten", id });
     this.states.stop(id, "abort");
+    await this.unpin(id);
     await unqueue({ queue: this.queue, events: this.events }, id);
     await this.entries.evict(id, "forgotten");
   }
@@ -254,7 +263,7 @@ export class ImageCache {
     return serveDownload(this.reads, image, range);
   }
 
-  /** Evicts least recently used entries until the cache is within its size. Open downloads keep their file. */
+  /** Evicts idle images, then (above the high watermark) least recently used ones down to the low watermark. */
   prune(): Promise<PruneReport> {
     return this.entries.prune();
   }
@@ -274,6 +283,7 @@ export class ImageCache {
   async close(): Promise<void> {
     this.runner.closing = true;
     clearInterval(this.cleaner);
+    clearInterval(this.idler);
     this.queue.close();
     this.budget.close();
     const fillsOver = this.runner.close();
@@ -282,13 +292,4 @@ export class ImageCache {
     await this.index.close();
     await this.releaseLock();
   }
-}
-
-/** Tests only: the cache's size cap changed in place, as after a restart with a smaller image_cache_max_size. */
-export function setCacheMaxSizeForTests(cache: ImageCache, maxSize: number): void {
-  cache["rules"].maxSize = maxSize;
-}
-
-function progressOf(fill: Fill, phase: "filling" | "verifying"): FillProgress {
-  return { id: fill.id, bytesWritten: fill.written, expectedSize: fill.image.size, startedAt: fill.startedAt, phase };
 }

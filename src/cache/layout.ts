@@ -19,6 +19,8 @@ export class CacheLayout {
   readonly indexFile: string;
   /** The kept records: the last upstream record of each committed image. */
   readonly recordsDir: string;
+  /** The pinned images (pins.ts). */
+  readonly pinsFile: string;
 
   /** `root`: the cache directory; committed files sit directly in it. */
   constructor(readonly root: string) {
@@ -27,6 +29,7 @@ export class CacheLayout {
     this.queueDir = join(root, "queue");
     this.indexFile = join(root, "index.jsonl");
     this.recordsDir = join(root, "records");
+    this.pinsFile = join(root, "pins.json");
   }
 
   /** Makes the directories that are missing. */

@@ -10,6 +10,7 @@ import type { EvictionRules } from "./eviction.ts";
 import type { FillBudget } from "./fill_budget.ts";
 import type { FillRunner } from "./fill_runner.ts";
 import type { ImageStates } from "./image_state.ts";
+import type { InUse } from "./in_use.ts";
 import { verifiedRead } from "./verified_tail.ts";
 import type { VerifyHash } from "./verify.ts";
 
@@ -20,6 +21,7 @@ export interface ReadDeps {
   states: ImageStates;
   runner: FillRunner;
   budget: FillBudget;
+  inUse: InUse;
   rules: EvictionRules;
   events: CacheEvents;
   /** The cache's source, counting reads. */
@@ -40,20 +42,22 @@ export async function serveDownload(
   range?: ByteRange,
 ): Promise<ReadableStream<Uint8Array>> {
   const { index, entries, states, runner, budget, rules, events, source, stats, log } = deps;
-  const hit = await entries.openCommitted(image.id);
+  const hit = await openTracked(deps, image.id);
   if (hit) {
     if (!range) {
       index.hit(image.id);
       events.emit({ type: "hit", id: image.id });
     }
-    return fileHandleStream(hit, range?.start, range?.end);
+    return fileHandleStream(hit.fh, range?.start, range?.end, hit.done);
   }
   if (range) return source.read(image, range);
   if (!rules.admits(image)) return fromSource(deps, image);
   const state = states.of(image.id);
   const current = states.fill(image.id);
   if ((state === "filling" || state === "verifying") && current) return current.reader();
-  if (state === "cached" || runner.closing || !budget.tryTake(image.size!)) {
+  // No room: eviction (never of pinned images nor ones being read) is tried once, else the source serves it.
+  const took = () => budget.tryTake(image.size!);
+  if (state === "cached" || runner.closing || !(took() || (await entries.makeRoom(image.size!), took()))) {
     stats.uncachedDownloads++;
     log(
       `download of ${image.id} served from the source without caching (${
@@ -71,16 +75,25 @@ export async function serveDownload(
  * undefined when neither is here.
  */
 export async function readForPeer(
-  { index, entries, states }: ReadDeps,
+  deps: ReadDeps,
   id: string,
   tailFill: () => boolean,
 ): Promise<{ stream: ReadableStream<Uint8Array>; size: number } | undefined> {
+  const { index, states } = deps;
   const entry = index.get(id);
-  const fh = entry ? await entries.openCommitted(id) : undefined;
-  if (entry && fh) return { stream: fileHandleStream(fh), size: entry.size };
+  const hit = entry ? await openTracked(deps, id) : undefined;
+  if (entry && hit) return { stream: fileHandleStream(hit.fh, 0, Infinity, hit.done), size: entry.size };
   const fill = states.fills().find((f) => f.id === id && f.state === "running");
   if (fill && fill.image.size !== null && tailFill()) return { stream: fill.reader(), size: fill.image.size };
   return undefined;
+}
+
+/** The committed file, open and counted as read (so no prune evicts it) until `done`; undefined when not cached. */
+async function openTracked({ entries, inUse }: ReadDeps, id: string) {
+  const done = inUse.open(id); // counted before the open: a prune between the two must not take the file
+  const fh = await entries.openCommitted(id);
+  if (!fh) return void done();
+  return { fh, done };
 }
 
 /** A whole image not cached: verified like a fill (last byte held back), unless it has no size to check. */

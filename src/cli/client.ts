@@ -109,6 +109,14 @@ export type FleetJobSummary = Omit<FleetJob, "targets" | "nodes"> & { targets: R
 /** What `glance-cache clear` empties. */
 export type ClearTarget = "cache" | "queue" | "both";
 
+/** A pin as GET /v2/x-cache-node/pins lists it. */
+export interface PinRow {
+  image_id: string;
+  pinned_at: number;
+  size: number;
+  cached: boolean;
+}
+
 /**
  * The node's HTTP API as the CLI's commands use it. Any failure (unreachable, an error status) is a CliError
  * carrying the node's own message.
@@ -146,6 +154,21 @@ export class CacheClient {
   /** Removes an image from the cache or the queue; a fill in progress stops. */
   async remove(id: string): Promise<void> {
     await this.call("DELETE", `/v2/cache/${encodeURIComponent(id)}`);
+  }
+
+  /** Pins an image: cached now if it is not, and never evicted (PUT /v2/x-cache-node/pins/{id}). */
+  async pin(id: string): Promise<void> {
+    await this.call("PUT", `/v2/x-cache-node/pins/${encodeURIComponent(id)}`);
+  }
+
+  /** Lets a pinned image go. */
+  async unpin(id: string): Promise<void> {
+    await this.call("DELETE", `/v2/x-cache-node/pins/${encodeURIComponent(id)}`);
+  }
+
+  /** The pinned images (GET /v2/x-cache-node/pins). */
+  async pins(): Promise<PinRow[]> {
+    return ((await (await this.call("GET", "/v2/x-cache-node/pins")).json()) as { pins: PinRow[] }).pins;
   }
 
   /** Empties the cache, the queue, or both. */

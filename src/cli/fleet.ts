@@ -74,7 +74,10 @@ export async function view(
   return 0;
 }
 
-/** POST /v2/x-fleet/jobs for an image; --wait follows every node's part to its end. */
+/** The fan-out jobs on one image the CLI creates: `fleet cache`, `fleet pin`, `fleet unpin`. */
+export type FanOutAction = "cache" | "pin" | "unpin";
+
+/** POST /v2/x-fleet/jobs for an image (`fleet cache`, `fleet pin`, `fleet unpin`); --wait follows every node's part to its end. */
 export async function cache(
   client: CacheClient,
   io: Io,
@@ -82,13 +85,16 @@ export async function cache(
   where: { site?: string; nodes?: string[] },
   wait: boolean,
   intervalMs: number,
+  action: FanOutAction = "cache",
 ): Promise<number> {
   if (where.site !== undefined && where.nodes?.length) throw new CliError("give --site or --node, not both", 2);
   const body: Record<string, unknown> = { image_id: id };
+  if (action !== "cache") body.action = action;
   if (where.site !== undefined) body.site = where.site;
   if (where.nodes?.length) body.nodes = where.nodes;
   const job = await client.createJob(body);
-  out(io, `job ${job.id}: caching ${id} on ${job.targets.length} node${job.targets.length === 1 ? "" : "s"}`);
+  const doing = { cache: "caching", pin: "pinning", unpin: "unpinning" }[action];
+  out(io, `job ${job.id}: ${doing} ${id} on ${job.targets.length} node${job.targets.length === 1 ? "" : "s"}`);
   return wait ? waitForJob(client, io, job, intervalMs) : 0;
 }
 

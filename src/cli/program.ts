@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CacheClient } from "./client.ts";
 import * as commands from "./commands.ts";
+import { listPins, pinEach } from "./pins.ts";
 import * as fleet from "./fleet.ts";
 import type { Io } from "./commands.ts";
 import { type AuthFlags, connect, DEFAULT_IMAGE_URL } from "./connection.ts";
@@ -74,6 +75,21 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .argument("<id...>", "image ids")
     .action(run((client, _, ids) => commands.remove(client, io, ids)));
   program
+    .command("pin")
+    .description("pin images: cached now if they are not, and never evicted until unpinned")
+    .argument("<id...>", "image ids")
+    .action(run((client, _, ids) => pinEach(client, io, ids, false)));
+  program
+    .command("unpin")
+    .description("let pinned images go (eviction may remove them again)")
+    .argument("<id...>", "image ids")
+    .action(run((client, _, ids) => pinEach(client, io, ids, true)));
+  program
+    .command("pins")
+    .description("the pinned images and whether each is cached")
+    .option("--json", "print GET /v2/x-cache-node/pins as it came")
+    .action(run((client, o) => listPins(client, io, Boolean(o.json))));
+  program
     .command("clear")
     .description("empty the cache, the queue, or both")
     .addOption(new Option("--target <what>", "what to empty").choices(["cache", "queue", "both"]).default("both"))
@@ -130,31 +146,39 @@ export async function main(argv: string[], env: Record<string, string | undefine
         })
       ),
     );
-  fleetCmd
-    .command("cache")
-    .description("cache an image on every alive node, on one site's, or on listed nodes (a fan-out job)")
-    .argument("<id>", "image id")
-    .option("--site <site>", "the alive nodes of this site only")
-    .addOption(
-      new Option("--node <url>", "this node (repeat for more)").argParser((
-        v: string,
-        prev: string[] = [],
-      ) => [...prev, v]),
-    )
-    .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
-    .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
-    .action(async (id: string, _o: unknown, cmd: Command) =>
-      run((client, o) =>
-        fleet.cache(
-          client,
-          io,
-          id,
-          { site: o.site as string | undefined, nodes: o.node as string[] | undefined },
-          Boolean(o.wait),
-          (o.interval as number) * 1000,
-        )
-      )(cmd)
-    );
+  const FAN_OUT = {
+    cache: "cache an image on every alive node, on one site's, or on listed nodes (a fan-out job)",
+    pin: "pin an image on every alive node, on one site's, or on listed nodes (cached there, never evicted)",
+    unpin: "unpin an image on every alive node, on one site's, or on listed nodes",
+  };
+  for (const [action, description] of Object.entries(FAN_OUT) as [fleet.FanOutAction, string][]) {
+    fleetCmd
+      .command(action)
+      .description(description)
+      .argument("<id>", "image id")
+      .option("--site <site>", "the alive nodes of this site only")
+      .addOption(
+        new Option("--node <url>", "this node (repeat for more)").argParser((
+          v: string,
+          prev: string[] = [],
+        ) => [...prev, v]),
+      )
+      .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
+      .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
+      .action(async (id: string, _o: unknown, cmd: Command) =>
+        run((client, o) =>
+          fleet.cache(
+            client,
+            io,
+            id,
+            { site: o.site as string | undefined, nodes: o.node as string[] | undefined },
+            Boolean(o.wait),
+            (o.interval as number) * 1000,
+            action,
+          )
+        )(cmd)
+      );
+  }
   fleetCmd
     .command("job")
     .description("a fan-out job: per node, its state, bytes, and why it failed")

@@ -144,7 +144,31 @@ export const OPTIONS = {
     ini: ["DEFAULT", "image_cache_max_size"],
     kind: "count",
     default: DEFAULT_MAX_SIZE,
-    help: "cache size cap, bytes",
+    help:
+      "cache size cap, bytes: committed files, fills in progress and removed files still being read never hold more",
+  },
+  highWatermark: {
+    flag: "image-cache-high-watermark",
+    ini: ["glance_cache_node", "image_cache_high_watermark"],
+    kind: "count",
+    default: 95,
+    check: (n, name) => n < 1 || n > 100 ? `${name}: must be a percent from 1 to 100` : undefined,
+    help: "percent of image_cache_max_size above which eviction starts",
+  },
+  lowWatermark: {
+    flag: "image-cache-low-watermark",
+    ini: ["glance_cache_node", "image_cache_low_watermark"],
+    kind: "count",
+    default: 85,
+    check: (n, name) => n > 100 ? `${name}: must be a percent from 0 to 100` : undefined,
+    help: "percent of image_cache_max_size eviction frees down to (at most the high watermark)",
+  },
+  maxIdle: {
+    flag: "image-cache-max-idle",
+    ini: ["glance_cache_node", "image_cache_max_idle"],
+    kind: "count",
+    default: 0,
+    help: "seconds without a read after which a cached image (not pinned) is removed; 0: never",
   },
   verifyHash: {
     flag: "verify-hash",

@@ -140,6 +140,13 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
     version: 4,
     statements: ["ALTER TABLE fleet_nodes ADD COLUMN IF NOT EXISTS instance CHAR(36) NULL AFTER state"],
   },
+  {
+    // Jobs that pin or unpin an image on many nodes.
+    version: 5,
+    statements: [
+      "ALTER TABLE fleet_jobs MODIFY action ENUM('cache','clean','prune','clear','pin','unpin') NOT NULL DEFAULT 'cache'",
+    ],
+  },
 ];
 
 /** The schema version this code writes and expects: the last migration's. */

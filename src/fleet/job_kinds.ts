@@ -15,6 +15,10 @@ export interface JobResults {
   prune: { total_files_pruned: number; total_bytes_pruned: number };
   /** How many cached and queued images the clear removed. */
   clear: { cache_deleted: number; queue_deleted: number };
+  /** The image is pinned on the node (queued there if it was not cached); whether it is cached yet. */
+  pin: { pinned: true; cached: boolean };
+  /** Whether the image was pinned on the node. */
+  unpin: { unpinned: boolean };
 }
 
 /** A fleet job's action: POST /v2/x-fleet/jobs's "action", stored with the job. */
@@ -41,7 +45,7 @@ export interface JobKind<R> {
    * cached or the fill failed (fill_part.ts). A function: run once in a round, its result recorded and the part
    * done, or failed with the error's message; run again after a crash before it was recorded, which is harmless.
    */
-  part: "fill" | ((cache: ImageCache, target: ClearTarget) => Promise<R>);
+  part: "fill" | ((cache: ImageCache, target: ClearTarget, imageId: string | null) => Promise<R>);
 }
 
 /** The table of job kinds: every action a fleet job may take. */
@@ -79,7 +83,27 @@ export const JOB_KINDS: { [A in JobAction]: JobKind<JobResults[A]> } = {
       };
     },
   },
+  pin: {
+    rule: "pin_image",
+    takesImage: true,
+    takesTarget: false,
+    catchUp: true,
+    part: (c, _t, id) => pinOnNode(c, id),
+  },
+  unpin: {
+    rule: "unpin_image",
+    takesImage: true,
+    takesTarget: false,
+    catchUp: false,
+    part: async (cache, _t, id) => ({ unpinned: await cache.unpin(id!) }),
+  },
 };
+
+/** The image a pin job names, as the node's source gives it (the caller's visibility was checked by the job's creator). */
+async function pinOnNode(cache: ImageCache, id: string | null): Promise<JobResults["pin"]> {
+  await cache.pin(id!);
+  return { pinned: true, cached: cache.isCached(id!) };
+}
 
 /** Every action, in the table's order (POST /v2/x-fleet/jobs names them when it refuses an action). */
 export const JOB_ACTIONS = Object.keys(JOB_KINDS) as JobAction[];

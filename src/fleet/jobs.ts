@@ -196,7 +196,8 @@ export class Jobs {
       // A kind this node does not know (one a newer node created) fails its part rather than every round.
       const { part } = isJobAction(row.action) ? (JOB_KINDS[row.action] as JobKind<unknown>) : { part: undefined };
       if (part !== "fill") {
-        await this.runOnce(row.job_id, nodeId, part ?? unknownKind(row.action), row.clear_target ?? "both", cache);
+        const run = part ?? unknownKind(row.action);
+        await this.runOnce(row.job_id, nodeId, (c, t) => run(c, t, row.image_id), row.clear_target ?? "both", cache);
         continue;
       }
       const leader = { jobId: row.job_id, nodeId, site };

@@ -1,13 +1,13 @@
 // Our fleet extension (/v2/x-fleet/...): fan-out jobs, the fleet view, the node list and retirement; and the peer data endpoint.
 import type { Identity } from "../auth/identity.ts";
-import type { Policy } from "../auth/policy.ts";
+import { imageTarget, type Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
 import { PEER_AUTH_HEADER, peerRead, peerRecordRead, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
-import { DomainError, unavailable } from "../errors.ts";
+import { DomainError, imageNotFound, unavailable } from "../errors.ts";
 import { queueableImage, refuseBody } from "./cache_routes.ts";
 import { readLimitedJsonObject } from "./request_body.ts";
 import { badRequest, conflict, forbidden, notFound } from "./errors.ts";
@@ -82,6 +82,15 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
       if (action === "cache") {
         if (typeof id !== "string") throw badRequest("image_id is required");
         jobId = await cacheJob(f, id, where, who);
+      } else if (JOB_KINDS[action as JobAction].takesImage) {
+        // pin, unpin: an image the caller may see, and the kind's rule checked against it.
+        if (typeof id !== "string") throw badRequest("image_id is required");
+        const image = isImageId(id) ? await source.find(id, who) : undefined;
+        if (!image) throw imageNotFound(id);
+        policy.enforce(JOB_KINDS[action as JobAction].rule, who, imageTarget(image));
+        jobId = await fleetDb(
+          f.fanOut({ action: action as JobAction, imageId: id, clearTarget: null }, where, who.userId),
+        );
       } else {
         if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
         policy.enforce(JOB_KINDS[action as JobAction].rule, who);

@@ -86,7 +86,21 @@ export function cacheMetrics(
     "Images evicted to stay within image_cache_max_size",
     () => cache.stats.evictions,
   );
+  counter(
+    "glance_cache_idle_evictions_total",
+    "Images evicted for going unread longer than image_cache_max_idle",
+    () => cache.stats.idleEvictions,
+  );
   gauge("glance_cache_size_bytes", "Bytes of committed cache entries", () => cache.totals().cachedBytes);
+  gauge(
+    "glance_cache_used_bytes",
+    "Bytes the cache holds on disk as its cap counts them: committed, reserved by fills, removed but still read",
+    () => cache.totals().usedBytes,
+  );
+  gauge("glance_cache_held_bytes", "Bytes of removed cache files still being read", () => cache.totals().heldBytes);
+  gauge("glance_cache_open_readers", "Downloads and peer reads open on cache files", () => cache.totals().openReaders);
+  gauge("glance_cache_pinned_images", "Pinned images", () => cache.totals().pinnedImages);
+  gauge("glance_cache_pinned_bytes", "Bytes of the pinned images", () => cache.totals().pinnedBytes);
   gauge("glance_cache_max_size_bytes", "image_cache_max_size", () => cache.maxSize);
   gauge("glance_cache_images", "Committed cache entries", () => cache.totals().cachedImages);
   gauge("glance_cache_queued_images", "Images waiting in the queue (queue depth)", () => cache.totals().waitingImages);

@@ -87,11 +87,18 @@ export const statusPageHtml = (tokenBox: boolean) =>
         <div><dt>Cache size</dt><dd id="size"></dd><div class="meter"><div id="size-meter"></div></div></div>
         <div><dt>Disk</dt><dd id="disk"></dd></div>
         <div><dt>Images</dt><dd id="counts"></dd></div>
+        <div><dt>On disk</dt><dd id="used"></dd></div>
       </dl>
     </section>
     <section id="activity-section">
       <h2>Last hour <small id="activity-totals" class="empty"></small></h2>
       <div id="activity"></div>
+    </section>
+    <section>
+      <h2>Pinned images</h2>
+      <table><thead><tr><th>Image</th><th class="num">Size</th><th>Pinned</th><th>Cached</th></tr></thead>
+      <tbody id="pins"></tbody></table>
+      <p id="pins-empty" class="empty">No image is pinned.</p>
     </section>
     <section>
       <h2>Fills in progress</h2>

@@ -100,6 +100,13 @@ function renderNode(node) {
   $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
   $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
   renderActivity(node.activity || []);
+  $("used").textContent = bytes(node.cache.used) + " (committed, filling, still read), " + node.cache.readers + " open readers";
+  $("pins").replaceChildren(...node.cache.pins.map((p) => el("tr", { "data-pin": p.image_id },
+    el("td", {}, el("code", {}, p.image_id)),
+    el("td", { class: "num" }, bytes(p.size)),
+    el("td", { title: when(p.pinned_at) }, when(p.pinned_at)),
+    el("td", {}, p.cached ? "yes" : "not yet"))));
+  $("pins-empty").hidden = node.cache.pins.length > 0;
   $("fleet").hidden = !node.fleet;
   if (node.fleet) renderFleet(node.fleet);
 }

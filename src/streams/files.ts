@@ -89,10 +89,15 @@ export class ChunkBuffers {
   }
 }
 
-/** Reads [start, end] (inclusive) of an open file, one chunk per pull; closes the handle when done. */
-export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): ReadableStream<Uint8Array> {
+/** Reads [start, end] (inclusive) of an open file, one chunk per pull; closes the handle (and tells `closed`) when done. */
+export function fileHandleStream(
+  fh: FileHandle,
+  start = 0,
+  end = Infinity,
+  closed: () => void = () => {},
+): ReadableStream<Uint8Array> {
   let pos = start;
-  const close = () => fh.close().catch(() => {});
+  const close = () => fh.close().catch(() => {}).finally(closed);
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -103,7 +108,10 @@ export function fileHandleStream(fh: FileHandle, start = 0, end = Infinity): Rea
           return;
         }
         const buf = buffers.take(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
+        const { bytesRead } = await fh.read(buf, 0, want, pos).catch(async (err) => {
+          await close();
+          throw err;
+        });
         if (bytesRead === 0) {
           await close();
           controller.close();

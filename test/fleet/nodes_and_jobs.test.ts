@@ -213,9 +213,9 @@ t("migrations: two nodes migrating a fresh database at once apply each step once
   const pools = [openPool(url), openPool(url)];
   try {
     const applied = await Promise.all(pools.map((p) => migrate(p, () => {})));
-    assert.deepEqual(applied.flat().sort(), [1, 2, 3, 4]);
+    assert.deepEqual(applied.flat().sort(), [1, 2, 3, 4, 5]);
     const [rows] = (await pools[0].query("SELECT version FROM fleet_migrations")) as unknown as [{ version: number }[]];
-    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2, 3, 4]);
+    assert.deepEqual(rows.map((r) => r.version).sort(), [1, 2, 3, 4, 5]);
   } finally {
     for (const p of pools) await p.end();
   }
@@ -608,6 +608,29 @@ t("clear, clean and prune as fleet jobs: each node acts on its own cache and rep
   assert.equal((await fanOut(ctx.a1, { action: "clear", image_id: id })).status, 400);
   assert.equal((await fanOut(ctx.a1, { action: "clear", target: "everything" })).status, 400);
   assert.equal((await fanOut(ctx.a1, { image_id: id, colour: "red" })).status, 400);
+});
+
+t("pin and unpin as fleet jobs: each node of the site pins the image (and caches it), then lets it go", async () => {
+  const { id } = await newImage(3000);
+  const pinned = await jobDone(
+    ctx.b1,
+    ((await (await fanOut(ctx.b1, { action: "pin", image_id: id, site: "a" })).json()) as Job).id,
+  ) as unknown as { action: string; targets: { state: string; result: { pinned: boolean } }[] };
+  assert.equal(pinned.action, "pin");
+  assert.deepEqual(pinned.targets.map((t) => [t.state, t.result.pinned]), [["done", true], ["done", true]]);
+  for (const node of [ctx.a1, ctx.a2]) {
+    assert.deepEqual(node.app.cache.pinned().map((p) => p.image_id), [id]);
+    await waitFor("cached", () => cachedOn(node, id));
+  }
+  assert.deepEqual(ctx.b1.app.cache.pinned(), []);
+  assert.equal((await fanOut(ctx.a1, { action: "pin", image_id: id }, MEMBER)).status, 403);
+  assert.equal((await fanOut(ctx.a1, { action: "pin" })).status, 400);
+  const unpinned = await jobDone(
+    ctx.a1,
+    ((await (await fanOut(ctx.a1, { action: "unpin", image_id: id, site: "a" })).json()) as Job).id,
+  ) as unknown as { targets: { result: { unpinned: boolean } }[] };
+  assert.deepEqual(unpinned.targets.map((t) => t.result.unpinned), [true, true]);
+  for (const node of [ctx.a1, ctx.a2]) assert.deepEqual(node.app.cache.pinned(), []);
 });
 
 t(

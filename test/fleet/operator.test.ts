@@ -312,6 +312,20 @@ t(
   },
 );
 
+t(
+  "glance-cache fleet pin --wait pins on the chosen nodes, fleet unpin lets go",
+  async () => {
+    const id = await createImage(ctx.origin, bytes(MiB));
+    const pinned = await cli(["fleet", "pin", id, "--site", "a", "--wait", "--interval", "0.1"]);
+    assert.equal(pinned.code, 0, pinned.stderr);
+    assert.match(pinned.stdout, new RegExp(`^job [0-9a-f-]{36}: pinning ${id} on 1 node$`, "m"));
+    assert.deepEqual(ctx.a1.app.cache.pinned().map((p) => p.image_id), [id]);
+    const unpinned = await cli(["fleet", "unpin", id, "--site", "a", "--wait", "--interval", "0.1"]);
+    assert.equal(unpinned.code, 0, unpinned.stderr);
+    assert.deepEqual(ctx.a1.app.cache.pinned(), []);
+  },
+);
+
 t("glance-cache fleet retire NODE (by URL or id); a node without a fleet says so", async () => {
   await ctx.sql.query(
     "INSERT INTO fleet_nodes (url, site, state, registered_at, heartbeat_at) VALUES ('http://192.0.2.10:9292', 'c', 'active', NOW(3), NOW(3) - INTERVAL 1 HOUR)",

@@ -68,25 +68,35 @@ t("an image larger than the cap is served but not cached", async () => {
   }
 });
 
-t("eviction does not break a download in progress", async () => {
-  const node = await start({ maxSize: 20 << 20 });
-  try {
-    const data = bytes(16 << 20);
-    const a = await createImage(node, data);
-    await put(node, a);
-    await waitCached(node, a);
-    const res = await node.req(`/v2/images/${a}/file`);
-    const reader = res.body!.getReader();
-    const first = await reader.read(); // the download has begun
-    const b = await createImage(node, bytes(16 << 20));
-    await put(node, b);
-    await waitCached(node, b);
-    await waitFor("a evicted", async () => !(await listing(node)).cached_images.some((e) => e.image_id === a));
-    assert.equal(md5(await readAll(reader, [first.value!])), md5(data));
-  } finally {
-    await node.close();
-  }
-});
+t(
+  "an image being downloaded is not evicted under its reader: the fill needing its room waits for the reader's end",
+  async () => {
+    const node = await start({ maxSize: 20 << 20 });
+    try {
+      const data = bytes(16 << 20);
+      const a = await createImage(node, data);
+      await put(node, a);
+      await waitCached(node, a);
+      const res = await node.req(`/v2/images/${a}/file`);
+      const reader = res.body!.getReader();
+      const first = await reader.read(); // the download has begun; its body is not read further meanwhile
+      const b = await createImage(node, bytes(16 << 20));
+      await put(node, b);
+      // b's fill waits for room (a queue worker waiting in the budget), and a is neither evicted nor b started.
+      await waitFor("b waits for room", async () => node.app.cache.fillBudget.waiting === 1);
+      assert.equal(node.app.cache.stats.evictions, 0);
+      assert.equal(node.app.cache.stats.fillsStarted, 1);
+      assert.ok(node.app.cache.isCached(a));
+      assert.equal(md5(await readAll(reader, [first.value!])), md5(data));
+      // The reader is over: a goes, b is cached.
+      await waitCached(node, b);
+      assert.ok(!node.app.cache.isCached(a));
+      assert.equal(node.app.cache.stats.evictions, 1);
+    } finally {
+      await node.close();
+    }
+  },
+);
 
 t("prune() and clean() on demand", async () => {
   const node = await start();

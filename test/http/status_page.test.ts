@@ -52,7 +52,10 @@ t("GET /v2/x-cache-node/status needs the cache_list policy, as GET /v2/cache doe
     assert.ok(body.uptime >= 0 && body.uptime < 3600);
     assert.deepEqual(body.source, { type: "embedded" });
     assert.equal(body.auth, "headers");
-    assert.deepEqual(body.cache, { size: MiB, max_size: 64 * MiB, cached: 1, queued: 0, caching: 0 });
+    assert.deepEqual(body.cache, {
+      ...{ size: MiB, max_size: 64 * MiB, cached: 1, queued: 0, caching: 0 },
+      ...{ used: MiB, readers: 0, pins: [] },
+    });
     assert.ok(body.disk.free > 0 && body.disk.total >= body.disk.free);
     assert.equal(body.fleet, null);
   } finally {
