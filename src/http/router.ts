@@ -1,6 +1,8 @@
-// How a route module makes its router and how app.ts mounts it: itty-router, one router per module.
+// How a route module makes its router and how app.ts mounts it: itty-router, one router per module, one root.
 import { Router, type RouterType } from "itty-router";
 import type { ConnInfo, Identity } from "../auth/identity.ts";
+import { DomainError } from "../errors.ts";
+import { renderError } from "./errors.ts";
 
 /**
  * A request as the routes see it: itty-router's path parameters, and the caller the authentication middleware
@@ -21,4 +23,24 @@ export const routes = (): Routes => Router<RoutedRequest, [ConnInfo?]>();
 export function mount(parent: Routes, ...children: (Routes | undefined)[]): Routes {
   for (const child of children) if (child) parent.all("*", child.fetch);
   return parent;
+}
+
+/**
+ * The app's root router: `before` runs on every request (authentication, body types); errors become Glance's
+ * error responses, and a failure of a service the node depends on (the upstream, Keystone) is logged too.
+ */
+export function rootRouter(
+  before: ((request: RoutedRequest, info?: ConnInfo) => unknown)[],
+  logDependencyFailure: (message: string) => void,
+): Routes {
+  return Router<RoutedRequest, [ConnInfo?]>({
+    before,
+    catch: (err: unknown, request: RoutedRequest) => {
+      // Why the upstream or Keystone failed (a refused certificate, say) is for the operator's log too.
+      if (err instanceof DomainError && (err.kind === "upstream_failed" || err.kind === "unavailable")) {
+        logDependencyFailure(err.message);
+      }
+      return renderError(err, request);
+    },
+  });
 }
