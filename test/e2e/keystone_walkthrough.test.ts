@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { suite } from "uvu";
 import { readEnv, token } from "../helpers/e2e_helpers.ts";
 import { bytes, md5, tempDir } from "../helpers/helpers.ts";
-import { field, glanceOk } from "../helpers/glanceclient.ts";
+import { field, glance, glanceOk, transcript } from "../helpers/glanceclient.ts";
 import { type Cli, programCommand, runCli, spawnCli } from "../helpers/cli_process.ts";
 import { makeCerts, type TestCerts } from "../helpers/certs.ts";
 import { freePort, waitForHttp } from "../../support/processes.ts";
@@ -204,6 +204,66 @@ t(
     const out = join(ctx.dir, "image.out");
     await glanceOk(ctx.names.NODE_URL, admin, "--os-cacert", ctx.certs.caFile, "image-download", "--file", out, id);
     assert.equal(md5(new Uint8Array(await readFile(out))), md5(data));
+  },
+);
+
+t(
+  "without admin (service alone): callers' tokens are still validated; only images the service project can see are served",
+  async () => {
+    // The page's step 2 without its admin line: the node's user keeps the service role only.
+    await sh(
+      `openstack role remove --project service --project-domain Default --user "$NODE_USER" --user-domain Default admin`,
+    );
+    ctx.node!.child.kill("SIGTERM");
+    await ctx.node!.exit;
+    ctx.node = spawnCli(["--config-file", join(ctx.dir, "glance-api.conf")], {}, programCommand());
+    await waitForHttp(`${ctx.names.NODE_URL}/versions`, ctx.node.child, "the node", 30_000);
+    const admin = await token(ctx.env, "ADMIN");
+    const data = bytes(1 << 20);
+    const src = join(ctx.dir, "small.raw");
+    await writeFile(src, data);
+    const create = async (visibility: string) => {
+      const out = await glanceOk(
+        ctx.names.NODE_URL,
+        admin,
+        "--os-cacert",
+        ctx.certs.caFile,
+        "image-create",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--visibility",
+        visibility,
+        "--name",
+        `gcn-walkthrough-${visibility}`,
+        "--file",
+        src,
+      );
+      const id = field(out, "id")!;
+      ctx.images.push(id);
+      return id;
+    };
+    const download = (id: string) =>
+      glance(
+        ctx.names.NODE_URL,
+        admin,
+        "--os-cacert",
+        ctx.certs.caFile,
+        "image-download",
+        "--file",
+        join(ctx.dir, id),
+        id,
+      );
+    const pub = await create("public");
+    const priv = await create("private");
+    // A caller's token validated by the node's token with the service role alone: the public image downloads.
+    const ok = await download(pub);
+    assert.equal(ok.code, 0, transcript(ok));
+    assert.equal(md5(new Uint8Array(await readFile(join(ctx.dir, pub)))), md5(data));
+    // The admin project's private image: the caller may see it, the node's user may not read its data.
+    const refused = await download(priv);
+    assert.notEqual(refused.code, 0, transcript(refused));
   },
 );
 
