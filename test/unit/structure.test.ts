@@ -61,6 +61,15 @@ t("nothing outside src/cache reads the cache's index, queue, states or layout", 
   assert.deepEqual(reaching.map(rel), []);
 });
 
+t("the layering runs one way: the core never imports the HTTP surface or the server adapters", () => {
+  const core = ["cache", "images", "auth", "fleet", "config", "streams", "platform"].map((d) => join(root, "src", d));
+  const surface = [join(root, "src", "http"), join(root, "src", "adapter")];
+  const upward = files.filter((f) => core.some((d) => f.startsWith(d + "/"))).flatMap((f) =>
+    importsOf(f).filter((d) => surface.some((s) => d.startsWith(s + "/"))).map((d) => `${rel(f)} -> ${rel(d)}`)
+  );
+  assert.deepEqual(upward, []);
+});
+
 t("every module opens with a one-line header comment", () => {
   const bare = files.filter((f) => !/^(\/\/ \S|#!)/.test(text.get(f)!)).map(rel);
   assert.deepEqual(bare, []);
