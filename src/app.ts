@@ -10,6 +10,7 @@ import { accessLogged } from "./http/access_log.ts";
 import { cacheRoutes } from "./http/cache_routes.ts";
 import { downloadRoute } from "./http/download.ts";
 import { renderError } from "./http/errors.ts";
+import { fleetReadyRoutes } from "./http/fleet_ready_routes.ts";
 import { fleetDb, fleetRoutes } from "./http/fleet_routes.ts";
 import { Healthcheck, nodeHealthChecks } from "./http/healthcheck.ts";
 import { imageRoutes } from "./http/image_routes.ts";
@@ -76,6 +77,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     ], logger.textSink("upstream", "WARNING")),
     operationsRoutes({ policy, metrics, health, status, publicEndpoint, publicMetrics: opts.publicMetrics }),
     fleetRoutes({ fleet, cache, source, policy, maxRequestBodySize }),
+    fleetReadyRoutes({ fleet, source, policy, observe: (ready) => metrics.fleetReady(ready) }),
     cacheRoutes({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) }),
     tempUrlRoutes({ policy, source, key: opts.tempUrlKey, publicEndpoint, maxRequestBodySize }),
     pinRoutes({ cache, source, policy }),

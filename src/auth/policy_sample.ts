@@ -69,6 +69,10 @@ export const RULE_DOCS: Record<string, RuleDoc> = {
     description: "List the pinned images and whether each is cached.",
     operations: ["GET  /v2/x-cache-node/pins"],
   },
+  fleet_ready: {
+    description: "Whether an image is cached on every alive node of the fleet, or of one site.",
+    operations: ["GET  /v2/x-fleet/ready"],
+  },
   list_cached_nodes: {
     description: "List the fleet nodes that hold an image in their cache.",
     operations: ["GET  /v2/cache/nodes/{image_id}"],

@@ -201,6 +201,13 @@ export class CacheClient {
     return (await this.call("GET", path)).json() as Promise<FleetView>;
   }
 
+  /** Whether an image is cached on every alive node (of `site`): GET /v2/x-fleet/ready. */
+  async fleetReady(imageId: string, site?: string): Promise<FleetReadiness> {
+    const params = new URLSearchParams({ image_id: imageId });
+    if (site !== undefined) params.set("site", site);
+    return (await this.call("GET", `/v2/x-fleet/ready?${params}`)).json() as Promise<FleetReadiness>;
+  }
+
   /** Starts a fan-out job; `body` is POST /v2/x-fleet/jobs's document (image_id, and site or nodes). */
   async createJob(body: Record<string, unknown>): Promise<FleetJob> {
     const res = await this.call(
@@ -258,6 +265,14 @@ async function errorMessage(res: Response): Promise<string> {
   } catch {
     return text.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200);
   }
+}
+
+/** GET /v2/x-fleet/ready's answer. */
+export interface FleetReadiness {
+  ready: boolean;
+  nodes: number;
+  cached: number;
+  missing: string[];
 }
 
 /** The upstream's link in the status document (absent from nodes older than this field). */

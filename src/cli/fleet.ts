@@ -1,6 +1,6 @@
 // The CLI's fleet commands: nodes, view, cache (a fan-out job, --wait with a bar per node), job, jobs, retire.
 import { jobTitle } from "../fleet/job_kinds.ts";
-import type { CacheClient, FleetJob, FleetNode, FleetTarget, FleetView } from "./client.ts";
+import type { CacheClient, FleetJob, FleetNode, FleetReadiness, FleetTarget, FleetView } from "./client.ts";
 import type { Io } from "./commands.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes, formatDuration, formatTime, table } from "./format.ts";
@@ -158,6 +158,18 @@ export async function jobs(client: CacheClient, io: Io, limit: number, json: boo
     out(io, table(["ID", "ACTION", "SITE", "STATE", "TARGETS", "CREATED"], rows));
   }
   return 0;
+}
+
+/** `fleet ready`: whether every alive node (of the site) holds the image; exit 0 only when ready, 1 otherwise. */
+export async function ready(client: CacheClient, io: Io, id: string, site: string | undefined, json: boolean) {
+  const r: FleetReadiness = await client.fleetReady(id, site);
+  if (json) out(io, JSON.stringify(r, null, 2));
+  else {
+    const scope = site === undefined ? "the fleet" : `site ${site}`;
+    out(io, `${id}: ${r.ready ? "ready" : "not ready"}, cached on ${r.cached} of ${r.nodes} alive nodes of ${scope}`);
+    for (const url of r.missing) out(io, `missing: ${url}`);
+  }
+  return r.ready ? 0 : 1;
 }
 
 /** Retires a node given by its id or its URL. */

@@ -198,6 +198,15 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .option("--json", "print the list as JSON")
     .action(run((client, o) => fleet.jobs(client, io, o.limit as number, Boolean(o.json))));
   fleetCmd
+    .command("ready")
+    .description("is the image cached on every alive node (of one site)? exit 0 only when it is")
+    .argument("<id>", "image id")
+    .option("--site <site>", "the alive nodes of this site only")
+    .option("--json", "print GET /v2/x-fleet/ready as it came")
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      run((client, o) => fleet.ready(client, io, id, o.site as string | undefined, Boolean(o.json)))(cmd)
+    );
+  fleetCmd
     .command("retire")
     .description("retire a node (by id or URL): it gets no more work and its rows go; it joins again when restarted")
     .argument("<node>", "node id or URL")

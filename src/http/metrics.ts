@@ -33,6 +33,8 @@ export interface Metrics extends ResponseObserver {
   download(cache: "hit" | "miss"): void;
   /** A request with a temp URL's query: accepted (a valid signature) or refused (401). */
   tempUrl(accepted: boolean): void;
+  /** A readiness answer of GET /v2/x-fleet/ready: ready or not. */
+  fleetReady(ready: boolean): void;
   /** The last hour of downloads, per minute (the status page's chart). */
   readonly activity: Activity;
 }
@@ -162,6 +164,12 @@ export function cacheMetrics(
     labelNames: ["result"],
     registers: [registry],
   });
+  const readyChecks = new Counter({
+    name: "glance_cache_fleet_ready_checks_total",
+    help: "Answers of GET /v2/x-fleet/ready, by result (ready, not_ready)",
+    labelNames: ["result"],
+    registers: [registry],
+  });
   const requests = new Counter({
     name: "glance_cache_http_requests_total",
     help: "HTTP requests answered, by method and status code",
@@ -172,6 +180,7 @@ export function cacheMetrics(
   requests.inc({ method: "GET", code: "200" }, 0);
   for (const label of ["cache", "source"]) served.inc({ from: label }, 0);
   for (const label of ["accepted", "refused"]) tempUrls.inc({ result: label }, 0);
+  for (const label of ["ready", "not_ready"]) readyChecks.inc({ result: label }, 0);
   for (const label of ["hit", "miss"]) ttfb.zero({ cache: label });
   for (const label of ["cached", "failed", "discarded"]) fillSeconds.zero({ outcome: label });
 
@@ -232,6 +241,9 @@ export function cacheMetrics(
     },
     tempUrl(accepted) {
       tempUrls.inc({ result: accepted ? "accepted" : "refused" });
+    },
+    fleetReady(ready) {
+      readyChecks.inc({ result: ready ? "ready" : "not_ready" });
     },
     chunk(ctx: RequestContext, bytes: number) {
       if (!ctx.cache) return;
