@@ -78,8 +78,8 @@ export interface FleetTarget {
   node_id: number;
   site: string;
   node_status: "alive" | "stale" | "retired";
-  /** A cache job's part ends cached, a clean, prune or clear's done; either may fail. */
-  state: "queued" | "filling" | "cached" | "failed" | "done";
+  /** A cache job's part ends cached, a clean, prune or clear's done; either may fail, or expire at the deadline. */
+  state: "waiting" | "queued" | "filling" | "cached" | "failed" | "done" | "expired";
   bytes: number;
   total: number | null;
   /** Why the part failed, null otherwise. */

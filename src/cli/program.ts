@@ -14,6 +14,11 @@ const positive = (what: string) => (v: string) => {
   return n;
 };
 
+const unix = (v: string) => {
+  if (!/^\d{1,11}$/.test(v)) throw new InvalidArgumentError("must be unix seconds (a whole number)");
+  return Number(v);
+};
+
 /** Runs one command line; resolves to the exit status (0 ok, 1 an operation failed, 2 bad usage). */
 export async function main(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
   let status = 0;
@@ -163,7 +168,12 @@ export async function main(argv: string[], env: Record<string, string | undefine
           prev: string[] = [],
         ) => [...prev, v]),
       )
-      .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
+      .option(
+        "-w, --wait",
+        "follow every node until its part is over, with progress; fails if a node failed or expired",
+      )
+      .addOption(new Option("--not-before <unix>", "no node starts before this time (unix seconds)").argParser(unix))
+      .addOption(new Option("--deadline <unix>", "parts not done by then expire (unix seconds)").argParser(unix))
       .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
       .action(async (id: string, _o: unknown, cmd: Command) =>
         run((client, o) =>
@@ -175,6 +185,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
             Boolean(o.wait),
             (o.interval as number) * 1000,
             action,
+            { notBefore: o.notBefore as number | undefined, deadline: o.deadline as number | undefined },
           )
         )(cmd)
       );

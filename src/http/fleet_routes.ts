@@ -3,6 +3,7 @@ import type { Identity } from "../auth/identity.ts";
 import { imageTarget, type Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import { type JobWindow, jobWindow } from "../fleet/fan_out.ts";
 import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
 import { PEER_AUTH_HEADER, peerRead, peerRecordRead, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
@@ -46,9 +47,9 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
     return fleet;
   };
   /** A job caching an active image the caller may see on the chosen nodes; its id. */
-  const cacheJob = async (f: Fleet, id: string, where: Where, who: Identity): Promise<string> => {
+  const cacheJob = async (f: Fleet, id: string, where: Where, who: Identity, win?: JobWindow): Promise<string> => {
     await queueableImage(source, policy, id, who);
-    return fleetDb(f.fanOut({ action: "cache", imageId: id, clearTarget: null }, where, who.userId));
+    return fleetDb(f.fanOut({ action: "cache", imageId: id, clearTarget: null, ...win }, where, who.userId));
   };
   const jobCreated = async (f: Fleet, jobId: string): Promise<Response> =>
     json(await fleetDb(f.job(jobId)), 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
@@ -56,12 +57,14 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
     /**
      * POST /v2/x-fleet/jobs -> 202 the job. Body: {"image_id", "site"?, "nodes"?: [url]} caches an image;
      * {"action": "clean" | "prune" | "clear", "target"?: "cache" | "queue" (clear), "site"?, "nodes"?} acts on caches.
+     * Any job may carry a window: "not_before" and "deadline", unix seconds.
      */
     async createJob(who: Identity, request: Request): Promise<Response> {
       const f = need();
       const body = await readLimitedJsonObject(request, maxRequestBodySize);
       const { image_id: id, site, nodes, action = "cache", target } = body;
-      const extra = Object.keys(body).filter((k) => !["action", "image_id", "site", "nodes", "target"].includes(k));
+      const fields = ["action", "image_id", "site", "nodes", "target", "not_before", "deadline"];
+      const extra = Object.keys(body).filter((k) => !fields.includes(k));
       if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
       if (typeof action !== "string" || !JOB_ACTIONS.includes(action as JobAction)) {
         throw badRequest(`action must be one of ${JOB_ACTIONS.join(", ")}`);
@@ -78,10 +81,11 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         throw badRequest("target is for action clear, and must be 'cache', 'queue' or empty string");
       }
       const where = { site: site as string | undefined, nodes: nodes as string[] | undefined };
+      const win = jobWindow(body.not_before, body.deadline, (f.opts.now ?? Date.now)());
       let jobId: string;
       if (action === "cache") {
         if (typeof id !== "string") throw badRequest("image_id is required");
-        jobId = await cacheJob(f, id, where, who);
+        jobId = await cacheJob(f, id, where, who, win);
       } else if (JOB_KINDS[action as JobAction].takesImage) {
         // pin, unpin: an image the caller may see, and the kind's rule checked against it.
         if (typeof id !== "string") throw badRequest("image_id is required");
@@ -89,13 +93,14 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         if (!image) throw imageNotFound(id);
         policy.enforce(JOB_KINDS[action as JobAction].rule, who, imageTarget(image));
         jobId = await fleetDb(
-          f.fanOut({ action: action as JobAction, imageId: id, clearTarget: null }, where, who.userId),
+          f.fanOut({ action: action as JobAction, imageId: id, clearTarget: null, ...win }, where, who.userId),
         );
       } else {
         if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
         policy.enforce(JOB_KINDS[action as JobAction].rule, who);
         const clearTarget = action === "clear" ? ((target || "both") as ClearTarget) : null;
-        jobId = await fleetDb(f.fanOut({ action: action as JobAction, imageId: null, clearTarget }, where, who.userId));
+        const spec = { action: action as JobAction, imageId: null, clearTarget, ...win };
+        jobId = await fleetDb(f.fanOut(spec, where, who.userId));
       }
       return jobCreated(f, jobId);
     },

@@ -5,9 +5,11 @@ import { suite } from "uvu";
 import mysql from "mysql2/promise";
 import type { FleetOptions } from "../../src/fleet/fleet.ts";
 import { openPool } from "../../src/fleet/database.ts";
-import { bytes, createImage, MEMBER, type Running, start, waitCached } from "../helpers/helpers.ts";
+import { bytes, createImage, listing, MEMBER, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
 import { type MariaDb, startMariaDb } from "../helpers/mariadb.ts";
-import { runCli } from "../helpers/cli_process.ts";
+import { runCli, spawnCli } from "../helpers/cli_process.ts";
+import { ImageGates } from "../helpers/gate.ts";
+import type { ImageSource } from "../../src/images/source.ts";
 import { freePort } from "../../support/processes.ts";
 import { startOnPort } from "../helpers/fleet_helpers.ts";
 
@@ -141,5 +143,101 @@ t("bad input is 400, an unknown image 404, a member 403, a node alone 409", asyn
     await alone.close();
   }
 });
+
+interface Job {
+  id: string;
+  state: string;
+  not_before: number | null;
+  deadline: number | null;
+  targets: { node: string; state: string; reason: string | null }[];
+}
+
+const postJob = (node: Running, body: unknown) =>
+  node.req("/v2/x-fleet/jobs", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+const getJob = async (node: Running, id: string) => (await (await node.req(`/v2/x-fleet/jobs/${id}`)).json()) as Job;
+
+t(
+  "a job's window on the fleet's clock: waiting before not_before, expired after the deadline; fleet cache --wait fails",
+  async () => {
+    const clock = { ms: Date.now() };
+    const gate = new ImageGates();
+    const w1 = await startNode("w", { auth: "noauth", cacheSource: (s: ImageSource) => gate.wrap(s) }, {
+      now: () => clock.ms,
+    });
+    try {
+      const sec = () => Math.floor(clock.ms / 1000);
+      const first = await createImage(ctx.origin, bytes(2048));
+      // Not before a time 100 s ahead on the fleet's clock: the target waits, and nothing is queued.
+      let res = await postJob(w1, { image_id: first, site: "w", not_before: sec() + 100 });
+      assert.equal(res.status, 202, await res.clone().text());
+      const job = (await res.json()) as Job;
+      assert.equal(job.not_before, sec() + 100);
+      assert.deepEqual(job.targets.map((x) => x.state), ["waiting"]);
+      await w1.app.fleet!.tick();
+      await w1.app.fleet!.tick();
+      assert.deepEqual((await getJob(w1, job.id)).targets.map((x) => x.state), ["waiting"]);
+      assert.equal((await getJob(w1, job.id)).state, "running");
+      const l = await listing(w1);
+      assert.ok(!l.cached_images.some((c) => c.image_id === first));
+      assert.ok(!l.queued_images.includes(first));
+      assert.equal(w1.app.cache.stats.fillsStarted, 0);
+      const jobs = (await (await w1.req("/v2/x-fleet/jobs")).json()) as { jobs: { id: string; targets: unknown }[] };
+      assert.deepEqual(jobs.jobs.find((j) => j.id === job.id)!.targets, { waiting: 1 });
+      // Past it: the part starts, and the image is cached.
+      clock.ms += 200_000;
+      await w1.app.fleet!.tick();
+      await waitCached(w1, first);
+      const over = await waitFor("job done", async () => {
+        const j = await getJob(w1, job.id);
+        return j.state === "done" && j;
+      }, 20_000);
+      assert.deepEqual(over.targets.map((x) => x.state), ["cached"]);
+
+      // A deadline: the CLI's fleet cache --wait follows a fill held at its gate; past the deadline it expired.
+      const second = await createImage(ctx.origin, bytes(4096));
+      gate.arm(second);
+      const cli = spawnCli(
+        ["fleet", "cache", second, "--site", "w", "--deadline", String(sec() + 100), "--wait", "--interval", "0.1"],
+        { OS_IMAGE_URL: w1.url },
+      );
+      await waitFor("the fill at its gate", async () => gate.waiting.has(second), 20_000);
+      clock.ms += 200_000;
+      await w1.app.fleet!.tick();
+      const code = await cli.exit;
+      gate.release(second);
+      assert.equal(code, 1, cli.stdout() + cli.stderr());
+      assert.match(cli.stderr(), /expired: not done by the job's deadline/);
+      const all = (await (await w1.req("/v2/x-fleet/jobs")).json()) as {
+        jobs: { image_id: string; state: string; targets: unknown }[];
+      };
+      const expired = all.jobs.find((j) => j.image_id === second)!;
+      assert.deepEqual([expired.state, expired.targets], ["done", { expired: 1 }]);
+
+      // Bad windows are 400.
+      for (
+        const body of [
+          { image_id: first, deadline: sec() - 1 },
+          { image_id: first, not_before: sec() + 50, deadline: sec() + 10 },
+          { image_id: first, not_before: "soon" },
+          { action: "prune", deadline: 1.5 },
+        ]
+      ) {
+        assert.equal((await postJob(w1, { site: "w", ...body })).status, 400, JSON.stringify(body));
+      }
+      // A window on an action run once: a prune waits too.
+      res = await postJob(w1, { action: "prune", site: "w", not_before: sec() + 100 });
+      assert.equal(res.status, 202);
+      const prune = (await res.json()) as Job;
+      await w1.app.fleet!.tick();
+      assert.deepEqual((await getJob(w1, prune.id)).targets.map((x) => x.state), ["waiting"]);
+    } finally {
+      await w1.close();
+    }
+  },
+);
 
 t.run();
