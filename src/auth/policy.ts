@@ -20,7 +20,9 @@ export type CacheRule =
   | "pin_image"
   | "unpin_image"
   | "list_pins"
-  | "fleet_ready";
+  | "fleet_ready"
+  | "bandwidth_get"
+  | "bandwidth_set";
 /** Every CacheRule: each is compiled when a Policy is built, so a broken one fails at startup. */
 export const CACHE_RULES: CacheRule[] = [
   "cache_list",
@@ -34,6 +36,8 @@ export const CACHE_RULES: CacheRule[] = [
   "unpin_image",
   "list_pins",
   "fleet_ready",
+  "bandwidth_get",
+  "bandwidth_set",
 ];
 
 /**
@@ -60,6 +64,8 @@ export const DEFAULT_POLICY: PolicyRules = {
   unpin_image: "role:admin",
   list_pins: "role:admin",
   fleet_ready: "role:admin",
+  bandwidth_get: "role:admin",
+  bandwidth_set: "role:admin",
 };
 
 /** What oslo.policy sees of a Glance image as the target: its attributes, with project_id as the owner. */

@@ -184,6 +184,15 @@ export class CacheClient {
     return res.json() as Promise<{ url: string; expires: number }>;
   }
 
+  /** The node's bandwidth limits (bytes/s, 0: none); `set` changes those it names first (PUT). */
+  async bandwidth(set?: { upstream?: number; peer?: number }): Promise<{ upstream: number; peer: number }> {
+    const path = "/v2/x-cache-node/bandwidth";
+    const res = set
+      ? await this.call("PUT", path, [], { "Content-Type": "application/json" }, JSON.stringify(set))
+      : await this.call("GET", path);
+    return res.json() as Promise<{ upstream: number; peer: number }>;
+  }
+
   // ---- the fleet extension (/v2/x-fleet/...) ----
 
   /** Every node of the fleet, retired ones included. */

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { CacheClient } from "./client.ts";
 import * as commands from "./commands.ts";
 import { listPins, pinEach } from "./pins.ts";
+import { bandwidth } from "./bandwidth.ts";
 import * as fleet from "./fleet.ts";
 import type { Io } from "./commands.ts";
 import { type AuthFlags, connect, DEFAULT_IMAGE_URL } from "./connection.ts";
@@ -14,8 +15,8 @@ const positive = (what: string) => (v: string) => {
   return n;
 };
 
-const unix = (v: string) => {
-  if (!/^\d{1,11}$/.test(v)) throw new InvalidArgumentError("must be unix seconds (a whole number)");
+const whole = (v: string) => {
+  if (!/^\d{1,15}$/.test(v)) throw new InvalidArgumentError("must be a whole number");
   return Number(v);
 };
 
@@ -95,6 +96,22 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .option("--json", "print GET /v2/x-cache-node/pins as it came")
     .action(run((client, o) => listPins(client, io, Boolean(o.json))));
   program
+    .command("bandwidth")
+    .description("the node's bandwidth limits (upstream reads, serving peers); with options, change them now")
+    .addOption(new Option("--upstream <bytes/s>", "upstream reads, all together (0: no limit)").argParser(whole))
+    .addOption(new Option("--peer <bytes/s>", "serving peers, all together (0: no limit)").argParser(whole))
+    .option("--json", "print the limits as JSON")
+    .action(
+      run((client, o) =>
+        bandwidth(
+          client,
+          io,
+          { upstream: o.upstream as number | undefined, peer: o.peer as number | undefined },
+          Boolean(o.json),
+        )
+      ),
+    );
+  program
     .command("clear")
     .description("empty the cache, the queue, or both")
     .addOption(new Option("--target <what>", "what to empty").choices(["cache", "queue", "both"]).default("both"))
@@ -172,8 +189,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
         "-w, --wait",
         "follow every node until its part is over, with progress; fails if a node failed or expired",
       )
-      .addOption(new Option("--not-before <unix>", "no node starts before this time (unix seconds)").argParser(unix))
-      .addOption(new Option("--deadline <unix>", "parts not done by then expire (unix seconds)").argParser(unix))
+      .addOption(new Option("--not-before <unix>", "no node starts before this time (unix seconds)").argParser(whole))
+      .addOption(new Option("--deadline <unix>", "parts not done by then expire (unix seconds)").argParser(whole))
       .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
       .action(async (id: string, _o: unknown, cmd: Command) =>
         run((client, o) =>

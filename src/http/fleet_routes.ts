@@ -11,6 +11,7 @@ import type { ImageSource } from "../images/source.ts";
 import { DomainError, imageNotFound, unavailable } from "../errors.ts";
 import { queueableImage, refuseBody } from "./cache_routes.ts";
 import { readLimitedJsonObject } from "./request_body.ts";
+import { type Bandwidth, throttled } from "../streams/throttle.ts";
 import { badRequest, conflict, forbidden, notFound } from "./errors.ts";
 import { empty, json, param } from "./responses.ts";
 import { type Routes, routes } from "./router.ts";
@@ -23,6 +24,8 @@ export interface FleetApiDeps {
   policy: Policy;
   /** Largest JSON request body, bytes (as for every other JSON body). */
   maxRequestBodySize: number;
+  /** peer_bandwidth_limit: everything this node serves to peers shares it. */
+  peerBandwidth?: Bandwidth;
 }
 
 /** Images per page of the fleet view. */
@@ -41,7 +44,7 @@ export async function fleetDb<T>(work: Promise<T>): Promise<T> {
 }
 
 /** The fleet extension's handlers; without a fleet each answers 409 (after its policy check). */
-export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: FleetApiDeps) {
+export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize, peerBandwidth }: FleetApiDeps) {
   const need = (): Fleet => {
     if (!fleet) throw conflict(NOT_ENABLED);
     return fleet;
@@ -191,7 +194,8 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         "Content-Length": String(size),
       });
       const read = await cache.readForPeer(id, () => !fleet.readingFromPeer(id));
-      if (read) return new Response(read.stream, { headers: headers(read.size) });
+      const stream = read && (peerBandwidth ? throttled(read.stream, peerBandwidth) : read.stream);
+      if (read) return new Response(stream, { headers: headers(read.size) });
       throw notFound(`Image ${id} is not cached here.`);
     },
 

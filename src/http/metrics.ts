@@ -8,6 +8,7 @@ import type { OutageView } from "../images/upstream_outage.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { AccessRecord, ResponseObserver } from "./access_log.ts";
 import { Activity } from "./activity.ts";
+import type { Bandwidths } from "../streams/throttle.ts";
 import { fleetMetrics } from "./fleet_metrics.ts";
 
 const TTFB_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -51,6 +52,7 @@ export function cacheMetrics(
   keystone?: { outage: KeystoneOutage },
   outage?: { view(): OutageView },
   activity = new Activity(),
+  bandwidth?: Bandwidths,
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -191,6 +193,19 @@ export function cacheMetrics(
   });
 
   if (fleet) fleetMetrics(registry, fleet, counter, gauge);
+  for (const [link, b] of Object.entries(bandwidth ?? {})) {
+    gauge(`glance_cache_${link}_bandwidth_limit_bytes`, `${link}_bandwidth_limit now, bytes/s (0: none)`, () => b.rate);
+    counter(
+      `glance_cache_${link}_bandwidth_bytes_total`,
+      `Bytes through the ${link} bandwidth limit`,
+      () => b.totals.bytes,
+    );
+    counter(
+      `glance_cache_${link}_bandwidth_wait_seconds_total`,
+      `Seconds reads were held by the ${link} bandwidth limit`,
+      () => b.totals.waitSeconds,
+    );
+  }
   if (store) {
     gauge(
       "glance_cache_store_unreadable_records",
