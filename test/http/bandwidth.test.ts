@@ -50,17 +50,24 @@ const metric = async (name: string) => {
 };
 
 t("an uncached download runs at the limit (±15%), a cached one far faster; the limit changes at run time", async () => {
-  const [a, b] = [bytes(SIZE), bytes(SIZE)];
-  const [idA, idB] = [await createImage(ctx.origin, a), await createImage(ctx.origin, b)];
+  const [a, b, c] = [bytes(SIZE), bytes(SIZE), bytes(SIZE)];
+  const idA = await createImage(ctx.origin, a);
+  const idB = await createImage(ctx.origin, b);
+  const idC = await createImage(ctx.origin, c);
   assert.deepEqual(await (await ctx.node.req("/v2/x-cache-node/bandwidth")).json(), { upstream: LIMIT, peer: 0 });
-  // The same read unthrottled, in this run: what the machine itself costs now.
+  // The same read unthrottled, in this run, before and after: what the machine itself costs now.
   assert.deepEqual((await setLimits({ upstream: 0 })).body, { upstream: 0, peer: 0 });
-  const free = await timedDownload(idA);
-  assert.equal(free.md5, md5(a));
+  const before = await timedDownload(idA);
+  assert.equal(before.md5, md5(a));
   assert.deepEqual((await setLimits({ upstream: LIMIT })).body, { upstream: LIMIT, peer: 0 });
   const waitedBefore = await metric("glance_cache_upstream_bandwidth_wait_seconds_total");
   const held = await timedDownload(idB);
   assert.equal(held.md5, md5(b));
+  assert.deepEqual((await setLimits({ upstream: 0 })).body, { upstream: 0, peer: 0 });
+  const after = await timedDownload(idC);
+  assert.equal(after.md5, md5(c));
+  const free = { seconds: Math.max(before.seconds, after.seconds) };
+  assert.deepEqual((await setLimits({ upstream: LIMIT })).body, { upstream: LIMIT, peer: 0 });
   const rate = SIZE / held.seconds;
   console.log(
     `upstream limit ${LIMIT} B/s: uncached download ${Math.round(rate)} B/s (${held.seconds.toFixed(2)} s; ` +
