@@ -7,9 +7,11 @@ import { OPTIONS } from "./config/options.ts";
 import { notFound } from "./errors.ts";
 import type { Fleet } from "./fleet/fleet.ts";
 import { accessLogged } from "./http/access_log.ts";
+import { bandwidthRoutes } from "./http/bandwidth_routes.ts";
 import { cacheRoutes } from "./http/cache_routes.ts";
 import { downloadRoute } from "./http/download.ts";
 import { renderError } from "./http/errors.ts";
+import { fleetReadyRoutes } from "./http/fleet_ready_routes.ts";
 import { fleetDb, fleetRoutes } from "./http/fleet_routes.ts";
 import { Healthcheck, nodeHealthChecks } from "./http/healthcheck.ts";
 import { imageRoutes } from "./http/image_routes.ts";
@@ -51,7 +53,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const { logger, keystone, source, store, client, outage, fleet, cache, policy, changes } = parts;
   const { publicEndpoint } = opts;
   const maxRequestBodySize = or(opts.maxRequestBodySize, "maxRequestBodySize");
-  const metrics = cacheMetrics(cache, parts.cacheDir, fleet, store, keystone, outage);
+  const metrics = cacheMetrics(cache, parts.cacheDir, fleet, store, keystone, outage, undefined, parts.bandwidth);
   const peerRecord = fleet && ((id: string) => fleet.peerRecord(id));
   const download = downloadRoute({ source, cache, changes, metrics, outage, peerRecord });
   const health = new Healthcheck(
@@ -75,10 +77,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
       jsonBodiesOnly,
     ], logger.textSink("upstream", "WARNING")),
     operationsRoutes({ policy, metrics, health, status, publicEndpoint, publicMetrics: opts.publicMetrics }),
-    fleetRoutes({ fleet, cache, source, policy, maxRequestBodySize }),
+    fleetRoutes({ fleet, cache, source, policy, maxRequestBodySize, peerBandwidth: parts.bandwidth.peer }),
+    fleetReadyRoutes({ fleet, source, policy, observe: (ready) => metrics.fleetReady(ready) }),
     cacheRoutes({ cache, source, policy, cachedNodes: fleet && ((id) => fleetDb(fleet.registry.holding(id))) }),
     tempUrlRoutes({ policy, source, key: opts.tempUrlKey, publicEndpoint, maxRequestBodySize }),
     pinRoutes({ cache, source, policy }),
+    bandwidthRoutes({ bandwidth: parts.bandwidth, policy, maxRequestBodySize }),
     client ? proxyRoutes({ client, changes, publicEndpoint, maxRequestBodySize, download }) : imageRoutes({
       store: store!,
       changes,

@@ -10,9 +10,12 @@ import { ImageChanges } from "./images/image_changes.ts";
 import { type ImageSources, openImageSource } from "./images/sources.ts";
 import { Logger } from "./log.ts";
 import { clientFetch } from "./platform/tls_fetch.ts";
+import { Bandwidth, type Bandwidths } from "./streams/throttle.ts";
 
 /** Everything the routes are built from; each part is opened once, in the order its dependencies need. */
 export type Parts = ImageSources & {
+  /** The bandwidth limits, changeable at run time: upstream reads (shared), serving peers (shared). */
+  bandwidth: Bandwidths;
   logger: Logger;
   keystone: KeystoneClient | undefined;
   fleet: Fleet | undefined;
@@ -31,10 +34,19 @@ export async function openParts(opts: AppOptions): Promise<Parts> {
     ? new KeystoneClient(opts.keystone, (level, message) => logger.log(level, "keystone", message))
     : undefined;
   const peerFetch = clientFetch({ caFile: opts.caFile }); // read first: a bad ca_file stops the start here
-  const sources = await openImageSource(opts, keystone, logger.textSink("store"), {
-    warn: logger.textSink("upstream", "WARNING"),
-    info: logger.textSink("upstream"),
-  });
+  const bandwidth = {
+    upstream: new Bandwidth(opts.upstreamBandwidthLimit ?? 0),
+    peer: new Bandwidth(opts.peerBandwidthLimit ?? 0),
+  };
+  const sources = await openImageSource(
+    { ...opts, upstreamBandwidth: bandwidth.upstream },
+    keystone,
+    logger.textSink("store"),
+    {
+      warn: logger.textSink("upstream", "WARNING"),
+      info: logger.textSink("upstream"),
+    },
+  );
   // Loaded only for a fleet: the database driver is resident memory a node alone never uses (docs/design.md).
   const fleet = opts.fleet
     ? await (await import("./fleet/fleet.ts")).Fleet.connect(opts.fleet, logger.textSink("fleet"))
@@ -78,5 +90,5 @@ export async function openParts(opts: AppOptions): Promise<Parts> {
     await fleet?.close();
     await cache.close();
   };
-  return { ...sources, logger, keystone, fleet, cache, cacheDir, policy, changes, close };
+  return { ...sources, bandwidth, logger, keystone, fleet, cache, cacheDir, policy, changes, close };
 }

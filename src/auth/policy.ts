@@ -19,7 +19,10 @@ export type CacheRule =
   | "create_temp_url"
   | "pin_image"
   | "unpin_image"
-  | "list_pins";
+  | "list_pins"
+  | "fleet_ready"
+  | "bandwidth_get"
+  | "bandwidth_set";
 /** Every CacheRule: each is compiled when a Policy is built, so a broken one fails at startup. */
 export const CACHE_RULES: CacheRule[] = [
   "cache_list",
@@ -32,6 +35,9 @@ export const CACHE_RULES: CacheRule[] = [
   "pin_image",
   "unpin_image",
   "list_pins",
+  "fleet_ready",
+  "bandwidth_get",
+  "bandwidth_set",
 ];
 
 /**
@@ -57,6 +63,9 @@ export const DEFAULT_POLICY: PolicyRules = {
   pin_image: "role:admin",
   unpin_image: "role:admin",
   list_pins: "role:admin",
+  fleet_ready: "role:admin",
+  bandwidth_get: "role:admin",
+  bandwidth_set: "role:admin",
 };
 
 /** What oslo.policy sees of a Glance image as the target: its attributes, with project_id as the owner. */

@@ -69,6 +69,18 @@ export const RULE_DOCS: Record<string, RuleDoc> = {
     description: "List the pinned images and whether each is cached.",
     operations: ["GET  /v2/x-cache-node/pins"],
   },
+  fleet_ready: {
+    description: "Whether an image is cached on every alive node of the fleet, or of one site.",
+    operations: ["GET  /v2/x-fleet/ready"],
+  },
+  bandwidth_get: {
+    description: "Read the node's bandwidth limits (upstream reads, serving peers).",
+    operations: ["GET  /v2/x-cache-node/bandwidth"],
+  },
+  bandwidth_set: {
+    description: "Change the node's bandwidth limits at run time (upstream reads, serving peers).",
+    operations: ["PUT  /v2/x-cache-node/bandwidth"],
+  },
   list_cached_nodes: {
     description: "List the fleet nodes that hold an image in their cache.",
     operations: ["GET  /v2/cache/nodes/{image_id}"],

@@ -78,8 +78,8 @@ export interface FleetTarget {
   node_id: number;
   site: string;
   node_status: "alive" | "stale" | "retired";
-  /** A cache job's part ends cached, a clean, prune or clear's done; either may fail. */
-  state: "queued" | "filling" | "cached" | "failed" | "done";
+  /** A cache job's part ends cached, a clean, prune or clear's done; either may fail, or expire at the deadline. */
+  state: "waiting" | "queued" | "filling" | "cached" | "failed" | "done" | "expired";
   bytes: number;
   total: number | null;
   /** Why the part failed, null otherwise. */
@@ -184,6 +184,15 @@ export class CacheClient {
     return res.json() as Promise<{ url: string; expires: number }>;
   }
 
+  /** The node's bandwidth limits (bytes/s, 0: none); `set` changes those it names first (PUT). */
+  async bandwidth(set?: { upstream?: number; peer?: number }): Promise<{ upstream: number; peer: number }> {
+    const path = "/v2/x-cache-node/bandwidth";
+    const res = set
+      ? await this.call("PUT", path, [], { "Content-Type": "application/json" }, JSON.stringify(set))
+      : await this.call("GET", path);
+    return res.json() as Promise<{ upstream: number; peer: number }>;
+  }
+
   // ---- the fleet extension (/v2/x-fleet/...) ----
 
   /** Every node of the fleet, retired ones included. */
@@ -199,6 +208,13 @@ export class CacheClient {
     const qs = params.toString();
     const path = q.path ?? `/v2/x-fleet/view${qs ? `?${qs}` : ""}`;
     return (await this.call("GET", path)).json() as Promise<FleetView>;
+  }
+
+  /** Whether an image is cached on every alive node (of `site`): GET /v2/x-fleet/ready. */
+  async fleetReady(imageId: string, site?: string): Promise<FleetReadiness> {
+    const params = new URLSearchParams({ image_id: imageId });
+    if (site !== undefined) params.set("site", site);
+    return (await this.call("GET", `/v2/x-fleet/ready?${params}`)).json() as Promise<FleetReadiness>;
   }
 
   /** Starts a fan-out job; `body` is POST /v2/x-fleet/jobs's document (image_id, and site or nodes). */
@@ -258,6 +274,14 @@ async function errorMessage(res: Response): Promise<string> {
   } catch {
     return text.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200);
   }
+}
+
+/** GET /v2/x-fleet/ready's answer. */
+export interface FleetReadiness {
+  ready: boolean;
+  nodes: number;
+  cached: number;
+  missing: string[];
 }
 
 /** The upstream's link in the status document (absent from nodes older than this field). */

@@ -1,6 +1,6 @@
 // The CLI's fleet commands: nodes, view, cache (a fan-out job, --wait with a bar per node), job, jobs, retire.
 import { jobTitle } from "../fleet/job_kinds.ts";
-import type { CacheClient, FleetJob, FleetNode, FleetTarget, FleetView } from "./client.ts";
+import type { CacheClient, FleetJob, FleetNode, FleetReadiness, FleetTarget, FleetView } from "./client.ts";
 import type { Io } from "./commands.ts";
 import { CliError } from "./errors.ts";
 import { formatBytes, formatDuration, formatTime, table } from "./format.ts";
@@ -86,9 +86,12 @@ export async function cache(
   wait: boolean,
   intervalMs: number,
   action: FanOutAction = "cache",
+  win: { notBefore?: number; deadline?: number } = {},
 ): Promise<number> {
   if (where.site !== undefined && where.nodes?.length) throw new CliError("give --site or --node, not both", 2);
   const body: Record<string, unknown> = { image_id: id };
+  if (win.notBefore !== undefined) body.not_before = win.notBefore;
+  if (win.deadline !== undefined) body.deadline = win.deadline;
   if (action !== "cache") body.action = action;
   if (where.site !== undefined) body.site = where.site;
   if (where.nodes?.length) body.nodes = where.nodes;
@@ -160,6 +163,18 @@ export async function jobs(client: CacheClient, io: Io, limit: number, json: boo
   return 0;
 }
 
+/** `fleet ready`: whether every alive node (of the site) holds the image; exit 0 only when ready, 1 otherwise. */
+export async function ready(client: CacheClient, io: Io, id: string, site: string | undefined, json: boolean) {
+  const r: FleetReadiness = await client.fleetReady(id, site);
+  if (json) out(io, JSON.stringify(r, null, 2));
+  else {
+    const scope = site === undefined ? "the fleet" : `site ${site}`;
+    out(io, `${id}: ${r.ready ? "ready" : "not ready"}, cached on ${r.cached} of ${r.nodes} alive nodes of ${scope}`);
+    for (const url of r.missing) out(io, `missing: ${url}`);
+  }
+  return r.ready ? 0 : 1;
+}
+
 /** Retires a node given by its id or its URL. */
 export async function retire(client: CacheClient, io: Io, node: string): Promise<number> {
   let id = Number(node);
@@ -176,7 +191,7 @@ export async function retire(client: CacheClient, io: Io, node: string): Promise
   return 0;
 }
 
-/** Polls the job until it is done: a bar per node on a terminal, plain lines in a pipe. 1 when a node failed. */
+/** Polls the job until it is done: a bar per node on a terminal, plain lines in a pipe. 1 when a node failed or expired. */
 async function waitForJob(client: CacheClient, io: Io, first: FleetJob, intervalMs: number): Promise<number> {
   const width = Math.max(0, ...first.targets.map((t) => t.node.length));
   const meter = new RateMeter();
@@ -202,7 +217,11 @@ async function waitForJob(client: CacheClient, io: Io, first: FleetJob, interval
   const failed = job.targets.filter(ended);
   for (const t of failed) {
     io.stderr.write(
-      `error: ${t.node}: ${t.reason ?? (t.node_status === "retired" ? "the node was retired" : t.state)}\n`,
+      `error: ${t.node}: ${
+        t.state === "expired"
+          ? `expired: ${t.reason ?? "not done by the job's deadline"}`
+          : t.reason ?? (t.node_status === "retired" ? "the node was retired" : t.state)
+      }\n`,
     );
   }
   out(
@@ -214,12 +233,16 @@ async function waitForJob(client: CacheClient, io: Io, first: FleetJob, interval
   return failed.length ? 1 : 0;
 }
 
-/** A target that ended without doing its part. */
+/** A target that ended without doing its part: failed, expired at the job's deadline, or on a retired node. */
 const ended = (t: FleetTarget) =>
-  t.state === "failed" || (t.node_status === "retired" && t.state !== "cached" && t.state !== "done");
+  t.state === "failed" || t.state === "expired" ||
+  (t.node_status === "retired" && t.state !== "cached" && t.state !== "done");
 
 function rowOf(t: FleetTarget, width: number, meter: RateMeter): Row {
   const id = t.node.padEnd(width);
+  if (t.state === "expired") {
+    return { id, state: "expired", bytes: t.bytes, total: t.total, rate: 0, note: t.reason ?? undefined };
+  }
   if (ended(t)) {
     return { id, state: "failed", bytes: t.bytes, total: t.total, rate: 0, note: t.reason ?? "node retired" };
   }
@@ -230,6 +253,8 @@ function rowOf(t: FleetTarget, width: number, meter: RateMeter): Row {
       return { id, state: "cached", bytes: t.total ?? t.bytes, total: t.total ?? t.bytes, rate: 0 };
     case "filling":
       return { id, state: "caching", bytes: t.bytes, total: t.total, rate: meter.sample(t.node, t.bytes), note: stale };
+    case "waiting":
+      return { id, state: "waiting", bytes: 0, total: t.total, rate: 0, note: "before the job's not_before" };
     default:
       return { id, state: "queued", bytes: 0, total: t.total, rate: 0, note: stale };
   }

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { CacheClient } from "./client.ts";
 import * as commands from "./commands.ts";
 import { listPins, pinEach } from "./pins.ts";
+import { bandwidth } from "./bandwidth.ts";
 import * as fleet from "./fleet.ts";
 import type { Io } from "./commands.ts";
 import { type AuthFlags, connect, DEFAULT_IMAGE_URL } from "./connection.ts";
@@ -12,6 +13,11 @@ const positive = (what: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number`);
   return n;
+};
+
+const whole = (v: string) => {
+  if (!/^\d{1,15}$/.test(v)) throw new InvalidArgumentError("must be a whole number");
+  return Number(v);
 };
 
 /** Runs one command line; resolves to the exit status (0 ok, 1 an operation failed, 2 bad usage). */
@@ -90,6 +96,22 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .option("--json", "print GET /v2/x-cache-node/pins as it came")
     .action(run((client, o) => listPins(client, io, Boolean(o.json))));
   program
+    .command("bandwidth")
+    .description("the node's bandwidth limits (upstream reads, serving peers); with options, change them now")
+    .addOption(new Option("--upstream <bytes/s>", "upstream reads, all together (0: no limit)").argParser(whole))
+    .addOption(new Option("--peer <bytes/s>", "serving peers, all together (0: no limit)").argParser(whole))
+    .option("--json", "print the limits as JSON")
+    .action(
+      run((client, o) =>
+        bandwidth(
+          client,
+          io,
+          { upstream: o.upstream as number | undefined, peer: o.peer as number | undefined },
+          Boolean(o.json),
+        )
+      ),
+    );
+  program
     .command("clear")
     .description("empty the cache, the queue, or both")
     .addOption(new Option("--target <what>", "what to empty").choices(["cache", "queue", "both"]).default("both"))
@@ -163,7 +185,12 @@ export async function main(argv: string[], env: Record<string, string | undefine
           prev: string[] = [],
         ) => [...prev, v]),
       )
-      .option("-w, --wait", "follow every node until its part is over, with progress; fails if a node failed")
+      .option(
+        "-w, --wait",
+        "follow every node until its part is over, with progress; fails if a node failed or expired",
+      )
+      .addOption(new Option("--not-before <unix>", "no node starts before this time (unix seconds)").argParser(whole))
+      .addOption(new Option("--deadline <unix>", "parts not done by then expire (unix seconds)").argParser(whole))
       .addOption(new Option("--interval <seconds>", "how often to look").default(0.5).argParser(positive("--interval")))
       .action(async (id: string, _o: unknown, cmd: Command) =>
         run((client, o) =>
@@ -175,6 +202,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
             Boolean(o.wait),
             (o.interval as number) * 1000,
             action,
+            { notBefore: o.notBefore as number | undefined, deadline: o.deadline as number | undefined },
           )
         )(cmd)
       );
@@ -197,6 +225,15 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .addOption(new Option("--limit <n>", "how many").default(20).argParser(positive("--limit")))
     .option("--json", "print the list as JSON")
     .action(run((client, o) => fleet.jobs(client, io, o.limit as number, Boolean(o.json))));
+  fleetCmd
+    .command("ready")
+    .description("is the image cached on every alive node (of one site)? exit 0 only when it is")
+    .argument("<id>", "image id")
+    .option("--site <site>", "the alive nodes of this site only")
+    .option("--json", "print GET /v2/x-fleet/ready as it came")
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      run((client, o) => fleet.ready(client, io, id, o.site as string | undefined, Boolean(o.json)))(cmd)
+    );
   fleetCmd
     .command("retire")
     .description("retire a node (by id or URL): it gets no more work and its rows go; it joins again when restarted")

@@ -3,7 +3,7 @@ import cliProgress from "cli-progress";
 import { formatBytes, formatDuration, formatRate } from "./format.ts";
 
 /** An image's state (or a node's part's) as a progress view shows it. */
-export type RowState = "queued" | "caching" | "cached" | "failed";
+export type RowState = "queued" | "waiting" | "caching" | "cached" | "failed" | "expired";
 
 /** One line of a progress view. */
 export interface Row {

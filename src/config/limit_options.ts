@@ -53,3 +53,22 @@ export const UPLOAD_LIMITS = {
     help: "seconds an upload may send no byte before it is aborted (the image goes back to queued)",
   },
 } as const satisfies Record<string, Decl>;
+
+/** Bandwidth limits (src/streams/throttle.ts; changeable at run time: PUT /v2/x-cache-node/bandwidth). */
+export const BANDWIDTH_LIMITS = {
+  upstreamBandwidthLimit: {
+    flag: "upstream-bandwidth-limit",
+    ini: ["glance_cache_node", "upstream_bandwidth_limit"],
+    kind: "count",
+    default: 0,
+    help: "bytes/s shared by every read of image data from the upstream Glance (fills and uncached downloads); " +
+      "0: no limit. Downloads from the cache are never throttled",
+  },
+  peerBandwidthLimit: {
+    flag: "peer-bandwidth-limit",
+    ini: ["glance_cache_node", "peer_bandwidth_limit"],
+    kind: "count",
+    default: 0,
+    help: "bytes/s this node serves to its fleet's peers, all together; 0: no limit",
+  },
+} as const satisfies Record<string, Decl>;

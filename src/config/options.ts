@@ -4,7 +4,7 @@ import { VERIFY_HASHES } from "../cache/verify.ts";
 import type { Decl, Group } from "./kinds.ts";
 import { KEYSTONE_AUTHTOKEN, TOLERATED } from "./file_options.ts";
 import { FLEET } from "./fleet_options.ts";
-import { CONNECTION_LIMITS, UPLOAD_LIMITS } from "./limit_options.ts";
+import { BANDWIDTH_LIMITS, CONNECTION_LIMITS, UPLOAD_LIMITS } from "./limit_options.ts";
 import { UPSTREAM } from "./upstream_options.ts";
 import { LOG_OPTIONS } from "./log_options.ts";
 
@@ -195,6 +195,7 @@ export const OPTIONS = {
     help: "incomplete files older than this (s) are cleaned",
   },
   ...CONNECTION_LIMITS,
+  ...BANDWIDTH_LIMITS,
   shutdownTimeout: {
     flag: "shutdown-timeout",
     ini: ["glance_cache_node", "shutdown_timeout"],

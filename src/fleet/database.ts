@@ -147,6 +147,15 @@ const MIGRATIONS: { version: number; statements: string[] }[] = [
       "ALTER TABLE fleet_jobs MODIFY action ENUM('cache','clean','prune','clear','pin','unpin') NOT NULL DEFAULT 'cache'",
     ],
   },
+  {
+    // Jobs' windows: not before (targets waiting), a deadline (targets not done by then expired).
+    version: 6,
+    statements: [
+      "ALTER TABLE fleet_jobs ADD COLUMN IF NOT EXISTS not_before BIGINT NULL",
+      "ALTER TABLE fleet_jobs ADD COLUMN IF NOT EXISTS deadline BIGINT NULL",
+      "ALTER TABLE fleet_job_targets MODIFY state ENUM('pending','queued','filling','cached','failed','done','expired') NOT NULL DEFAULT 'pending'",
+    ],
+  },
 ];
 
 /** The schema version this code writes and expects: the last migration's. */

@@ -33,3 +33,26 @@ export function chooseNodes(all: NodeRow[], target: FanOutTarget): NodeRow[] {
   }
   return chosen;
 }
+
+/** A job's window as POST /v2/x-fleet/jobs takes it: unix seconds, each optional. */
+export interface JobWindow {
+  notBefore: number | null;
+  deadline: number | null;
+}
+
+/** Checks not_before and deadline (unix seconds; a deadline after not_before and after `nowMs`). */
+export function jobWindow(notBefore: unknown, deadline: unknown, nowMs: number): JobWindow {
+  const time = (name: string, v: unknown): number | null => {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 1e11) {
+      throw badInput(`${name} must be unix seconds (a whole number)`);
+    }
+    return v;
+  };
+  const win = { notBefore: time("not_before", notBefore), deadline: time("deadline", deadline) };
+  if (win.deadline !== null && win.deadline * 1000 <= nowMs) throw badInput("deadline is in the past");
+  if (win.deadline !== null && win.notBefore !== null && win.deadline <= win.notBefore) {
+    throw badInput("deadline must be after not_before");
+  }
+  return win;
+}

@@ -12,24 +12,10 @@ import { ForgottenImages } from "./forgotten.ts";
 import { PeerSource } from "./peer_source.ts";
 import type { Fetch } from "../platform/tls_fetch.ts";
 import { SharedRows } from "./shared_rows.ts";
+import type { FleetOptions } from "./fleet_options.ts";
 
-/** How a node joins a fleet (the [glance_cache_node] fleet options, see docs/fleet.md). */
-export interface FleetOptions {
-  /** [glance_cache_node] fleet_database_url, or Glance's [database] connection (mysql+pymysql://...). */
-  databaseUrl: string;
-  /** [DEFAULT] worker_self_reference_url: how peers and operators reach this node. */
-  selfUrl: string;
-  /** [glance_cache_node] site: peers fill from nodes of their own site. */
-  site?: string;
-  /** [glance_cache_node] fleet_secret: authenticates peer reads; without it this node neither serves nor uses peers. */
-  secret?: string;
-  /** Seconds between rounds of work: jobs, forgotten images, fill progress (default 2). */
-  pollInterval?: number;
-  /** Seconds between heartbeats, which also carry batched hit counts (default 10). */
-  heartbeatInterval?: number;
-  /** Seconds without a heartbeat after which a node is stale (default 3 heartbeats, at least 30). */
-  staleAfter?: number;
-}
+/** How a node joins a fleet (fleet_options.ts). */
+export type { FleetOptions };
 
 /** Jobs are listed this long after they were created. */
 const JOBS_KEEP_DAYS = 7;
@@ -67,7 +53,7 @@ export class Fleet {
     this.site = opts.site ?? "";
     this.pollInterval = opts.pollInterval ?? 2;
     this.heartbeatInterval = opts.heartbeatInterval ?? 10;
-    this.jobs = new Jobs(pool, this.registry.staleAfter);
+    this.jobs = new Jobs(pool, this.registry.staleAfter, opts.now);
   }
 
   /** Set once the node finds itself retired by an operator, or its URL taken by another process: it stops its fleet work. */
@@ -176,7 +162,7 @@ export class Fleet {
    * of one site, or the listed nodes (URLs, each alive). The caller has checked the image and the policy.
    */
   async fanOut(
-    spec: Pick<JobSpec, "action" | "imageId" | "clearTarget">,
+    spec: Pick<JobSpec, "action" | "imageId" | "clearTarget" | "notBefore" | "deadline">,
     target: FanOutTarget,
     createdBy: string,
   ): Promise<string> {

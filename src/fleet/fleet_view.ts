@@ -61,3 +61,21 @@ export async function imagesView(
   }
   return more ? { images, next: ids[ids.length - 1] } : { images };
 }
+
+/** Whether an image is cached on every alive node in scope (one site, or the whole fleet). */
+export interface Readiness {
+  ready: boolean;
+  nodes: number;
+  cached: number;
+  /** URLs of the alive nodes in scope not holding the image committed. */
+  missing: string[];
+}
+
+/** Readiness of an image over the alive nodes of `site` (every site when undefined); never ready with no node. */
+export async function readiness(registry: NodeRegistry, imageId: string, site?: string): Promise<Readiness> {
+  const [alive, holding] = await Promise.all([registry.alive(site), registry.holding(imageId)]);
+  const has = new Set(holding);
+  const missing = alive.map((n) => n.url).filter((u) => !has.has(u)).sort();
+  const cached = alive.length - missing.length;
+  return { ready: alive.length > 0 && missing.length === 0, nodes: alive.length, cached, missing };
+}

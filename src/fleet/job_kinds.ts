@@ -26,9 +26,10 @@ export type JobAction = keyof JobResults;
 
 /**
  * Where a node's part of a job is. pending: not picked up yet (shown as queued); queued, filling, cached: a
- * cache job's fill on that node; done: a part run once is over; failed: with a reason.
+ * cache job's fill on that node; done: a part run once is over; failed: with a reason; expired: not done by the
+ * job's deadline. (A pending part before the job's not_before is shown as waiting.)
  */
-export type TargetState = "pending" | "queued" | "filling" | "cached" | "failed" | "done";
+export type TargetState = "pending" | "queued" | "filling" | "cached" | "failed" | "done" | "expired";
 
 /** One kind of fleet job: how it is checked, where it goes, and what each node does for it. */
 export interface JobKind<R> {

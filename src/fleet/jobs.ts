@@ -10,7 +10,8 @@ export interface JobTarget {
   node_id: number;
   site: string;
   node_status: "alive" | "stale" | "retired";
-  state: Exclude<TargetState, "pending">;
+  /** As stored, but pending is shown as queued, or as waiting before the job's not_before. */
+  state: Exclude<TargetState, "pending"> | "waiting";
   bytes: number;
   total: number | null;
   reason: string | null;
@@ -25,6 +26,10 @@ export interface JobSpec {
   clearTarget: ClearTarget | null;
   site: string | null;
   nodes: string[] | null;
+  /** Unix seconds before which no node starts its part (targets show waiting); null: at once. */
+  notBefore?: number | null;
+  /** Unix seconds by which each part must be done, or it is expired; null: no deadline. */
+  deadline?: number | null;
 }
 
 /** A job with every node's part, as GET /v2/x-fleet/jobs/{id} shows it. */
@@ -37,6 +42,8 @@ export interface Job {
   nodes: string[] | null;
   created_by: string;
   created_at: number;
+  not_before: number | null;
+  deadline: number | null;
   /** running while a target is not yet cached, done or failed */
   state: "running" | "done";
   targets: JobTarget[];
@@ -51,7 +58,17 @@ export class Jobs {
   constructor(
     private readonly pool: Pool,
     private readonly staleAfter: number,
+    /** The clock the windows are judged by, ms since the epoch. */
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** How a stored target state shows under the job's window, now. */
+  private shown(state: TargetState, win: { not_before: number | null; deadline: number | null }) {
+    const now = this.now() / 1000;
+    if (OPEN.includes(state) && win.deadline !== null && now >= win.deadline) return "expired";
+    if (state === "pending") return win.not_before !== null && now < win.not_before ? "waiting" : "queued";
+    return state;
+  }
 
   async create(spec: JobSpec, nodeIds: number[], createdBy: string): Promise<string> {
     const id = crypto.randomUUID();
@@ -59,7 +76,7 @@ export class Jobs {
     try {
       await conn.beginTransaction();
       await conn.query(
-        "INSERT INTO fleet_jobs (id, action, clear_target, image_id, site, nodes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3))",
+        "INSERT INTO fleet_jobs (id, action, clear_target, image_id, site, nodes, created_by, created_at, not_before, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3), ?, ?)",
         [
           id,
           spec.action,
@@ -68,6 +85,8 @@ export class Jobs {
           spec.site,
           spec.nodes ? JSON.stringify(spec.nodes) : null,
           createdBy,
+          spec.notBefore ?? null,
+          spec.deadline ?? null,
         ],
       );
       await conn.query("INSERT INTO fleet_job_targets (job_id, node_id, state, updated_at) VALUES ?", [
@@ -85,7 +104,7 @@ export class Jobs {
 
   async get(id: string): Promise<Job | undefined> {
     const [jobs] = (await this.pool.query(
-      "SELECT id, action, clear_target, image_id, site, nodes, created_by, UNIX_TIMESTAMP(created_at) AS created_at FROM fleet_jobs WHERE id = ?",
+      "SELECT id, action, clear_target, image_id, site, nodes, created_by, UNIX_TIMESTAMP(created_at) AS created_at, not_before, deadline FROM fleet_jobs WHERE id = ?",
       [id],
     )) as unknown as [(Omit<Job, "nodes" | "state" | "targets"> & { nodes: string | null })[]];
     if (!jobs.length) return undefined;
@@ -97,9 +116,10 @@ export class Jobs {
        t.state, t.bytes, t.total, t.reason, t.result FROM fleet_job_targets t JOIN fleet_nodes n ON n.id = t.node_id WHERE t.job_id = ? ORDER BY n.site, n.url`,
       [id],
     )) as unknown as [(Omit<JobTarget, "state" | "result"> & { state: TargetState; result: string | null })[]];
+    const win = jobs[0];
     const targets: JobTarget[] = rows.map((r) => ({
       ...r,
-      state: r.state === "pending" ? "queued" : r.state,
+      state: this.shown(r.state, win) as JobTarget["state"],
       result: r.result === null ? null : JSON.parse(r.result),
     }));
     const job = jobs[0];
@@ -107,9 +127,10 @@ export class Jobs {
       ...job,
       nodes: job.nodes ? (JSON.parse(job.nodes) as string[]) : null,
       // A retired node's part is over whatever its state.
-      state: targets.some((t) => t.node_status !== "retired" && !["cached", "failed", "done"].includes(t.state))
-        ? "running"
-        : "done",
+      state:
+        targets.some((t) => t.node_status !== "retired" && !["cached", "failed", "done", "expired"].includes(t.state))
+          ? "running"
+          : "done",
       targets,
     };
   }
@@ -117,11 +138,11 @@ export class Jobs {
   /** The newest jobs, each with its number of targets in each state. */
   async list(limit: number): Promise<(Omit<Job, "targets" | "nodes"> & { targets: Record<string, number> })[]> {
     const [rows] = (await this.pool.query(
-      `SELECT j.id, j.action, j.image_id, j.clear_target, j.site, j.created_by, UNIX_TIMESTAMP(j.created_at) AS created_at, t.state,
-       n.state AS node_state, COUNT(t.node_id) AS n
+      `SELECT j.id, j.action, j.image_id, j.clear_target, j.site, j.created_by, UNIX_TIMESTAMP(j.created_at) AS created_at, j.not_before, j.deadline,
+       t.state, n.state AS node_state, COUNT(t.node_id) AS n
        FROM (SELECT * FROM fleet_jobs ORDER BY created_at DESC, id LIMIT ?) j LEFT JOIN fleet_job_targets t ON t.job_id = j.id
        LEFT JOIN fleet_nodes n ON n.id = t.node_id
-       GROUP BY j.id, t.state, n.state ORDER BY j.created_at DESC, j.id`,
+       GROUP BY j.id, t.state, n.state, j.not_before, j.deadline ORDER BY j.created_at DESC, j.id`,
       [limit],
     )) as unknown as [
       (Omit<Job, "targets" | "nodes" | "state"> & {
@@ -135,9 +156,9 @@ export class Jobs {
       const entry = jobs.get(job.id) ?? { ...job, state: "done" as const, targets: {} };
       jobs.set(job.id, entry);
       if (!state) continue;
-      const shown = state === "pending" ? "queued" : state;
+      const shown = this.shown(state, job);
       entry.targets[shown] = (entry.targets[shown] ?? 0) + n;
-      if (OPEN.includes(state) && node_state !== "retired") entry.state = "running";
+      if (shown !== "expired" && OPEN.includes(state) && node_state !== "retired") entry.state = "running";
     }
     return [...jobs.values()];
   }
@@ -177,7 +198,8 @@ export class Jobs {
     staggerSite: boolean,
   ): Promise<void> {
     const [rows] = (await this.pool.query(
-      `SELECT t.job_id, t.state, t.attempts, t.bytes, t.total, j.image_id, j.action, j.clear_target FROM fleet_job_targets t
+      `SELECT t.job_id, t.state, t.attempts, t.bytes, t.total, j.image_id, j.action, j.clear_target, j.not_before, j.deadline
+       FROM fleet_job_targets t
        JOIN fleet_jobs j ON j.id = t.job_id WHERE t.node_id = ? AND t.state IN (?) ORDER BY j.created_at`,
       [nodeId, OPEN],
     )) as unknown as [
@@ -190,9 +212,21 @@ export class Jobs {
         image_id: string;
         action: JobAction;
         clear_target: ClearTarget | null;
+        not_before: number | null;
+        deadline: number | null;
       }[],
     ];
     for (const row of rows) {
+      // A window: nothing starts before not_before; a part not done by the deadline is expired, and stops here.
+      const shown = this.shown(row.state, row);
+      if (shown === "waiting") continue;
+      if (shown === "expired") {
+        await this.pool.query(
+          "UPDATE fleet_job_targets SET state = 'expired', reason = ?, updated_at = NOW(3) WHERE job_id = ? AND node_id = ?",
+          ["not done by the job's deadline", row.job_id, nodeId],
+        );
+        continue;
+      }
       // A kind this node does not know (one a newer node created) fails its part rather than every round.
       const { part } = isJobAction(row.action) ? (JOB_KINDS[row.action] as JobKind<unknown>) : { part: undefined };
       if (part !== "fill") {

@@ -3,6 +3,7 @@ import type { Identity } from "../auth/identity.ts";
 import { imageTarget, type Policy } from "../auth/policy.ts";
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import { type JobWindow, jobWindow } from "../fleet/fan_out.ts";
 import { JOB_ACTIONS, JOB_KINDS, type JobAction } from "../fleet/job_kinds.ts";
 import { PEER_AUTH_HEADER, peerRead, peerRecordRead, peerTokenValid } from "../fleet/peer_auth.ts";
 import { isImageId } from "../images/image.ts";
@@ -10,6 +11,7 @@ import type { ImageSource } from "../images/source.ts";
 import { DomainError, imageNotFound, unavailable } from "../errors.ts";
 import { queueableImage, refuseBody } from "./cache_routes.ts";
 import { readLimitedJsonObject } from "./request_body.ts";
+import { type Bandwidth, throttled } from "../streams/throttle.ts";
 import { badRequest, conflict, forbidden, notFound } from "./errors.ts";
 import { empty, json, param } from "./responses.ts";
 import { type Routes, routes } from "./router.ts";
@@ -22,6 +24,8 @@ export interface FleetApiDeps {
   policy: Policy;
   /** Largest JSON request body, bytes (as for every other JSON body). */
   maxRequestBodySize: number;
+  /** peer_bandwidth_limit: everything this node serves to peers shares it. */
+  peerBandwidth?: Bandwidth;
 }
 
 /** Images per page of the fleet view. */
@@ -40,15 +44,15 @@ export async function fleetDb<T>(work: Promise<T>): Promise<T> {
 }
 
 /** The fleet extension's handlers; without a fleet each answers 409 (after its policy check). */
-export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: FleetApiDeps) {
+export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize, peerBandwidth }: FleetApiDeps) {
   const need = (): Fleet => {
     if (!fleet) throw conflict(NOT_ENABLED);
     return fleet;
   };
   /** A job caching an active image the caller may see on the chosen nodes; its id. */
-  const cacheJob = async (f: Fleet, id: string, where: Where, who: Identity): Promise<string> => {
+  const cacheJob = async (f: Fleet, id: string, where: Where, who: Identity, win?: JobWindow): Promise<string> => {
     await queueableImage(source, policy, id, who);
-    return fleetDb(f.fanOut({ action: "cache", imageId: id, clearTarget: null }, where, who.userId));
+    return fleetDb(f.fanOut({ action: "cache", imageId: id, clearTarget: null, ...win }, where, who.userId));
   };
   const jobCreated = async (f: Fleet, jobId: string): Promise<Response> =>
     json(await fleetDb(f.job(jobId)), 202, { Location: `/v2/x-fleet/jobs/${jobId}` });
@@ -56,12 +60,14 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
     /**
      * POST /v2/x-fleet/jobs -> 202 the job. Body: {"image_id", "site"?, "nodes"?: [url]} caches an image;
      * {"action": "clean" | "prune" | "clear", "target"?: "cache" | "queue" (clear), "site"?, "nodes"?} acts on caches.
+     * Any job may carry a window: "not_before" and "deadline", unix seconds.
      */
     async createJob(who: Identity, request: Request): Promise<Response> {
       const f = need();
       const body = await readLimitedJsonObject(request, maxRequestBodySize);
       const { image_id: id, site, nodes, action = "cache", target } = body;
-      const extra = Object.keys(body).filter((k) => !["action", "image_id", "site", "nodes", "target"].includes(k));
+      const fields = ["action", "image_id", "site", "nodes", "target", "not_before", "deadline"];
+      const extra = Object.keys(body).filter((k) => !fields.includes(k));
       if (extra.length) throw badRequest(`Unknown field(s): ${extra.join(", ")}`);
       if (typeof action !== "string" || !JOB_ACTIONS.includes(action as JobAction)) {
         throw badRequest(`action must be one of ${JOB_ACTIONS.join(", ")}`);
@@ -78,10 +84,11 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         throw badRequest("target is for action clear, and must be 'cache', 'queue' or empty string");
       }
       const where = { site: site as string | undefined, nodes: nodes as string[] | undefined };
+      const win = jobWindow(body.not_before, body.deadline, (f.opts.now ?? Date.now)());
       let jobId: string;
       if (action === "cache") {
         if (typeof id !== "string") throw badRequest("image_id is required");
-        jobId = await cacheJob(f, id, where, who);
+        jobId = await cacheJob(f, id, where, who, win);
       } else if (JOB_KINDS[action as JobAction].takesImage) {
         // pin, unpin: an image the caller may see, and the kind's rule checked against it.
         if (typeof id !== "string") throw badRequest("image_id is required");
@@ -89,13 +96,14 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         if (!image) throw imageNotFound(id);
         policy.enforce(JOB_KINDS[action as JobAction].rule, who, imageTarget(image));
         jobId = await fleetDb(
-          f.fanOut({ action: action as JobAction, imageId: id, clearTarget: null }, where, who.userId),
+          f.fanOut({ action: action as JobAction, imageId: id, clearTarget: null, ...win }, where, who.userId),
         );
       } else {
         if (id !== undefined) throw badRequest(`image_id is not taken by action ${action}`);
         policy.enforce(JOB_KINDS[action as JobAction].rule, who);
         const clearTarget = action === "clear" ? ((target || "both") as ClearTarget) : null;
-        jobId = await fleetDb(f.fanOut({ action: action as JobAction, imageId: null, clearTarget }, where, who.userId));
+        const spec = { action: action as JobAction, imageId: null, clearTarget, ...win };
+        jobId = await fleetDb(f.fanOut(spec, where, who.userId));
       }
       return jobCreated(f, jobId);
     },
@@ -186,7 +194,8 @@ export function fleetApi({ fleet, cache, source, policy, maxRequestBodySize }: F
         "Content-Length": String(size),
       });
       const read = await cache.readForPeer(id, () => !fleet.readingFromPeer(id));
-      if (read) return new Response(read.stream, { headers: headers(read.size) });
+      const stream = read && (peerBandwidth ? throttled(read.stream, peerBandwidth) : read.stream);
+      if (read) return new Response(stream, { headers: headers(read.size) });
       throw notFound(`Image ${id} is not cached here.`);
     },
 

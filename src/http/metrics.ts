@@ -8,6 +8,7 @@ import type { OutageView } from "../images/upstream_outage.ts";
 import type { RequestContext } from "../request_context.ts";
 import type { AccessRecord, ResponseObserver } from "./access_log.ts";
 import { Activity } from "./activity.ts";
+import type { Bandwidths } from "../streams/throttle.ts";
 import { fleetMetrics } from "./fleet_metrics.ts";
 
 const TTFB_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -33,6 +34,8 @@ export interface Metrics extends ResponseObserver {
   download(cache: "hit" | "miss"): void;
   /** A request with a temp URL's query: accepted (a valid signature) or refused (401). */
   tempUrl(accepted: boolean): void;
+  /** A readiness answer of GET /v2/x-fleet/ready: ready or not. */
+  fleetReady(ready: boolean): void;
   /** The last hour of downloads, per minute (the status page's chart). */
   readonly activity: Activity;
 }
@@ -49,6 +52,7 @@ export function cacheMetrics(
   keystone?: { outage: KeystoneOutage },
   outage?: { view(): OutageView },
   activity = new Activity(),
+  bandwidth?: Bandwidths,
 ): Metrics {
   const registry = new Registry();
   const counter = (name: string, help: string, read: () => number) =>
@@ -162,6 +166,12 @@ export function cacheMetrics(
     labelNames: ["result"],
     registers: [registry],
   });
+  const readyChecks = new Counter({
+    name: "glance_cache_fleet_ready_checks_total",
+    help: "Answers of GET /v2/x-fleet/ready, by result (ready, not_ready)",
+    labelNames: ["result"],
+    registers: [registry],
+  });
   const requests = new Counter({
     name: "glance_cache_http_requests_total",
     help: "HTTP requests answered, by method and status code",
@@ -172,6 +182,7 @@ export function cacheMetrics(
   requests.inc({ method: "GET", code: "200" }, 0);
   for (const label of ["cache", "source"]) served.inc({ from: label }, 0);
   for (const label of ["accepted", "refused"]) tempUrls.inc({ result: label }, 0);
+  for (const label of ["ready", "not_ready"]) readyChecks.inc({ result: label }, 0);
   for (const label of ["hit", "miss"]) ttfb.zero({ cache: label });
   for (const label of ["cached", "failed", "discarded"]) fillSeconds.zero({ outcome: label });
 
@@ -182,6 +193,19 @@ export function cacheMetrics(
   });
 
   if (fleet) fleetMetrics(registry, fleet, counter, gauge);
+  for (const [link, b] of Object.entries(bandwidth ?? {})) {
+    gauge(`glance_cache_${link}_bandwidth_limit_bytes`, `${link}_bandwidth_limit now, bytes/s (0: none)`, () => b.rate);
+    counter(
+      `glance_cache_${link}_bandwidth_bytes_total`,
+      `Bytes through the ${link} bandwidth limit`,
+      () => b.totals.bytes,
+    );
+    counter(
+      `glance_cache_${link}_bandwidth_wait_seconds_total`,
+      `Seconds reads were held by the ${link} bandwidth limit`,
+      () => b.totals.waitSeconds,
+    );
+  }
   if (store) {
     gauge(
       "glance_cache_store_unreadable_records",
@@ -232,6 +256,9 @@ export function cacheMetrics(
     },
     tempUrl(accepted) {
       tempUrls.inc({ result: accepted ? "accepted" : "refused" });
+    },
+    fleetReady(ready) {
+      readyChecks.inc({ result: ready ? "ready" : "not_ready" });
     },
     chunk(ctx: RequestContext, bytes: number) {
       if (!ctx.cache) return;

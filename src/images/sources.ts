@@ -8,6 +8,7 @@ import type { ImageSource } from "./source.ts";
 import { UpstreamClient } from "./upstream_client.ts";
 import { UpstreamGlance } from "./upstream_glance.ts";
 import { UpstreamOutage } from "./upstream_outage.ts";
+import type { Bandwidth } from "../streams/throttle.ts";
 
 const UPSTREAM = OPTIONS.upstream.fields;
 
@@ -31,7 +32,7 @@ export type ImageSources =
  * (S3, a second Glance) is one more branch here and one file implementing ImageSource.
  */
 export async function openImageSource(
-  opts: Pick<AppOptions, "dataDir" | "upstream" | "caFile">,
+  opts: Pick<AppOptions, "dataDir" | "upstream" | "caFile"> & { upstreamBandwidth?: Bandwidth },
   keystone?: KeystoneClient,
   log?: (msg: string) => void,
   linkLog?: { warn: (msg: string) => void; info: (msg: string) => void },
@@ -61,6 +62,7 @@ export async function openImageSource(
     client,
     metadataCacheTime,
     serviceToken: keystone ? () => keystone.serviceToken() : undefined,
+    bandwidth: opts.upstreamBandwidth,
   });
   return { source: upstream, upstream, client, outage };
 }

@@ -5,6 +5,7 @@ import { upstreamRequestIdHeader } from "../request_context.ts";
 import type { Image } from "./image.ts";
 import type { ByteRange, ImageSource } from "./source.ts";
 import type { UpstreamClient } from "./upstream_client.ts";
+import { type Bandwidth, throttled } from "../streams/throttle.ts";
 
 /** What UpstreamGlance needs. */
 export interface UpstreamOptions {
@@ -14,6 +15,8 @@ export interface UpstreamOptions {
   metadataCacheTime: number;
   /** The node's own token for background fills; undefined when upstream needs none. */
   serviceToken?: () => Promise<string>;
+  /** upstream_bandwidth_limit: every image read from the upstream (fills, uncached downloads) shares it. */
+  bandwidth?: Bandwidth;
 }
 
 const NOT_PROPERTIES = new Set(["self", "file", "schema", "locations", "direct_url", "stores"]);
@@ -119,7 +122,8 @@ export class UpstreamGlance implements ImageSource {
         );
       }
     }
-    return res.body;
+    // The one place every byte of image data from the upstream passes: throttled here, shared by all reads.
+    return this.opts.bandwidth ? throttled(res.body, this.opts.bandwidth) : res.body;
   }
 
   private headers(token: string | undefined): Record<string, string> {

@@ -1,4 +1,4 @@
-// Peer reads are signed for one node, one image and a bounded time, and a peer's redirect is never followed.
+// Peer reads are signed for one node, one image and a bounded time, a peer's redirect is never followed, and peer_bandwidth_limit holds.
 // test-needs: mariadb
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -157,6 +157,35 @@ t("a peer answering 302 is not followed: the target counts no request, the fill 
     await ctx.sql.query("UPDATE fleet_nodes SET state = 'retired' WHERE id = ?", [row.id]);
     peer.server.close();
     elsewhere.server.close();
+  }
+});
+
+t("peer_bandwidth_limit holds what a node serves to peers to the limit, set at run time", async () => {
+  const MiB = 1 << 20;
+  const limit = 2 * MiB;
+  const { id, data } = await cachedImage(3 * MiB, ctx.a);
+  const setPeer = (peer: number) =>
+    ctx.a.req("/v2/x-cache-node/bandwidth", {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ peer }),
+    });
+  const timed = async () => {
+    const t0 = performance.now();
+    const got = await peerGet(ctx.a, id, peerToken(SECRET, peerRead(ctx.a.url, id)));
+    assert.equal(md5(got.body), md5(data));
+    return (performance.now() - t0) / 1000;
+  };
+  try {
+    assert.equal((await setPeer(limit)).status, 200);
+    const held = await timed();
+    console.log(`peer limit ${limit} B/s: served ${Math.round(data.length / held)} B/s (${held.toFixed(2)} s)`);
+    assert.ok(data.length / held <= limit * 1.15, `${data.length / held} B/s over the peer limit`);
+    assert.equal((await setPeer(0)).status, 200);
+    const free = await timed();
+    assert.ok(data.length / free > limit * 2, `unlimited again: ${data.length / free} B/s`);
+  } finally {
+    await setPeer(0);
   }
 });
 
