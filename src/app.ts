@@ -69,6 +69,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     ...{ cache, policy, upstreamUrl: opts.upstream?.url, fleet, keystone, outage, activity: metrics.activity },
     auth: typeof opts.auth === "object" ? "custom" : opts.auth ?? "noauth",
     knownName: (id) => source.knownName?.(id),
+    bandwidth: parts.bandwidth,
   });
 
   const router = mount(

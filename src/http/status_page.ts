@@ -8,6 +8,7 @@ import type { KeystoneClient } from "../auth/keystone.ts";
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { OutageView } from "../images/upstream_outage.ts";
+import type { Bandwidths } from "../streams/throttle.ts";
 import type { Activity } from "./activity.ts";
 import { cacheListing } from "./cache_listing.ts";
 import { json } from "./responses.ts";
@@ -35,6 +36,8 @@ export interface StatusDeps {
   knownName?: (id: string) => string | undefined;
   /** The last hour of downloads, per minute. */
   activity?: Activity;
+  /** The node's bandwidth limits (streams/throttle.ts). */
+  bandwidth?: Bandwidths;
 }
 
 /** Images in the status document's fleet part: the first page of the fleet view, kept small for a page polled every 2 s. */
@@ -63,7 +66,7 @@ const PAGE_HEADERS = {
 
 /** The status page (public: the page holds no data) and the node's status document (cache_list rule). */
 export function statusApi(
-  { cache, policy, upstreamUrl, fleet, keystone, outage, auth, knownName, activity }: StatusDeps,
+  { cache, policy, upstreamUrl, fleet, keystone, outage, auth, knownName, activity, bandwidth }: StatusDeps,
 ) {
   const startedAt = Date.now() / 1000;
   const html = statusPageHtml(auth !== "noauth");
@@ -96,6 +99,13 @@ export function statusApi(
           pins: cache.pinned().map(({ image_id, pinned_at, size, cached }) => ({ image_id, pinned_at, size, cached })),
         },
         disk: { free: disk.bavail * disk.bsize, total: disk.blocks * disk.bsize },
+        // The limits in force (bytes/s, 0: none) and what passed under them (GET/PUT /v2/x-cache-node/bandwidth).
+        bandwidth: bandwidth
+          ? {
+            upstream: { limit: bandwidth.upstream.rate, bytes: bandwidth.upstream.totals.bytes },
+            peer: { limit: bandwidth.peer.rate, bytes: bandwidth.peer.totals.bytes },
+          }
+          : null,
         keystone: keystone ? keystonePart(keystone) : null,
         // Names of the listed images the node knows (GET /v2/cache keeps Glance's shape, without names).
         names: knownName ? namesOf(cache, knownName) : {},

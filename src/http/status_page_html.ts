@@ -88,6 +88,7 @@ export const statusPageHtml = (tokenBox: boolean) =>
         <div><dt>Disk</dt><dd id="disk"></dd></div>
         <div><dt>Images</dt><dd id="counts"></dd></div>
         <div><dt>On disk</dt><dd id="used"></dd></div>
+        <div><dt>Bandwidth</dt><dd id="bandwidth"></dd></div>
       </dl>
     </section>
     <section id="activity-section">

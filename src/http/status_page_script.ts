@@ -100,6 +100,7 @@ function renderNode(node) {
   $("disk").textContent = bytes(node.disk.free) + " free of " + bytes(node.disk.total);
   $("counts").textContent = node.cache.cached + " cached, " + node.cache.queued + " queued, " + node.cache.caching + " filling";
   renderActivity(node.activity || []);
+  $("bandwidth").textContent = node.bandwidth ? "upstream " + limit(node.bandwidth.upstream) + ", to peers " + limit(node.bandwidth.peer) : "";
   $("used").textContent = bytes(node.cache.used) + " (committed, filling, still read), " + node.cache.readers + " open readers";
   $("pins").replaceChildren(...node.cache.pins.map((p) => el("tr", { "data-pin": p.image_id },
     el("td", {}, el("code", {}, p.image_id)),
@@ -109,6 +110,10 @@ function renderNode(node) {
   $("pins-empty").hidden = node.cache.pins.length > 0;
   $("fleet").hidden = !node.fleet;
   if (node.fleet) renderFleet(node.fleet);
+}
+
+function limit(b) {
+  return (b.limit > 0 ? bytes(b.limit) + "/s at most" : "not limited") + " (" + bytes(b.bytes) + " so far)";
 }
 
 function link(l) {

@@ -55,6 +55,11 @@ t("an uncached download runs at the limit (±15%), a cached one far faster; the 
   const idB = await createImage(ctx.origin, b);
   const idC = await createImage(ctx.origin, c);
   assert.deepEqual(await (await ctx.node.req("/v2/x-cache-node/bandwidth")).json(), { upstream: LIMIT, peer: 0 });
+  // The status document (and its page) shows the limits in force.
+  const shown = (await (await ctx.node.req("/v2/x-cache-node/status")).json()) as {
+    bandwidth: { upstream: { limit: number }; peer: { limit: number } };
+  };
+  assert.deepEqual([shown.bandwidth.upstream.limit, shown.bandwidth.peer.limit], [LIMIT, 0]);
   // The same read unthrottled, in this run, before and after: what the machine itself costs now.
   assert.deepEqual((await setLimits({ upstream: 0 })).body, { upstream: 0, peer: 0 });
   const before = await timedDownload(idA);
