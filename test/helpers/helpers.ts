@@ -173,3 +173,12 @@ export async function tree(dir: string): Promise<string[]> {
   await walk(dir);
   return out.sort();
 }
+
+/** PUT /v2/cache/{id} on the node, as admin. */
+export const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
+
+/** DELETE /v2/cache/{id} on the node, as admin. */
+export const del = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "DELETE" });
+
+/** The node's cache directory, or a path in it. */
+export const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);

@@ -3,17 +3,13 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { suite } from "uvu";
 import type { FillHooks } from "../../src/cache/fill.ts";
 import { type FillFinished, fillFinished } from "../helpers/cache_events.ts";
 import { Gate } from "../helpers/gate.ts";
-import { bytes, createImage, listing, type Running, start, waitFor } from "../helpers/helpers.ts";
+import { bytes, cacheDir, createImage, del, listing, put, type Running, start, waitFor } from "../helpers/helpers.ts";
 
 const t = suite("cache commit races");
-const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
-const del = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "DELETE" });
 
 /** Runs `race` while the fill of a new 1 MiB image, queued by PUT, waits at the commit hook `at`; `over` is its fill_finished. */
 async function withFillHeldAt(

@@ -3,27 +3,25 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { suite } from "uvu";
 import type { Fill } from "../../src/cache/fill.ts";
 import { nextEvent } from "../helpers/cache_events.ts";
 import { Gate, holdReads } from "../helpers/gate.ts";
 import {
   bytes,
+  cacheDir,
   createImage,
+  del,
   listing,
   md5,
+  put,
   readAll,
-  type Running,
   start,
   waitCached,
   waitFor,
 } from "../helpers/helpers.ts";
 
 const t = suite("cache discarded fill");
-const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
-const del = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "DELETE" });
 
 t(
   "PUT right after a DELETE while a download reads the discarded fill: queued, its own file, cached; the download is whole",

@@ -4,7 +4,17 @@ import { existsSync } from "node:fs";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
-import { bytes, createImage, listing, md5, type Running, start, waitCached, waitFor } from "../helpers/helpers.ts";
+import {
+  bytes,
+  cacheDir,
+  createImage,
+  listing,
+  md5,
+  type Running,
+  start,
+  waitCached,
+  waitFor,
+} from "../helpers/helpers.ts";
 
 const t = suite<{ node: Running }>("fill", {} as never);
 t.before.each(async (ctx) => {
@@ -15,7 +25,6 @@ t.after.each(async (ctx) => {
 });
 
 const storeFile = (node: Running, id: string) => join(node.dir, "images", `${id}.data`);
-const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
 
 t("a checksum mismatch moves the file to invalid/, the worker lives on", async ({ node }) => {
   const data = bytes(1 << 20);

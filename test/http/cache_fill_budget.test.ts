@@ -3,20 +3,9 @@
 import assert from "node:assert/strict";
 import { suite } from "uvu";
 import { Gate, holdReads } from "../helpers/gate.ts";
-import {
-  bytes,
-  createImage,
-  listing,
-  md5,
-  readAll,
-  type Running,
-  start,
-  waitCached,
-  waitFor,
-} from "../helpers/helpers.ts";
+import { bytes, createImage, listing, md5, put, readAll, start, waitCached, waitFor } from "../helpers/helpers.ts";
 
 const t = suite("cache fill budget");
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
 
 t(
   "download fills share cache_concurrency: with the slot taken a cold download reads the source, joins keep one read, the queue waits",

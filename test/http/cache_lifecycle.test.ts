@@ -7,9 +7,11 @@ import { suite } from "uvu";
 import { ByteGate, failingAfter } from "../helpers/gate.ts";
 import {
   bytes,
+  cacheDir,
   createImage,
   listing,
   md5,
+  put,
   readAll,
   type Running,
   start,
@@ -18,8 +20,6 @@ import {
 } from "../helpers/helpers.ts";
 
 const t = suite("lifecycle");
-const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
 const download = async (node: Running, id: string) =>
   new Uint8Array(await (await node.req(`/v2/images/${id}/file`)).arrayBuffer());
 

@@ -11,6 +11,7 @@ import {
   listing,
   md5,
   MEMBER,
+  put,
   readAll,
   type Running,
   start,
@@ -20,7 +21,6 @@ import {
 
 const t = suite("pins and the cap");
 const pinPath = (id: string) => `/v2/x-cache-node/pins/${id}`;
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
 type PinList = { pins: { image_id: string; pinned_at: number; cached: boolean }[] };
 const pins = async (node: Running) => ((await (await node.req("/v2/x-cache-node/pins")).json()) as PinList).pins;
 const cachedIds = async (node: Running) => (await listing(node)).cached_images.map((e) => e.image_id);

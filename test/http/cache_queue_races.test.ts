@@ -4,11 +4,9 @@ import assert from "node:assert/strict";
 import { suite } from "uvu";
 import { fillFinished } from "../helpers/cache_events.ts";
 import { Gate, holdReads } from "../helpers/gate.ts";
-import { bytes, createImage, listing, type Running, start, waitCached } from "../helpers/helpers.ts";
+import { bytes, createImage, del, listing, put, start, waitCached } from "../helpers/helpers.ts";
 
 const t = suite("cache queue races");
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
-const del = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "DELETE" });
 
 t(
   "clearing the queue while its fill is running: the worker the cancelled fill frees finds nothing left to fill",

@@ -5,11 +5,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { Gate } from "../helpers/gate.ts";
-import { bytes, createImage, type Running, start } from "../helpers/helpers.ts";
+import { bytes, cacheDir, createImage, put, start } from "../helpers/helpers.ts";
 
 const t = suite("cache shutdown race");
-const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
 
 t("close() while a worker is between find and the fill: no fill starts, the queue marker stays", async () => {
   const found = new Gate();

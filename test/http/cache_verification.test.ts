@@ -6,11 +6,9 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { fillFinished } from "../helpers/cache_events.ts";
-import { bytes, createImage, md5, type Running, start, waitCached } from "../helpers/helpers.ts";
+import { bytes, cacheDir, createImage, md5, put, type Running, start, waitCached } from "../helpers/helpers.ts";
 
 const t = suite("cache verification");
-const cacheDir = (node: Running, sub = "") => join(node.dir, "cache", sub);
-const put = (node: Running, id: string) => node.req(`/v2/cache/${id}`, { method: "PUT" });
 
 /** hashlib names and node:crypto names, as the tests compute the expected digest. */
 const ALGOS: [string, string][] = [
