@@ -5,14 +5,13 @@
 // runtime's server an upload of the file (curl -T) and a PUT → cached of it. Ratios are taken within a run
 // (the machine may be shared and noisy), then the median of the runs is reported, with the server's CPU
 // seconds (from /proc) and its peak RSS.
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { promisify } from "node:util";
-import { randomFile, type Runtime, type ServerProcess } from "../support/processes.ts";
+import { createImageRecord, randomFile, type Runtime, type ServerProcess, uploadFile } from "../support/processes.ts";
 import { median, peakRssMb, resetPeakRss } from "./lib/measure.ts";
 
 const { values } = parseArgs({
@@ -46,15 +45,6 @@ function timeCommand(cmd: string, args: string[]): { s: number; cpu: number } {
   return { s, cpu: u + sys };
 }
 
-async function createImage(url: string): Promise<string> {
-  const res = await fetch(`${url}/v2/images`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "fill-bench", disk_format: "raw", container_format: "bare" }),
-  });
-  return ((await res.json()) as { id: string }).id;
-}
-
 interface Measure {
   s: number;
   cpu: number;
@@ -70,19 +60,8 @@ async function measured(server: ServerProcess, work: () => Promise<void>): Promi
 }
 
 async function upload(server: ServerProcess, file: string): Promise<{ id: string; m: Measure }> {
-  const id = await createImage(server.url);
-  const m = await measured(server, async () => {
-    await promisify(execFile)("curl", [
-      "-sf",
-      "-X",
-      "PUT",
-      "-H",
-      "Content-Type: application/octet-stream",
-      "-T",
-      file,
-      `${server.url}/v2/images/${id}/file`,
-    ]);
-  });
+  const id = await createImageRecord(server.url, "fill-bench");
+  const m = await measured(server, () => uploadFile(server.url, id, file));
   return { id, m };
 }
 

@@ -187,12 +187,23 @@ export async function randomFile(path: string, size: number): Promise<void> {
 
 /** Creates an image and uploads `file` with curl (streamed, never in this process's memory). */
 export async function uploadImage(url: string, file: string): Promise<string> {
+  const id = await createImageRecord(url, file);
+  await uploadFile(url, id, file);
+  return id;
+}
+
+/** A new raw image record named `name`, without data; its id. */
+export async function createImageRecord(url: string, name: string): Promise<string> {
   const res = await fetch(`${url}/v2/images`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ name: file, disk_format: "raw", container_format: "bare" }),
+    body: JSON.stringify({ name, disk_format: "raw", container_format: "bare" }),
   });
-  const { id } = (await res.json()) as { id: string };
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** Uploads `file` as image `id`'s data with curl (streamed, never in this process's memory). */
+export async function uploadFile(url: string, id: string, file: string): Promise<void> {
   await promisify(execFile)("curl", [
     "-sf",
     "-X",
@@ -203,5 +214,4 @@ export async function uploadImage(url: string, file: string): Promise<string> {
     file,
     `${url}/v2/images/${id}/file`,
   ]);
-  return id;
 }

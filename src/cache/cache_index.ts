@@ -3,6 +3,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, w
 import { type FileHandle, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { isImageId } from "../images/image.ts";
+import { syncDir } from "../images/record_files.ts";
 
 /** A committed image's row, in Glance's field names: what the cache tells of a cached image. */
 export interface CacheEntry {
@@ -235,19 +236,5 @@ function writeAtomicallySync(file: string, content: string): void {
     }
   } catch {
     // best effort, as below
-  }
-}
-
-/** Makes a rename durable; a runtime that cannot open directories only loses that guarantee. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // best effort
   }
 }

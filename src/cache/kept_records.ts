@@ -1,5 +1,5 @@
 // The kept records: beside the index, one durable file per committed image, the last record the upstream gave of it.
-import { mkdir, open, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isImageId } from "../images/image.ts";
 import { type KeptRecord, mergeKept, parseKept, sameKept } from "../images/kept_record.ts";
@@ -126,22 +126,7 @@ export class KeptRecords implements KeptRecordsView {
     return join(this.dir, `${id}.json`);
   }
 
-  private async write(record: KeptRecord): Promise<void> {
-    await writeRecord(this.path(record.id), record);
-    await syncDir(this.dir);
-  }
-}
-
-/** Makes a rename durable; a runtime that cannot open directories only loses that guarantee. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // best effort
+  private write(record: KeptRecord): Promise<void> {
+    return writeRecord(this.path(record.id), record);
   }
 }

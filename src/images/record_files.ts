@@ -1,7 +1,7 @@
 // Image records on disk: each a JSON file written whole and durably, one writer per record at a time.
 import { randomUUID } from "node:crypto";
 import { open, readdir, readFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** A record file that could not be read at start, and where it was moved so the node could start. */
 export interface UnreadableRecord {
@@ -28,7 +28,8 @@ export class KeyedExclusion {
 
 /**
  * Writes `value` as JSON to `path`: into a temporary file of its own (two writers never share one), flushed to
- * disk, then renamed over the old record, so a reader or a crash sees the old record or the new one, whole.
+ * disk, then renamed over the old record (the directory synced after), so a reader or a crash sees the old record
+ * or the new one, whole.
  */
 export async function writeRecord(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${randomUUID()}.tmp`;
@@ -41,6 +42,7 @@ export async function writeRecord(path: string, value: unknown): Promise<void> {
       await fh.close();
     }
     await rename(tmp, path);
+    await syncDir(dirname(path));
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
@@ -73,4 +75,18 @@ export async function readRecords<T>(
     }
   }
   return { records, unreadable };
+}
+
+/** Makes a rename in `dir` durable; a runtime that cannot open directories only loses that guarantee. */
+export async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort
+  }
 }
