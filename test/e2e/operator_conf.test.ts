@@ -120,7 +120,7 @@ t(
         // memcached_servers: the admin's validated token is there for the other nodes, under a hash of the token.
         const shared = new Memcached(mc.servers);
         const key = `glance-cache-node/token/${createHash("sha256").update(admin).digest("hex")}`;
-        assert.match((await shared.get(key)) ?? "", /"roles":\["admin"/);
+        assert.match((await shared.get(key)) ?? "", /"roles":\[[^\]]*"admin"/);
         shared.close();
       } finally {
         await fetch(`${env.GLANCE_URL}/v2/images/${id}`, { method: "DELETE", headers: { "X-Auth-Token": admin } });
