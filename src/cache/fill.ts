@@ -59,6 +59,9 @@ export class Fill implements TailedFill {
   committed = false;
   /** Resolves when the fill is over and accounted for, whatever the outcome. */
   readonly finished: Promise<void>;
+  /** Resolves once the source answered with the data, rejects if the fill failed first (downloads wait for it). */
+  readonly opened: Promise<void>;
+  private settleOpened: (err?: Error) => void = () => {};
 
   private out: FileWriter | undefined;
   private hasher: Hasher | undefined;
@@ -80,6 +83,8 @@ export class Fill implements TailedFill {
     this.path = deps.layout.incomplete(image.id, newNonce());
     this.expected = expectedDigest(image, deps.log, deps.verifyHash);
     this.finished = new Promise((resolve) => (this.over = resolve));
+    this.opened = new Promise((resolve, reject) => (this.settleOpened = (err) => (err ? reject(err) : resolve())));
+    this.opened.catch(() => {}); // nobody may be waiting for it
   }
 
   /** The image this fill copies. */
@@ -133,6 +138,7 @@ export class Fill implements TailedFill {
     });
     const fh = this.out;
     const source = await this.deps.source.read(this.image);
+    this.settleOpened();
     // The pipe asks for the chunk after next only once the sink has written (and hashed) the last, so a
     // file source may hand out its chunks from a ring of buffers (see docs/design.md).
     reuseBuffers(source, PIPE_INTO_SINK);
@@ -194,6 +200,7 @@ export class Fill implements TailedFill {
     const { layout, log } = this.deps;
     this.error = err instanceof Error ? err : new Error(String(err));
     this.state = "failed";
+    this.settleOpened(this.error);
     if (err instanceof ChecksumMismatch) {
       await rename(this.path, layout.invalid(this.id)).catch(() => rm(this.path, { force: true }));
       log(`fill of ${this.id} failed: ${this.error.message}; moved to invalid/`);
@@ -212,6 +219,7 @@ export class Fill implements TailedFill {
 
   /** The owner has accounted for the fill: `finished` resolves. */
   end(): void {
+    this.settleOpened(new Error(`the fill of ${this.id} ended before its source answered`));
     this.over();
   }
 

@@ -8,6 +8,7 @@ import type { CacheEntries } from "./entries.ts";
 import type { CacheEvents } from "./events.ts";
 import type { EvictionRules } from "./eviction.ts";
 import type { FillBudget } from "./fill_budget.ts";
+import type { Fill } from "./fill.ts";
 import type { FillRunner } from "./fill_runner.ts";
 import type { ImageStates } from "./image_state.ts";
 import type { InUse } from "./in_use.ts";
@@ -54,7 +55,7 @@ export async function serveDownload(
   if (!rules.admits(image)) return fromSource(deps, image);
   const state = states.of(image.id);
   const current = states.fill(image.id);
-  if ((state === "filling" || state === "verifying") && current) return current.reader();
+  if ((state === "filling" || state === "verifying") && current) return openedReader(current);
   // No room: eviction (never of pinned images nor ones being read) is tried once, else the source serves it.
   const took = () => budget.tryTake(image.size!);
   if (state === "cached" || runner.closing || !(took() || (await entries.makeRoom(image.size!), took()))) {
@@ -66,7 +67,22 @@ export async function serveDownload(
     );
     return fromSource(deps, image);
   }
-  return runner.start(image, "download").reader();
+  return openedReader(runner.start(image, "download"));
+}
+
+/**
+ * A reader of the fill once its source has answered: a fill refused at its start (say, the source does not let
+ * the node read the image) fails the download before its 200 is sent, instead of cutting the body short.
+ */
+async function openedReader(fill: Fill): Promise<ReadableStream<Uint8Array>> {
+  const reader = fill.reader(); // attached first: the fill cannot finish and go unread meanwhile
+  try {
+    await fill.opened;
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    throw err;
+  }
+  return reader;
 }
 
 /**

@@ -108,6 +108,12 @@ export class UpstreamGlance implements ImageSource {
           `The upstream image service answered ${what} (${headers.Range}) with the whole image, not the range.`,
         );
       }
+      if (this.opts.serviceToken && (res.status === 403 || res.status === 404)) {
+        // The caller could see the image; the node reads its data with its own token, which may not.
+        throw upstreamFailed(
+          `The upstream image service answered ${res.status} to the node's own ${what}: the node's service user may not read this image's data.`,
+        );
+      }
       throw upstreamError(res.status, what);
     }
     if (range) {

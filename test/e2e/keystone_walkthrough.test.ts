@@ -263,7 +263,9 @@ t(
     assert.equal(md5(new Uint8Array(await readFile(join(ctx.dir, pub)))), md5(data));
     // The admin project's private image: the caller may see it, the node's user may not read its data.
     const refused = await download(priv);
+    // An error answer before any byte, not a 200 cut short (which glanceclient reports as a corrupt download).
     assert.notEqual(refused.code, 0, transcript(refused));
+    assert.match(refused.stderr, /HTTP 502 Bad Gateway: .*the node's service user may not read this image's data/);
   },
 );
 
