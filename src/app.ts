@@ -67,7 +67,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   );
   const status = statusApi({
     ...{ cache, policy, upstreamUrl: opts.upstream?.url, fleet, keystone, outage, activity: metrics.activity },
-    auth: typeof opts.auth === "object" ? "custom" : opts.auth ?? "noauth",
+    auth: typeof opts.auth === "object" ? "custom" : opts.auth ?? OPTIONS.auth.default,
     knownName: (id) => source.knownName?.(id),
     bandwidth: parts.bandwidth,
   });

@@ -1,4 +1,5 @@
 // The node's parts, opened from its options: log, Keystone, image source, fleet, cache, policy and the change rule.
+import { OPTIONS } from "./config/options.ts";
 import { join } from "node:path";
 import { KeystoneClient } from "./auth/keystone.ts";
 import { Policy } from "./auth/policy.ts";
@@ -35,8 +36,8 @@ export async function openParts(opts: AppOptions): Promise<Parts> {
     : undefined;
   const peerFetch = clientFetch({ caFile: opts.caFile }); // read first: a bad ca_file stops the start here
   const bandwidth = {
-    upstream: new Bandwidth(opts.upstreamBandwidthLimit ?? 0),
-    peer: new Bandwidth(opts.peerBandwidthLimit ?? 0),
+    upstream: new Bandwidth(opts.upstreamBandwidthLimit ?? OPTIONS.upstreamBandwidthLimit.default),
+    peer: new Bandwidth(opts.peerBandwidthLimit ?? OPTIONS.peerBandwidthLimit.default),
   };
   const sources = await openImageSource(
     { ...opts, upstreamBandwidth: bandwidth.upstream },

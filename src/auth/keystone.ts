@@ -1,4 +1,5 @@
 // Keystone v3: the node's own service token, and validation of callers' tokens (cached briefly, shared via memcached).
+import { KEYSTONE_AUTHTOKEN } from "../config/file_options.ts";
 import { unavailable } from "../errors.ts";
 import { clientFetch, type Fetch } from "../platform/tls_fetch.ts";
 import { type Identity, makeIdentity } from "./identity.ts";
@@ -240,7 +241,7 @@ export class KeystoneClient {
    * memory may answer), never a 500; any other answer means Keystone is back.
    */
   private async call(url: string, init: RequestInit): Promise<Response> {
-    const seconds = this.opts.timeout ?? 30;
+    const seconds = this.opts.timeout ?? KEYSTONE_AUTHTOKEN.fields.timeout.default;
     let res: Response;
     try {
       const got = await this.send(url, { ...init, signal: AbortSignal.timeout(seconds * 1000) });

@@ -1,4 +1,5 @@
 // Authentication as router middleware: picks the auth mode from its options and sets each request's identity.
+import { OPTIONS } from "../config/options.ts";
 import { LOOPBACK, parseCidrList } from "./addresses.ts";
 import type { Authenticator, ConnInfo, Identity } from "./identity.ts";
 import type { KeystoneClient } from "./keystone.ts";
@@ -59,7 +60,7 @@ export function authentication(
 
 /** The Authenticator of the configured mode. */
 export function authenticator(opts: AuthOptions, keystone: KeystoneClient | undefined): Authenticator {
-  const mode = opts.auth ?? "noauth";
+  const mode = opts.auth ?? OPTIONS.auth.default;
   if (typeof mode === "object") return mode;
   if (mode === "headers") {
     const trustedProxies = opts.trustedProxies ? parseCidrList(opts.trustedProxies.join(",")) : LOOPBACK;

@@ -2,7 +2,7 @@
 import type { ImageSource } from "../images/source.ts";
 import type { CacheIndex } from "./cache_index.ts";
 import type { CacheOptions, CacheStats, CacheTotals, FillProgress } from "./cache_types.ts";
-import { DEFAULT_MAX_SIZE } from "./cache_types.ts";
+import { OPTIONS } from "../config/options.ts";
 import { CacheEntries } from "./entries.ts";
 import type { CacheEvents } from "./events.ts";
 import { EvictionRules } from "./eviction.ts";
@@ -36,11 +36,11 @@ export interface PartsInput {
 export function cacheParts({ layout, index, opts, log, events, stats, pinned }: PartsInput) {
   const states = new ImageStates((id) => index.has(id));
   const kept = new KeptRecords(layout.recordsDir, (id) => holdingOf(states.of(id)));
-  const rules = new EvictionRules(opts.maxSize ?? DEFAULT_MAX_SIZE, opts);
+  const rules = new EvictionRules(opts.maxSize ?? OPTIONS.maxSize.default, opts);
   const inUse = new InUse(() => budget.poke());
   const others = () => index.totalSize + inUse.heldBytes;
   const needRoom = (bytes: number) => void entries.makeRoom(bytes).catch((e) => log(`evict: ${e}`));
-  const budget = new FillBudget(opts.concurrency ?? 1, rules, others, needRoom);
+  const budget = new FillBudget(opts.concurrency ?? OPTIONS.cacheConcurrency.default, rules, others, needRoom);
   const upstream = opts.source;
   const source: ImageSource = {
     find: (id, who) => upstream.find(id, who),

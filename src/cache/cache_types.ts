@@ -88,10 +88,3 @@ export interface CacheTotals {
   pinnedImages: number;
   pinnedBytes: number;
 }
-
-/** The default of CacheOptions.maxSize: 10 GiB. */
-export const DEFAULT_MAX_SIZE = 10 * 1024 ** 3;
-/** The default of CacheOptions.stallTime: one day. */
-export const DEFAULT_STALL_TIME = 86400;
-/** The default of CacheOptions.maxQueue. */
-export const DEFAULT_MAX_QUEUE = 1000;

@@ -1,4 +1,5 @@
 // Eviction and admission: which images may enter the cache, when it is over its cap, and which entries leave first.
+import { OPTIONS } from "../config/options.ts";
 import type { Image } from "../images/image.ts";
 import type { CacheEntry } from "./cache_index.ts";
 
@@ -11,11 +12,6 @@ export interface EvictionOptions {
   /** Seconds without a read after which an image is removed; 0: never (default). */
   maxIdle?: number;
 }
-
-/** The defaults of EvictionOptions. */
-export const DEFAULT_HIGH_WATERMARK = 95;
-/** The default low watermark, percent. */
-export const DEFAULT_LOW_WATERMARK = 85;
 
 /**
  * The cache's rules on size, in one place so a new rule is one change here: admission of an image,
@@ -33,9 +29,9 @@ export class EvictionRules {
 
   /** `maxSize`: Glance's image_cache_max_size, bytes (changed only by tests: setCacheMaxSizeForTests). */
   constructor(public maxSize: number, opts: EvictionOptions = {}) {
-    this.highWatermark = opts.highWatermark ?? DEFAULT_HIGH_WATERMARK;
-    this.lowWatermark = Math.min(opts.lowWatermark ?? DEFAULT_LOW_WATERMARK, this.highWatermark);
-    this.maxIdle = opts.maxIdle ?? 0;
+    this.highWatermark = opts.highWatermark ?? OPTIONS.highWatermark.default;
+    this.lowWatermark = Math.min(opts.lowWatermark ?? OPTIONS.lowWatermark.default, this.highWatermark);
+    this.maxIdle = opts.maxIdle ?? OPTIONS.maxIdle.default;
   }
 
   /** Why an image may not be cached (undefined: it may). */

@@ -5,7 +5,7 @@ import type { ByteRange, ImageSource } from "../images/source.ts";
 import { type CacheEntry, CacheIndex } from "./cache_index.ts";
 import { CacheEntries, type PruneReport } from "./entries.ts";
 import type { CacheOptions, CacheStats, CacheTotals, ClearTarget, FillProgress } from "./cache_types.ts";
-import { DEFAULT_MAX_QUEUE, DEFAULT_STALL_TIME } from "./cache_types.ts";
+import { OPTIONS } from "../config/options.ts";
 import { CacheEvents } from "./events.ts";
 import type { EvictionRules } from "./eviction.ts";
 import type { InUse } from "./in_use.ts";
@@ -26,7 +26,6 @@ export type { CacheEntry, ImageState, PruneReport };
 /** How a cache is opened and what it reports. */
 export type { CacheOptions, CacheStats, CacheTotals, ClearTarget, FillProgress } from "./cache_types.ts";
 /** The defaults of CacheOptions. */
-export { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "./cache_types.ts";
 /** Tests only: the cache's size cap changed in place, as after a restart with a smaller image_cache_max_size. */
 export { setCacheMaxSizeForTests } from "./cache_parts.ts";
 
@@ -70,8 +69,8 @@ export class ImageCache {
   ) {
     const log = (this.log = opts.log ?? ((msg) => console.log(`[cache] ${msg}`)));
     const events = (this.events = new CacheEvents(log));
-    this.stallTime = opts.stallTime ?? DEFAULT_STALL_TIME;
-    this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
+    this.stallTime = opts.stallTime ?? OPTIONS.stallTime.default;
+    this.maxQueue = opts.maxQueue ?? OPTIONS.maxQueue.default;
     ({
       states: this.states,
       rules: this.rules,
@@ -106,7 +105,7 @@ export class ImageCache {
     for (const id of queue.list()) if (cache.states.of(id) === "absent") cache.states.move(id, "queued");
     await cache.prune();
     for (const pin of cache.pins.list()) await cache.enqueue(pin.image_id).catch((e) => cache.log(`pin: ${e}`)); // copy lost
-    const concurrency = opts.concurrency ?? 1;
+    const concurrency = opts.concurrency ?? OPTIONS.cacheConcurrency.default;
     const { states, source, rules, budget, runner: fills, events, log } = cache;
     for (let i = 0; i < concurrency; i++) {
       cache.workers.push(queueWorker({ queue, states, source, rules, budget, fills, events, log }));

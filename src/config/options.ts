@@ -1,5 +1,4 @@
 // Every option of the node, declared once: flag (its environment variable follows), config-file key, kind, default, help, field.
-import { DEFAULT_MAX_QUEUE, DEFAULT_MAX_SIZE, DEFAULT_STALL_TIME } from "../cache/image_cache.ts";
 import { VERIFY_HASHES } from "../cache/verify.ts";
 import type { Decl, Group } from "./kinds.ts";
 import { KEYSTONE_AUTHTOKEN, TOLERATED } from "./file_options.ts";
@@ -143,7 +142,7 @@ export const OPTIONS = {
     oldEnv: "GLANCE_CACHE_MAX_SIZE",
     ini: ["DEFAULT", "image_cache_max_size"],
     kind: "count",
-    default: DEFAULT_MAX_SIZE,
+    default: 10 * 1024 ** 3,
     help:
       "cache size cap, bytes: committed files, fills in progress and removed files still being read never hold more",
   },
@@ -183,7 +182,7 @@ export const OPTIONS = {
     oldEnv: "GLANCE_CACHE_MAX_QUEUE",
     ini: ["glance_cache_node", "max_queue"],
     kind: "count",
-    default: DEFAULT_MAX_QUEUE,
+    default: 1000,
     help: "images that may wait in the cache queue; a PUT beyond gets 409",
   },
   stallTime: {
@@ -191,7 +190,7 @@ export const OPTIONS = {
     oldEnv: "GLANCE_CACHE_STALL_TIME",
     ini: ["DEFAULT", "image_cache_stall_time"],
     kind: "count",
-    default: DEFAULT_STALL_TIME,
+    default: 86400,
     help: "incomplete files older than this (s) are cleaned",
   },
   ...CONNECTION_LIMITS,

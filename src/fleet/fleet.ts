@@ -1,6 +1,7 @@
 // This node as a member of a fleet: joins through the shared database, mirrors its cache there, and does its part of the work.
 import { statfs } from "node:fs/promises";
 import type { ImageCache } from "../cache/image_cache.ts";
+import { FLEET } from "../config/fleet_options.ts";
 import type { CacheEvent } from "../cache/events.ts";
 import type { ImageSource } from "../images/source.ts";
 import { migrate, openPool, type Pool, redact } from "./database.ts";
@@ -51,8 +52,8 @@ export class Fleet {
     private readonly log: (msg: string) => void,
   ) {
     this.site = opts.site ?? "";
-    this.pollInterval = opts.pollInterval ?? 2;
-    this.heartbeatInterval = opts.heartbeatInterval ?? 10;
+    this.pollInterval = opts.pollInterval ?? FLEET.fields.pollInterval.default;
+    this.heartbeatInterval = opts.heartbeatInterval ?? FLEET.fields.heartbeatInterval.default;
     this.jobs = new Jobs(pool, this.registry.staleAfter, opts.now);
   }
 
@@ -74,7 +75,10 @@ export class Fleet {
     const pool = openPool(opts.databaseUrl);
     try {
       await migrate(pool, log);
-      const registry = new NodeRegistry(pool, opts.staleAfter ?? Math.max(3 * (opts.heartbeatInterval ?? 10), 30));
+      const registry = new NodeRegistry(
+        pool,
+        opts.staleAfter ?? Math.max(3 * (opts.heartbeatInterval ?? FLEET.fields.heartbeatInterval.default), 30),
+      );
       const instance = crypto.randomUUID();
       const me = await registry.register(opts.selfUrl, opts.site ?? "", instance);
       if (me.tookOver) {

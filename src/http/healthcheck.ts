@@ -1,4 +1,5 @@
 // GET/HEAD /healthcheck as oslo.middleware's healthcheck answers it: 200 "OK" or 503 with the reasons; JSON on request.
+import { OPTIONS } from "../config/options.ts";
 import { existsSync } from "node:fs";
 import { rm, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -219,7 +220,10 @@ export interface NodeHealthOptions {
 
 /** The node's checks: the cache takes files and has room, the services it depends on answer, not drained. */
 export function nodeHealthChecks(opts: NodeHealthOptions): Check[] {
-  const checks = [cacheWritableCheck(opts.cacheDirs), diskSpaceCheck(opts.cacheDirs[0], opts.minFreePercent ?? 5)];
+  const checks = [
+    cacheWritableCheck(opts.cacheDirs),
+    diskSpaceCheck(opts.cacheDirs[0], opts.minFreePercent ?? OPTIONS.healthcheck.fields.minFreePercent.default),
+  ];
   if (opts.upstreamUrl) {
     const url = `${opts.upstreamUrl.replace(/\/+$/, "")}/versions`;
     const probe = reachableCheck("UpstreamGlanceCheck", "GLANCE", url, 3000, opts.upstreamFetch);
