@@ -1,9 +1,8 @@
 // The index of committed cache entries: an in-memory map backed by an append-only journal that survives restarts.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { type FileHandle, open, rename } from "node:fs/promises";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { isImageId } from "../images/image.ts";
-import { syncDir } from "../images/record_files.ts";
+import { writeDurably } from "../images/record_files.ts";
 
 /** A committed image's row, in Glance's field names: what the cache tells of a cached image. */
 export interface CacheEntry {
@@ -44,12 +43,12 @@ export class CacheIndex {
 
   private constructor(private readonly file: string) {}
 
-  /** Replays the journal and rewrites it compacted; at start nothing else runs, so this one is synchronous. */
-  static open(file: string): CacheIndex {
+  /** Replays the journal and rewrites it compacted (durably: the old journal or the new one, never half). */
+  static async open(file: string): Promise<CacheIndex> {
     const index = new CacheIndex(file);
     index.replay();
     for (const e of index.entries.values()) index.total += e.size;
-    writeAtomicallySync(file, index.snapshot());
+    await writeDurably(file, index.snapshot());
     index.records = index.entries.size;
     return index;
   }
@@ -140,7 +139,7 @@ export class CacheIndex {
 
   private append(record: Record, durable: boolean): Promise<void> {
     const line = `${JSON.stringify(record)}\n`;
-    const done = this.then(async () => {
+    const done = this.inTurn(async () => {
       this.fh ??= await open(this.file, "a");
       await this.fh.write(line);
       if (durable) await this.fh.sync();
@@ -154,11 +153,11 @@ export class CacheIndex {
     this.compacting = true;
     const content = this.snapshot();
     this.records = this.entries.size;
-    return this.then(async () => {
+    return this.inTurn(async () => {
       try {
         await this.fh?.close();
         this.fh = undefined;
-        await writeAtomically(this.file, content);
+        await writeDurably(this.file, content);
       } finally {
         this.compacting = false;
       }
@@ -166,7 +165,8 @@ export class CacheIndex {
   }
 
   /** Runs `task` after every write before it; one failure is reported to its caller and does not stop later ones. */
-  private then(task: () => Promise<void>): Promise<void> {
+  /** Runs `task` after every write queued before it (not named then: an object with a then() is a thenable). */
+  private inTurn(task: () => Promise<void>): Promise<void> {
     const run = this.chain.then(task);
     this.chain = run.catch(() => {});
     return run;
@@ -200,41 +200,5 @@ export class CacheIndex {
         this.entries.delete(rec.id);
       }
     }
-  }
-}
-
-/** tmp file, fsync, rename over, fsync the directory: the journal is the old one or the new one, never half. */
-async function writeAtomically(file: string, content: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.write(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  await syncDir(dirname(file));
-}
-
-function writeAtomicallySync(file: string, content: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  try {
-    const dfd = openSync(dirname(file), "r");
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // best effort, as below
   }
 }

@@ -94,7 +94,7 @@ export class ImageCache {
     const layout = new CacheLayout(opts.dir);
     await layout.create();
     const releaseLock = await acquireLock(layout);
-    const index = CacheIndex.open(layout.indexFile);
+    const index = await CacheIndex.open(layout.indexFile);
     const queue = new FillQueue(layout);
     const cache = new ImageCache(layout, index, queue, opts);
     cache.releaseLock = releaseLock;

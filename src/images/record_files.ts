@@ -26,17 +26,22 @@ export class KeyedExclusion {
   }
 }
 
+/** Writes `value` as JSON to `path`, durably and whole (see writeDurably). */
+export function writeRecord(path: string, value: unknown): Promise<void> {
+  return writeDurably(path, JSON.stringify(value));
+}
+
 /**
- * Writes `value` as JSON to `path`: into a temporary file of its own (two writers never share one), flushed to
- * disk, then renamed over the old record (the directory synced after), so a reader or a crash sees the old record
- * or the new one, whole.
+ * Writes `text` to `path`: into a temporary file of its own (two writers never share one), flushed to disk, then
+ * renamed over the old file (the directory synced after), so a reader or a crash sees the old file or the new
+ * one, whole.
  */
-export async function writeRecord(path: string, value: unknown): Promise<void> {
+export async function writeDurably(path: string, text: string): Promise<void> {
   const tmp = `${path}.${randomUUID()}.tmp`;
   try {
     const fh = await open(tmp, "wx");
     try {
-      await fh.writeFile(JSON.stringify(value));
+      await fh.writeFile(text);
       await fh.sync();
     } finally {
       await fh.close();

@@ -30,7 +30,7 @@ const lines = (file: string) => readFileSync(file, "utf8").split("\n").filter(Bo
 
 t("put, hit and remove survive a reopen", async ({ file }) => {
   const [a, b, c] = ids(3);
-  let index = CacheIndex.open(file);
+  let index = await CacheIndex.open(file);
   assert.deepEqual(index.list(), []);
   index.put(entry(a, 1));
   index.put(entry(b, 2));
@@ -43,7 +43,7 @@ t("put, hit and remove survive a reopen", async ({ file }) => {
   assert.equal(index.remove(c), false);
   await index.close();
 
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [a, b].sort());
   assert.deepEqual(index.get(a), { ...entry(a, 1), hits: 2, last_accessed: T0 + 200.5 });
   assert.deepEqual(index.get(b), { ...entry(b, 2), hits: 1, last_accessed: T0 + 300 });
@@ -56,7 +56,7 @@ t("put, hit and remove survive a reopen", async ({ file }) => {
   index.put(entry(c, 9));
   await index.close();
 
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [b, c].sort());
   assert.deepEqual(index.get(b), { ...entry(b, 2), hits: 2, last_accessed: T0 + 500 });
   assert.deepEqual(index.get(c), entry(c, 9));
@@ -65,14 +65,14 @@ t("put, hit and remove survive a reopen", async ({ file }) => {
 
 t("records are on disk without close(): a crash loses no put, hit or remove", async ({ file }) => {
   const [a, b] = ids(2);
-  const crashed = CacheIndex.open(file);
+  const crashed = await CacheIndex.open(file);
   crashed.put(entry(a, 1));
   crashed.put(entry(b, 2));
   crashed.hit(a, T0 + 50);
   crashed.remove(b);
   await crashed.flush(); // written, not closed
   // no close(): a new process opens the same journal
-  const index = CacheIndex.open(file);
+  const index = await CacheIndex.open(file);
   assert.deepEqual(index.list(), [{ ...entry(a, 1), hits: 1, last_accessed: T0 + 50 }]);
   await index.close();
   await crashed.close();
@@ -80,7 +80,7 @@ t("records are on disk without close(): a crash loses no put, hit or remove", as
 
 t("a torn last line is ignored and every record before it survives", async ({ file }) => {
   const [a, b, c] = ids(3);
-  let index = CacheIndex.open(file);
+  let index = await CacheIndex.open(file);
   index.put(entry(a, 1));
   index.put(entry(b, 2));
   index.hit(a, T0 + 10);
@@ -90,7 +90,7 @@ t("a torn last line is ignored and every record before it survives", async ({ fi
 
   // a put cut short by a crash, without its newline
   appendFileSync(file, JSON.stringify({ op: "put", ...entry(c, 3) }).slice(0, 40));
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [a, b].sort());
   assert.deepEqual(index.get(a), { ...entry(a, 1), hits: 1, last_accessed: T0 + 10 });
   assert.equal(index.has(c), false);
@@ -99,7 +99,7 @@ t("a torn last line is ignored and every record before it survives", async ({ fi
   index.hit(b, T0 + 20);
   await index.close();
 
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.deepEqual(index.list().map((e) => e.image_id), [a, b, c].sort());
   assert.equal(index.get(b)?.hits, 1);
   assert.deepEqual(index.get(c), entry(c, 3));
@@ -108,7 +108,7 @@ t("a torn last line is ignored and every record before it survives", async ({ fi
   // zeros, as some file systems leave after a crash, and a torn hit
   appendFileSync(file, `{"op":"hit","id":"${a}","t":`);
   appendFileSync(file, new Uint8Array(64));
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.equal(index.list().length, 3);
   assert.equal(index.get(a)?.hits, 1);
   await index.close();
@@ -117,7 +117,7 @@ t("a torn last line is ignored and every record before it survives", async ({ fi
 
 t("compaction keeps every entry and its hits, and the journal stays short", async ({ file }) => {
   const keys = ids(10);
-  let index = CacheIndex.open(file);
+  let index = await CacheIndex.open(file);
   keys.forEach((id, i) => index.put(entry(id, i)));
   const HITS = 2500;
   let longest = 0;
@@ -131,7 +131,7 @@ t("compaction keeps every entry and its hits, and the journal stays short", asyn
   assert.ok(lines(file).length < 1001);
   await index.close();
 
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.equal(index.list().length, 10);
   keys.forEach((id, i) => {
     assert.deepEqual(index.get(id), { ...entry(id, i), hits: HITS / 10, last_accessed: T0 + 1000 + HITS - 10 + i }, id);
@@ -144,7 +144,7 @@ t("compaction keeps every entry and its hits, and the journal stays short", asyn
 
 t("clear() drops every entry, also after a reopen, and the index is usable after", async ({ file }) => {
   const keys = ids(3);
-  let index = CacheIndex.open(file);
+  let index = await CacheIndex.open(file);
   keys.forEach((id, i) => index.put(entry(id, i)));
   index.hit(keys[0]);
   assert.deepEqual((await index.clear()).sort(), [...keys].sort());
@@ -154,12 +154,12 @@ t("clear() drops every entry, also after a reopen, and the index is usable after
   assert.deepEqual(await index.clear(), []);
   await index.close();
 
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.deepEqual(index.list(), []);
   const [d] = ids(1);
   index.put(entry(d, 7));
   await index.close();
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.deepEqual(index.list(), [entry(d, 7)]);
   await index.close();
 });
@@ -175,7 +175,7 @@ t("100,000 entries: open, list and hits", async ({ file }) => {
   writeFileSync(file, `${records.join("\n")}\n`);
 
   let t0 = performance.now();
-  let index = CacheIndex.open(file);
+  let index = await CacheIndex.open(file);
   const openMs = performance.now() - t0;
   console.log(`\n  open of ${N.toLocaleString("en")} entries: ${openMs.toFixed(1)} ms`);
 
@@ -197,7 +197,7 @@ t("100,000 entries: open, list and hits", async ({ file }) => {
   console.log(`  ${HITS.toLocaleString("en")} hits on ${N.toLocaleString("en")} entries: ${hitMs.toFixed(1)} ms`);
   await index.close();
 
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.equal(index.list().length, N - 1);
   assert.equal(index.get(hot)?.hits, 4 + targets.filter((id) => id === hot).length);
   const counts = new Map<string, number>();
@@ -210,7 +210,7 @@ t("100,000 entries: open, list and hits", async ({ file }) => {
 });
 
 t("the journal is written without blocking the event loop; put() resolves once durable", async ({ file }) => {
-  const index = CacheIndex.open(file);
+  const index = await CacheIndex.open(file);
   let turned = false;
   setImmediate(() => (turned = true));
   const durable = index.put(entry(randomUUID(), 1));
@@ -223,13 +223,13 @@ t("the journal is written without blocking the event loop; put() resolves once d
 
 t("hits and removals made while a compaction runs are kept exactly once", async ({ file }) => {
   const keys = ids(10);
-  let index = CacheIndex.open(file);
+  let index = await CacheIndex.open(file);
   keys.forEach((id, i) => void index.put(entry(id, i)));
   const HITS = 3000; // crosses the compaction threshold twice, with records queued behind each
   for (let n = 0; n < HITS; n++) index.hit(keys[n % 10], T0 + n);
   index.remove(keys[9]);
   await index.close();
-  index = CacheIndex.open(file);
+  index = await CacheIndex.open(file);
   assert.equal(index.list().length, 9);
   for (const id of keys.slice(0, 9)) assert.equal(index.get(id)?.hits, HITS / 10, id);
   await index.close();
