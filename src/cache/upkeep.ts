@@ -1,6 +1,6 @@
 // Keeping the cache directory sane: one owner at a time, files and index reconciled, stale leftovers cleaned.
 import { link, open, readdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import process from "node:process";
 import { isImageId } from "../images/image.ts";
 import type { CacheIndex } from "./cache_index.ts";
@@ -105,7 +105,13 @@ export async function reconcile(layout: CacheLayout, index: CacheIndex, log: (ms
   for (const dir of [layout.incompleteDir, layout.invalidDir]) {
     for (const name of await readdir(dir)) await rm(join(dir, name), { force: true, recursive: true });
   }
-  const files = new Set((await readdir(layout.root)).filter(isImageId));
+  const names = await readdir(layout.root);
+  // A compaction of the journal cut short by a crash leaves its temporary file (the journal itself is whole).
+  const journalTemp = `${basename(layout.indexFile)}.`;
+  for (const name of names.filter((n) => n.startsWith(journalTemp) && n.endsWith(".tmp"))) {
+    await rm(join(layout.root, name), { force: true });
+  }
+  const files = new Set(names.filter(isImageId));
   for (const entry of index.list()) {
     const st = files.has(entry.image_id) ? await stat(layout.committed(entry.image_id)) : undefined;
     if (!st || st.size !== entry.size) {

@@ -144,10 +144,13 @@ t("at start, files and index are reconciled and leftovers removed", async () => 
   await writeFile(cacheDir(node, stray), "no row");
   await writeFile(join(cacheDir(node, "incomplete"), stray), "partial");
   await writeFile(join(cacheDir(node, "invalid"), stray), "bad");
+  const journalTemp = cacheDir(node, `index.jsonl.${stray}.tmp`); // a compaction a crash cut short
+  await writeFile(journalTemp, "half a journal");
   const again = await start({}, node.dir);
   try {
     assert.deepEqual((await listing(again)).cached_images.map((e) => e.image_id), [kept]);
     assert.ok(!existsSync(cacheDir(again, stray)));
+    assert.ok(!existsSync(journalTemp));
     assert.ok(!existsSync(cacheDir(again, wrongSize)));
     assert.deepEqual(await readdir(cacheDir(again, "incomplete")), []);
     assert.deepEqual(await readdir(cacheDir(again, "invalid")), []);
