@@ -2,7 +2,9 @@
 import mysql from "mysql2/promise";
 import { databaseSsl } from "./database_tls.ts";
 
+/** The fleet's connection pool (sql.ts): a mysql2 pool, or the failover pool over several members. */
 export type { Pool } from "./sql.ts";
+/** The schema's migrations (migrations.ts), for the fleet and the tests that set up older schemas. */
 export { migrate, SCHEMA_VERSION } from "./migrations.ts";
 
 /**
