@@ -16,6 +16,17 @@ export const FLEET = {
           : `${name}: only MariaDB/MySQL (mysql+pymysql://...) is supported`,
       help: "MariaDB shared by a fleet of nodes, mysql+pymysql://user:pass@host/db (else [database] connection)",
     },
+    databaseHosts: {
+      flag: "fleet-database-hosts",
+      ini: ["glance_cache_node", "fleet_database_hosts"],
+      kind: "string",
+      check: (v, name) =>
+        v.split(",").every((h) => /^\s*(\[[^\]]+\]|[^:\s,]+)(:\d{1,5})?\s*$/.test(h))
+          ? undefined
+          : `${name}: a comma-separated list of host or host:port: ${v}`,
+      help:
+        "more members of a Galera cluster, host:port,...: tried in order after the URL's host when it fails (same user, database, TLS)",
+    },
     selfUrl: {
       flag: "worker-self-reference-url",
       ini: ["DEFAULT", "worker_self_reference_url"],

@@ -4,7 +4,8 @@ import type { ImageCache } from "../cache/image_cache.ts";
 import { FLEET } from "../config/fleet_options.ts";
 import type { CacheEvent } from "../cache/events.ts";
 import type { ImageSource } from "../images/source.ts";
-import { migrate, openPool, type Pool, redact } from "./database.ts";
+import { migrate, type Pool, redact } from "./database.ts";
+import { FailoverPool } from "./failover_pool.ts";
 import { chooseNodes, type FanOutTarget } from "./fan_out.ts";
 import { imagesView, type ImageView, type ViewQuery } from "./fleet_view.ts";
 import { type Job, Jobs, type JobSpec } from "./jobs.ts";
@@ -72,7 +73,7 @@ export class Fleet {
   /** Connects, applies migrations and registers this node. Fails when the database cannot be reached. */
   static async connect(given: FleetOptions, log: (msg: string) => void): Promise<Fleet> {
     const opts = { ...given, selfUrl: given.selfUrl.replace(/\/+$/, "") };
-    const pool = openPool(opts.databaseUrl);
+    const pool = new FailoverPool(opts.databaseUrl, opts.databaseHosts, log, (opts.databaseFailback ?? 10) * 1000);
     try {
       await migrate(pool, log);
       const registry = new NodeRegistry(

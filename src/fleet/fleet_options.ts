@@ -4,6 +4,13 @@
 export interface FleetOptions {
   /** [glance_cache_node] fleet_database_url, or Glance's [database] connection (mysql+pymysql://...). */
   databaseUrl: string;
+  /**
+   * [glance_cache_node] fleet_database_hosts: further members of the database cluster ("db2:3306,db3"), tried in
+   * order after the URL's host when it fails, with the URL's user, database and TLS options.
+   */
+  databaseHosts?: string;
+  /** Seconds on a later member before the first one is tried again (default 10; tests shorten it). */
+  databaseFailback?: number;
   /** [DEFAULT] worker_self_reference_url: how peers and operators reach this node. */
   selfUrl: string;
   /** [glance_cache_node] site: peers fill from nodes of their own site. */

@@ -5,6 +5,12 @@ import type { Pool } from "./database.ts";
 const KEEP_DAYS = 7;
 /** One image forgotten again within this time is not announced again. */
 const QUIET_MS = 60_000;
+/**
+ * Rows this recent are read again even behind the cursor: a row's seq is taken when it is inserted, not when it
+ * commits, and on Galera each member hands out its own interleaved seqs, so a lower seq can become visible after a
+ * higher one was read.
+ */
+const LOOKBACK_SECONDS = 30;
 
 /**
  * The log of images found deleted or deactivated: a node announces what it saw and applies what others saw,
@@ -16,6 +22,8 @@ export class ForgottenImages {
   private readonly announcedAt = new Map<string, number>();
   /** Seen here, not yet written (the database was away). */
   private readonly unannounced = new Set<string>();
+  /** Rows applied within the lookback, by seq, with when they were applied: not applied twice. */
+  private readonly recent = new Map<number, number>();
 
   private constructor(
     private readonly pool: Pool,
@@ -69,14 +77,19 @@ export class ForgottenImages {
     }
   }
 
-  /** Applies the other nodes' rows after the cursor with `forget`, then moves the cursor. */
+  /** Applies the other nodes' rows after the cursor (and recent ones behind it, not yet applied) with `forget`. */
   async apply(forget: (id: string) => Promise<void>): Promise<void> {
     const [rows] = (await this.pool.query(
-      "SELECT seq, image_id, node_id FROM fleet_forgotten WHERE seq > ? ORDER BY seq LIMIT 1000",
+      `SELECT seq, image_id, node_id FROM fleet_forgotten
+       WHERE seq > ? OR at >= NOW(3) - INTERVAL ${LOOKBACK_SECONDS} SECOND ORDER BY seq LIMIT 1000`,
       [this.cursor],
     )) as unknown as [{ seq: number; image_id: string; node_id: number }[]];
-    if (!rows.length) return;
-    for (const r of rows) {
+    const now = Date.now();
+    for (const [seq, at] of this.recent) if (now - at > 2 * LOOKBACK_SECONDS * 1000) this.recent.delete(seq);
+    const fresh = rows.filter((r) => !this.recent.has(r.seq));
+    if (!fresh.length) return;
+    for (const r of fresh) {
+      this.recent.set(r.seq, now);
       if (r.node_id === this.nodeId) continue;
       this.applying.add(r.image_id);
       try {
@@ -85,7 +98,9 @@ export class ForgottenImages {
         this.applying.delete(r.image_id);
       }
     }
-    this.cursor = rows[rows.length - 1].seq;
+    const last = Math.max(this.cursor, ...fresh.map((r) => r.seq));
+    if (last === this.cursor) return;
+    this.cursor = last;
     await this.pool.query("UPDATE fleet_nodes SET forgotten_seq = ? WHERE id = ?", [this.cursor, this.nodeId]);
   }
 }

@@ -1,6 +1,7 @@
 // Fan-out jobs: one request caches an image on (or cleans, prunes, clears) many nodes; each node picks up its part by polling.
 import type { ClearTarget, ImageCache } from "../cache/image_cache.ts";
 import type { Pool } from "./database.ts";
+import { transaction } from "./sql.ts";
 import { followFill, waitForSiteLeader } from "./fill_part.ts";
 import { isJobAction, JOB_ACTIONS, JOB_KINDS, type JobAction, type JobKind, type TargetState } from "./job_kinds.ts";
 
@@ -72,9 +73,7 @@ export class Jobs {
 
   async create(spec: JobSpec, nodeIds: number[], createdBy: string): Promise<string> {
     const id = crypto.randomUUID();
-    const conn = await this.pool.getConnection();
-    try {
-      await conn.beginTransaction();
+    await transaction(this.pool, async (conn) => {
       await conn.query(
         "INSERT INTO fleet_jobs (id, action, clear_target, image_id, site, nodes, created_by, created_at, not_before, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(3), ?, ?)",
         [
@@ -92,13 +91,7 @@ export class Jobs {
       await conn.query("INSERT INTO fleet_job_targets (job_id, node_id, state, updated_at) VALUES ?", [
         nodeIds.map((n) => [id, n, "pending", new Date()]),
       ]);
-      await conn.commit();
-    } catch (err) {
-      await conn.rollback().catch(() => {});
-      throw err;
-    } finally {
-      conn.release();
-    }
+    });
     return id;
   }
 

@@ -1,6 +1,7 @@
 // This node's cache as the fleet sees it: one fleet_entries row per cached, queued or filling image, kept in step.
 import type { ImageCache } from "../cache/image_cache.ts";
 import type { Pool } from "./database.ts";
+import { transaction } from "./sql.ts";
 
 type Row = [
   nodeId: number,
@@ -86,20 +87,12 @@ export class SharedRows {
       ...this.cache.fills().map((f) => f.id),
     ]);
     this.dirty.clear();
-    const conn = await this.pool.getConnection();
-    try {
-      await conn.beginTransaction();
+    await transaction(this.pool, async (conn) => {
       await conn.query("DELETE FROM fleet_entries WHERE node_id = ?", [this.nodeId]);
       const rows = [...ids].map((id) => this.rowOf(id)).filter((r): r is Row => r !== undefined);
       for (let i = 0; i < rows.length; i += 1000) await conn.query(UPSERT, [rows.slice(i, i + 1000)]);
-      await conn.commit();
-      this.needsRebuild = false;
-    } catch (err) {
-      await conn.rollback().catch(() => {});
-      throw err;
-    } finally {
-      conn.release();
-    }
+    });
+    this.needsRebuild = false;
   }
 
   /** Resolves once the writes asked for so far are done. */

@@ -4,7 +4,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
 import { ConfigError, parseConfig } from "../../src/config/parse.ts";
-import { connectionOptions, redact } from "../../src/fleet/database.ts";
+import { connectionOptions, parseHosts, redact } from "../../src/fleet/database.ts";
+import { isMemberError, isRetryable } from "../../src/fleet/sql.ts";
 import { tempDir } from "../helpers/helpers.ts";
 
 const t = suite("fleet config");
@@ -35,6 +36,7 @@ fleet_secret = abc
     secret: "abc",
     pollInterval: 2,
     heartbeatInterval: 10,
+    databaseHosts: undefined,
   });
   const conn = connectionOptions(config.fleet!.databaseUrl);
   assert.deepEqual([conn.host, conn.port, conn.user, conn.password, conn.database], [
@@ -60,6 +62,7 @@ t("docs/fleet.md's example configuration is read as written", async () => {
     secret: "long-random-string",
     pollInterval: 2,
     heartbeatInterval: 10,
+    databaseHosts: undefined,
   });
 });
 
@@ -170,6 +173,39 @@ t("PyMySQL's TLS options in the URL become mysql2's ssl: files read, verificatio
       return true;
     });
   }
+});
+
+t("fleet_database_hosts: more members after the URL's host, each once, in order; a bad list is refused", async () => {
+  const config = await configWith(`
+[DEFAULT]
+worker_self_reference_url = http://10.0.0.5:9292
+[database]
+connection = mysql+pymysql://glance:x@db1:3306/glance
+[glance_cache_node]
+fleet_database_hosts = db2:3307, db1:3306,[fd00::3], db3
+`);
+  const first = connectionOptions(config.fleet!.databaseUrl);
+  assert.deepEqual(parseHosts(config.fleet!.databaseHosts, { host: first.host!, port: first.port! }), [
+    { host: "db1", port: 3306 },
+    { host: "db2", port: 3307 },
+    { host: "fd00::3", port: 3306 },
+    { host: "db3", port: 3306 },
+  ]);
+  await assert.rejects(
+    configWith(
+      "[DEFAULT]\nworker_self_reference_url = http://a\n[database]\nconnection = mysql://a@h/db\n" +
+        "[glance_cache_node]\nfleet_database_hosts = db2:port\n",
+    ),
+    /fleet_database_hosts.*host or host:port/,
+  );
+});
+
+t("which database errors run again, and which move to another member", () => {
+  assert.equal(isRetryable({ errno: 1213, code: "ER_LOCK_DEADLOCK" }), true);
+  assert.equal(isMemberError({ errno: 1213 }), false);
+  assert.equal(isMemberError({ errno: 1047, code: "ER_UNKNOWN_COM_ERROR" }), true);
+  assert.equal(isMemberError({ code: "ECONNREFUSED" }), true);
+  assert.equal(isRetryable({ errno: 1062, code: "ER_DUP_ENTRY" }), false);
 });
 
 t.run();
