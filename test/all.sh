@@ -12,7 +12,7 @@ fail() { echo "test/all.sh: $1" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 # --- Debian packages the test files name in their test-needs lines (test/run.sh) ---------------------------
 # e2e/setup.sh (run by e2e/start.sh below) installs Keystone, Glance and the OpenStack clients itself.
-PKGS=(curl python3-glanceclient mariadb-server chromium nginx-light tmux systemd openssl qemu-utils qemu-block-extra memcached)
+PKGS=(curl python3-glanceclient mariadb-server galera-4 rsync chromium nginx-light tmux systemd openssl qemu-utils qemu-block-extra memcached)
 mapfile -t need < <(missing_packages "${PKGS[@]}")
 if [ ${#need[@]} -gt 0 ]; then
   # in a subshell: apt_install dies on failure, and this script must still end with its "passed, failed" line

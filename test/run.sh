@@ -30,6 +30,7 @@ need_missing() {
     openssl) command -v openssl >/dev/null || echo "openssl missing (Debian package openssl)" ;;
     mariadb) { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } || echo "MariaDB missing (Debian package mariadb-server)" ;;
     qemu-img) { command -v qemu-img >/dev/null && ls /usr/lib/*/qemu/block-curl.so >/dev/null 2>&1; } || echo "qemu-img or its curl driver missing (Debian packages qemu-utils and qemu-block-extra)" ;;
+    galera) { [ -f /usr/lib/galera/libgalera_smm.so ] && command -v rsync >/dev/null && id mysql >/dev/null 2>&1; } || echo "Galera missing (Debian packages galera-4, rsync and mariadb-server's mysql user)" ;;
     memcached) { command -v memcached >/dev/null || [ -x /usr/bin/memcached ]; } || echo "memcached missing (Debian package memcached)" ;;
     nginx) { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo "nginx missing (Debian package nginx-light)" ;;
     *) echo "unknown test-needs name: $1" ;;
