@@ -4,11 +4,10 @@
 //        [--size 64M] [--idle 60] [--batch 5] [--poll 2] [--heartbeat 10] [--no-write]
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { startMariaDb } from "../test/helpers/mariadb.ts";
 import {
   createImageRecord,
   freePort,
@@ -69,7 +68,9 @@ async function upstreamCount(origin: string) {
   return {
     reads: (await metric(origin, "glance_cache_hits_total")) + (await metric(origin, "glance_cache_misses_total")),
     bytes: sum(
-      [...(await (await fetch(`${origin}/metrics`)).text()).matchAll(/^glance_cache_served_bytes_total\{[^}]*\} (\d+)/gm)]
+      [...(await (await fetch(`${origin}/metrics`)).text()).matchAll(
+        /^glance_cache_served_bytes_total\{[^}]*\} (\d+)/gm,
+      )]
         .map((m) => Number(m[1])),
     ),
   };
@@ -139,8 +140,12 @@ try {
     const single = await startServer(runtime, join(scratch, "alone"), common);
     const t0 = performance.now();
     await fetch(`${single.url}/v2/cache/${id}`, { method: "PUT" });
-    await waitUntil("the reference fill", async () =>
-      (await getJson<{ cached_images: unknown[] }>(`${single.url}/v2/cache`)).cached_images.length === 1, 600_000, 100);
+    await waitUntil(
+      "the reference fill",
+      async () => (await getJson<{ cached_images: unknown[] }>(`${single.url}/v2/cache`)).cached_images.length === 1,
+      600_000,
+      100,
+    );
     reference = (performance.now() - t0) / 1000;
     await single.stop();
     log(`one node alone filled ${values.size} in ${reference.toFixed(1)} s`);
@@ -190,9 +195,11 @@ try {
       return rows.filter((r) => r.status === "alive").length === N;
     }, 120_000);
     const startSeconds = (performance.now() - t0) / 1000;
-    log(`${mode}: ${N} nodes alive after ${startSeconds.toFixed(0)} s; total RSS ${
-      sum(nodes.map((n) => rssMb(n.pid))).toFixed(0)
-    } MB`);
+    log(
+      `${mode}: ${N} nodes alive after ${startSeconds.toFixed(0)} s; total RSS ${
+        sum(nodes.map((n) => rssMb(n.pid))).toFixed(0)
+      } MB`,
+    );
     await sleep(3000);
 
     const fanOut = async (id: string, halfway?: () => Promise<void>) => {
@@ -345,7 +352,9 @@ function report(rs: ModeResult[]): string {
     [
       `fan-out of ${values.size} to ${N} nodes: time to all cached`,
       col((r) => `${f(r.fanOut.seconds)} s (${f(r.fanOut.seconds / reference, 2)}× one node's fill)`),
-      `one node alone: ${f(reference)} s (this run)`,
+      `one node alone ${f(reference)} s (this run); N fills on ${cpus().length} cores ≥ ${
+        f((N * reference) / cpus().length)
+      } s, + 3 rounds of ${values.poll} s`,
     ],
     ["  reads of the upstream (counted there)", col((r) => `${r.fanOut.upstreamReads}`), `${SITES} (one per site)`],
     [
@@ -403,7 +412,9 @@ function report(rs: ModeResult[]): string {
       "fan-out, one database member SIGKILLed halfway: time to all cached",
       col((r) =>
         r.killed
-          ? `${f(r.killed.seconds)} s (killed at ${f(r.killed.killedAt)} s); job ${r.killed.jobState}, ${r.killed.cached} targets cached, ${r.killed.localCached}/${N} nodes hold it`
+          ? `${f(r.killed.seconds)} s (killed at ${
+            f(r.killed.killedAt)
+          } s); job ${r.killed.jobState}, ${r.killed.cached} targets cached, ${r.killed.localCached}/${N} nodes hold it`
           : "n/a (one server)"
       ),
       "—",
@@ -415,11 +426,15 @@ function report(rs: ModeResult[]): string {
     ],
     ["start of the N nodes (batches of " + BATCH + ")", col((r) => `${f(r.startSeconds, 0)} s`), "—"],
   ];
-  const head = ["figure", ...rs.map((r) => (r.members > 1 ? `Galera (${r.members} members)` : "one MariaDB")), `estimate for N = ${N}`];
+  const head = [
+    "figure",
+    ...rs.map((r) => (r.members > 1 ? `Galera (${r.members} members)` : "one MariaDB")),
+    `estimate for N = ${N}`,
+  ];
   const L = [
-    `${N} ${runtime} nodes in ${SITES} sites, ${values.size} images, poll ${values.poll} s, heartbeat ${values.heartbeat} s (${new Date().toISOString().slice(0, 16)}Z, load ${
-      readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
-    })`,
+    `${N} ${runtime} nodes in ${SITES} sites, ${values.size} images, poll ${values.poll} s, heartbeat ${values.heartbeat} s (${
+      new Date().toISOString().slice(0, 16)
+    }Z, load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`,
     "",
     `| ${head.join(" | ")} |`,
     `|${head.map(() => "---").join("|")}|`,
