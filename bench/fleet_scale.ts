@@ -1,7 +1,7 @@
 // Bench: N real node processes (default 50 in 10 sites) on one database, a single MariaDB and a Galera cluster:
 // fan-out, idle cost (statements/s, connections, CPU, memory), a member killed mid-fan-out, view latency.
 // Usage: node --import tsx bench/fleet_scale.ts [--nodes 50] [--sites 10] [--runtime node|deno] [--db single|galera|both]
-//        [--size 64M] [--idle 60] [--batch 5] [--poll 2] [--heartbeat 10] [--no-write]
+//        [--size 64M] [--idle 60] [--batch 5] [--poll 2] [--heartbeat 10] [--kill-wait 180] [--no-write]
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: "5" },
     poll: { type: "string", default: "2" },
     heartbeat: { type: "string", default: "10" },
+    "kill-wait": { type: "string", default: "180" },
     "no-write": { type: "boolean", default: false },
   },
 });
@@ -43,6 +44,8 @@ const unit = values.size!.slice(-1) as "K" | "M" | "G";
 const SIZE = Number(values.size!.slice(0, -1)) * { K: 1 << 10, M: 1 << 20, G: 1 << 30 }[unit];
 const IDLE = Number(values.idle);
 const BATCH = Number(values.batch);
+/** Seconds the fan-out with a member killed is waited for. */
+const KILL_WAIT = Number(values["kill-wait"]);
 const modes = values.db === "both" ? ["single", "galera"] : [values.db!];
 if (!(N > 0 && SITES > 0 && SITES <= N && SIZE > 0 && IDLE > 0)) throw new Error("bad --nodes/--sites/--size/--idle");
 const log = (msg: string) => console.error(`[fleet_scale ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -216,19 +219,22 @@ try {
       const jobId = ((await res.json()) as { id: string }).id;
       let job: Job | undefined;
       let killedAt = NaN;
+      let gaveUp = false;
       await waitUntil("the fan-out", async () => {
         job = await getJson<Job>(`${nodes[0].url}/v2/x-fleet/jobs/${jobId}`).catch(() => job);
-        const cached = job?.targets.filter((x) => x.state === "cached").length ?? 0;
-        if (halfway && Number.isNaN(killedAt) && cached >= N / 2) {
+        if (!halfway) return job?.state === "done";
+        // Half the nodes hold it (as each node's own cache says: the job's rows lag a round) -> the kill. With a
+        // member gone, nodes on it cannot report either: every node's own cache is the answer.
+        const local = await Promise.all(nodes.map((n) => cachedHere(n.url, id)));
+        if (Number.isNaN(killedAt) && local.filter(Boolean).length >= N / 2) {
           killedAt = (performance.now() - t) / 1000;
           await halfway();
         }
-        if (!halfway) return job?.state === "done";
-        // With a member gone, nodes on it cannot report: every node's own cache is the answer.
-        const local = await Promise.all(nodes.map((n) => cachedHere(n.url, id)));
+        // Nodes cut off from the database may never take their part: given up on after KILL_WAIT.
+        if (!local.every(Boolean) && performance.now() - t > KILL_WAIT * 1000) return (gaveUp = true);
         return local.every(Boolean);
       });
-      const seconds = (performance.now() - t) / 1000;
+      const seconds = gaveUp ? NaN : (performance.now() - t) / 1000;
       const up1 = await upstreamCount(origin.url);
       const readsAfter = await Promise.all(nodes.map((n) => nodeReads(n.url)));
       const d = (k: keyof Reads) => sum(readsAfter.map((r, i) => r[k] - readsBefore[i][k]));
@@ -413,7 +419,9 @@ function report(rs: ModeResult[]): string {
       "fan-out, one database member SIGKILLed halfway: time to all cached",
       col((r) =>
         r.killed
-          ? `${f(r.killed.seconds)} s (killed at ${
+          ? `${
+            Number.isFinite(r.killed.seconds) ? `${f(r.killed.seconds)} s` : `not within ${KILL_WAIT} s`
+          } (killed at ${
             f(r.killed.killedAt)
           } s); job ${r.killed.jobState}, ${r.killed.cached} targets cached, ${r.killed.localCached}/${N} nodes hold it`
           : "n/a (one server)"
