@@ -92,7 +92,7 @@ interface ModeResult {
   fanOut: FanOut;
   idle: Idle;
   latency: Record<string, { median: number; p90: number }>;
-  killed?: FanOut & { killedAt: number; jobState: string; localCached: number };
+  killed?: FanOut & { killedAt: number; jobState: string; jobDone: number; localCached: number };
   notes: string[];
 }
 interface FanOut {
@@ -235,6 +235,15 @@ try {
         return local.every(Boolean);
       });
       const seconds = gaveUp ? NaN : (performance.now() - t) / 1000;
+      // And when the job's rows say so: nodes on the killed member report once they reach another one (failover).
+      let jobDone = job?.state === "done" ? seconds : NaN;
+      if (halfway) {
+        await waitUntil("the job done", async () => {
+          job = await getJson<Job>(`${nodes[0].url}/v2/x-fleet/jobs/${jobId}`).catch(() => job);
+          if (job?.state === "done") jobDone = (performance.now() - t) / 1000;
+          return job?.state === "done" || performance.now() - t > KILL_WAIT * 1000;
+        });
+      }
       const up1 = await upstreamCount(origin.url);
       const readsAfter = await Promise.all(nodes.map((n) => nodeReads(n.url)));
       const d = (k: keyof Reads) => sum(readsAfter.map((r, i) => r[k] - readsBefore[i][k]));
@@ -243,6 +252,7 @@ try {
         job: job!,
         killedAt,
         seconds,
+        jobDone,
         upstreamReads: up1.reads - up0.reads,
         upstreamImages: (up1.bytes - up0.bytes) / SIZE,
         nodeUpstreamReads: d("upstream"),
@@ -424,9 +434,11 @@ function report(rs: ModeResult[]): string {
         r.killed
           ? `${
             Number.isFinite(r.killed.seconds) ? `${f(r.killed.seconds)} s` : `not within ${KILL_WAIT} s`
-          } (killed at ${
-            f(r.killed.killedAt)
-          } s); job ${r.killed.jobState}, ${r.killed.cached} targets cached, ${r.killed.localCached}/${N} nodes hold it`
+          } (killed at ${f(r.killed.killedAt)} s), ${r.killed.localCached}/${N} nodes hold it; the job ${
+            Number.isFinite(r.killed.jobDone)
+              ? `done at ${f(r.killed.jobDone)} s`
+              : `${r.killed.jobState} after ${KILL_WAIT} s (${r.killed.cached} targets cached)`
+          }`
           : "n/a (one server)"
       ),
       "—",
