@@ -73,6 +73,10 @@ export function openPool(url: string, member?: Member): mysql.Pool {
   return mysql.createPool({
     ...(member ? { ...overTcp, host: member.host, port: member.port } : connectionOptions(url)),
     connectionLimit: 4,
+    // A quiet node needs one connection (its rounds are serialized); those a burst opened close again within a
+    // second, so a fleet holds about one connection per node rather than four (docs/fleet.md, "At 500 nodes").
+    maxIdle: 1,
+    idleTimeout: 60_000,
     connectTimeout: 5000,
     // Times cross the wire as numbers (UNIX_TIMESTAMP), never as zone-dependent Date objects.
     decimalNumbers: true,

@@ -166,14 +166,18 @@ export class NodeRegistry {
     return rows.map((r) => r.url);
   }
 
-  /** Alive peers of a site (not `self`) holding the image committed, then those filling it; random within each. */
+  /**
+   * Alive peers of a site (not `self`) holding the image committed, in random order; then those filling it, furthest
+   * along first and the lowest id on a tie: a site's first fill (its leader's, the lowest id of a job) reads the
+   * source, and the others, which tail a peer and do not serve their own fill, come after it.
+   */
   async peersHolding(imageId: string, site: string, self: number): Promise<string[]> {
     const [rows] = (await this.pool.query(
       `SELECT n.url FROM fleet_entries e JOIN fleet_nodes n ON n.id = e.node_id
        WHERE e.image_id = ? AND e.state IN ('cached', 'filling') AND n.site = ? AND n.id <> ? AND n.state = 'active'
        AND n.heartbeat_at >= NOW(3) - INTERVAL ${
         Number(this.staleAfter)
-      } SECOND ORDER BY e.state = 'cached' DESC, RAND() LIMIT 3`,
+      } SECOND ORDER BY e.state = 'cached' DESC, IF(e.state = 'cached', RAND(), -e.bytes), n.id LIMIT 3`,
       [imageId, site, self],
     )) as unknown as [{ url: string }[]];
     return rows.map((r) => r.url);
