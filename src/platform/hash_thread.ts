@@ -2,10 +2,11 @@
 const deno = "Deno" in globalThis;
 
 /**
- * An upload's md5 runs on the hash pool beside the main thread's sha512, on both runtimes: it pays in time
- * on each (measured: docs/design.md). On Deno the pool's one thread is paid for once and kept (HASH_THREADS_STAY).
+ * An upload's md5 runs on the hash pool beside the main thread's sha512 on Node. On Deno both are computed
+ * inline: with the kept thread an upload peaked ~25–30 MB higher (the benchmark's upload row over its 150 MB
+ * budget) for a time gain the busy machine did not show reliably (measured: docs/design.md).
  */
-export const HASH_THREAD_PAYS = true;
+export const HASH_THREAD_PAYS = !deno;
 
 /**
  * A fill's digest (PUT → cached, uncached downloads) runs on the hash pool. On Deno the main thread also reads
