@@ -4,7 +4,8 @@ import type { Image } from "../images/image.ts";
 import type { ImageSource } from "../images/source.ts";
 import { type FileWriter, openWriter } from "../platform/file_writer.ts";
 import { fileSink, PIPE_INTO_SINK, reuseBuffers } from "../streams/files.ts";
-import { Hasher } from "../streams/hasher.ts";
+import { FILL_HASH_THREAD } from "../platform/hash_thread.ts";
+import { type ChunkDigest, chunkDigest } from "../streams/side_digest.ts";
 import { ChecksumMismatch, LocalIOError } from "./fill_errors.ts";
 import { fillReader, type TailedFill } from "./fill_reader.ts";
 import { type CacheLayout, newNonce } from "./layout.ts";
@@ -64,7 +65,7 @@ export class Fill implements TailedFill {
   private settleOpened: (err?: Error) => void = () => {};
 
   private out: FileWriter | undefined;
-  private hasher: Hasher | undefined;
+  private hasher: ChunkDigest | undefined;
   private readers = 0;
   private readonly readEnds: (() => void)[] = [];
   private discard = false;
@@ -132,7 +133,8 @@ export class Fill implements TailedFill {
   /** Phase 1: the source's bytes into the fill's file, hashed on the way; resolves once all are written. */
   async copy(): Promise<void> {
     // Built before the source is opened: an algorithm we cannot compute must not fail a started download.
-    const hasher = (this.hasher = new Hasher(this.expected ? [this.expected.runtimeAlgo] : []));
+    // On the hash pool where the runtime's main thread would otherwise hash beside everything else (FILL_HASH_THREAD).
+    const hasher = (this.hasher = chunkDigest(this.expected ? [this.expected.runtimeAlgo] : [], FILL_HASH_THREAD));
     this.out = await openWriter(this.path, "wx").catch((err) => {
       throw new LocalIOError(`open: ${err.message}`);
     });
@@ -174,7 +176,7 @@ export class Fill implements TailedFill {
     await this.deps.hooks?.afterFsync?.(this);
     const hasher = this.hasher!;
     const expected = this.expected;
-    const digests = hasher.digest();
+    const digests = await hasher.digest();
     if (this.image.size !== null && hasher.size !== this.image.size) {
       throw new ChecksumMismatch(`size ${hasher.size} != expected ${this.image.size}`);
     }
@@ -212,6 +214,7 @@ export class Fill implements TailedFill {
 
   /** Phase 4, whatever happened: the file closed, readers woken, a discarded file removed once unread. */
   async close(): Promise<void> {
+    this.hasher?.close?.();
     await this.out?.close().catch(() => {});
     this.wake();
     await this.removeIfDiscarded();

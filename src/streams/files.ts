@@ -155,19 +155,22 @@ export async function writeAll(fh: ChunkWriter, chunk: Uint8Array): Promise<void
 
 /**
  * A sink that writes each chunk before accepting the next: the source is read only as fast as the
- * disk takes it. `hash` sees each chunk while its write is in flight; `written` after it landed.
+ * disk takes it. `hash` sees each chunk while its write is in flight (a hash on another thread may
+ * answer with a promise: the next chunk waits for it too); `written` after it landed.
  */
 export function fileSink(
   fh: ChunkWriter,
-  on: { hash?: (chunk: Uint8Array) => void; written?: (bytes: number) => void } = {},
+  on: { hash?: (chunk: Uint8Array) => void | Promise<void>; written?: (bytes: number) => void } = {},
 ): WritableStream<Uint8Array> {
   const turn = eventLoopTurns();
   return new WritableStream<Uint8Array>(
     {
       async write(chunk) {
         const written = writeAll(fh, chunk);
-        on.hash?.(chunk);
+        const hashed = on.hash?.(chunk);
+        hashed?.catch(() => {}); // awaited below, unless the write failed first
         await written;
+        await hashed;
         on.written?.(chunk.byteLength);
         await turn();
       },

@@ -1,13 +1,15 @@
 // One digest computed off the main thread, on a small shared pool of threads, over chunks in buffers shared with it.
 import { Buffer } from "node:buffer";
 import { Worker } from "node:worker_threads";
+import { HASH_THREADS, HASH_THREADS_STAY } from "../platform/hash_thread.ts";
 
 /**
- * Threads in the pool. Each hashes any number of uploads, one chunk at a time: with two cores, a second
- * digest beside the main thread's is what pays (docs/design.md); more threads than that only cost memory
- * (each ~6–10 MB resident) and starting them cost each upload a thread of its own (52 threads for 40 uploads).
+ * Threads in the pool (per runtime: src/platform/hash_thread.ts). Each hashes any number of digests, one chunk
+ * at a time: with two cores, a second digest beside the main thread's is what pays (docs/design.md); more
+ * threads only cost memory (each ~6–10 MB resident on Node, ~20 MB on Deno) and starting one per upload cost
+ * 52 threads for 40 uploads.
  */
-export const HASH_THREADS = 2;
+export { HASH_THREADS };
 
 type Reply = { slot?: number; hex?: string };
 
@@ -57,7 +59,7 @@ class PoolThread {
 
   /** A digest closed; once none has been open for IDLE_MS, the thread ends and its memory goes with it. */
   closed(): void {
-    if (--this.open > 0) return;
+    if (--this.open > 0 || HASH_THREADS_STAY) return;
     this.idle = setTimeout(() => {
       if (this.open > 0) return;
       forget(this);
@@ -76,10 +78,19 @@ class PoolThread {
 const IDLE_MS = 1000;
 
 const threads: PoolThread[] = [];
+/** Buffer pairs closed digests gave back, for the next one (sharedBuffers). */
+const spare: Uint8Array[][] = [];
+/** Pairs kept for reuse: a fill and an upload at a time; a crowd's extra pairs go to the garbage collector. */
+const SPARE_PAIRS = 2;
 let nextId = 0;
 
-/** The pool's thread with the fewest open digests, started when the pool is not full yet. */
+/**
+ * The pool's thread with the fewest open digests; a new one only when every thread is busy and the pool is not
+ * full: digests one after the other share one thread, whose isolate is the memory a thread costs.
+ */
 function pickThread(): PoolThread {
+  const idle = threads.find((t) => t.open === 0);
+  if (idle) return idle;
   if (threads.length < HASH_THREADS) {
     const t: PoolThread = new PoolThread(() => forget(t));
     threads.push(t);
@@ -116,8 +127,14 @@ export class SideHasher {
     this.thread.tell({ open: this.id, algo, shared: buffers.map((b) => b.buffer) });
   }
 
-  /** Two chunk buffers of `size` bytes that a SideHasher can read. */
+  /**
+   * Two chunk buffers of `size` bytes that a SideHasher can read: a pair a closed SideHasher gave back, or new.
+   * Reused pairs are what bound a thread that stays: it drops the buffers of a closed digest only at its next
+   * garbage collection, which a hashing loop rarely needs, and a reused pair costs it no new memory.
+   */
   static sharedBuffers(size: number): Uint8Array[] {
+    const i = spare.findIndex((pair) => pair[0].byteLength === size);
+    if (i >= 0) return spare.splice(i, 1)[0];
     return [Buffer.from(new SharedArrayBuffer(size)), Buffer.from(new SharedArrayBuffer(size))];
   }
 
@@ -142,6 +159,7 @@ export class SideHasher {
       this.closed = true;
       this.thread.closed();
       this.thread.tell({ close: this.id });
+      if (spare.length < SPARE_PAIRS) spare.push(this.buffers);
     }
     return Promise.resolve();
   }

@@ -24,11 +24,17 @@ t("npm ci --omit=dev, then the node starts and answers /versions and /healthchec
       cwd: dir,
       timeout: 300_000,
     });
-    // The same command line as `npm start` (or `deno run -A mod.ts`), from the installed copy only.
+    // The same command line as `npm start` (or `npm run start:deno`), from the installed copy only.
     const args = ["mod.ts", "--port", "0", "--data-dir", join(dir, "data")];
     const child = CURRENT_RUNTIME === "node"
-      ? spawn("node", ["--import", "tsx", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
-      : spawn(process.execPath, ["run", "-A", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+      ? spawn("node", ["--max-semi-space-size=2", "--import", "tsx", ...args], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      })
+      : spawn(process.execPath, ["run", "-A", "--v8-flags=--max-semi-space-size=2", ...args], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
     let out = "";
     child.stdout!.on("data", (b) => (out += b));
     child.stderr!.on("data", (b) => (out += b));
