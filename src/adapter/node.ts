@@ -1,4 +1,4 @@
-// The server adapter on both runtimes: serves the fetch handler with @hono/node-server over node:http (Deno runs it too), passing on the connection info.
+// The server adapter of both runtimes: @hono/node-server over node:http (Deno runs it too), with the connection info.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { createServer as createHttpsServer } from "node:https";
