@@ -7,9 +7,8 @@ const DEFAULT_TYPE = "text/plain; charset=UTF-8";
 /**
  * Whether the adapter sends this response itself (sendBody) rather than @hono/node-server: every body of known
  * length, which is every download. @hono/node-server reads the first two chunks before it writes the headers and
- * then writes them and the third without waiting for the socket, so four chunks may live at once; with a ring of
- * two recycled buffers (ConnInfo.body) a chunk was overwritten while still queued in the socket: on Deno's
- * node:http, whose socket writes always complete later, test/http/serve_path.test.ts failed 2 runs of 3.
+ * then writes them and the third without waiting for the socket, so four chunks may live at once, too many for a
+ * ring of two recycled buffers (ConnInfo.body) wherever a socket write completes later (docs/design.md).
  */
 export function sendsItself(res: Response): boolean {
   return res.body !== null && res.headers.has("content-length");
