@@ -1,9 +1,12 @@
-// The Node adapter: serves the fetch handler with @hono/node-server (streams bodies with backpressure), passing on the connection info.
+// The server adapter of both runtimes: @hono/node-server over node:http (Deno runs it too), with the connection info.
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { createServer as createHttpsServer } from "node:https";
+import type { ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { errorResponse } from "../http/errors.ts";
 import type { Recycling } from "../streams/files.ts";
+import { sendBody, sendsItself } from "./node_body.ts";
 import type { Serve } from "./types.ts";
 
 /** A connection with no byte in either direction for this long is closed. */
@@ -20,6 +23,17 @@ const BODY: Recycling = { ring: 2, chunk: 1 << 20 };
 const OVERLOADED = "The server is handling too many connections; try again later.";
 
 /**
+ * The request without a body. @hono/node-server gives every request but GET and HEAD a body stream, also one
+ * whose message has none (no Transfer-Encoding, no Content-Length or 0): forwarded, such an empty stream goes out
+ * chunked from Deno's fetch (undici sends Content-Length: 0 for it), and Glance refuses a body on deactivate or a
+ * tag (400 "A body is not expected with this request").
+ */
+function bodiless(request: Request): Request {
+  if (request.method === "GET" || request.method === "HEAD") return request;
+  return new Request(request.url, { method: request.method, headers: request.headers, signal: request.signal });
+}
+
+/**
  * Serves the handler on Node (HTTPS with `tls`); each request's info carries the peer address, the target as
  * received and BODY.
  */
@@ -32,13 +46,23 @@ export const serve: Serve = (fetch, { host, port, tls, headersTimeout = 60, maxC
     const server = createAdaptorServer({
       // @hono/node-server's second argument is { incoming, outgoing }; its Request URL has dot segments
       // resolved already, so the target as received goes along as rawPath.
-      fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
+      fetch: async (request: Request, env: HttpBindings | Http2Bindings) => {
         if (over.has(env.incoming.socket as Socket)) {
           return Promise.resolve(
             errorResponse(503, OVERLOADED, request.headers.get("accept"), { Connection: "close" }),
           );
         }
-        return fetch(request, { remoteAddr: env.incoming.socket.remoteAddress, rawPath: env.incoming.url, body: BODY });
+        const { headers, socket, url } = env.incoming;
+        const hasBody = headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) > 0;
+        const res = await fetch(hasBody ? request : bodiless(request), {
+          remoteAddr: socket.remoteAddress,
+          rawPath: url,
+          body: BODY,
+          hasBody,
+        });
+        if (!sendsItself(res) || !("writeHead" in env.outgoing)) return res;
+        await sendBody(res, env.outgoing as ServerResponse);
+        return RESPONSE_ALREADY_SENT;
       },
       overrideGlobalObjects: false,
       // Node's default requestTimeout (300 s for the whole request) would cut a multi-GB upload on a slow

@@ -30,6 +30,11 @@ export interface ConnInfo {
    * bytes each. Absent (an embedder's server, a test calling the handler): every chunk is a fresh buffer.
    */
   body?: Recycling;
+  /**
+   * Set by our own adapters: whether the request carries a body, as HTTP/1.1 frames it (Transfer-Encoding, or
+   * a Content-Length above 0). Absent (an embedder's server, a test calling the handler): the core guesses.
+   */
+  hasBody?: boolean;
 }
 
 /** Resolves a request to an identity, or throws an unauthenticated/forbidden DomainError. One per auth mode. */

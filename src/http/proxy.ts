@@ -71,9 +71,9 @@ export function passThrough(opts: PassThroughOptions): (request: Request) => Pro
 }
 
 /**
- * Whether the client sent a body: HTTP/1.1 says so with Content-Length or Transfer-Encoding (Deno
- * gives a POST without either an empty stream, which fetch would send chunked: Glance refuses a
- * body on deactivate or a tag with 400).
+ * Whether the client sent a body: HTTP/1.1 says so with Content-Length or Transfer-Encoding (our adapter
+ * gives such a POST no body; an embedder's server may give it an empty stream, which fetch would send
+ * chunked: Glance refuses a body on deactivate or a tag with 400).
  */
 function hasBody(request: Request): boolean {
   if (request.body === null || request.method === "GET" || request.method === "HEAD") return false;

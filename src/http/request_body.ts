@@ -1,4 +1,5 @@
 // Request bodies read whole (JSON documents), never more than a configured number of bytes.
+import type { ConnInfo } from "../auth/identity.ts";
 import { badInput, tooLarge } from "../errors.ts";
 import { HttpError } from "./errors.ts";
 
@@ -60,8 +61,12 @@ export function isDataRoute(path: string): boolean {
 /** The media types a JSON document may come as: JSON, any +json type, and Glance's JSON-patch types. */
 const JSON_TYPE = /^application\/([a-z0-9.-]+\+)?json$|^application\/openstack-images-v2\.[01]-json-patch$/;
 
-/** Whether the request carries a body at all (announced by its length or its transfer encoding). */
-export function hasBody(request: Request): boolean {
+/**
+ * Whether the request carries a body at all: what our adapter saw on the wire when it says (`info.hasBody`), else
+ * announced by its length or its transfer encoding.
+ */
+export function hasBody(request: Request, info?: ConnInfo): boolean {
+  if (info?.hasBody !== undefined) return info.hasBody;
   const length = request.headers.get("content-length");
   if (length !== null) return Number(length) > 0;
   if (request.headers.has("transfer-encoding")) return true;
@@ -73,8 +78,8 @@ export function hasBody(request: Request): boolean {
  * Router middleware: a body sent to a JSON route must be a JSON type (415 otherwise, as Glance answers a type
  * it does not take). A browser can send text/plain or a form across sites without asking first; never JSON.
  */
-export function jsonBodiesOnly(request: Request): void {
-  if (!hasBody(request) || isDataRoute(new URL(request.url).pathname)) return;
+export function jsonBodiesOnly(request: Request, info?: ConnInfo): void {
+  if (!hasBody(request, info) || isDataRoute(new URL(request.url).pathname)) return;
   const type = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (!JSON_TYPE.test(type)) throw new HttpError(415, `Content type ${type || "None"} is not supported`);
 }

@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { suite } from "uvu";
-import { CURRENT_RUNTIME } from "../../support/processes.ts";
 import { start, waitFor } from "../helpers/helpers.ts";
 
 /** A raw connection: what it received so far, and whether (and when) the server closed it. */
@@ -37,73 +36,58 @@ function rawConnection(url: string) {
 
 const t = suite("connection limits");
 
-if (CURRENT_RUNTIME === "deno") {
-  // Deno.serve has neither a header timeout nor a connection hook (denoland/deno#3515): docs/deployment.md says to
-  // put such a node behind a proxy that bounds both. What is left to check: the bounds are taken and change nothing.
-  t("on Deno the bounds are accepted and not enforced: connections past the cap are served", async () => {
-    const node = await start({}, undefined, 0, { headersTimeout: 1, maxConnections: 1 });
-    const conns = [rawConnection(node.url), rawConnection(node.url)];
-    try {
-      for (const c of conns) assert.match(await c.get("/versions"), /^HTTP\/1\.1 200 /);
-    } finally {
-      for (const c of conns) c.socket.destroy();
-      await node.close();
-    }
-  });
-} else {
-  t("a client that trickles header lines is cut once headers_timeout has passed; others are served", async () => {
-    const node = await start({}, undefined, 0, { headersTimeout: 1 });
-    const slow = rawConnection(node.url);
-    const ticker = setInterval(() => slow.socket.write(`X-Trickle-${Date.now()}: x\r\n`), 100);
-    try {
-      await slow.connected;
-      const t0 = Date.now();
-      slow.socket.write("GET /versions HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-      // a well-behaved client meanwhile
-      const res = await node.req("/versions");
-      assert.equal(res.status, 200);
-      await res.body?.cancel();
-      await waitFor("the trickling connection to be closed", async () => slow.state.closedAt > 0, 10_000);
-      // headers_timeout (1 s), checked every 250 ms here: the cut comes well before a trickle could finish
-      assert.ok(slow.state.closedAt - t0 < 3000, `cut after ${slow.state.closedAt - t0} ms`);
-      assert.match(slow.state.received, /^HTTP\/1\.1 408 /);
-    } finally {
-      clearInterval(ticker);
-      slow.socket.destroy();
-      await node.close();
-    }
-  });
+t("a client that trickles header lines is cut once headers_timeout has passed; others are served", async () => {
+  const node = await start({}, undefined, 0, { headersTimeout: 1 });
+  const slow = rawConnection(node.url);
+  const ticker = setInterval(() => slow.socket.write(`X-Trickle-${Date.now()}: x\r\n`), 100);
+  try {
+    await slow.connected;
+    const t0 = Date.now();
+    slow.socket.write("GET /versions HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    // a well-behaved client meanwhile
+    const res = await node.req("/versions");
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    await waitFor("the trickling connection to be closed", async () => slow.state.closedAt > 0, 10_000);
+    // headers_timeout (1 s), checked every 250 ms here: the cut comes well before a trickle could finish
+    assert.ok(slow.state.closedAt - t0 < 3000, `cut after ${slow.state.closedAt - t0} ms`);
+    assert.match(slow.state.received, /^HTTP\/1\.1 408 /);
+  } finally {
+    clearInterval(ticker);
+    slow.socket.destroy();
+    await node.close();
+  }
+});
 
-  t("past max_connections a request gets 503 in Glance's format and its connection closes", async () => {
-    const node = await start({}, undefined, 0, { maxConnections: 2 });
-    const first = rawConnection(node.url);
-    const second = rawConnection(node.url);
-    const extra = [rawConnection(node.url)];
-    try {
-      assert.match(await first.get("/versions"), /^HTTP\/1\.1 200 /);
-      assert.match(await second.get("/versions"), /^HTTP\/1\.1 200 /);
-      const refused = await extra[0].get("/versions");
-      assert.match(refused, /^HTTP\/1\.1 503 /);
-      assert.match(refused, /"code": ?"503 Service Unavailable"/);
-      await extra[0].closed;
-      // the connections within the cap still work, kept alive
-      assert.match(await first.get("/versions"), /^HTTP\/1\.1 200 /);
-      assert.match(await second.get("/versions"), /^HTTP\/1\.1 200 /);
-      // once one of them closes, a new connection is served again (the server may see the close a little later)
-      first.socket.end();
-      await first.closed;
-      await waitFor("a new connection served", async () => {
-        const c = rawConnection(node.url);
-        extra.push(c);
-        const text = await c.get("/versions");
-        c.socket.destroy();
-        return /^HTTP\/1\.1 200 /.test(text);
-      });
-    } finally {
-      for (const c of [first, second, ...extra]) c.socket.destroy();
-      await node.close();
-    }
-  });
-}
+t("past max_connections a request gets 503 in Glance's format and its connection closes", async () => {
+  const node = await start({}, undefined, 0, { maxConnections: 2 });
+  const first = rawConnection(node.url);
+  const second = rawConnection(node.url);
+  const extra = [rawConnection(node.url)];
+  try {
+    assert.match(await first.get("/versions"), /^HTTP\/1\.1 200 /);
+    assert.match(await second.get("/versions"), /^HTTP\/1\.1 200 /);
+    const refused = await extra[0].get("/versions");
+    assert.match(refused, /^HTTP\/1\.1 503 /);
+    assert.match(refused, /"code": ?"503 Service Unavailable"/);
+    await extra[0].closed;
+    // the connections within the cap still work, kept alive
+    assert.match(await first.get("/versions"), /^HTTP\/1\.1 200 /);
+    assert.match(await second.get("/versions"), /^HTTP\/1\.1 200 /);
+    // once one of them closes, a new connection is served again (the server may see the close a little later)
+    first.socket.end();
+    await first.closed;
+    await waitFor("a new connection served", async () => {
+      const c = rawConnection(node.url);
+      extra.push(c);
+      const text = await c.get("/versions");
+      c.socket.destroy();
+      return /^HTTP\/1\.1 200 /.test(text);
+    });
+  } finally {
+    for (const c of [first, second, ...extra]) c.socket.destroy();
+    await node.close();
+  }
+});
 
 t.run();

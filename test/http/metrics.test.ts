@@ -136,7 +136,8 @@ t("made-up methods share one label value: no series grows per client string", as
   try {
     for (let i = 0; i < 50; i++) {
       const method = `X${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
-      // Node's HTTP parser refuses unknown methods itself; Deno.serve hands them to the handler.
+      // node:http's parser (our adapter on both runtimes) refuses unknown methods itself; an embedder's server
+      // (Deno.serve) may hand them to the handler.
       const res = await node.req("/v2/cache", { method }).catch(() => undefined);
       await res?.body?.cancel();
     }
