@@ -105,6 +105,7 @@ try {
     const t0 = performance.now();
     const job = (await (await fetch(`${fleet[0].url}/v2/x-fleet/jobs`, {
       method: "POST",
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ image_id: id }),
     })).json()) as { id: string };
     await waitUntil(

@@ -77,10 +77,7 @@ export class Fill implements TailedFill {
   private next = this.nextChange();
   private over: () => void = () => {};
 
-  constructor(
-    readonly image: Image,
-    private readonly deps: FillDeps,
-  ) {
+  constructor(readonly image: Image, private readonly deps: FillDeps) {
     this.path = deps.layout.incomplete(image.id, newNonce());
     this.expected = expectedDigest(image, deps.log, deps.verifyHash);
     this.finished = new Promise((resolve) => (this.over = resolve));
