@@ -89,6 +89,7 @@ export async function openParts(opts: AppOptions): Promise<Parts> {
     sources.outage?.close();
     keystone?.close();
     await fleet?.close();
+    await sources.store?.close();
     await cache.close();
   };
   return { ...sources, bandwidth, logger, keystone, fleet, cache, cacheDir, policy, changes, close };

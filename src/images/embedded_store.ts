@@ -21,6 +21,8 @@ import type { ByteRange, ImageSource } from "./source.ts";
 export class EmbeddedStore implements ImageSource {
   /** Saves, deletes and upload steps of one image run one after the other. */
   private readonly exclusion = new KeyedExclusion();
+  /** Uploads in progress, settled or not: close() waits for them. */
+  private readonly uploading = new Set<Promise<void>>();
 
   private constructor(
     private readonly dir: string,
@@ -140,10 +142,27 @@ export class EmbeddedStore implements ImageSource {
    * Streams the body to disk while hashing it, then makes the image active. Past sizeCap bytes the upload
    * fails with limit.tooLarge() and leaves nothing behind: the image is queued again.
    */
-  async upload(
+  upload(
     image: Image,
     body: ReadableStream<Uint8Array>,
     limit: { sizeCap: number; tooLarge: () => Error } = { sizeCap: Infinity, tooLarge: () => new Error("too large") },
+  ): Promise<Image> {
+    const run = this.storeUpload(image, body, limit);
+    const settled = run.then(() => {}, () => {});
+    this.uploading.add(settled);
+    void settled.then(() => this.uploading.delete(settled));
+    return run;
+  }
+
+  /** Waits for the uploads in progress to end (their bodies end with their connections): none writes after. */
+  async close(): Promise<void> {
+    await Promise.all([...this.uploading]);
+  }
+
+  private async storeUpload(
+    image: Image,
+    body: ReadableStream<Uint8Array>,
+    limit: { sizeCap: number; tooLarge: () => Error },
   ): Promise<Image> {
     const id = image.id;
     const tmp = `${this.dataPath(id)}.upload`;
