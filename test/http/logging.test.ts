@@ -185,6 +185,11 @@ t("an image still queued at a restart is filled with [-]: the queuing request's 
     await first.req(`/v2/cache/${image}`, { method: "PUT", headers: { "X-Openstack-Request-Id": given } });
     await gate.entered; // the fill has its first chunk: stop the node now, the image stays queued
     const stopping = first.stop();
+    // The gate opens only once the shutdown has stopped the fill: opened sooner, the fill could finish first.
+    await waitFor(
+      "the fill stopped by the shutdown",
+      async () => lines.some((l) => l.includes(`fill of ${image} failed`)),
+    );
     gate.open();
     await stopping;
     assert.ok(lines.some((l) => l.includes(`[${given} - -] fill of ${image} started`)), lines.join("\n"));
